@@ -1,0 +1,210 @@
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::PgBinaries;
+use crate::ephemeral::EphemeralError;
+use crate::ephemeral::process::{RunAs, chown, free_bytes};
+
+/// Bumped whenever the tuning below changes, so cached pristine clusters are rebuilt.
+const TUNING_REVISION: u32 = 1;
+
+/// Settings for a server whose data is thrown away: durability off, no background work that
+/// tests would wait for, room for many test processes.
+const TEST_TUNING: &str = "
+# persistence: a throwaway server for tests
+listen_addresses = '127.0.0.1'
+max_connections = 300
+shared_buffers = 128MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+wal_level = minimal
+max_wal_senders = 0
+checkpoint_timeout = 1h
+max_wal_size = 4GB
+autovacuum = off
+jit = off
+log_min_messages = warning
+log_min_error_statement = panic
+log_checkpoints = off
+";
+
+/// Prefix of every instance directory, so sweeps find them.
+pub(crate) const INSTANCE_PREFIX: &str = "persistence-";
+
+/// tmpfs is used when it has at least this much room for a server's data.
+const TMPFS_MIN_FREE: u64 = 1 << 30;
+
+/// Where instance directories live: tmpfs when it has room, else the state directory.
+pub(crate) fn instances_roots(state_dir: &Path) -> [PathBuf; 2] {
+    [PathBuf::from("/dev/shm"), state_dir.join("instances")]
+}
+
+fn instance_root(state_dir: &Path) -> PathBuf {
+    let [tmpfs, disk] = instances_roots(state_dir);
+    let tmpfs_has_room = free_bytes(&tmpfs).is_some_and(|free| free >= TMPFS_MIN_FREE);
+    if tmpfs_has_room { tmpfs } else { disk }
+}
+
+/// The files of one running server: `<root>/persistence-<id>/{data,sock,server.log}`.
+#[derive(Debug, Clone)]
+pub(crate) struct Instance {
+    pub(crate) id: String,
+    pub(crate) dir: PathBuf,
+}
+
+impl Instance {
+    /// Makes the directory of a new instance and records its owner, so that a later sweep
+    /// can tell a live instance from an orphan.
+    pub(crate) fn create(state_dir: &Path, owner_pid: u32) -> Result<Self, EphemeralError> {
+        let root = instance_root(state_dir);
+        std::fs::create_dir_all(&root).map_err(|e| EphemeralError::io("create", &root, e))?;
+        let id = format!("{owner_pid}-{:08x}", rand::random::<u32>());
+        let dir = root.join(format!("{INSTANCE_PREFIX}{id}"));
+        std::fs::create_dir(&dir).map_err(|e| EphemeralError::io("create", &dir, e))?;
+        write_owner(&dir, owner_pid)?;
+        Ok(Self { id, dir })
+    }
+
+    pub(crate) fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    pub(crate) fn socket_dir(&self) -> PathBuf {
+        self.dir.join("sock")
+    }
+
+    pub(crate) fn log_file(&self) -> PathBuf {
+        self.dir.join("server.log")
+    }
+
+    /// Fills the data directory from the cached pristine cluster, running initdb first if
+    /// the cache does not exist yet.
+    pub(crate) fn populate(
+        &self,
+        bins: &PgBinaries,
+        state_dir: &Path,
+        run_as: Option<RunAs>,
+    ) -> Result<(), EphemeralError> {
+        chown(&self.dir, run_as).map_err(|e| EphemeralError::io("hand over", &self.dir, e))?;
+        let pristine = pristine_cluster(bins, state_dir, run_as)?;
+        copy_tree(&pristine, &self.data_dir())?;
+        let sock = self.socket_dir();
+        std::fs::create_dir(&sock).map_err(|e| EphemeralError::io("create", &sock, e))?;
+        chown(&sock, run_as).map_err(|e| EphemeralError::io("hand over", &sock, e))
+    }
+
+    /// Removes everything of this instance.
+    pub(crate) fn remove(&self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The file naming the process that owns an instance directory.
+pub(crate) const OWNER_FILE: &str = "owner.pid";
+
+fn write_owner(dir: &Path, pid: u32) -> Result<(), EphemeralError> {
+    let path = dir.join(OWNER_FILE);
+    std::fs::write(&path, pid.to_string()).map_err(|e| EphemeralError::io("write", &path, e))
+}
+
+/// `<state>/pristine-<version>-r<revision>`: an initdb'd, tuned cluster, built once.
+fn pristine_cluster(
+    bins: &PgBinaries,
+    state_dir: &Path,
+    run_as: Option<RunAs>,
+) -> Result<PathBuf, EphemeralError> {
+    let ready = state_dir.join(format!("pristine-{}-r{TUNING_REVISION}", bins.version));
+    if ready.join("PG_VERSION").is_file() {
+        return Ok(ready);
+    }
+    // Built beside its final name and renamed, so a crash never leaves a half cluster that
+    // looks complete. Callers hold the start lock, so no two builds race.
+    let building = state_dir.join(format!("pristine-building-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&building);
+    std::fs::create_dir_all(&building).map_err(|e| EphemeralError::io("create", &building, e))?;
+    chown(&building, run_as).map_err(|e| EphemeralError::io("hand over", &building, e))?;
+    // The state dir may be root's: PostgreSQL's user needs to reach the cluster inside it.
+    make_traversable(state_dir);
+
+    let mut initdb = command_as(bins.bin("initdb"), run_as);
+    initdb.arg("-D").arg(&building).args([
+        "-U",
+        "postgres",
+        "-A",
+        "trust",
+        "-E",
+        "UTF8",
+        "--locale=C",
+        "--no-sync",
+        "--no-instructions",
+    ]);
+    run(initdb, "initdb")?;
+    let conf = building.join("postgresql.conf");
+    let mut text =
+        std::fs::read_to_string(&conf).map_err(|e| EphemeralError::io("read", &conf, e))?;
+    text.push_str(TEST_TUNING);
+    std::fs::write(&conf, text).map_err(|e| EphemeralError::io("write", &conf, e))?;
+    let _ = std::fs::remove_dir_all(&ready);
+    std::fs::rename(&building, &ready).map_err(|e| EphemeralError::io("rename", &building, e))?;
+    Ok(ready)
+}
+
+fn make_traversable(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for d in dir.ancestors() {
+        if let Ok(meta) = std::fs::metadata(d) {
+            let mode = meta.permissions().mode();
+            if mode & 0o001 == 0 {
+                let _ = std::fs::set_permissions(d, std::fs::Permissions::from_mode(mode | 0o011));
+            }
+        }
+    }
+}
+
+/// Copies a cluster keeping owners and modes (PostgreSQL insists on a 0700 data directory).
+fn copy_tree(from: &Path, to: &Path) -> Result<(), EphemeralError> {
+    let mut cp = Command::new("cp");
+    cp.arg("-a").arg(from).arg(to);
+    run(cp, "cp -a (copy of the pristine cluster)")
+}
+
+pub(crate) fn command_as(program: PathBuf, run_as: Option<RunAs>) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut command = Command::new(program);
+    if let Some(user) = run_as {
+        command.uid(user.uid).gid(user.gid);
+        // initdb and postgres look at HOME/USER only for messages; keep root's out of them.
+        command.env_remove("HOME").env("USER", "postgres");
+    }
+    command
+}
+
+fn run(mut command: Command, what: &str) -> Result<(), EphemeralError> {
+    let output = command
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| EphemeralError::Command {
+            command: what.to_owned(),
+            detail: e.to_string(),
+        })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let mut detail = format!("{}: ", output.status);
+    detail.push_str(&String::from_utf8_lossy(&output.stderr));
+    detail.push_str(&String::from_utf8_lossy(&output.stdout));
+    Err(EphemeralError::Command {
+        command: what.to_owned(),
+        detail: tail(&detail, 2000),
+    })
+}
+
+/// The last `max` bytes of `text`, cut at a char boundary.
+pub(crate) fn tail(text: &str, max: usize) -> String {
+    let mut start = text.len().saturating_sub(max);
+    while !text.is_char_boundary(start) {
+        start += 1;
+    }
+    text[start..].trim().to_owned()
+}

@@ -1,0 +1,162 @@
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::{BackendKind, EphemeralError};
+
+/// How long a started server outlives the last process that used it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleGrace {
+    /// Stop the server once no process has used it for this long.
+    After(Duration),
+    /// Keep the server for fast local reruns (`PERSISTENCE_TEST_IDLE_GRACE=never`); it is
+    /// swept by a later run only if its supervisor has died.
+    Never,
+}
+
+/// Where and how throwaway servers are found or started, read from the environment.
+///
+/// | variable | meaning | default |
+/// |---|---|---|
+/// | `PERSISTENCE_TEST_BACKEND` | `auto`, `native` or `external` | `auto` |
+/// | `TEST_DATABASE_URL` | the server of the `external` backend (needs CREATEDB) | unset |
+/// | `PERSISTENCE_PG_BIN` | directory with `initdb` and `postgres` | `pg_config --bindir`, `PATH`, `/usr/lib/postgresql/*/bin` |
+/// | `PERSISTENCE_TEST_IDLE_GRACE` | seconds a server outlives its last user, or `never` | `5` |
+/// | `PERSISTENCE_STATE_DIR` | lock files, state and the cached pristine cluster | `<target dir>/persistence` |
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The backend asked for.
+    pub backend: BackendKind,
+    /// `TEST_DATABASE_URL`, if set.
+    pub external_url: Option<String>,
+    /// `PERSISTENCE_PG_BIN`, if set.
+    pub pg_bin: Option<PathBuf>,
+    /// How long a started server outlives its last user.
+    pub idle_grace: IdleGrace,
+    /// Where processes of one run meet.
+    pub state_dir: PathBuf,
+}
+
+/// The default idle grace: long enough to bridge the gap between two test binaries of one
+/// `cargo test`, short enough that nothing lingers after the run.
+pub const DEFAULT_IDLE_GRACE: Duration = Duration::from_secs(5);
+
+impl Settings {
+    /// Reads the settings from the process environment.
+    pub fn from_env() -> Result<Self, EphemeralError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads the settings through `lookup`, so they can be tested without touching the
+    /// process environment.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, EphemeralError> {
+        let non_empty = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let backend = match non_empty("PERSISTENCE_TEST_BACKEND") {
+            None => BackendKind::Auto,
+            Some(value) => value.parse()?,
+        };
+        let idle_grace = match non_empty("PERSISTENCE_TEST_IDLE_GRACE") {
+            None => IdleGrace::After(DEFAULT_IDLE_GRACE),
+            Some(value) => parse_grace(&value)?,
+        };
+        let state_dir = match non_empty("PERSISTENCE_STATE_DIR") {
+            Some(dir) => PathBuf::from(dir),
+            None => default_state_dir(),
+        };
+        Ok(Self {
+            backend,
+            external_url: non_empty("TEST_DATABASE_URL"),
+            pg_bin: non_empty("PERSISTENCE_PG_BIN").map(PathBuf::from),
+            idle_grace,
+            state_dir,
+        })
+    }
+}
+
+fn parse_grace(value: &str) -> Result<IdleGrace, EphemeralError> {
+    let value = value.trim();
+    if value.eq_ignore_ascii_case("never") {
+        return Ok(IdleGrace::Never);
+    }
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|secs| secs.is_finite() && *secs >= 0.0 && *secs <= 86_400.0)
+        .map(|secs| IdleGrace::After(Duration::from_secs_f64(secs)))
+        .ok_or(EphemeralError::BadSetting {
+            name: "PERSISTENCE_TEST_IDLE_GRACE",
+            value: value.to_owned(),
+            expected: "a number of seconds between 0 and 86400 (e.g. 5 or 0.5), or `never`",
+        })
+}
+
+/// `<target dir>/persistence`: cargo marks its target directory with `CACHEDIR.TAG`, and test
+/// binaries live below it (`target/debug/deps`), so walking up from the running executable
+/// finds it for `cargo test`, `cargo nextest run` and `cargo bench` alike.
+fn default_state_dir() -> PathBuf {
+    let exe = std::env::current_exe().ok();
+    exe.as_deref()
+        .and_then(target_dir_of)
+        .map(|target| target.join("persistence"))
+        .unwrap_or_else(|| std::env::temp_dir().join("persistence"))
+}
+
+fn target_dir_of(exe: &Path) -> Option<PathBuf> {
+    exe.ancestors()
+        .skip(1)
+        .find(|dir| dir.join("CACHEDIR.TAG").is_file())
+        .map(Path::to_path_buf)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, EphemeralError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|name| vars.get(name).cloned())
+    }
+
+    #[test]
+    fn defaults_when_nothing_is_set() {
+        let s = settings(&[]).expect("defaults");
+        assert_eq!(s.backend, BackendKind::Auto);
+        assert_eq!(s.idle_grace, IdleGrace::After(DEFAULT_IDLE_GRACE));
+        assert!(s.external_url.is_none());
+        assert!(s.state_dir.ends_with("persistence"));
+    }
+
+    #[test]
+    fn reads_every_variable() {
+        let s = settings(&[
+            ("PERSISTENCE_TEST_BACKEND", "native"),
+            ("PERSISTENCE_TEST_IDLE_GRACE", "0.5"),
+            ("PERSISTENCE_STATE_DIR", "/tmp/x"),
+            ("PERSISTENCE_PG_BIN", "/opt/pg/bin"),
+            ("TEST_DATABASE_URL", "postgres://u@h/db"),
+        ])
+        .expect("valid");
+        assert_eq!(s.backend, BackendKind::Native);
+        assert_eq!(s.idle_grace, IdleGrace::After(Duration::from_millis(500)));
+        assert_eq!(s.state_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(s.pg_bin, Some(PathBuf::from("/opt/pg/bin")));
+        assert_eq!(s.external_url.as_deref(), Some("postgres://u@h/db"));
+        let never = settings(&[("PERSISTENCE_TEST_IDLE_GRACE", "NEVER")]).expect("never");
+        assert_eq!(never.idle_grace, IdleGrace::Never);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        for (name, value) in [
+            ("PERSISTENCE_TEST_BACKEND", "podman"),
+            ("PERSISTENCE_TEST_IDLE_GRACE", "-1"),
+            ("PERSISTENCE_TEST_IDLE_GRACE", "soon"),
+        ] {
+            let err = settings(&[(name, value)]).expect_err("invalid").to_string();
+            assert!(err.contains(name) && err.contains(value), "{err}");
+        }
+    }
+}

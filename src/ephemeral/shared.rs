@@ -1,0 +1,256 @@
+//! One server for every process of a test run.
+//!
+//! `cargo nextest run` runs each test in a process of its own and `cargo test` runs one
+//! binary after another; all of them must use one server, started once. They meet through
+//! two lock files in the state directory:
+//!
+//! - `users.lock`, held shared by every process that uses the server, for its whole life
+//!   (the kernel releases it when the process ends, however it ends);
+//! - `start.lock`, held exclusively while a server is started or retired.
+//!
+//! Joining a running server costs two `flock`s and reading a small JSON file.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use sqlx::postgres::PgConnectOptions;
+use tokio::sync::OnceCell;
+
+use super::native::PgBinaries;
+use super::settings::{IdleGrace, Settings};
+use super::state::ServerState;
+use super::supervisor::{Report, Request, SUPERVISOR_ENV};
+use super::{BackendKind, EphemeralError, sweep};
+
+pub(crate) const USERS_LOCK: &str = "users.lock";
+pub(crate) const START_LOCK: &str = "start.lock";
+
+/// A PostgreSQL server the harness may create databases on.
+#[derive(Debug)]
+pub struct Server {
+    backend: BackendKind,
+    admin: PgConnectOptions,
+    url_base: String,
+    version: Option<String>,
+    instance: String,
+    // Held for the life of the process: it tells the supervisor we still use the server.
+    _users_lock: Option<File>,
+}
+
+impl Server {
+    /// The backend the server came from (never `Auto`).
+    pub fn backend(&self) -> BackendKind {
+        self.backend
+    }
+
+    /// Options to connect as a superuser (or the URL's user) to the maintenance database.
+    pub fn admin_options(&self) -> &PgConnectOptions {
+        &self.admin
+    }
+
+    /// Options to connect to `database` on this server.
+    pub fn options_for(&self, database: &str) -> PgConnectOptions {
+        self.admin.clone().database(database)
+    }
+
+    /// A URL for `database` that people can paste into psql; never contains a password.
+    pub fn display_url(&self, database: &str) -> String {
+        format!("{}/{database}", self.url_base)
+    }
+
+    /// The server's version (`15.18`) when the harness started it.
+    pub fn version(&self) -> Option<&str> {
+        self.version.as_deref()
+    }
+
+    /// An id unique to this server's life (`external` for an external server).
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+}
+
+static SERVER: OnceCell<Server> = OnceCell::const_new();
+
+/// The server of this test run: joined if another process started it, started otherwise.
+/// Resolved once per process; later calls are free.
+pub async fn server() -> Result<&'static Server, EphemeralError> {
+    SERVER
+        .get_or_try_init(|| async {
+            let settings = Settings::from_env()?;
+            let backend = choose(&settings)?;
+            tracing::debug!(%backend, "persistence: test server backend");
+            match backend {
+                BackendKind::External => external(&settings),
+                _ => {
+                    let settings = settings.clone();
+                    tokio::task::spawn_blocking(move || native(&settings))
+                        .await
+                        .map_err(|e| EphemeralError::Start {
+                            detail: format!("start task failed: {e}"),
+                        })?
+                }
+            }
+        })
+        .await
+}
+
+/// `auto`: external if `TEST_DATABASE_URL` is set, else native if the binaries are there.
+fn choose(settings: &Settings) -> Result<BackendKind, EphemeralError> {
+    match settings.backend {
+        BackendKind::Auto if settings.external_url.is_some() => Ok(BackendKind::External),
+        BackendKind::Auto => match PgBinaries::find(settings.pg_bin.as_deref()) {
+            Ok(_) => Ok(BackendKind::Native),
+            Err(err) => Err(EphemeralError::NoBackend {
+                native: err.to_string(),
+            }),
+        },
+        chosen => Ok(chosen),
+    }
+}
+
+fn external(settings: &Settings) -> Result<Server, EphemeralError> {
+    let Some(url) = settings.external_url.as_deref() else {
+        return Err(EphemeralError::BadSetting {
+            name: "TEST_DATABASE_URL",
+            value: String::new(),
+            expected: "a postgres:// URL when PERSISTENCE_TEST_BACKEND=external",
+        });
+    };
+    let redacted = super::external::redact(url);
+    let admin: PgConnectOptions =
+        url.parse()
+            .map_err(|e: sqlx::Error| EphemeralError::External {
+                url: redacted.clone(),
+                problem: format!(
+                    "is not a valid PostgreSQL URL: {}",
+                    super::external::redact(&e.to_string())
+                ),
+            })?;
+    let url_base = redacted
+        .rsplit_once('/')
+        .filter(|(base, _)| base.contains("://") && !base.ends_with('/'))
+        .map_or_else(|| redacted.clone(), |(base, _)| base.to_owned());
+    Ok(Server {
+        backend: BackendKind::External,
+        admin,
+        url_base,
+        version: None,
+        instance: "external".to_owned(),
+        _users_lock: None,
+    })
+}
+
+fn native(settings: &Settings) -> Result<Server, EphemeralError> {
+    let dir = &settings.state_dir;
+    std::fs::create_dir_all(dir).map_err(|e| EphemeralError::io("create", dir, e))?;
+    let users = open_lock(dir, USERS_LOCK)?;
+    users
+        .lock_shared()
+        .map_err(|e| EphemeralError::io("lock", dir.join(USERS_LOCK), e))?;
+    let state = match ServerState::read_live(dir) {
+        Some(state) => state,
+        None => start_or_join(settings)?,
+    };
+    Ok(Server {
+        backend: BackendKind::Native,
+        admin: PgConnectOptions::new()
+            .socket(&state.socket_dir)
+            .port(state.port)
+            .username("postgres")
+            .database("postgres"),
+        url_base: format!("postgres://postgres@127.0.0.1:{}", state.port),
+        version: Some(state.version),
+        instance: state.instance_id,
+        _users_lock: Some(users),
+    })
+}
+
+fn start_or_join(settings: &Settings) -> Result<ServerState, EphemeralError> {
+    let dir = &settings.state_dir;
+    let start = open_lock(dir, START_LOCK)?;
+    start
+        .lock()
+        .map_err(|e| EphemeralError::io("lock", dir.join(START_LOCK), e))?;
+    // Another process may have started it while we waited for the lock.
+    if let Some(state) = ServerState::read_live(dir) {
+        return Ok(state);
+    }
+    sweep::orphans(dir);
+    let bins = PgBinaries::find(settings.pg_bin.as_deref())?;
+    let state = spawn_supervisor(settings, &bins.dir)?;
+    state.write(dir)?;
+    Ok(state)
+    // `start` is unlocked when dropped.
+}
+
+fn spawn_supervisor(settings: &Settings, bins: &Path) -> Result<ServerState, EphemeralError> {
+    use std::os::unix::process::CommandExt;
+    let request = Request {
+        state_dir: settings.state_dir.clone(),
+        bins: bins.to_path_buf(),
+        idle_grace_ms: match settings.idle_grace {
+            IdleGrace::After(grace) => Some(u64::try_from(grace.as_millis()).unwrap_or(u64::MAX)),
+            IdleGrace::Never => None,
+        },
+    };
+    let exe = std::env::current_exe()
+        .map_err(|e| EphemeralError::io("locate", "current executable", e))?;
+    let mut command = Command::new(&exe);
+    command
+        .env(
+            SUPERVISOR_ENV,
+            serde_json::to_string(&request).unwrap_or_default(),
+        )
+        // If the executable has no supervisor hook (not built with the harness), these
+        // arguments make a libtest binary run no test and exit at once.
+        .args(["--exact", "__persistence_supervisor__", "--quiet"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
+    // SAFETY: setsid is async-signal-safe; a new session keeps the supervisor out of the
+    // test's process group, so Ctrl-C or nextest's cleanup of the group does not reach it.
+    unsafe {
+        command.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| EphemeralError::io("run", &exe, e))?;
+    let mut line = String::new();
+    if let Some(stdout) = child.stdout.take() {
+        let _ = BufReader::new(stdout).read_line(&mut line);
+    }
+    match serde_json::from_str::<Report>(line.trim()) {
+        Ok(Report::Ready(state)) => Ok(state),
+        Ok(Report::Failed(detail)) => {
+            let _ = child.wait();
+            Err(EphemeralError::Start { detail })
+        }
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(EphemeralError::Start {
+                detail: format!(
+                    "{} did not run the supervisor: build the test with the `testing` feature of \
+                     persistence, or call persistence::ephemeral::supervisor::run_if_requested() \
+                     first in main",
+                    exe.display()
+                ),
+            })
+        }
+    }
+}
+
+pub(crate) fn open_lock(dir: &Path, name: &str) -> Result<File, EphemeralError> {
+    let path: PathBuf = dir.join(name);
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| EphemeralError::io("open", &path, e))
+}

@@ -1,0 +1,191 @@
+//! The detached process that owns a started server and removes it when nobody uses it.
+//!
+//! The first test process to need a server spawns a copy of its own executable with
+//! [`SUPERVISOR_ENV`] set; that copy runs [`run_if_requested`] before `main` (the harness
+//! registers it with `ctor`; the CLI calls it first thing), so no extra binary has to be
+//! installed. The supervisor starts `postgres` as its own child, reports the server on its
+//! stdout, closes its stdio (so nextest sees no leaked handle), and then polls the users lock:
+//! every test process holds it shared for as long as it lives, and the kernel drops it when a
+//! process dies, even by SIGKILL. Once the lock has been free for the idle grace, the
+//! supervisor stops the server and deletes its data. If the supervisor itself is killed,
+//! postgres gets SIGQUIT from the kernel (parent-death signal) and the next run sweeps the
+//! data directory.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use super::EphemeralError;
+use super::native::{Instance, PgBinaries, Postmaster};
+use super::process::unprivileged_user;
+use super::shared::{START_LOCK, USERS_LOCK, open_lock};
+use super::state::ServerState;
+
+/// The environment variable that turns an executable into a supervisor.
+pub const SUPERVISOR_ENV: &str = "PERSISTENCE_SUPERVISOR";
+
+/// How often the supervisor looks at the users lock.
+const POLL: Duration = Duration::from_millis(100);
+
+/// What the supervisor is asked to do, passed as JSON in [`SUPERVISOR_ENV`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct Request {
+    pub(crate) state_dir: PathBuf,
+    pub(crate) bins: PathBuf,
+    /// `None`: keep the server until the supervisor is killed.
+    pub(crate) idle_grace_ms: Option<u64>,
+}
+
+/// The one line the supervisor prints on its stdout.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Report {
+    Ready(ServerState),
+    Failed(String),
+}
+
+/// Runs the supervisor and exits if this process was spawned as one; returns at once
+/// otherwise. Call it first thing in `main` of a binary that starts servers.
+pub fn run_if_requested() {
+    let Some(request) = std::env::var_os(SUPERVISOR_ENV) else {
+        return;
+    };
+    let code = match serde_json::from_str::<Request>(&request.to_string_lossy()) {
+        Ok(request) => supervise(&request),
+        Err(err) => {
+            report(&Report::Failed(format!("bad supervisor request: {err}")));
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+fn supervise(request: &Request) -> i32 {
+    let started = start(request);
+    let (instance, mut postmaster, state) = match started {
+        Ok(parts) => parts,
+        Err(err) => {
+            report(&Report::Failed(err.to_string()));
+            return 1;
+        }
+    };
+    record_start(&request.state_dir, &state);
+    report(&Report::Ready(state.clone()));
+    detach_stdio();
+    watch(request, &mut postmaster, &state);
+    postmaster.stop();
+    state.remove_if_current(&request.state_dir);
+    instance.remove();
+    0
+}
+
+fn start(request: &Request) -> Result<(Instance, Postmaster, ServerState), EphemeralError> {
+    let bins = PgBinaries::find(Some(&request.bins))?;
+    let run_as = unprivileged_user();
+    let instance = Instance::create(&request.state_dir, std::process::id())?;
+    let started = instance
+        .populate(&bins, &request.state_dir, run_as)
+        .and_then(|()| Postmaster::start(&bins, &instance, run_as));
+    let postmaster = match started {
+        Ok(postmaster) => postmaster,
+        Err(err) => {
+            instance.remove();
+            return Err(err);
+        }
+    };
+    let state = ServerState {
+        instance_id: instance.id.clone(),
+        instance_dir: instance.dir.clone(),
+        socket_dir: instance.socket_dir(),
+        port: postmaster.port,
+        version: bins.version.clone(),
+        supervisor_pid: std::process::id(),
+        postmaster_pid: postmaster.pid(),
+    };
+    Ok((instance, postmaster, state))
+}
+
+/// Returns when the server should go: it died, or nobody has used it for the idle grace.
+/// On return for idleness the caller holds no lock, but the state file is already gone, so
+/// a process that arrives now starts a new server instead of joining this one.
+fn watch(request: &Request, postmaster: &mut Postmaster, state: &ServerState) {
+    let Ok(users) = open_lock(&request.state_dir, USERS_LOCK) else {
+        return;
+    };
+    let mut idle_since: Option<Instant> = None;
+    loop {
+        if postmaster.has_exited() {
+            return;
+        }
+        let idle = users.try_lock().is_ok();
+        if idle {
+            let _ = users.unlock();
+        }
+        idle_since = if idle {
+            idle_since.or(Some(Instant::now()))
+        } else {
+            None
+        };
+        let grace = request.idle_grace_ms.map(Duration::from_millis);
+        if let (Some(since), Some(grace)) = (idle_since, grace)
+            && since.elapsed() >= grace
+            && retire(&request.state_dir, &users, state)
+        {
+            return;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Takes the server out of service if it is still unused: with both locks held, nobody is
+/// using it and nobody is starting or joining, so removing the state file is safe.
+fn retire(state_dir: &Path, users: &File, state: &ServerState) -> bool {
+    let Ok(start) = open_lock(state_dir, START_LOCK) else {
+        return false;
+    };
+    if start.lock().is_err() {
+        return false;
+    }
+    let retired = users.try_lock().is_ok();
+    if retired {
+        state.remove_if_current(state_dir);
+        let _ = users.unlock();
+    }
+    let _ = start.unlock();
+    retired
+}
+
+/// Appends the new server to `starts.log`: a history of the servers this state directory
+/// has had, which shows how many a run started.
+fn record_start(state_dir: &Path, state: &ServerState) {
+    let path = state_dir.join("starts.log");
+    if let Ok(mut log) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        let _ = writeln!(log, "{} {} {}", state.instance_id, state.version, state.instance_dir.display());
+    }
+}
+
+fn report(report: &Report) {
+    if let Ok(line) = serde_json::to_string(report) {
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{line}");
+        let _ = stdout.flush();
+    }
+}
+
+/// Points stdin/stdout/stderr at /dev/null: the spawning test process (and nextest, which
+/// watches for handles that outlive a test) must see them closed.
+fn detach_stdio() {
+    if let Ok(null) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+    {
+        use std::os::fd::AsRawFd;
+        for fd in 0..=2 {
+            // SAFETY: dup2 onto the standard descriptors, with a descriptor we own.
+            unsafe { libc::dup2(null.as_raw_fd(), fd) };
+        }
+    }
+}

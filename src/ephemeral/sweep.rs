@@ -1,0 +1,71 @@
+//! Removal of what dead owners left behind: servers and their data directories.
+//!
+//! Runs under the start lock, before a new server is started. An instance directory is an
+//! orphan when the process named in its owner file is gone (its supervisor was killed, or
+//! the machine rebooted with data on disk); its postmaster, if still running, is stopped.
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use super::native::instances_roots;
+use super::process::{pid_alive, signal};
+
+/// A directory without an owner file younger than this may be one being created right now.
+const CREATION_WINDOW: Duration = Duration::from_secs(60);
+
+pub(crate) fn orphans(state_dir: &Path) {
+    for root in instances_roots(state_dir) {
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let is_instance = name.to_str().is_some_and(|n| n.starts_with("persistence-"));
+            if is_instance && is_orphan(&entry.path()) {
+                remove_instance(&entry.path());
+            }
+        }
+    }
+    // Half-built pristine clusters of crashed starts.
+    if let Ok(entries) = std::fs::read_dir(state_dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if let Some(pid) = name
+                .to_str()
+                .and_then(|n| n.strip_prefix("pristine-building-"))
+                && pid.parse().is_ok_and(|pid| !pid_alive(pid))
+            {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+}
+
+fn is_orphan(dir: &Path) -> bool {
+    match std::fs::read_to_string(dir.join("owner.pid")) {
+        Ok(pid) => pid.trim().parse().is_ok_and(|pid: u32| !pid_alive(pid)),
+        Err(_) => std::fs::metadata(dir)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|modified| SystemTime::now().duration_since(modified).ok())
+            .is_some_and(|age| age > CREATION_WINDOW),
+    }
+}
+
+fn remove_instance(dir: &Path) {
+    let postmaster = std::fs::read_to_string(dir.join("data").join("postmaster.pid"))
+        .ok()
+        .and_then(|text| text.lines().next()?.trim().parse::<u32>().ok());
+    if let Some(pid) = postmaster.filter(|pid| pid_alive(*pid)) {
+        signal(pid, libc::SIGQUIT);
+        for _ in 0..200 {
+            if !pid_alive(pid) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        signal(pid, libc::SIGKILL);
+    }
+    tracing::info!(dir = %dir.display(), "persistence: removing an orphaned test server");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -1,0 +1,11 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+pub mod ephemeral;
+pub mod postgres;
+#[cfg(feature = "testing")]
+pub mod testing;
+
+#[cfg(feature = "testing")]
+pub use persistence_macros::db_test;
+

@@ -1,0 +1,200 @@
+//! Connections to the test server, pooled per process on the shared runtime.
+//!
+//! Pools belong to the runtime that created them, so only tests on the shared runtime use
+//! the pools kept here; a test on a runtime of its own gets plain connections.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool, Postgres};
+
+use super::error::{HarnessError, is_missing_database};
+use super::spec::{Migrations, RuntimeFlavor};
+use super::template::{self, TemplateNames};
+use crate::ephemeral::{self, Server};
+
+/// Enough for `cargo test`'s threads on bigger machines; connections open lazily, so a
+/// process running one test (nextest) opens one.
+const POOL_MAX: u32 = 16;
+
+/// The server and the template names of one test.
+pub(crate) struct Target {
+    pub(crate) server: &'static Server,
+    pub(crate) names: TemplateNames,
+    pub(crate) migrations: Migrations,
+}
+
+impl Target {
+    pub(crate) async fn resolve(migrations: Migrations) -> Result<Self, HarnessError> {
+        let server = ephemeral::server().await?;
+        let names = TemplateNames::new(migrations, server.version());
+        Ok(Self { server, names, migrations })
+    }
+
+    pub(crate) async fn connect(&self, database: &str) -> Result<PgConnection, HarnessError> {
+        connect(self.server, &self.server.options_for(database), database).await
+    }
+
+    /// Builds the template and working database if they are missing.
+    pub(crate) async fn ensure_template(&self, admin: &mut PgConnection) -> Result<(), HarnessError> {
+        template::ensure(admin, self.server, &self.names, self.migrations).await
+    }
+}
+
+pub(crate) async fn connect(
+    server: &Server,
+    options: &PgConnectOptions,
+    database: &str,
+) -> Result<PgConnection, HarnessError> {
+    PgConnection::connect_with(options)
+        .await
+        .map_err(|source| HarnessError::Connect { url: server.display_url(database), source })
+}
+
+/// A connection to the maintenance database: pooled on the shared runtime, fresh otherwise.
+pub(crate) enum AdminConnection {
+    Pooled(PoolConnection<Postgres>),
+    Own(PgConnection),
+}
+
+impl std::ops::Deref for AdminConnection {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        match self {
+            Self::Pooled(conn) => conn,
+            Self::Own(conn) => conn,
+        }
+    }
+}
+
+impl std::ops::DerefMut for AdminConnection {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        match self {
+            Self::Pooled(conn) => conn,
+            Self::Own(conn) => conn,
+        }
+    }
+}
+
+impl AdminConnection {
+    pub(crate) async fn get(target: &Target, flavor: RuntimeFlavor) -> Result<Self, HarnessError> {
+        let server = target.server;
+        if flavor != RuntimeFlavor::Shared {
+            return Ok(Self::Own(connect(server, server.admin_options(), "postgres").await?));
+        }
+        static ADMIN: Mutex<Option<PgPool>> = Mutex::new(None);
+        let pool = cached(&ADMIN, || pool_for(server.admin_options().clone()));
+        acquire(&pool, server, server.admin_options(), "postgres").await.map(Self::Pooled)
+    }
+
+    /// Ends the session, releasing any lock it holds, instead of returning it to the pool.
+    pub(crate) fn discard(self) {
+        match self {
+            Self::Pooled(conn) => drop(conn.detach()),
+            Self::Own(conn) => drop(conn),
+        }
+    }
+}
+
+/// A connection to the working database of transaction mode, building the template on the
+/// first use of a schema. On the shared runtime it comes from a per-process pool.
+pub(crate) enum WorkingConnection {
+    Pooled(PoolConnection<Postgres>),
+    Own(PgConnection),
+}
+
+impl WorkingConnection {
+    pub(crate) async fn get(target: &Target, flavor: RuntimeFlavor) -> Result<Self, HarnessError> {
+        match Self::try_get(target, flavor).await {
+            Err(HarnessError::Connect { source, .. }) if is_missing_database(&source) => {
+                let mut admin = AdminConnection::get(target, flavor).await?;
+                target.ensure_template(&mut admin).await?;
+                Self::try_get(target, flavor).await
+            }
+            other => other,
+        }
+    }
+
+    async fn try_get(target: &Target, flavor: RuntimeFlavor) -> Result<Self, HarnessError> {
+        let database = &target.names.working;
+        if flavor != RuntimeFlavor::Shared {
+            return target.connect(database).await.map(Self::Own);
+        }
+        static WORKING: Mutex<Option<HashMap<String, PgPool>>> = Mutex::new(None);
+        let pool = {
+            let mut pools = WORKING.lock().unwrap_or_else(|e| e.into_inner());
+            pools
+                .get_or_insert_with(HashMap::new)
+                .entry(database.clone())
+                .or_insert_with(|| pool_for(target.server.options_for(database)))
+                .clone()
+        };
+        let options = target.server.options_for(database);
+        acquire(&pool, target.server, &options, database).await.map(Self::Pooled)
+    }
+
+    pub(crate) fn conn(&mut self) -> &mut PgConnection {
+        match self {
+            Self::Pooled(conn) => conn,
+            Self::Own(conn) => conn,
+        }
+    }
+
+    /// Closes the connection instead of reusing it (after a panic, its state is unknown).
+    pub(crate) fn discard(self) {
+        match self {
+            Self::Pooled(conn) => drop(conn.detach()),
+            Self::Own(conn) => drop(conn),
+        }
+    }
+
+    pub(crate) async fn release(self) {
+        match self {
+            Self::Pooled(conn) => drop(conn),
+            Self::Own(conn) => {
+                let _ = conn.close().await;
+            }
+        }
+    }
+}
+
+/// `pool.acquire()`, but a pool timeout (an unreachable server looks like one: the pool retries
+/// refused connections) is replaced by what a direct connection attempt reports.
+async fn acquire(
+    pool: &PgPool,
+    server: &Server,
+    options: &PgConnectOptions,
+    database: &str,
+) -> Result<PoolConnection<Postgres>, HarnessError> {
+    match pool.acquire().await {
+        Ok(conn) => Ok(conn),
+        Err(sqlx::Error::PoolTimedOut) => match connect(server, options, database).await {
+            Err(err) => Err(err),
+            Ok(_) => Err(HarnessError::Connect {
+                url: server.display_url(database),
+                source: sqlx::Error::PoolTimedOut,
+            }),
+        },
+        Err(source) => Err(HarnessError::Connect { url: server.display_url(database), source }),
+    }
+}
+
+fn pool_for(options: PgConnectOptions) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(POOL_MAX)
+        .min_connections(0)
+        // sqlx retries refused connections until this deadline; 30 s is long to wait for
+        // a test to say that TEST_DATABASE_URL is wrong.
+        .acquire_timeout(std::time::Duration::from_secs(10))
+        // The server is ours for the run: keep connections warm rather than recycle them.
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_lazy_with(options)
+}
+
+fn cached(slot: &Mutex<Option<PgPool>>, make: impl FnOnce() -> PgPool) -> PgPool {
+    let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
+    slot.get_or_insert_with(make).clone()
+}

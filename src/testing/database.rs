@@ -1,0 +1,243 @@
+//! Database isolation: a database of its own per test, cloned from the template.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+use super::connections::{AdminConnection, Target};
+use super::error::{HarnessError, is_missing_database};
+use super::fixtures;
+use super::spec::{RuntimeFlavor, TestSpec};
+use super::template::{TEST_DB_PREFIX, clone_clause, execute};
+
+/// Connections a test's own pool may open (lazily).
+const TEST_POOL_MAX: u32 = 10;
+
+/// How long the harness waits for the test's pool to close and its backends to exit.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A database of its own for one test, cloned from the migrated template and dropped when
+/// the test ends.
+///
+/// `#[db_test]` builds one for tests that take a pool; build one yourself with
+/// [`TestDb::create`], e.g. in an rstest fixture. While it lives, a session holds an
+/// advisory lock named after it, so that if the process dies, a later run sees the lock is
+/// gone and drops the database.
+#[derive(Debug, Clone)]
+pub struct TestDb {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    name: String,
+    url: String,
+    options: PgConnectOptions,
+    pool: PgPool,
+    owner: Mutex<Option<Owner>>,
+}
+
+struct Owner {
+    admin: AdminConnection,
+    target: Target,
+}
+
+impl std::fmt::Debug for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Owner").field("template", &self.target.names.template).finish()
+    }
+}
+
+impl TestDb {
+    /// Creates a database for `spec` (its migrations and fixtures; isolation is ignored).
+    ///
+    /// The database is dropped by [`TestDb::close`], or, if it is never called, when the
+    /// last clone of the handle is dropped (which blocks that thread for the drop).
+    pub async fn create(spec: &TestSpec) -> Result<Self, HarnessError> {
+        Self::create_on(spec, RuntimeFlavor::CurrentThread).await
+    }
+
+    pub(crate) async fn create_on(spec: &TestSpec, flavor: RuntimeFlavor) -> Result<Self, HarnessError> {
+        let target = Target::resolve(spec.migrations).await?;
+        let mut admin = AdminConnection::get(&target, flavor).await?;
+        sweep_once(&mut admin).await;
+        target.ensure_template(&mut admin).await?;
+        let name = target.names.test_database();
+        sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+            .bind(&name)
+            .execute(&mut *admin)
+            .await
+            .map_err(HarnessError::sql("taking the test database's lock"))?;
+        let create = format!(
+            "CREATE DATABASE {name} TEMPLATE {}{}",
+            target.names.template,
+            clone_clause(target.server)
+        );
+        if let Err(err) = execute(&mut admin, create.clone()).await {
+            // The template was dropped behind this process's back (a pruning run elsewhere).
+            let HarnessError::Sql { source, .. } = &err else { return Err(err) };
+            if !is_missing_database(source) {
+                return Err(err);
+            }
+            super::template::forget(&target.names);
+            target.ensure_template(&mut admin).await?;
+            execute(&mut admin, create).await?;
+        }
+        let options = target.server.options_for(&name);
+        let pool = PgPoolOptions::new()
+            .max_connections(TEST_POOL_MAX)
+            .connect_lazy_with(options.clone());
+        let db = Self {
+            inner: Arc::new(Inner {
+                url: target.server.display_url(&name),
+                name,
+                options,
+                pool,
+                owner: Mutex::new(Some(Owner { admin, target })),
+            }),
+        };
+        if !spec.fixtures.is_empty() {
+            let mut conn = db.inner.pool.acquire().await.map_err(|source| HarnessError::Connect {
+                url: db.inner.url.clone(),
+                source,
+            })?;
+            fixtures::apply(&mut conn, spec.fixtures).await?;
+        }
+        Ok(db)
+    }
+
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// A URL for the database, without password, e.g. to open it with psql.
+    pub fn url(&self) -> &str {
+        &self.inner.url
+    }
+
+    /// A pool connected to the database (connections open on first use).
+    pub fn pool(&self) -> &PgPool {
+        &self.inner.pool
+    }
+
+    /// Options to connect to the database yourself.
+    pub fn connect_options(&self) -> PgConnectOptions {
+        self.inner.options.clone()
+    }
+
+    /// Closes the pool and drops the database now.
+    pub async fn close(self) -> Result<(), HarnessError> {
+        self.finish(false).await
+    }
+
+    /// Ends the test's use of the database: dropped, or kept if the test failed and
+    /// `PERSISTENCE_TEST_KEEP=failed`.
+    pub(crate) async fn finish(self, failed: bool) -> Result<(), HarnessError> {
+        let owner = self.inner.owner.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(Owner { mut admin, target }) = owner else {
+            return Ok(());
+        };
+        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.inner.pool.close()).await;
+        let name = &self.inner.name;
+        wait_for_backends(&mut admin, name).await;
+        if failed && keep_failed() {
+            let kept = name.replacen(TEST_DB_PREFIX, "persistence_keep_", 1);
+            execute(&mut admin, format!("ALTER DATABASE {name} RENAME TO {kept}")).await?;
+            eprintln!(
+                "persistence: kept the database of this failed test: {} ({})",
+                target.server.display_url(&kept),
+                "drop it with DROP DATABASE when done; a native server still stops after the idle grace, \
+                 set PERSISTENCE_TEST_IDLE_GRACE=never to keep it"
+            );
+        } else {
+            execute(&mut admin, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+        }
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
+            .bind(name)
+            .execute(&mut *admin)
+            .await;
+        if unlocked.is_err() {
+            admin.discard();
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let owner = self.owner.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        let Some(Owner { admin, target }) = owner else {
+            return;
+        };
+        // Not closed explicitly (e.g. an rstest fixture): end the owning session, which
+        // releases the lock, and drop the database from a thread of our own, since Drop
+        // cannot await on the test's runtime (which may already be shutting down).
+        admin.discard();
+        let name = self.name.clone();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            runtime.block_on(async {
+                let mut admin = AdminConnection::get(&target, RuntimeFlavor::CurrentThread).await.ok()?;
+                execute(&mut admin, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok()
+            })
+        })
+        .join();
+        if !matches!(dropped, Ok(Some(()))) {
+            eprintln!("persistence: could not drop test database {}; a later run will", self.name);
+        }
+    }
+}
+
+/// Waits until no backend is connected to `name`: a DROP DATABASE issued while the test's
+/// backends are still exiting stalls about 100 ms.
+async fn wait_for_backends(admin: &mut AdminConnection, name: &str) {
+    let deadline = Instant::now() + CLOSE_TIMEOUT;
+    while Instant::now() < deadline {
+        let count: Result<i64, _> =
+            sqlx::query_scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = $1")
+                .bind(name)
+                .fetch_one(&mut **admin)
+                .await;
+        if !matches!(count, Ok(n) if n > 0) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn keep_failed() -> bool {
+    std::env::var("PERSISTENCE_TEST_KEEP").is_ok_and(|v| v.trim().eq_ignore_ascii_case("failed"))
+}
+
+/// Drops per-test databases whose owner is gone (its session's advisory lock is free).
+/// Once per process, before this process takes any such lock.
+async fn sweep_once(admin: &mut AdminConnection) {
+    static SWEPT: AtomicBool = AtomicBool::new(false);
+    if SWEPT.swap(true, Ordering::SeqCst) {
+        return;
+    }
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'persistence\\_t\\_%'")
+            .fetch_all(&mut **admin)
+            .await
+            .unwrap_or_default();
+    for name in names {
+        let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
+            .bind(&name)
+            .fetch_one(&mut **admin)
+            .await
+            .unwrap_or(false);
+        if free {
+            tracing::info!(database = %name, "persistence: dropping a test database whose owner died");
+            let _ = execute(admin, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+            let _ = sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
+                .bind(&name)
+                .execute(&mut **admin)
+                .await;
+        }
+    }
+}

@@ -1,0 +1,58 @@
+use crate::ephemeral::EphemeralError;
+
+/// Why the harness could not give a test its database. Messages name what failed (the
+/// server, the migration file, the fixture) and never contain a password.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum HarnessError {
+    /// No server could be found or started.
+    #[error(transparent)]
+    Server(#[from] EphemeralError),
+    /// A connection to the test server failed.
+    #[error("could not connect to the test database {url}: {source}")]
+    Connect {
+        /// The database's URL, without password.
+        url: String,
+        /// What sqlx reported.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A migration failed while the template was built.
+    #[error("migration {file} failed while building the test template: {detail}")]
+    Migration {
+        /// The migration's file name, e.g. `20260101000001_users.up.sql`.
+        file: String,
+        /// What PostgreSQL or sqlx reported.
+        detail: String,
+    },
+    /// A fixture's SQL failed.
+    #[error("fixture {path} failed: {source}")]
+    Fixture {
+        /// The fixture's path.
+        path: &'static str,
+        /// What PostgreSQL reported.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// A statement the harness runs itself failed.
+    #[error("{action} failed: {source}")]
+    Sql {
+        /// What the harness was doing.
+        action: String,
+        /// What PostgreSQL reported.
+        #[source]
+        source: sqlx::Error,
+    },
+}
+
+impl HarnessError {
+    pub(crate) fn sql(action: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Self {
+        let action = action.into();
+        move |source| Self::Sql { action, source }
+    }
+}
+
+/// Whether `err` is PostgreSQL's "database does not exist".
+pub(crate) fn is_missing_database(err: &sqlx::Error) -> bool {
+    err.as_database_error().and_then(|e| e.code()).is_some_and(|code| code == "3D000")
+}

@@ -1,0 +1,34 @@
+//! The test harness behind [`#[db_test]`](crate::db_test) (cargo feature `testing`).
+//!
+//! Each test gets a PostgreSQL it can trust: a server shared by every test process of the
+//! run ([`crate::ephemeral`]), a template database per migration set built once, and either a
+//! transaction that is rolled back ([`TestTransaction`]) or a database cloned from the
+//! template and dropped afterwards ([`TestDb`]).
+//!
+//! Environment variables (besides those of [`crate::ephemeral::Settings`]):
+//!
+//! | variable | meaning |
+//! |---|---|
+//! | `PERSISTENCE_TEST_KEEP=failed` | keep the database of a failed database-mode test and print its URL |
+
+mod args;
+mod connections;
+mod database;
+mod error;
+pub mod factories;
+mod fixtures;
+mod outcome;
+#[doc(hidden)]
+pub mod run;
+mod runtime;
+mod spec;
+mod supervisor_hook;
+mod template;
+mod transaction;
+
+pub use args::FromTestDb;
+pub use database::TestDb;
+pub use error::HarnessError;
+pub use outcome::TestOutcome;
+pub use spec::{Fixture, Isolation, Migrations, RuntimeFlavor, TestSpec};
+pub use transaction::TestTransaction;

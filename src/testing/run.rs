@@ -1,0 +1,109 @@
+//! The entry points `#[db_test]` expands to. Not meant to be called by hand: use the macro, or
+//! [`TestDb`](super::TestDb) / [`TestTransaction`](super::TestTransaction) from a fixture.
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, resume_unwind};
+use std::pin::Pin;
+
+use futures_util::FutureExt;
+use sqlx::{Connection, PgConnection};
+
+use super::connections::{Target, WorkingConnection};
+use super::database::TestDb;
+use super::fixtures;
+use super::outcome::TestOutcome;
+use super::runtime::block_on;
+use super::spec::TestSpec;
+use super::transaction::{check_deferred, harness_failure};
+use super::FromTestDb;
+
+/// The future a transaction-mode body returns: it borrows the connection.
+pub type BodyFuture<'c, R> = Pin<Box<dyn Future<Output = R> + 'c>>;
+
+/// Runs `body` inside a transaction that is rolled back afterwards.
+pub fn run_in_transaction<R, F>(spec: &TestSpec, body: F) -> R
+where
+    R: TestOutcome,
+    F: for<'c> FnOnce(&'c mut PgConnection) -> BodyFuture<'c, R>,
+{
+    block_on(spec.runtime, async {
+        let target = Target::resolve(spec.migrations)
+            .await
+            .unwrap_or_else(|e| harness_failure(spec.name, e));
+        let mut working = WorkingConnection::get(&target, spec.runtime)
+            .await
+            .unwrap_or_else(|e| harness_failure(spec.name, e));
+        let mut tx = working
+            .conn()
+            .begin()
+            .await
+            .unwrap_or_else(|e| harness_failure(spec.name, super::HarnessError::sql("BEGIN")(e)));
+        if let Err(err) = fixtures::apply(&mut tx, spec.fixtures).await {
+            harness_failure(spec.name, err);
+        }
+        let outcome = AssertUnwindSafe(body(&mut tx)).catch_unwind().await;
+        let passed = matches!(&outcome, Ok(r) if !r.is_failure());
+        if passed {
+            // A panic here still rolls back: the connection is closed, not reused.
+            check_deferred(&mut tx, spec.name).await;
+        }
+        let rolled_back = tx.rollback().await.is_ok();
+        match outcome {
+            Ok(result) if rolled_back => {
+                working.release().await;
+                result
+            }
+            Ok(result) => {
+                working.discard();
+                result
+            }
+            Err(panic) => {
+                working.discard();
+                resume_unwind(panic)
+            }
+        }
+    })
+}
+
+/// Runs `body` against a database of its own, dropped afterwards.
+pub fn run_with_database<A, R, F, Fut>(spec: &TestSpec, body: F) -> R
+where
+    A: FromTestDb,
+    R: TestOutcome,
+    F: FnOnce(A) -> Fut,
+    Fut: Future<Output = R>,
+{
+    block_on(spec.runtime, async {
+        let db = TestDb::create_on(spec, spec.runtime)
+            .await
+            .unwrap_or_else(|e| harness_failure(spec.name, e));
+        let arg = match A::from_test_db(&db).await {
+            Ok(arg) => arg,
+            Err(source) => harness_failure(
+                spec.name,
+                super::HarnessError::Connect { url: db.url().to_owned(), source },
+            ),
+        };
+        let outcome = AssertUnwindSafe(body(arg)).catch_unwind().await;
+        let failed = !matches!(&outcome, Ok(r) if !r.is_failure());
+        let finished = db.finish(failed).await;
+        match outcome {
+            Ok(result) => {
+                if let Err(err) = finished {
+                    harness_failure(spec.name, err);
+                }
+                result
+            }
+            Err(panic) => resume_unwind(panic),
+        }
+    })
+}
+
+/// Runs a body that takes no database (`#[db_test] async fn t()`), on the test's runtime.
+pub fn run_without_database<R, Fut>(spec: &TestSpec, body: Fut) -> R
+where
+    R: TestOutcome,
+    Fut: Future<Output = R>,
+{
+    block_on(spec.runtime, body)
+}

@@ -1,0 +1,11 @@
+//! Lets any test binary built with the harness act as the server supervisor.
+//!
+//! The first test process that needs a server re-runs its own executable with
+//! `PERSISTENCE_SUPERVISOR` set (see [`crate::ephemeral::supervisor`]); this constructor,
+//! linked into every binary that uses the harness, turns that copy into the supervisor
+//! before libtest's `main` starts. Any other process returns from it at once.
+
+#[ctor::ctor(unsafe)]
+fn persistence_supervisor_hook() {
+    crate::ephemeral::supervisor::run_if_requested();
+}

@@ -1,0 +1,259 @@
+//! Template databases: migrations applied once per schema, cloned per test.
+//!
+//! A template's name carries a hash of everything its contents depend on (the migrations,
+//! the harness's version and the server's version), so a changed migration gets a new
+//! template instead of a stale one. It is built under an advisory lock and marked complete
+//! with `IS_TEMPLATE`; one found half built (a builder crashed) is dropped and rebuilt.
+//! Beside it lives the *working* database of transaction mode, a clone in which every test
+//! runs inside a transaction that is rolled back; its existence implies a complete template,
+//! so a test process that connects to it needs no other check.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+use sqlx::postgres::PgConnection;
+use sqlx::{AssertSqlSafe, Connection, Row};
+
+use super::error::HarnessError;
+use super::spec::Migrations;
+use crate::ephemeral::Server;
+
+/// Changes whenever what the harness puts in a template changes.
+const TEMPLATE_FORMAT: &str = concat!("persistence ", env!("CARGO_PKG_VERSION"), " template r1");
+
+/// Templates not used for this long are dropped when another one is built.
+const PRUNE_AFTER_SECS: u64 = 7 * 24 * 3600;
+
+/// The databases of one schema on one server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TemplateNames {
+    /// 16 hex digits identifying the schema.
+    pub(crate) key: String,
+    /// The template itself (`IS_TEMPLATE`, never connected to after it is built).
+    pub(crate) template: String,
+    /// The working database of transaction mode.
+    pub(crate) working: String,
+}
+
+impl TemplateNames {
+    pub(crate) fn new(migrations: Migrations, server_version: Option<&str>) -> Self {
+        let mut hash = Sha256::new();
+        hash.update(TEMPLATE_FORMAT);
+        hash.update([0]);
+        hash.update(server_version.unwrap_or("unknown"));
+        if let Migrations::Embedded(migrator) = migrations {
+            for m in migrator.iter() {
+                hash.update(m.version.to_le_bytes());
+                hash.update(m.description.as_bytes());
+                hash.update(format!("{:?}", m.migration_type));
+                hash.update(&*m.checksum);
+                hash.update([u8::from(m.no_tx)]);
+            }
+        }
+        let digest = hash.finalize();
+        let key: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        Self {
+            template: format!("persistence_tpl_{key}"),
+            working: format!("persistence_tx_{key}"),
+            key,
+        }
+    }
+
+    /// The name of a per-test database cloned from this template.
+    pub(crate) fn test_database(&self) -> String {
+        format!("{TEST_DB_PREFIX}{}_{:08x}", self.key, rand::random::<u32>())
+    }
+}
+
+/// Every per-test database starts with this, so that sweeps find them.
+pub(crate) const TEST_DB_PREFIX: &str = "persistence_t_";
+
+/// `STRATEGY FILE_COPY` (PostgreSQL 15+) copies files instead of WAL-logging every block:
+/// the fast way for small databases.
+pub(crate) fn clone_clause(server: &Server) -> &'static str {
+    let major = server.version().and_then(|v| v.split('.').next()?.parse::<u32>().ok());
+    match major {
+        Some(major) if major >= 15 => " STRATEGY FILE_COPY",
+        _ => "",
+    }
+}
+
+/// Makes sure the template and the working database of `names` exist, building them if not.
+/// `admin` is a connection to the maintenance database.
+pub(crate) async fn ensure(
+    admin: &mut PgConnection,
+    server: &Server,
+    names: &TemplateNames,
+    migrations: Migrations,
+) -> Result<(), HarnessError> {
+    if known_ready().lock().is_ok_and(|set| set.contains(&names.key)) {
+        return Ok(());
+    }
+    let lock_key = format!("persistence template {}", names.key);
+    sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
+        .bind(&lock_key)
+        .execute(&mut *admin)
+        .await
+        .map_err(HarnessError::sql("taking the template lock"))?;
+    let built = build_under_lock(admin, server, names, migrations).await;
+    let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
+        .bind(&lock_key)
+        .execute(&mut *admin)
+        .await
+        .map_err(HarnessError::sql("releasing the template lock"));
+    built?;
+    unlocked?;
+    if let Ok(mut set) = known_ready().lock() {
+        set.insert(names.key.clone());
+    }
+    Ok(())
+}
+
+fn known_ready() -> &'static Mutex<BTreeSet<String>> {
+    static READY: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    &READY
+}
+
+async fn build_under_lock(
+    admin: &mut PgConnection,
+    server: &Server,
+    names: &TemplateNames,
+    migrations: Migrations,
+) -> Result<(), HarnessError> {
+    let state: Option<bool> =
+        sqlx::query_scalar("SELECT datistemplate FROM pg_database WHERE datname = $1")
+            .bind(&names.template)
+            .fetch_optional(&mut *admin)
+            .await
+            .map_err(HarnessError::sql("looking for the template"))?;
+    match state {
+        Some(true) => {}
+        half_built => {
+            if half_built.is_some() {
+                tracing::info!(template = %names.template, "persistence: rebuilding a half-built template");
+                execute(admin, format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", names.working)).await?;
+                execute(admin, format!("DROP DATABASE {} WITH (FORCE)", names.template)).await?;
+            }
+            build(admin, server, names, migrations).await?;
+        }
+    }
+    let working_exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&names.working)
+            .fetch_one(&mut *admin)
+            .await
+            .map_err(HarnessError::sql("looking for the working database"))?;
+    if !working_exists {
+        let clause = clone_clause(server);
+        execute(admin, format!("CREATE DATABASE {} TEMPLATE {}{clause}", names.working, names.template))
+            .await?;
+    }
+    Ok(())
+}
+
+async fn build(
+    admin: &mut PgConnection,
+    server: &Server,
+    names: &TemplateNames,
+    migrations: Migrations,
+) -> Result<(), HarnessError> {
+    execute(admin, format!("CREATE DATABASE {}", names.template)).await?;
+    if let Migrations::Embedded(migrator) = migrations {
+        let options = server.options_for(&names.template);
+        let mut conn = PgConnection::connect_with(&options).await.map_err(|source| {
+            HarnessError::Connect { url: server.display_url(&names.template), source }
+        })?;
+        let applied = migrator.run(&mut conn).await;
+        let _ = conn.close().await;
+        applied.map_err(|err| migration_error(migrator, err))?;
+    }
+    let built_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    execute(admin, format!("COMMENT ON DATABASE {} IS 'persistence template built {built_at}'", names.template))
+        .await?;
+    // The mark of a complete template: set last, after every migration succeeded.
+    execute(admin, format!("ALTER DATABASE {} WITH IS_TEMPLATE true", names.template)).await?;
+    prune(admin, names, built_at).await;
+    Ok(())
+}
+
+/// Drops other templates (and their working databases) built long ago; one in use is left.
+async fn prune(admin: &mut PgConnection, current: &TemplateNames, now: u64) {
+    let rows = sqlx::query(
+        "SELECT d.datname, shobj_description(d.oid, 'pg_database') AS note \
+         FROM pg_database d WHERE d.datname LIKE 'persistence\\_tpl\\_%'",
+    )
+    .fetch_all(&mut *admin)
+    .await
+    .unwrap_or_default();
+    for row in rows {
+        let name: String = row.get("datname");
+        let note: Option<String> = row.get("note");
+        let built = note
+            .as_deref()
+            .and_then(|n| n.rsplit(' ').next())
+            .and_then(|t| t.parse::<u64>().ok())
+            .unwrap_or(0);
+        if name == current.template || now.saturating_sub(built) < PRUNE_AFTER_SECS {
+            continue;
+        }
+        let working = name.replacen("persistence_tpl_", "persistence_tx_", 1);
+        let _ = execute(admin, format!("DROP DATABASE IF EXISTS {working}")).await;
+        let _ = execute(admin, format!("ALTER DATABASE {name} WITH IS_TEMPLATE false")).await;
+        let _ = execute(admin, format!("DROP DATABASE IF EXISTS {name}")).await;
+    }
+}
+
+fn migration_error(migrator: &sqlx::migrate::Migrator, err: sqlx::migrate::MigrateError) -> HarnessError {
+    use sqlx::migrate::MigrateError;
+    let file_of = |version: i64| {
+        migrator
+            .iter()
+            .find(|m| m.version == version)
+            .map(|m| {
+                let suffix = m.migration_type.suffix();
+                format!("{}_{}{suffix}", m.version, m.description.replace(' ', "_"))
+            })
+            .unwrap_or_else(|| version.to_string())
+    };
+    match err {
+        MigrateError::ExecuteMigration(source, version) => HarnessError::Migration {
+            file: file_of(version),
+            detail: source.to_string(),
+        },
+        other => HarnessError::Migration { file: "(the migration set)".to_owned(), detail: other.to_string() },
+    }
+}
+
+/// Runs a statement the harness built itself (names are ours: `persistence_*` and hex).
+pub(crate) async fn execute(conn: &mut PgConnection, sql: String) -> Result<(), HarnessError> {
+    let action = sql.clone();
+    sqlx::raw_sql(AssertSqlSafe(sql))
+        .execute(conn)
+        .await
+        .map(drop)
+        .map_err(HarnessError::sql(action))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_depend_on_the_server_version() {
+        let a = TemplateNames::new(Migrations::None, Some("15.18"));
+        let b = TemplateNames::new(Migrations::None, Some("16.4"));
+        assert_ne!(a.key, b.key);
+        assert_eq!(a, TemplateNames::new(Migrations::None, Some("15.18")));
+        assert!(a.template.len() < 63 && a.test_database().len() < 63);
+        assert!(a.test_database().starts_with(TEST_DB_PREFIX));
+    }
+}
+
+/// Forgets that this process saw the template of `names` ready (it was dropped since).
+pub(crate) fn forget(names: &TemplateNames) {
+    if let Ok(mut set) = known_ready().lock() {
+        set.remove(&names.key);
+    }
+}

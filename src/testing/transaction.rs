@@ -1,0 +1,83 @@
+//! Transaction isolation: the test runs inside a transaction that is rolled back.
+
+use std::ops::{Deref, DerefMut};
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::{PgConnection, Postgres, Transaction};
+
+use super::connections::{Target, WorkingConnection};
+use super::error::HarnessError;
+use super::fixtures;
+use super::spec::{RuntimeFlavor, TestSpec};
+
+/// What PostgreSQL answers in a transaction that an earlier error aborted.
+const IN_FAILED_TRANSACTION: &str = "25P02";
+
+/// A connection inside a transaction on the migrated working database, for a test to use
+/// and to be rolled back when dropped (or by [`TestTransaction::rollback`]).
+///
+/// `#[db_test]` hands tests a `&mut PgConnection` built this way; build one yourself with
+/// [`TestTransaction::begin`], e.g. in an rstest fixture. It derefs to [`PgConnection`], and
+/// a `begin()` on it makes a savepoint.
+#[derive(Debug)]
+pub struct TestTransaction {
+    tx: Transaction<'static, Postgres>,
+}
+
+impl TestTransaction {
+    /// Begins a transaction for `spec` (its migrations and fixtures) on a connection of its
+    /// own, usable on any runtime.
+    pub async fn begin(spec: &TestSpec) -> Result<Self, HarnessError> {
+        let target = Target::resolve(spec.migrations).await?;
+        // Connecting once through the harness builds the template if needed.
+        WorkingConnection::get(&target, RuntimeFlavor::CurrentThread).await?.release().await;
+        let database = &target.names.working;
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_lazy_with(target.server.options_for(database));
+        let mut tx = pool.begin().await.map_err(|source| HarnessError::Connect {
+            url: target.server.display_url(database),
+            source,
+        })?;
+        fixtures::apply(&mut tx, spec.fixtures).await?;
+        Ok(Self { tx })
+    }
+
+    /// Rolls the transaction back now.
+    pub async fn rollback(self) -> Result<(), HarnessError> {
+        self.tx.rollback().await.map_err(HarnessError::sql("ROLLBACK of the test transaction"))
+    }
+}
+
+impl Deref for TestTransaction {
+    type Target = PgConnection;
+    fn deref(&self) -> &PgConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for TestTransaction {
+    fn deref_mut(&mut self) -> &mut PgConnection {
+        &mut self.tx
+    }
+}
+
+/// Checks deferred constraints before the rollback: a violation the test made must fail it,
+/// as it would have at COMMIT. A transaction that an error already aborted (a test that
+/// expects a failing statement) has nothing left to check.
+pub(crate) async fn check_deferred(conn: &mut PgConnection, test: &str) {
+    let checked = sqlx::query("SET CONSTRAINTS ALL IMMEDIATE").execute(conn).await;
+    if let Err(err) = checked {
+        let aborted = err
+            .as_database_error()
+            .and_then(|e| e.code())
+            .is_some_and(|code| code == IN_FAILED_TRANSACTION);
+        if !aborted {
+            panic!("{test}: a deferred constraint is violated by what the test wrote: {err}");
+        }
+    }
+}
+
+pub(crate) fn harness_failure(test: &str, err: HarnessError) -> ! {
+    panic!("persistence: {test}: {err}")
+}
