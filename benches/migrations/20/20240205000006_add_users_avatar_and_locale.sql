@@ -1,0 +1,3 @@
+ALTER TABLE users
+    ADD COLUMN avatar_url text,
+    ADD COLUMN locale     text NOT NULL DEFAULT 'en';

@@ -1,0 +1,225 @@
+//! Factories that make realistic rows for the page-builder models of `migrations/`.
+//!
+//! Each model has a factory with a small builder API. Everything not set explicitly is
+//! filled with fake data from the [`fake`] crate:
+//!
+//! - [`UserFactory`] → [`NewUser`] / [`User`] (`users`)
+//! - [`SiteFactory`] → [`NewSite`] / [`Site`] (`sites`)
+//! - [`PageFactory`] → [`NewPage`] / [`Page`] (`pages`)
+//! - [`PageVersionFactory`] → [`NewPageVersion`] / [`PageVersion`] (`page_versions`)
+//! - [`BlockFactory`] → [`NewBlock`] / [`Block`] (`blocks`)
+//!
+//! `build()` needs no database and returns a plain `New*` value; `insert(conn)` writes the
+//! row with `INSERT ... RETURNING` and returns the stored row. A missing parent is created on
+//! the fly: a [`SiteFactory`] without an owner inserts a user first, a [`PageFactory`]
+//! without a site inserts a site (and its owner), and so on.
+//!
+//! Values that must be unique (e-mail addresses, slugs) carry a token that is unique for the
+//! process and random across processes, so rows built by concurrent tests on one database
+//! do not collide on unique indexes.
+//!
+//! Timestamps (`created_at`, `updated_at`, `published_at`) are set by the database and are
+//! not part of the row structs.
+//!
+//! # Example
+//!
+//! ```rust,no_run
+//! use persistence::testing::factories::{
+//!     BlockFactory, PageFactory, PageStatus, SiteFactory, UserFactory,
+//! };
+//!
+//! # async fn example(conn: &mut sqlx::PgConnection) -> sqlx::Result<()> {
+//! // Fake data everywhere, except where a test cares.
+//! let ada = UserFactory::new().email("ada@example.com").insert(conn).await?;
+//! let site = SiteFactory::new().owner(&ada).insert(conn).await?;
+//!
+//! // A published page with a current version of three blocks.
+//! let page = PageFactory::new()
+//!     .site(&site)
+//!     .slug("about")
+//!     .published()
+//!     .blocks(3)
+//!     .insert(conn)
+//!     .await?;
+//! assert_eq!(page.status, PageStatus::Published);
+//! assert!(page.current_version_id.is_some());
+//!
+//! // Parents are created when not given: this inserts a user, a site, a page and a version.
+//! let block = BlockFactory::new().kind("heading").insert(conn).await?;
+//! assert_eq!(block.position, 0);
+//!
+//! // No database needed to build values.
+//! let new_user = UserFactory::new().build();
+//! assert!(new_user.email.ends_with("@example.com")
+//!     || new_user.email.ends_with("@example.net")
+//!     || new_user.email.ends_with("@example.org"));
+//! # Ok(())
+//! # }
+//! ```
+
+mod blocks;
+mod page_versions;
+mod pages;
+mod sites;
+mod users;
+
+pub use blocks::{Block, BlockFactory, NewBlock};
+pub use page_versions::{NewPageVersion, PageVersion, PageVersionFactory};
+pub use pages::{NewPage, Page, PageFactory, PageStatus, ParsePageStatusError};
+pub use sites::{NewSite, Site, SiteFactory};
+pub use users::{NewUser, User, UserFactory};
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use fake::Fake;
+
+/// Digits of the tokens that make generated values unique.
+const BASE36: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+
+/// Width of the per-process part of a token: 36^6 ≈ 2.2e9 possible values.
+const NONCE_WIDTH: usize = 6;
+
+/// A token made of `[0-9a-z]` that no other call in this process returns, and that another
+/// process returns only if it drew the same random 6-character prefix.
+pub(crate) fn unique_token() -> String {
+    static NONCE: OnceLock<String> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+    let nonce = NONCE.get_or_init(|| {
+        let mut n: u64 = (0..36u64.pow(NONCE_WIDTH as u32)).fake();
+        let mut digits = [b'0'; NONCE_WIDTH];
+        for digit in digits.iter_mut().rev() {
+            *digit = BASE36[(n % 36) as usize];
+            n /= 36;
+        }
+        String::from_utf8_lossy(&digits).into_owned()
+    });
+    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
+    format!("{nonce}{}", base36(count))
+}
+
+/// `n` in base 36, lowercase.
+fn base36(mut n: u64) -> String {
+    let mut digits = Vec::new();
+    loop {
+        digits.push(BASE36[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    digits.reverse();
+    String::from_utf8_lossy(&digits).into_owned()
+}
+
+/// Lowercase ASCII letters and digits of `text`, runs of anything else turned into `sep`,
+/// without a leading or trailing separator. Empty when `text` has no ASCII alphanumerics.
+pub(crate) fn slugify(text: &str, sep: char) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut pending_sep = false;
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() {
+            if pending_sep && !out.is_empty() {
+                out.push(sep);
+            }
+            pending_sep = false;
+            out.push(c.to_ascii_lowercase());
+        } else {
+            pending_sep = true;
+        }
+    }
+    out
+}
+
+/// `text` as a slug (at most 40 bytes of it, `fallback` when it has no ASCII letters or
+/// digits) followed by a unique token: `Acme Corp` → `acme-corp-k3x9f20`. Always matches
+/// the schema's slug format and stays well under 63 bytes.
+pub(crate) fn slug_with_token(text: &str, fallback: &str) -> String {
+    let mut base = slugify(text, '-');
+    if base.len() > 40 {
+        base.truncate(40);
+        base = base.trim_end_matches('-').to_owned();
+    }
+    if base.is_empty() {
+        base = slugify(fallback, '-');
+    }
+    if base.is_empty() {
+        return unique_token();
+    }
+    format!("{base}-{}", unique_token())
+}
+
+/// `true` when `slug` matches the slug format the schema enforces: `^[a-z0-9]+(-[a-z0-9]+)*$`.
+#[cfg(test)]
+pub(crate) fn is_valid_slug(slug: &str) -> bool {
+    !slug.is_empty()
+        && slug.split('-').all(|part| {
+            !part.is_empty() && part.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9'))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn tokens_are_unique_and_lowercase_alphanumeric() {
+        let tokens: Vec<String> = (0..10_000).map(|_| unique_token()).collect();
+        let distinct: HashSet<&String> = tokens.iter().collect();
+        assert_eq!(distinct.len(), tokens.len());
+        for token in &tokens {
+            assert!(token.len() > NONCE_WIDTH, "{token}");
+            assert!(token.bytes().all(|b| BASE36.contains(&b)), "{token}");
+        }
+    }
+
+    #[test]
+    fn base36_digits() {
+        assert_eq!(base36(0), "0");
+        assert_eq!(base36(35), "z");
+        assert_eq!(base36(36), "10");
+        assert_eq!(base36(36 * 36 + 1), "101");
+    }
+
+    #[test]
+    fn slugify_keeps_ascii_alphanumerics() {
+        assert_eq!(slugify("  Hello, World!  ", '-'), "hello-world");
+        assert_eq!(slugify("O'Conner Émile", '.'), "o.conner.mile");
+        assert_eq!(slugify("---", '-'), "");
+    }
+
+    #[test]
+    fn slugs_with_tokens_are_valid_and_unique() {
+        let texts = [
+            "Hello World".to_owned(),
+            "x".repeat(200),
+            format!("{}-tail", "ab ".repeat(30)),
+            "  --  ".to_owned(),
+            "Café & Co.".to_owned(),
+            "李小龍".to_owned(),
+        ];
+        let mut seen = HashSet::new();
+        for text in &texts {
+            for fallback in ["page", ""] {
+                let slug = slug_with_token(text, fallback);
+                assert!(is_valid_slug(&slug), "{text:?} -> {slug}");
+                assert!(slug.len() <= 63, "{slug}");
+                assert!(seen.insert(slug));
+            }
+        }
+        assert!(slug_with_token("Hello World", "page").starts_with("hello-world-"));
+        assert!(slug_with_token("李小龍", "page").starts_with("page-"));
+    }
+
+    #[test]
+    fn slug_validation() {
+        assert!(is_valid_slug("a-b-1"));
+        assert!(!is_valid_slug(""));
+        assert!(!is_valid_slug("-a"));
+        assert!(!is_valid_slug("a--b"));
+        assert!(!is_valid_slug("A"));
+        assert!(!is_valid_slug("a_b"));
+    }
+}

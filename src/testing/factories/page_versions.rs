@@ -1,0 +1,225 @@
+//! Rows of `page_versions`.
+
+use fake::Fake;
+use fake::faker::lorem::en::Sentence;
+use serde_json::{Value, json};
+use sqlx::PgConnection;
+
+use super::{BlockFactory, Page, PageFactory, User};
+
+/// A row of `page_versions` as stored (`created_at` left out).
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct PageVersion {
+    /// Primary key.
+    pub id: i64,
+    /// The page this is a version of (`pages.id`).
+    pub page_id: i64,
+    /// Version number, from 1, unique within the page.
+    pub version: i32,
+    /// Page-level settings of this version (a JSON object).
+    pub content: Value,
+    /// Who saved it (`users.id`); `None` once that account is deleted.
+    pub author_id: Option<i64>,
+}
+
+/// A version that is not stored yet, as made by [`PageVersionFactory::build`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPageVersion {
+    /// The page; `None` makes [`insert`](Self::insert) create one with [`PageFactory`].
+    pub page_id: Option<i64>,
+    /// Version number; `None` takes the page's next one (1 for its first version).
+    pub version: Option<i32>,
+    /// Page-level settings (a JSON object).
+    pub content: Value,
+    /// The author; `None` makes the owner of the page's site the author.
+    pub author_id: Option<i64>,
+}
+
+impl NewPageVersion {
+    /// Inserts this version (and a page first when it has none) and returns the stored row.
+    pub async fn insert(self, conn: &mut PgConnection) -> sqlx::Result<PageVersion> {
+        let page_id = match self.page_id {
+            Some(id) => id,
+            // Not `PageFactory::insert`: that one may insert versions.
+            None => PageFactory::new().build().insert(&mut *conn).await?.id,
+        };
+        sqlx::query_as::<_, PageVersion>(
+            "INSERT INTO page_versions (page_id, version, content, author_id) \
+             VALUES ($1, \
+                     COALESCE($2, (SELECT COALESCE(max(version), 0) + 1 \
+                                   FROM page_versions WHERE page_id = $1)), \
+                     $3, \
+                     COALESCE($4, (SELECT s.owner_id FROM pages p \
+                                   JOIN sites s ON s.id = p.site_id WHERE p.id = $1))) \
+             RETURNING id, page_id, version, content, author_id",
+        )
+        .bind(page_id)
+        .bind(self.version)
+        .bind(self.content)
+        .bind(self.author_id)
+        .fetch_one(conn)
+        .await
+    }
+}
+
+/// Makes [`NewPageVersion`]s and [`PageVersion`] rows with fake data.
+///
+/// Without overrides a version gets the page's next number, fake SEO settings as content,
+/// the site's owner as author and no blocks; [`insert`](Self::insert) creates its page
+/// (and site, and owner) when none was given.
+///
+/// ```
+/// use persistence::testing::factories::PageVersionFactory;
+///
+/// let version = PageVersionFactory::new().page_id(1).version(2).build();
+/// assert_eq!(version.version, Some(2));
+/// assert!(version.content["seo"]["title"].is_string());
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use]
+pub struct PageVersionFactory {
+    page_id: Option<i64>,
+    version: Option<i32>,
+    content: Option<Value>,
+    author_id: Option<i64>,
+    blocks: usize,
+    current: bool,
+}
+
+impl PageVersionFactory {
+    /// A factory that fakes every field and creates the page on insert.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Makes this a version of `page`.
+    pub fn page(self, page: &Page) -> Self {
+        self.page_id(page.id)
+    }
+
+    /// Makes this a version of the page with this id.
+    pub fn page_id(mut self, page_id: i64) -> Self {
+        self.page_id = Some(page_id);
+        self
+    }
+
+    /// Uses this version number instead of the page's next one.
+    pub fn version(mut self, version: i32) -> Self {
+        self.version = Some(version);
+        self
+    }
+
+    /// Uses this content (it must be a JSON object).
+    pub fn content(mut self, content: Value) -> Self {
+        self.content = Some(content);
+        self
+    }
+
+    /// Makes `author` the author.
+    pub fn author(self, author: &User) -> Self {
+        self.author_id(author.id)
+    }
+
+    /// Makes the user with this id the author.
+    pub fn author_id(mut self, author_id: i64) -> Self {
+        self.author_id = Some(author_id);
+        self
+    }
+
+    /// On insert, also creates `count` fake blocks at positions `0..count`.
+    pub fn blocks(mut self, count: usize) -> Self {
+        self.blocks = count;
+        self
+    }
+
+    /// On insert, also makes this version the page's current one.
+    pub fn current(mut self) -> Self {
+        self.current = true;
+        self
+    }
+
+    /// A new version with the overrides and fake data for the rest; no database needed.
+    ///
+    /// Blocks and the current-version pointer are written by [`insert`](Self::insert) only.
+    pub fn build(&self) -> NewPageVersion {
+        NewPageVersion {
+            page_id: self.page_id,
+            version: self.version,
+            content: self.content.clone().unwrap_or_else(fake_content),
+            author_id: self.author_id,
+        }
+    }
+
+    /// Builds a version and inserts it (and its page, when none was given), then its
+    /// blocks, then points the page at it when [`current`](Self::current) was asked for.
+    pub async fn insert(self, conn: &mut PgConnection) -> sqlx::Result<PageVersion> {
+        let version = self.build().insert(&mut *conn).await?;
+        for position in 0..i32::try_from(self.blocks).unwrap_or(i32::MAX) {
+            BlockFactory::new()
+                .page_version(&version)
+                .position(position)
+                .insert(&mut *conn)
+                .await?;
+        }
+        if self.current {
+            sqlx::query("UPDATE pages SET current_version_id = $1 WHERE id = $2")
+                .bind(version.id)
+                .bind(version.page_id)
+                .execute(&mut *conn)
+                .await?;
+        }
+        Ok(version)
+    }
+}
+
+/// Page-level settings as the editor saves them.
+fn fake_content() -> Value {
+    let title: String = Sentence(2..5).fake();
+    let description: String = Sentence(8..16).fake();
+    let layout = ["default", "article", "landing"][(0..3usize).fake::<usize>()];
+    json!({
+        "seo": {
+            "title": title.trim_end_matches('.'),
+            "description": description,
+        },
+        "layout": layout,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_is_a_json_object() {
+        for _ in 0..100 {
+            let version = PageVersionFactory::new().build();
+            assert!(version.content.is_object());
+            assert!(version.content["seo"]["title"].is_string());
+            assert!(version.content["layout"].is_string());
+            assert_eq!(version.version, None);
+            assert_eq!(version.page_id, None);
+            assert_eq!(version.author_id, None);
+        }
+    }
+
+    #[test]
+    fn overrides_are_respected() {
+        let content = json!({"layout": "blank"});
+        let version = PageVersionFactory::new()
+            .page_id(5)
+            .version(3)
+            .author_id(2)
+            .content(content.clone())
+            .build();
+        assert_eq!(
+            version,
+            NewPageVersion {
+                page_id: Some(5),
+                version: Some(3),
+                content,
+                author_id: Some(2),
+            }
+        );
+    }
+}
