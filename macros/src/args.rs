@@ -1,0 +1,817 @@
+//! Parsing the attribute's arguments: `#[db_test(isolation = "database", fixtures("users"))]`.
+//!
+//! The grammar is `#[sqlx::test]`'s (`migrations`, `migrator`, `fixtures`), plus `isolation` and
+//! `#[tokio::test]`'s `flavor` / `worker_threads`. Values are checked here, one argument at a
+//! time; what depends on the signature or on the file system is checked in `expand.rs`,
+//! `migrations.rs` and `fixtures.rs`.
+
+use std::path::Path;
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::{Parse, ParseStream, Parser};
+use syn::punctuated::Punctuated;
+use syn::{Expr, Ident, Lit, LitStr, Meta, MetaList, Token};
+
+use crate::error::Errors;
+
+/// The arguments this attribute knows, as the "unknown argument" error lists them.
+const KNOWN: [&str; 6] = [
+    "isolation",
+    "migrations",
+    "migrator",
+    "fixtures",
+    "flavor",
+    "worker_threads",
+];
+
+/// How one test is isolated from the others.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isolation {
+    /// A transaction on a shared database, rolled back afterwards.
+    Transaction,
+    /// A database of its own.
+    Database,
+}
+
+/// `isolation = "..."`, kept with its literal so that a conflict with the signature points at it.
+#[derive(Clone)]
+pub(crate) struct IsolationArg {
+    pub(crate) value: Isolation,
+    pub(crate) lit: LitStr,
+}
+
+/// Where the schema comes from.
+#[derive(Clone, Default)]
+pub(crate) enum MigrationsArg {
+    /// Nothing said: `./migrations` if that directory exists, as `#[sqlx::test]` does.
+    #[default]
+    Default,
+    /// `migrations = "dir"`, relative to `CARGO_MANIFEST_DIR`.
+    Dir(LitStr),
+    /// `migrations = false`.
+    Disabled,
+    /// `migrator = "path"` or `migrator = path`: a `Migrator` the user embedded.
+    Migrator(syn::Path),
+}
+
+/// Where a fixture file is, before it is looked up on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum FixtureLocation {
+    /// A bare name (`"users"`, `"users.sql"`): `fixtures/<name>` next to the test's source file,
+    /// else `$CARGO_MANIFEST_DIR/fixtures/<name>`. Holds the file name, extension included.
+    Bare(String),
+    /// A path relative to the directory of the test's source file (`"../fixtures/users.sql"`,
+    /// or `path = "dir", scripts("users")` which means `dir/users.sql`).
+    Relative(String),
+}
+
+/// One fixture named in a `fixtures(...)` list.
+#[derive(Clone)]
+pub(crate) struct FixtureRef {
+    pub(crate) location: FixtureLocation,
+    /// The literal that named it, for spans.
+    pub(crate) lit: LitStr,
+}
+
+/// The tokio runtime the test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) enum Flavor {
+    /// The harness's process-wide runtime.
+    #[default]
+    Shared,
+    /// `flavor = "current_thread"`.
+    CurrentThread,
+    /// `flavor = "multi_thread"`, with `worker_threads = N` if given.
+    MultiThread { worker_threads: Option<usize> },
+}
+
+/// Everything the attribute's arguments say.
+#[derive(Default)]
+pub(crate) struct Args {
+    pub(crate) isolation: Option<IsolationArg>,
+    pub(crate) migrations: MigrationsArg,
+    /// Every fixture of every `fixtures(...)` list, in order.
+    pub(crate) fixtures: Vec<FixtureRef>,
+    pub(crate) flavor: Flavor,
+    /// The arguments given that only mean something when the test takes a database, with
+    /// their spans: a test without a database argument must not silently ignore them.
+    pub(crate) database_only: Vec<(&'static str, Span)>,
+}
+
+/// Parses the attribute's arguments, recording every problem in `errors`.
+///
+/// Returns what could be understood: an argument with an error is left at its default, so the
+/// checks that follow do not report consequences of an error already reported.
+pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
+    let mut args = Args::default();
+    let Some(metas) = errors.ok(Punctuated::<Meta, Token![,]>::parse_terminated.parse2(tokens))
+    else {
+        return args;
+    };
+
+    // The first occurrence of each single-valued argument, to report repeats.
+    let mut seen: Vec<(&'static str, Span)> = Vec::new();
+    let mut worker_threads: Option<(usize, Span)> = None;
+    let mut flavor_given = false;
+
+    for meta in &metas {
+        let path = meta.path();
+        let Some(name) = KNOWN.into_iter().find(|known| path.is_ident(known)) else {
+            errors.spanned(path, unknown_argument(path));
+            continue;
+        };
+        let span = path_span(path);
+
+        if name != "fixtures" {
+            if let Some((first, _)) = seen.iter().find(|(first, _)| {
+                *first == name
+                    || matches!(
+                        (*first, name),
+                        ("migrations", "migrator") | ("migrator", "migrations")
+                    )
+            }) {
+                let message = if *first == name {
+                    format!("duplicate `{name}` argument: give it once")
+                } else {
+                    "`migrations` and `migrator` cannot be combined: a `migrator` already says \
+                     which migrations to apply; keep one of them"
+                        .to_owned()
+                };
+                errors.at(span, message);
+                // Which one was meant is unknown: forget both rather than report a problem
+                // with the directory of a `migrations` that may be the one to remove.
+                if name == "migrations" || name == "migrator" {
+                    args.migrations = MigrationsArg::Default;
+                }
+                continue;
+            }
+            seen.push((name, span));
+        }
+        if matches!(name, "isolation" | "migrations" | "migrator" | "fixtures") {
+            args.database_only.push((name, span));
+        }
+
+        match name {
+            "isolation" => args.isolation = parse_isolation(meta, errors),
+            "migrations" => {
+                if let Some(migrations) = parse_migrations(meta, errors) {
+                    args.migrations = migrations;
+                }
+            }
+            "migrator" => {
+                if let Some(path) = parse_migrator(meta, errors) {
+                    args.migrations = MigrationsArg::Migrator(path);
+                }
+            }
+            "fixtures" => match meta {
+                Meta::List(list) => args.fixtures.extend(parse_fixtures(list, errors)),
+                _ => errors.spanned(
+                    meta,
+                    "expected a list of fixtures: `fixtures(\"users\", \"sites\")`",
+                ),
+            },
+            "flavor" => {
+                flavor_given = true;
+                if let Some(flavor) = parse_flavor(meta, errors) {
+                    args.flavor = flavor;
+                }
+            }
+            "worker_threads" => {
+                if let Some(n) = parse_worker_threads(meta, errors) {
+                    worker_threads = Some((n, span));
+                }
+            }
+            _ => unreachable!("every known argument is handled"),
+        }
+    }
+
+    if let Some((n, span)) = worker_threads {
+        match &mut args.flavor {
+            Flavor::MultiThread { worker_threads } => *worker_threads = Some(n),
+            // A bad `flavor` value was reported already; do not add a consequence of it.
+            Flavor::Shared if flavor_given => {}
+            Flavor::CurrentThread => errors.at(
+                span,
+                "`worker_threads` needs the multi-thread runtime: write `flavor = \"multi_thread\"` \
+                 instead of `flavor = \"current_thread\"`, or remove `worker_threads`",
+            ),
+            _ => errors.at(
+                span,
+                "`worker_threads` needs the multi-thread runtime: add `flavor = \"multi_thread\"`",
+            ),
+        }
+    }
+
+    args
+}
+
+/// The span of a whole path (`a::b` spans both segments, as `new_spanned` would).
+fn path_span(path: &syn::Path) -> Span {
+    let first = path
+        .segments
+        .first()
+        .map_or_else(Span::call_site, |s| s.ident.span());
+    let last = path.segments.last().map_or(first, |s| s.ident.span());
+    first.join(last).unwrap_or(first)
+}
+
+/// The message for an argument this attribute does not know, with a suggestion for typos.
+fn unknown_argument(path: &syn::Path) -> String {
+    let written = quote::quote!(#path).to_string().replace(' ', "");
+    let mut message = format!("unknown `#[db_test]` argument `{written}`");
+    if let Some(close) = KNOWN
+        .into_iter()
+        .filter(|known| edit_distance(known, &written) <= 2)
+        .min_by_key(|known| edit_distance(known, &written))
+    {
+        message.push_str(&format!("; did you mean `{close}`?"));
+    }
+    message.push_str(
+        "\nexpected `isolation = \"transaction\" | \"database\"`, `migrations = \"<dir>\" | false`, \
+         `migrator = \"<path>\"`, `fixtures(...)`, `flavor = \"current_thread\" | \"multi_thread\"` \
+         or `worker_threads = <n>`",
+    );
+    message
+}
+
+/// Levenshtein distance, for "did you mean".
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = previous[j] + usize::from(ca != *cb);
+            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// The value of `name = value`, or an error showing `example`.
+fn value_of<'m>(meta: &'m Meta, example: &str, errors: &mut Errors) -> Option<&'m Expr> {
+    match meta {
+        Meta::NameValue(name_value) => Some(&name_value.value),
+        _ => {
+            errors.spanned(meta, format!("expected `{example}`"));
+            None
+        }
+    }
+}
+
+/// The literal in `value`, looking through the invisible groups `macro_rules!` leaves around
+/// `$x:expr` (as `#[sqlx::test]` does).
+fn literal(value: &Expr) -> Option<&Lit> {
+    match value {
+        Expr::Lit(expr) => Some(&expr.lit),
+        Expr::Group(group) => literal(&group.expr),
+        _ => None,
+    }
+}
+
+fn parse_isolation(meta: &Meta, errors: &mut Errors) -> Option<IsolationArg> {
+    const EXPECTED: &str = r#"isolation = "transaction"` or `isolation = "database""#;
+    let value = value_of(meta, EXPECTED, errors)?;
+    let Some(Lit::Str(lit)) = literal(value) else {
+        errors.spanned(value, format!("expected a string: `{EXPECTED}`"));
+        return None;
+    };
+    let value = match lit.value().as_str() {
+        "transaction" => Isolation::Transaction,
+        "database" => Isolation::Database,
+        other => {
+            errors.spanned(
+                lit,
+                format!(
+                    "unknown isolation `{other}`: expected \"transaction\" (the test runs in a \
+                     transaction that is rolled back) or \"database\" (the test gets a database \
+                     of its own)"
+                ),
+            );
+            return None;
+        }
+    };
+    Some(IsolationArg {
+        value,
+        lit: lit.clone(),
+    })
+}
+
+fn parse_migrations(meta: &Meta, errors: &mut Errors) -> Option<MigrationsArg> {
+    const EXPECTED: &str = r#"migrations = "<dir>"` or `migrations = false"#;
+    let value = value_of(meta, EXPECTED, errors)?;
+    match literal(value) {
+        Some(Lit::Str(lit)) => {
+            let dir = lit.value();
+            if dir.is_empty() {
+                errors.spanned(
+                    lit,
+                    "empty migrations directory: name one, e.g. `migrations = \"./migrations\"`, \
+                     or write `migrations = false`",
+                );
+                None
+            } else if Path::new(&dir).is_absolute() {
+                // As `sqlx::migrate!`: an absolute path would only build on this machine.
+                errors.spanned(
+                    lit,
+                    "absolute paths only work on this machine: give the migrations directory \
+                     relative to CARGO_MANIFEST_DIR, e.g. `migrations = \"./migrations\"`",
+                );
+                None
+            } else {
+                Some(MigrationsArg::Dir(lit.clone()))
+            }
+        }
+        Some(Lit::Bool(b)) if !b.value => Some(MigrationsArg::Disabled),
+        Some(Lit::Bool(b)) => {
+            errors.spanned(
+                b,
+                "`migrations = true` is redundant: `./migrations` is applied by default when it \
+                 exists; name a directory (`migrations = \"<dir>\"`) or write `migrations = false`",
+            );
+            None
+        }
+        _ => {
+            errors.spanned(
+                value,
+                format!("expected a directory or `false`: `{EXPECTED}`"),
+            );
+            None
+        }
+    }
+}
+
+fn parse_migrator(meta: &Meta, errors: &mut Errors) -> Option<syn::Path> {
+    const EXPECTED: &str = r#"migrator = "crate::MIGRATOR""#;
+    let value = value_of(meta, EXPECTED, errors)?;
+    let wrong = "expected the path of a `sqlx::migrate::Migrator` static: `migrator = \
+                 \"crate::MIGRATOR\"` (or without quotes)";
+    // `migrator = "crate::MIGRATOR"`, as `#[sqlx::test]` spells it. Parsing the literal keeps
+    // its span, so a "cannot find value" error points at the string.
+    if let Some(lit) = literal(value) {
+        if let Lit::Str(lit) = lit
+            && let Ok(path) = lit.parse::<syn::Path>()
+        {
+            return Some(path);
+        }
+        errors.spanned(lit, wrong);
+        return None;
+    }
+    match value {
+        // `migrator = crate::MIGRATOR`.
+        Expr::Path(expr) if expr.qself.is_none() && expr.attrs.is_empty() => {
+            Some(expr.path.clone())
+        }
+        _ => {
+            errors.spanned(value, wrong);
+            None
+        }
+    }
+}
+
+fn parse_flavor(meta: &Meta, errors: &mut Errors) -> Option<Flavor> {
+    const EXPECTED: &str = r#"flavor = "current_thread"` or `flavor = "multi_thread""#;
+    let value = value_of(meta, EXPECTED, errors)?;
+    let Some(Lit::Str(lit)) = literal(value) else {
+        errors.spanned(value, format!("expected a string: `{EXPECTED}`"));
+        return None;
+    };
+    match lit.value().as_str() {
+        "current_thread" => Some(Flavor::CurrentThread),
+        "multi_thread" => Some(Flavor::MultiThread {
+            worker_threads: None,
+        }),
+        other => {
+            errors.spanned(
+                lit,
+                format!(
+                    "unknown runtime flavor `{other}`: expected \"current_thread\" or \
+                     \"multi_thread\" (without `flavor`, the test runs on the harness's shared \
+                     runtime)"
+                ),
+            );
+            None
+        }
+    }
+}
+
+fn parse_worker_threads(meta: &Meta, errors: &mut Errors) -> Option<usize> {
+    let value = value_of(meta, "worker_threads = <n>", errors)?;
+    let Some(Lit::Int(lit)) = literal(value) else {
+        errors.spanned(value, "expected a number: `worker_threads = 4`");
+        return None;
+    };
+    match lit.base10_parse::<usize>() {
+        Ok(0) => {
+            errors.spanned(lit, "`worker_threads` must be at least 1");
+            None
+        }
+        Ok(n) => Some(n),
+        Err(error) => {
+            errors.push(error);
+            None
+        }
+    }
+}
+
+/// One item of a `fixtures(...)` list.
+enum FixtureItem {
+    /// `"users"` or `"../fixtures/users.sql"`.
+    Name(LitStr),
+    /// `path = "dir"`.
+    Dir { key: Ident, dir: LitStr },
+    /// `scripts("users", "sites")`.
+    Scripts {
+        key: Ident,
+        names: Punctuated<LitStr, Token![,]>,
+    },
+}
+
+impl Parse for FixtureItem {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        if input.peek(LitStr) {
+            return input.parse().map(FixtureItem::Name);
+        }
+        let expected = "expected a fixture name or path (`\"users\"`, `\"../fixtures/users.sql\"`), \
+                        or `path = \"<dir>\", scripts(\"<name>\", ...)`";
+        let key: Ident = input
+            .parse()
+            .map_err(|error| syn::Error::new(error.span(), expected))?;
+        if key == "path" {
+            input.parse::<Token![=]>()?;
+            let dir = input.parse()?;
+            Ok(FixtureItem::Dir { key, dir })
+        } else if key == "scripts" {
+            let content;
+            syn::parenthesized!(content in input);
+            let names = content.parse_terminated(<LitStr as Parse>::parse, Token![,])?;
+            Ok(FixtureItem::Scripts { key, names })
+        } else {
+            Err(syn::Error::new(key.span(), expected))
+        }
+    }
+}
+
+/// Parses one `fixtures(...)` list, with `#[sqlx::test]`'s three forms:
+/// - `fixtures("users", "sites")`: bare names, `fixtures/<name>.sql` next to the source file;
+/// - `fixtures("../fixtures/users.sql")`: paths relative to the source file, taken as written;
+/// - `fixtures(path = "../fixtures", scripts("users", "sites"))`: `<path>/<name>.sql`.
+fn parse_fixtures(list: &MetaList, errors: &mut Errors) -> Vec<FixtureRef> {
+    let Some(items) =
+        errors.ok(list.parse_args_with(Punctuated::<FixtureItem, Token![,]>::parse_terminated))
+    else {
+        return Vec::new();
+    };
+    if items.is_empty() {
+        errors.spanned(
+            list,
+            "`fixtures()` names no fixture: list at least one, e.g. `fixtures(\"users\")`",
+        );
+        return Vec::new();
+    }
+
+    let mut fixtures = Vec::new();
+    let mut dir: Option<(Ident, LitStr)> = None;
+    let mut has_scripts = false;
+    for (index, item) in items.into_iter().enumerate() {
+        match item {
+            FixtureItem::Name(lit) if dir.is_some() => errors.spanned(
+                lit,
+                "after `path = ...`, name the files in `scripts(...)`: \
+                 `fixtures(path = \"<dir>\", scripts(\"users\"))`",
+            ),
+            FixtureItem::Name(lit) => {
+                if let Some(location) = name_location(&lit, errors) {
+                    fixtures.push(FixtureRef { location, lit });
+                }
+            }
+            FixtureItem::Dir { key, .. } if index != 0 => errors.spanned(
+                key,
+                "`path` must come first: `fixtures(path = \"<dir>\", scripts(\"users\"))`",
+            ),
+            FixtureItem::Dir { key, dir: lit } => dir = Some((key, lit)),
+            FixtureItem::Scripts { key, .. } if dir.is_none() => errors.spanned(
+                key,
+                "`scripts(...)` needs the directory first: \
+                 `fixtures(path = \"<dir>\", scripts(\"users\"))`",
+            ),
+            FixtureItem::Scripts { key, names } => {
+                has_scripts = true;
+                if names.is_empty() {
+                    errors.spanned(key, "`scripts()` names no fixture: list at least one");
+                }
+                let base = dir.as_ref().map(|(_, lit)| lit.value()).unwrap_or_default();
+                for lit in names {
+                    let name = lit.value();
+                    if name.is_empty() {
+                        errors.spanned(&lit, "empty fixture name");
+                        continue;
+                    }
+                    let location = FixtureLocation::Relative(format!(
+                        "{}/{}",
+                        base.trim_end_matches('/'),
+                        with_sql_extension(&name)
+                    ));
+                    fixtures.push(FixtureRef { location, lit });
+                }
+            }
+        }
+    }
+    if let (Some((key, _)), false) = (&dir, has_scripts) {
+        errors.spanned(
+            key,
+            "`path` names a directory but no fixture: add `scripts(\"<name>\", ...)`",
+        );
+    }
+    fixtures
+}
+
+/// Where a string of `fixtures("...")` points: a name without a directory is looked up in
+/// `fixtures/` and gets `.sql` if it has no extension; anything with a directory (`a/b.sql`,
+/// `./b.sql`, an absolute path) is taken as written, as `#[sqlx::test]` does.
+fn name_location(lit: &LitStr, errors: &mut Errors) -> Option<FixtureLocation> {
+    let name = lit.value();
+    if name.is_empty() {
+        errors.spanned(lit, "empty fixture name");
+        return None;
+    }
+    if Path::new(&name).components().count() > 1 {
+        Some(FixtureLocation::Relative(name))
+    } else {
+        Some(FixtureLocation::Bare(with_sql_extension(&name)))
+    }
+}
+
+/// `users` → `users.sql`; a name with an extension is kept.
+fn with_sql_extension(name: &str) -> String {
+    if Path::new(name).extension().is_some() {
+        name.to_owned()
+    } else {
+        format!("{name}.sql")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    use super::*;
+
+    fn parse_ok(tokens: TokenStream) -> Args {
+        let mut errors = Errors::default();
+        let args = parse(tokens, &mut errors);
+        if let Err(error) = errors.finish() {
+            panic!("unexpected error: {error}");
+        }
+        args
+    }
+
+    fn parse_err(tokens: TokenStream) -> Vec<String> {
+        let mut errors = Errors::default();
+        parse(tokens, &mut errors);
+        match errors.finish() {
+            Ok(()) => panic!("expected an error"),
+            Err(all) => all.into_iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    fn locations(args: &Args) -> Vec<FixtureLocation> {
+        args.fixtures.iter().map(|f| f.location.clone()).collect()
+    }
+
+    #[test]
+    fn no_arguments() {
+        let args = parse_ok(quote!());
+        assert!(args.isolation.is_none());
+        assert!(matches!(args.migrations, MigrationsArg::Default));
+        assert!(args.fixtures.is_empty());
+        assert_eq!(args.flavor, Flavor::Shared);
+        assert!(args.database_only.is_empty());
+    }
+
+    #[test]
+    fn isolation() {
+        let args = parse_ok(quote!(isolation = "database"));
+        assert_eq!(args.isolation.map(|i| i.value), Some(Isolation::Database));
+        let args = parse_ok(quote!(isolation = "transaction",));
+        assert_eq!(
+            args.isolation.map(|i| i.value),
+            Some(Isolation::Transaction)
+        );
+        let errors = parse_err(quote!(isolation = "schema"));
+        assert!(
+            errors[0].starts_with("unknown isolation `schema`"),
+            "{errors:?}"
+        );
+        let errors = parse_err(quote!(isolation = database));
+        assert!(errors[0].starts_with("expected a string"), "{errors:?}");
+        let errors = parse_err(quote!(isolation));
+        assert!(
+            errors[0].starts_with("expected `isolation = "),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn migrations() {
+        let args = parse_ok(quote!(migrations = "db/migrations"));
+        assert!(
+            matches!(&args.migrations, MigrationsArg::Dir(lit) if lit.value() == "db/migrations")
+        );
+        let args = parse_ok(quote!(migrations = false));
+        assert!(matches!(args.migrations, MigrationsArg::Disabled));
+        assert!(parse_err(quote!(migrations = true))[0].contains("redundant"));
+        assert!(parse_err(quote!(migrations = "/abs/migrations"))[0].starts_with("absolute paths"));
+        assert!(parse_err(quote!(migrations = 1))[0].starts_with("expected a directory"));
+    }
+
+    #[test]
+    fn migrator_as_string_or_path() {
+        let args = parse_ok(quote!(migrator = "crate::MIGRATOR"));
+        let MigrationsArg::Migrator(path) = args.migrations else {
+            panic!("expected a migrator");
+        };
+        assert_eq!(quote!(#path).to_string(), "crate :: MIGRATOR");
+        let args = parse_ok(quote!(migrator = my::MIGRATOR));
+        assert!(matches!(args.migrations, MigrationsArg::Migrator(_)));
+        assert!(parse_err(quote!(migrator = "not a path"))[0].starts_with("expected the path"));
+    }
+
+    #[test]
+    fn migrations_and_migrator_conflict() {
+        let errors = parse_err(quote!(migrations = "m", migrator = "crate::M"));
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].contains("cannot be combined"), "{errors:?}");
+        // Neither is kept, so a missing `migrations` directory is not reported on top.
+        let mut errors = Errors::default();
+        let args = parse(quote!(migrations = "m", migrator = "crate::M"), &mut errors);
+        assert!(matches!(args.migrations, MigrationsArg::Default));
+    }
+
+    #[test]
+    fn duplicates_are_errors() {
+        let errors = parse_err(quote!(isolation = "database", isolation = "database"));
+        assert_eq!(errors, ["duplicate `isolation` argument: give it once"]);
+    }
+
+    #[test]
+    fn unknown_argument_suggests() {
+        let errors = parse_err(quote!(fixture("users")));
+        assert!(
+            errors[0]
+                .starts_with("unknown `#[db_test]` argument `fixture`; did you mean `fixtures`?")
+        );
+        let errors = parse_err(quote!(timeout = 3));
+        assert!(
+            errors[0].starts_with("unknown `#[db_test]` argument `timeout`\n"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn reports_every_error() {
+        let errors = parse_err(quote!(
+            isolation = "x",
+            bogus,
+            flavor = "y",
+            migrations = true
+        ));
+        assert_eq!(errors.len(), 4, "{errors:?}");
+    }
+
+    #[test]
+    fn bare_fixture_names() {
+        let args = parse_ok(quote!(fixtures("users", "sites.sql")));
+        assert_eq!(
+            locations(&args),
+            [
+                FixtureLocation::Bare("users.sql".into()),
+                FixtureLocation::Bare("sites.sql".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn explicit_fixture_paths_are_taken_as_written() {
+        let args = parse_ok(quote!(fixtures("../fixtures/users.sql", "./local")));
+        assert_eq!(
+            locations(&args),
+            [
+                FixtureLocation::Relative("../fixtures/users.sql".into()),
+                FixtureLocation::Relative("./local".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn fixtures_with_path_and_scripts() {
+        let args = parse_ok(quote!(fixtures(
+            path = "../fixtures/",
+            scripts("users", "x.psql")
+        )));
+        assert_eq!(
+            locations(&args),
+            [
+                FixtureLocation::Relative("../fixtures/users.sql".into()),
+                FixtureLocation::Relative("../fixtures/x.psql".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn several_fixture_lists_keep_their_order() {
+        let args = parse_ok(quote!(
+            fixtures("a"),
+            isolation = "database",
+            fixtures(path = "d", scripts("b")),
+            fixtures("c")
+        ));
+        assert_eq!(
+            locations(&args),
+            [
+                FixtureLocation::Bare("a.sql".into()),
+                FixtureLocation::Relative("d/b.sql".into()),
+                FixtureLocation::Bare("c.sql".into())
+            ]
+        );
+        assert_eq!(args.database_only.len(), 4);
+    }
+
+    #[test]
+    fn fixture_list_errors() {
+        assert!(parse_err(quote!(fixtures()))[0].contains("names no fixture"));
+        assert!(parse_err(quote!(fixtures = "users"))[0].starts_with("expected a list"));
+        assert!(parse_err(quote!(fixtures(scripts("a"))))[0].contains("needs the directory first"));
+        assert!(
+            parse_err(quote!(fixtures("a", path = "d")))[0].starts_with("`path` must come first")
+        );
+        assert!(parse_err(quote!(fixtures(path = "d")))[0].contains("no fixture"));
+        assert!(parse_err(quote!(fixtures(path = "d", "a")))[0].starts_with("after `path = ...`"));
+        assert!(parse_err(quote!(fixtures(users)))[0].starts_with("expected a fixture name"));
+        assert!(parse_err(quote!(fixtures("")))[0].starts_with("empty fixture name"));
+    }
+
+    #[test]
+    fn runtime_flavor() {
+        assert_eq!(
+            parse_ok(quote!(flavor = "current_thread")).flavor,
+            Flavor::CurrentThread
+        );
+        assert_eq!(
+            parse_ok(quote!(flavor = "multi_thread")).flavor,
+            Flavor::MultiThread {
+                worker_threads: None
+            }
+        );
+        assert_eq!(
+            parse_ok(quote!(worker_threads = 4, flavor = "multi_thread")).flavor,
+            Flavor::MultiThread {
+                worker_threads: Some(4)
+            }
+        );
+        assert!(parse_err(quote!(flavor = "local"))[0].starts_with("unknown runtime flavor"));
+        assert!(parse_err(quote!(worker_threads = 0))[0].contains("at least 1"));
+    }
+
+    #[test]
+    fn worker_threads_needs_multi_thread() {
+        let errors = parse_err(quote!(worker_threads = 2));
+        assert_eq!(errors.len(), 1);
+        assert!(
+            errors[0].contains("add `flavor = \"multi_thread\"`"),
+            "{errors:?}"
+        );
+        let errors = parse_err(quote!(flavor = "current_thread", worker_threads = 2));
+        assert!(
+            errors[0].contains("instead of `flavor = \"current_thread\"`"),
+            "{errors:?}"
+        );
+        // A bad flavor is reported once, not again through `worker_threads`.
+        assert_eq!(
+            parse_err(quote!(flavor = "nope", worker_threads = 2)).len(),
+            1
+        );
+    }
+
+    #[test]
+    fn values_inside_invisible_groups() {
+        // What `macro_rules!` passes for `$iso:expr`.
+        let group = proc_macro2::Group::new(proc_macro2::Delimiter::None, quote!("database"));
+        let args = parse_ok(quote!(isolation = #group));
+        assert_eq!(args.isolation.map(|i| i.value), Some(Isolation::Database));
+    }
+
+    #[test]
+    fn syntax_error() {
+        let errors = parse_err(quote!(isolation = ));
+        assert_eq!(errors.len(), 1);
+    }
+
+    #[test]
+    fn distance() {
+        assert_eq!(edit_distance("fixtures", "fixture"), 1);
+        assert_eq!(edit_distance("migrator", "migrations"), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+    }
+}

@@ -1,0 +1,12 @@
+// Each failing function is replaced by its errors, which leaves the imports unused.
+#![allow(unused_imports)]
+
+use persistence::db_test;
+use sqlx::PgConnection;
+
+#[db_test]
+async fn generic<T: Default>(conn: &mut PgConnection) {
+    let _ = (conn, T::default());
+}
+
+fn main() {}
