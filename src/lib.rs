@@ -8,4 +8,3 @@ pub mod testing;
 
 #[cfg(feature = "testing")]
 pub use persistence_macros::db_test;
-

@@ -76,7 +76,7 @@ pub(crate) fn free_bytes(path: &Path) -> Option<u64> {
     // SAFETY: statvfs writes into the zeroed struct we own; the path is NUL-terminated.
     let mut stat: libc::statvfs = unsafe { std::mem::zeroed() };
     let rc = unsafe { libc::statvfs(c_path.as_ptr(), &mut stat) };
-    (rc == 0).then(|| u64::from(stat.f_bavail).saturating_mul(stat.f_frsize))
+    (rc == 0).then_some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 /// Hands `path` (not recursively) to `run_as`, when there is one.

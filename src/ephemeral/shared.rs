@@ -96,6 +96,21 @@ pub async fn server() -> Result<&'static Server, EphemeralError> {
         .await
 }
 
+/// A server chosen and found (or started) with explicit `settings`, for programs that are not
+/// tests, such as the CLI's `dev` command. Unlike [`server`], nothing is cached: the caller
+/// owns the returned handle, and the server goes once every handle's process has ended and
+/// the idle grace has passed.
+pub async fn server_with(settings: Settings) -> Result<Server, EphemeralError> {
+    match choose(&settings)? {
+        BackendKind::External => external(&settings),
+        _ => tokio::task::spawn_blocking(move || native(&settings))
+            .await
+            .map_err(|e| EphemeralError::Start {
+                detail: format!("start task failed: {e}"),
+            })?,
+    }
+}
+
 /// `auto`: external if `TEST_DATABASE_URL` is set, else native if the binaries are there.
 fn choose(settings: &Settings) -> Result<BackendKind, EphemeralError> {
     match settings.backend {

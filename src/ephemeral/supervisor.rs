@@ -161,8 +161,18 @@ fn retire(state_dir: &Path, users: &File, state: &ServerState) -> bool {
 /// has had, which shows how many a run started.
 fn record_start(state_dir: &Path, state: &ServerState) {
     let path = state_dir.join("starts.log");
-    if let Ok(mut log) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
-        let _ = writeln!(log, "{} {} {}", state.instance_id, state.version, state.instance_dir.display());
+    if let Ok(mut log) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+    {
+        let _ = writeln!(
+            log,
+            "{} {} {}",
+            state.instance_id,
+            state.version,
+            state.instance_dir.display()
+        );
     }
 }
 

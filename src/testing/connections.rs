@@ -30,7 +30,11 @@ impl Target {
     pub(crate) async fn resolve(migrations: Migrations) -> Result<Self, HarnessError> {
         let server = ephemeral::server().await?;
         let names = TemplateNames::new(migrations, server.version());
-        Ok(Self { server, names, migrations })
+        Ok(Self {
+            server,
+            names,
+            migrations,
+        })
     }
 
     pub(crate) async fn connect(&self, database: &str) -> Result<PgConnection, HarnessError> {
@@ -38,7 +42,10 @@ impl Target {
     }
 
     /// Builds the template and working database if they are missing.
-    pub(crate) async fn ensure_template(&self, admin: &mut PgConnection) -> Result<(), HarnessError> {
+    pub(crate) async fn ensure_template(
+        &self,
+        admin: &mut PgConnection,
+    ) -> Result<(), HarnessError> {
         template::ensure(admin, self.server, &self.names, self.migrations).await
     }
 }
@@ -50,7 +57,10 @@ pub(crate) async fn connect(
 ) -> Result<PgConnection, HarnessError> {
     PgConnection::connect_with(options)
         .await
-        .map_err(|source| HarnessError::Connect { url: server.display_url(database), source })
+        .map_err(|source| HarnessError::Connect {
+            url: server.display_url(database),
+            source,
+        })
 }
 
 /// A connection to the maintenance database: pooled on the shared runtime, fresh otherwise.
@@ -82,11 +92,15 @@ impl AdminConnection {
     pub(crate) async fn get(target: &Target, flavor: RuntimeFlavor) -> Result<Self, HarnessError> {
         let server = target.server;
         if flavor != RuntimeFlavor::Shared {
-            return Ok(Self::Own(connect(server, server.admin_options(), "postgres").await?));
+            return Ok(Self::Own(
+                connect(server, server.admin_options(), "postgres").await?,
+            ));
         }
         static ADMIN: Mutex<Option<PgPool>> = Mutex::new(None);
         let pool = cached(&ADMIN, || pool_for(server.admin_options().clone()));
-        acquire(&pool, server, server.admin_options(), "postgres").await.map(Self::Pooled)
+        acquire(&pool, server, server.admin_options(), "postgres")
+            .await
+            .map(Self::Pooled)
     }
 
     /// Ends the session, releasing any lock it holds, instead of returning it to the pool.
@@ -132,7 +146,9 @@ impl WorkingConnection {
                 .clone()
         };
         let options = target.server.options_for(database);
-        acquire(&pool, target.server, &options, database).await.map(Self::Pooled)
+        acquire(&pool, target.server, &options, database)
+            .await
+            .map(Self::Pooled)
     }
 
     pub(crate) fn conn(&mut self) -> &mut PgConnection {
@@ -177,7 +193,10 @@ async fn acquire(
                 source: sqlx::Error::PoolTimedOut,
             }),
         },
-        Err(source) => Err(HarnessError::Connect { url: server.display_url(database), source }),
+        Err(source) => Err(HarnessError::Connect {
+            url: server.display_url(database),
+            source,
+        }),
     }
 }
 

@@ -47,7 +47,9 @@ struct Owner {
 
 impl std::fmt::Debug for Owner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Owner").field("template", &self.target.names.template).finish()
+        f.debug_struct("Owner")
+            .field("template", &self.target.names.template)
+            .finish()
     }
 }
 
@@ -60,7 +62,10 @@ impl TestDb {
         Self::create_on(spec, RuntimeFlavor::CurrentThread).await
     }
 
-    pub(crate) async fn create_on(spec: &TestSpec, flavor: RuntimeFlavor) -> Result<Self, HarnessError> {
+    pub(crate) async fn create_on(
+        spec: &TestSpec,
+        flavor: RuntimeFlavor,
+    ) -> Result<Self, HarnessError> {
         let target = Target::resolve(spec.migrations).await?;
         let mut admin = AdminConnection::get(&target, flavor).await?;
         sweep_once(&mut admin).await;
@@ -78,7 +83,9 @@ impl TestDb {
         );
         if let Err(err) = execute(&mut admin, create.clone()).await {
             // The template was dropped behind this process's back (a pruning run elsewhere).
-            let HarnessError::Sql { source, .. } = &err else { return Err(err) };
+            let HarnessError::Sql { source, .. } = &err else {
+                return Err(err);
+            };
             if !is_missing_database(source) {
                 return Err(err);
             }
@@ -100,10 +107,15 @@ impl TestDb {
             }),
         };
         if !spec.fixtures.is_empty() {
-            let mut conn = db.inner.pool.acquire().await.map_err(|source| HarnessError::Connect {
-                url: db.inner.url.clone(),
-                source,
-            })?;
+            let mut conn =
+                db.inner
+                    .pool
+                    .acquire()
+                    .await
+                    .map_err(|source| HarnessError::Connect {
+                        url: db.inner.url.clone(),
+                        source,
+                    })?;
             fixtures::apply(&mut conn, spec.fixtures).await?;
         }
         Ok(db)
@@ -137,7 +149,12 @@ impl TestDb {
     /// Ends the test's use of the database: dropped, or kept if the test failed and
     /// `PERSISTENCE_TEST_KEEP=failed`.
     pub(crate) async fn finish(self, failed: bool) -> Result<(), HarnessError> {
-        let owner = self.inner.owner.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let owner = self
+            .inner
+            .owner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         let Some(Owner { mut admin, target }) = owner else {
             return Ok(());
         };
@@ -146,15 +163,23 @@ impl TestDb {
         wait_for_backends(&mut admin, name).await;
         if failed && keep_failed() {
             let kept = name.replacen(TEST_DB_PREFIX, "persistence_keep_", 1);
-            execute(&mut admin, format!("ALTER DATABASE {name} RENAME TO {kept}")).await?;
+            execute(
+                &mut admin,
+                format!("ALTER DATABASE {name} RENAME TO {kept}"),
+            )
+            .await?;
             eprintln!(
-                "persistence: kept the database of this failed test: {} ({})",
+                "persistence: kept the database of this failed test: {} (drop it with DROP DATABASE \
+                 when done; a native server still stops after the idle grace, set \
+                 PERSISTENCE_TEST_IDLE_GRACE=never to keep it)",
                 target.server.display_url(&kept),
-                "drop it with DROP DATABASE when done; a native server still stops after the idle grace, \
-                 set PERSISTENCE_TEST_IDLE_GRACE=never to keep it"
             );
         } else {
-            execute(&mut admin, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await?;
+            execute(
+                &mut admin,
+                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            )
+            .await?;
         }
         let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
             .bind(name)
@@ -169,7 +194,11 @@ impl TestDb {
 
 impl Drop for Inner {
     fn drop(&mut self) {
-        let owner = self.owner.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        let owner = self
+            .owner
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
         let Some(Owner { admin, target }) = owner else {
             return;
         };
@@ -179,15 +208,28 @@ impl Drop for Inner {
         admin.discard();
         let name = self.name.clone();
         let dropped = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().ok()?;
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .ok()?;
             runtime.block_on(async {
-                let mut admin = AdminConnection::get(&target, RuntimeFlavor::CurrentThread).await.ok()?;
-                execute(&mut admin, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.ok()
+                let mut admin = AdminConnection::get(&target, RuntimeFlavor::CurrentThread)
+                    .await
+                    .ok()?;
+                execute(
+                    &mut admin,
+                    format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                )
+                .await
+                .ok()
             })
         })
         .join();
         if !matches!(dropped, Ok(Some(()))) {
-            eprintln!("persistence: could not drop test database {}; a later run will", self.name);
+            eprintln!(
+                "persistence: could not drop test database {}; a later run will",
+                self.name
+            );
         }
     }
 }
@@ -220,11 +262,12 @@ async fn sweep_once(admin: &mut AdminConnection) {
     if SWEPT.swap(true, Ordering::SeqCst) {
         return;
     }
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'persistence\\_t\\_%'")
-            .fetch_all(&mut **admin)
-            .await
-            .unwrap_or_default();
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT datname FROM pg_database WHERE datname LIKE 'persistence\\_t\\_%'",
+    )
+    .fetch_all(&mut **admin)
+    .await
+    .unwrap_or_default();
     for name in names {
         let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
             .bind(&name)
@@ -233,7 +276,11 @@ async fn sweep_once(admin: &mut AdminConnection) {
             .unwrap_or(false);
         if free {
             tracing::info!(database = %name, "persistence: dropping a test database whose owner died");
-            let _ = execute(admin, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+            let _ = execute(
+                admin,
+                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            )
+            .await;
             let _ = sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
                 .bind(&name)
                 .execute(&mut **admin)

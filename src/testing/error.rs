@@ -54,5 +54,7 @@ impl HarnessError {
 
 /// Whether `err` is PostgreSQL's "database does not exist".
 pub(crate) fn is_missing_database(err: &sqlx::Error) -> bool {
-    err.as_database_error().and_then(|e| e.code()).is_some_and(|code| code == "3D000")
+    err.as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "3D000")
 }

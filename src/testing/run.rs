@@ -8,6 +8,7 @@ use std::pin::Pin;
 use futures_util::FutureExt;
 use sqlx::{Connection, PgConnection};
 
+use super::FromTestDb;
 use super::connections::{Target, WorkingConnection};
 use super::database::TestDb;
 use super::fixtures;
@@ -15,7 +16,6 @@ use super::outcome::TestOutcome;
 use super::runtime::block_on;
 use super::spec::TestSpec;
 use super::transaction::{check_deferred, harness_failure};
-use super::FromTestDb;
 
 /// The future a transaction-mode body returns: it borrows the connection.
 pub type BodyFuture<'c, R> = Pin<Box<dyn Future<Output = R> + 'c>>;
@@ -33,11 +33,10 @@ where
         let mut working = WorkingConnection::get(&target, spec.runtime)
             .await
             .unwrap_or_else(|e| harness_failure(spec.name, e));
-        let mut tx = working
-            .conn()
-            .begin()
-            .await
-            .unwrap_or_else(|e| harness_failure(spec.name, super::HarnessError::sql("BEGIN")(e)));
+        let mut tx =
+            working.conn().begin().await.unwrap_or_else(|e| {
+                harness_failure(spec.name, super::HarnessError::sql("BEGIN")(e))
+            });
         if let Err(err) = fixtures::apply(&mut tx, spec.fixtures).await {
             harness_failure(spec.name, err);
         }
@@ -81,7 +80,10 @@ where
             Ok(arg) => arg,
             Err(source) => harness_failure(
                 spec.name,
-                super::HarnessError::Connect { url: db.url().to_owned(), source },
+                super::HarnessError::Connect {
+                    url: db.url().to_owned(),
+                    source,
+                },
             ),
         };
         let outcome = AssertUnwindSafe(body(arg)).catch_unwind().await;

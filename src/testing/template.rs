@@ -73,7 +73,9 @@ pub(crate) const TEST_DB_PREFIX: &str = "persistence_t_";
 /// `STRATEGY FILE_COPY` (PostgreSQL 15+) copies files instead of WAL-logging every block:
 /// the fast way for small databases.
 pub(crate) fn clone_clause(server: &Server) -> &'static str {
-    let major = server.version().and_then(|v| v.split('.').next()?.parse::<u32>().ok());
+    let major = server
+        .version()
+        .and_then(|v| v.split('.').next()?.parse::<u32>().ok());
     match major {
         Some(major) if major >= 15 => " STRATEGY FILE_COPY",
         _ => "",
@@ -88,7 +90,10 @@ pub(crate) async fn ensure(
     names: &TemplateNames,
     migrations: Migrations,
 ) -> Result<(), HarnessError> {
-    if known_ready().lock().is_ok_and(|set| set.contains(&names.key)) {
+    if known_ready()
+        .lock()
+        .is_ok_and(|set| set.contains(&names.key))
+    {
         return Ok(());
     }
     let lock_key = format!("persistence template {}", names.key);
@@ -116,6 +121,13 @@ fn known_ready() -> &'static Mutex<BTreeSet<String>> {
     &READY
 }
 
+/// Forgets that this process saw the template of `names` ready (it was dropped since).
+pub(crate) fn forget(names: &TemplateNames) {
+    if let Ok(mut set) = known_ready().lock() {
+        set.remove(&names.key);
+    }
+}
+
 async fn build_under_lock(
     admin: &mut PgConnection,
     server: &Server,
@@ -133,8 +145,16 @@ async fn build_under_lock(
         half_built => {
             if half_built.is_some() {
                 tracing::info!(template = %names.template, "persistence: rebuilding a half-built template");
-                execute(admin, format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", names.working)).await?;
-                execute(admin, format!("DROP DATABASE {} WITH (FORCE)", names.template)).await?;
+                execute(
+                    admin,
+                    format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", names.working),
+                )
+                .await?;
+                execute(
+                    admin,
+                    format!("DROP DATABASE {} WITH (FORCE)", names.template),
+                )
+                .await?;
             }
             build(admin, server, names, migrations).await?;
         }
@@ -147,8 +167,14 @@ async fn build_under_lock(
             .map_err(HarnessError::sql("looking for the working database"))?;
     if !working_exists {
         let clause = clone_clause(server);
-        execute(admin, format!("CREATE DATABASE {} TEMPLATE {}{clause}", names.working, names.template))
-            .await?;
+        execute(
+            admin,
+            format!(
+                "CREATE DATABASE {} TEMPLATE {}{clause}",
+                names.working, names.template
+            ),
+        )
+        .await?;
     }
     Ok(())
 }
@@ -162,18 +188,33 @@ async fn build(
     execute(admin, format!("CREATE DATABASE {}", names.template)).await?;
     if let Migrations::Embedded(migrator) = migrations {
         let options = server.options_for(&names.template);
-        let mut conn = PgConnection::connect_with(&options).await.map_err(|source| {
-            HarnessError::Connect { url: server.display_url(&names.template), source }
-        })?;
+        let mut conn = PgConnection::connect_with(&options)
+            .await
+            .map_err(|source| HarnessError::Connect {
+                url: server.display_url(&names.template),
+                source,
+            })?;
         let applied = migrator.run(&mut conn).await;
         let _ = conn.close().await;
         applied.map_err(|err| migration_error(migrator, err))?;
     }
-    let built_at = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    execute(admin, format!("COMMENT ON DATABASE {} IS 'persistence template built {built_at}'", names.template))
-        .await?;
+    let built_at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    execute(
+        admin,
+        format!(
+            "COMMENT ON DATABASE {} IS 'persistence template built {built_at}'",
+            names.template
+        ),
+    )
+    .await?;
     // The mark of a complete template: set last, after every migration succeeded.
-    execute(admin, format!("ALTER DATABASE {} WITH IS_TEMPLATE true", names.template)).await?;
+    execute(
+        admin,
+        format!("ALTER DATABASE {} WITH IS_TEMPLATE true", names.template),
+    )
+    .await?;
     prune(admin, names, built_at).await;
     Ok(())
 }
@@ -200,12 +241,19 @@ async fn prune(admin: &mut PgConnection, current: &TemplateNames, now: u64) {
         }
         let working = name.replacen("persistence_tpl_", "persistence_tx_", 1);
         let _ = execute(admin, format!("DROP DATABASE IF EXISTS {working}")).await;
-        let _ = execute(admin, format!("ALTER DATABASE {name} WITH IS_TEMPLATE false")).await;
+        let _ = execute(
+            admin,
+            format!("ALTER DATABASE {name} WITH IS_TEMPLATE false"),
+        )
+        .await;
         let _ = execute(admin, format!("DROP DATABASE IF EXISTS {name}")).await;
     }
 }
 
-fn migration_error(migrator: &sqlx::migrate::Migrator, err: sqlx::migrate::MigrateError) -> HarnessError {
+fn migration_error(
+    migrator: &sqlx::migrate::Migrator,
+    err: sqlx::migrate::MigrateError,
+) -> HarnessError {
     use sqlx::migrate::MigrateError;
     let file_of = |version: i64| {
         migrator
@@ -222,7 +270,10 @@ fn migration_error(migrator: &sqlx::migrate::Migrator, err: sqlx::migrate::Migra
             file: file_of(version),
             detail: source.to_string(),
         },
-        other => HarnessError::Migration { file: "(the migration set)".to_owned(), detail: other.to_string() },
+        other => HarnessError::Migration {
+            file: "(the migration set)".to_owned(),
+            detail: other.to_string(),
+        },
     }
 }
 
@@ -248,12 +299,5 @@ mod tests {
         assert_eq!(a, TemplateNames::new(Migrations::None, Some("15.18")));
         assert!(a.template.len() < 63 && a.test_database().len() < 63);
         assert!(a.test_database().starts_with(TEST_DB_PREFIX));
-    }
-}
-
-/// Forgets that this process saw the template of `names` ready (it was dropped since).
-pub(crate) fn forget(names: &TemplateNames) {
-    if let Ok(mut set) = known_ready().lock() {
-        set.remove(&names.key);
     }
 }

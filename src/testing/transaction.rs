@@ -30,7 +30,10 @@ impl TestTransaction {
     pub async fn begin(spec: &TestSpec) -> Result<Self, HarnessError> {
         let target = Target::resolve(spec.migrations).await?;
         // Connecting once through the harness builds the template if needed.
-        WorkingConnection::get(&target, RuntimeFlavor::CurrentThread).await?.release().await;
+        WorkingConnection::get(&target, RuntimeFlavor::CurrentThread)
+            .await?
+            .release()
+            .await;
         let database = &target.names.working;
         let pool = PgPoolOptions::new()
             .max_connections(1)
@@ -45,7 +48,10 @@ impl TestTransaction {
 
     /// Rolls the transaction back now.
     pub async fn rollback(self) -> Result<(), HarnessError> {
-        self.tx.rollback().await.map_err(HarnessError::sql("ROLLBACK of the test transaction"))
+        self.tx
+            .rollback()
+            .await
+            .map_err(HarnessError::sql("ROLLBACK of the test transaction"))
     }
 }
 
@@ -66,7 +72,9 @@ impl DerefMut for TestTransaction {
 /// as it would have at COMMIT. A transaction that an error already aborted (a test that
 /// expects a failing statement) has nothing left to check.
 pub(crate) async fn check_deferred(conn: &mut PgConnection, test: &str) {
-    let checked = sqlx::query("SET CONSTRAINTS ALL IMMEDIATE").execute(conn).await;
+    let checked = sqlx::query("SET CONSTRAINTS ALL IMMEDIATE")
+        .execute(conn)
+        .await;
     if let Err(err) = checked {
         let aborted = err
             .as_database_error()

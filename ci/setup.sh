@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs; idempotent and quick when everything is there.
+#  - PostgreSQL server binaries for the harness's native backend (no cluster is created or
+#    started: the harness runs its own servers);
+#  - cargo-nextest, the README's test runner;
+#  - rustfmt and clippy components.
+set -euo pipefail
+
+have_pg_server() {
+  compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null && compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null
+}
+
+if ! have_pg_server; then
+  echo "ci/setup: installing the PostgreSQL server binaries"
+  export DEBIAN_FRONTEND=noninteractive
+  # Debian's package would create and start a cluster on port 5432; the tests need none.
+  mkdir -p /etc/postgresql-common
+  if ! grep -qs '^create_main_cluster' /etc/postgresql-common/createcluster.conf; then
+    echo 'create_main_cluster = false' >> /etc/postgresql-common/createcluster.conf
+  fi
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends postgresql >/dev/null
+fi
+have_pg_server || { echo "ci/setup: PostgreSQL server binaries still missing" >&2; exit 1; }
+
+if ! command -v cargo-nextest >/dev/null 2>&1; then
+  echo "ci/setup: installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
+
+for component in rustfmt clippy; do
+  rustup component list --installed 2>/dev/null | grep -q "^${component}" || rustup component add "$component"
+done
+echo "ci/setup: ready ($(ls -d /usr/lib/postgresql/*/bin | tr '\n' ' ')$(cargo nextest --version | head -1))"

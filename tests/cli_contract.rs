@@ -1,0 +1,258 @@
+//! The command-line contract that needs no server: exit codes, one-line errors without
+//! passwords, refusals before any connection, and `migrate add`.
+//!
+//! Commands that talk to a server use a unix socket directory that does not exist, so they
+//! fail at once with "unreachable" on any machine.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+const PASSWORD: &str = "hunter2-cli";
+
+/// A URL whose server cannot exist: its socket directory is missing.
+fn unreachable_url() -> String {
+    format!("postgres://app:{PASSWORD}@localhost/app?host=/nonexistent-persistence-socket-dir")
+}
+
+/// A fresh empty directory, so no `.env` of the repository is found.
+fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("persistence-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+fn persistence(dir: &Path, args: &[&str], stdin: &str) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_persistence"));
+    command
+        .args(args)
+        .current_dir(dir)
+        .env_remove("DATABASE_URL")
+        .env_remove("RUST_LOG")
+        .env("RUST_BACKTRACE", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (name, _) in std::env::vars() {
+        if name.starts_with("PERSISTENCE_") {
+            command.env_remove(name);
+        }
+    }
+    let mut child = command.spawn().expect("the binary runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("the binary finishes")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Exit code 1 and exactly one `error:` line on stderr without the password.
+fn assert_one_line_error(output: &Output) -> String {
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "stderr: {}",
+        text(&output.stderr)
+    );
+    let stderr = text(&output.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line expected, got: {stderr}");
+    assert!(lines[0].starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains(PASSWORD), "password leaked: {stderr}");
+    assert!(!stderr.contains("backtrace"), "{stderr}");
+    lines[0].to_owned()
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let output = persistence(&scratch_dir("help"), &["--help"], "");
+    assert!(output.status.success());
+    let stdout = text(&output.stdout);
+    for command in ["migrate", "db", "health"] {
+        assert!(stdout.contains(command), "{stdout}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    let output = persistence(&scratch_dir("usage"), &["migrate", "nonsense"], "");
+    assert_eq!(output.status.code(), Some(2));
+}
+
+#[test]
+fn a_missing_database_url_says_how_to_set_it() {
+    let output = persistence(&scratch_dir("missing-url"), &["migrate", "status"], "");
+    let line = assert_one_line_error(&output);
+    assert!(line.starts_with("error: DATABASE_URL is not set"), "{line}");
+}
+
+#[test]
+fn a_bad_parameter_is_named_with_its_value() {
+    let url = format!("postgres://app:{PASSWORD}@localhost/app?connection_limit=-1");
+    let output = persistence(
+        &scratch_dir("bad-param"),
+        &["migrate", "run", "--database-url", &url],
+        "",
+    );
+    let line = assert_one_line_error(&output);
+    assert!(
+        line.contains("invalid connection_limit `-1` in the database URL"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_bad_environment_override_is_named() {
+    let dir = scratch_dir("bad-env");
+    let output = Command::new(env!("CARGO_BIN_EXE_persistence"))
+        .args(["health", "--database-url", &unreachable_url()])
+        .current_dir(&dir)
+        .env("PERSISTENCE_POOL_TIMEOUT", "soon")
+        .output()
+        .expect("runs");
+    let line = assert_one_line_error(&output);
+    assert!(
+        line.contains("in environment variable PERSISTENCE_POOL_TIMEOUT"),
+        "{line}"
+    );
+}
+
+#[test]
+fn the_database_url_may_come_from_a_dotenv_file() {
+    let dir = scratch_dir("dotenv");
+    std::fs::write(
+        dir.join(".env"),
+        format!("DATABASE_URL={}\n", unreachable_url()),
+    )
+    .expect("write .env");
+    let output = persistence(&dir, &["migrate", "status"], "");
+    let line = assert_one_line_error(&output);
+    assert!(
+        line.starts_with("error: cannot reach the database server"),
+        "{line}"
+    );
+}
+
+#[test]
+fn an_unreachable_server_is_one_line() {
+    let dir = scratch_dir("unreachable");
+    for args in [
+        vec!["migrate", "run"],
+        vec!["migrate", "status"],
+        vec!["migrate", "revert"],
+    ] {
+        let url = unreachable_url();
+        let mut args = args.clone();
+        args.extend(["--database-url", &url]);
+        let output = persistence(&dir, &args, "");
+        let line = assert_one_line_error(&output);
+        assert!(
+            line.starts_with("error: cannot reach the database server"),
+            "{args:?}: {line}"
+        );
+    }
+}
+
+#[test]
+fn health_fails_with_exit_1_and_a_category() {
+    let dir = scratch_dir("health");
+    let url = unreachable_url();
+    let output = persistence(
+        &dir,
+        &["health", "--database-url", &url, "--timeout-ms", "500"],
+        "",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stdout = text(&output.stdout);
+    assert!(stdout.starts_with("fail (unreachable): "), "{stdout}");
+    assert!(!stdout.contains(PASSWORD));
+
+    let output = persistence(&dir, &["health", "--json", "--database-url", &url], "");
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
+    assert_eq!(report["status"], "fail");
+    assert_eq!(report["category"], "unreachable");
+    assert_eq!(
+        report["checks"]["postgres:responseTime"][0]["status"],
+        "fail"
+    );
+    assert!(!text(&output.stdout).contains(PASSWORD));
+}
+
+#[test]
+fn db_reset_refuses_remote_servers_before_connecting() {
+    let url = format!("postgres://app:{PASSWORD}@db.example.invalid:5432/app");
+    let output = persistence(
+        &scratch_dir("reset-remote"),
+        &["db", "reset", "--yes", "--database-url", &url],
+        "",
+    );
+    let line = assert_one_line_error(&output);
+    assert!(
+        line.starts_with("error: refusing to reset database `app` on db.example.invalid:5432"),
+        "{line}"
+    );
+    assert!(line.contains("--force"), "{line}");
+}
+
+#[test]
+fn db_reset_asks_first_and_no_means_no() {
+    let url = unreachable_url();
+    let output = persistence(
+        &scratch_dir("reset-no"),
+        &["db", "reset", "--database-url", &url],
+        "n\n",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(stderr.starts_with("This drops database `app`"), "{stderr}");
+    assert!(
+        stderr.contains("error: aborted: the database was left untouched"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(PASSWORD));
+}
+
+#[test]
+fn migrate_add_creates_a_reversible_pair() {
+    let dir = scratch_dir("add");
+    let output = persistence(
+        &dir,
+        &[
+            "migrate",
+            "add",
+            "create",
+            "widgets",
+            "--dir",
+            "db/migrations",
+        ],
+        "",
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    let created: Vec<&str> = stdout
+        .lines()
+        .map(|l| l.trim_start_matches("created "))
+        .collect();
+    assert_eq!(created.len(), 2, "{stdout}");
+    assert!(created[0].ends_with("_create_widgets.up.sql"), "{stdout}");
+    assert!(created[1].ends_with("_create_widgets.down.sql"), "{stdout}");
+    for file in created {
+        assert!(dir.join(file).is_file(), "{file}");
+    }
+    let output = persistence(
+        &dir,
+        &["migrate", "add", "!!", "--dir", "db/migrations"],
+        "",
+    );
+    let line = assert_one_line_error(&output);
+    assert!(line.contains("not a usable migration name"), "{line}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

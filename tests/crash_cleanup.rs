@@ -1,0 +1,183 @@
+//! Nothing is left behind: not after a run, not after a test process is killed with
+//! SIGKILL in the middle of a test.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use persistence::db_test;
+use sqlx::PgPool;
+use support::{child, scenario_is};
+
+#[db_test]
+async fn holds_a_database_until_killed(pool: PgPool) {
+    if !scenario_is("hold") {
+        return;
+    }
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&pool)
+        .await
+        .expect("name");
+    println!("HOLDING {name}");
+    tokio::time::sleep(Duration::from_secs(120)).await;
+}
+
+#[db_test]
+async fn finds_the_killed_tests_database_swept(pool: PgPool) {
+    if !scenario_is("sweep") {
+        return;
+    }
+    let victim = std::env::var("VICTIM_DATABASE").expect("VICTIM_DATABASE");
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+            .bind(&victim)
+            .fetch_one(&pool)
+            .await
+            .expect("query");
+    assert!(!exists, "{victim} outlived its killed owner");
+    println!("SWEPT {victim}");
+}
+
+#[derive(Debug)]
+struct ServerFiles {
+    supervisor: u32,
+    postmaster: u32,
+    instance_dir: PathBuf,
+}
+
+fn server_files(state_dir: &Path) -> ServerFiles {
+    let text = std::fs::read_to_string(state_dir.join("server.json")).expect("server.json");
+    let json: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let pid = |key: &str| {
+        json[key]
+            .as_u64()
+            .and_then(|p| u32::try_from(p).ok())
+            .expect("pid")
+    };
+    ServerFiles {
+        supervisor: pid("supervisor_pid"),
+        postmaster: pid("postmaster_pid"),
+        instance_dir: PathBuf::from(json["instance_dir"].as_str().expect("instance_dir")),
+    }
+}
+
+fn alive(pid: u32) -> bool {
+    Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            stat.split(") ")
+                .nth(1)
+                .is_some_and(|rest| rest.starts_with('Z'))
+        })
+}
+
+fn wait_until(what: &str, limit: Duration, done: impl Fn() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_test_killed_mid_run_leaves_nothing_behind() {
+    let state_dir = support::private_state_dir("sigkill");
+    let with_env = |mut command: std::process::Command| {
+        command
+            .env("PERSISTENCE_STATE_DIR", &state_dir)
+            .env("PERSISTENCE_TEST_IDLE_GRACE", "3")
+            .env("PERSISTENCE_TEST_BACKEND", "native");
+        command
+    };
+
+    let mut victim = support::spawn(with_env(child("holds_a_database_until_killed", "hold")));
+    let stdout = victim.stdout.take().expect("stdout");
+    let database = BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+        .find_map(|line| Some(line.split_once("HOLDING ")?.1.trim().to_owned()))
+        .expect("the child reports its database");
+    let server = server_files(&state_dir);
+    assert!(
+        alive(server.supervisor) && alive(server.postmaster),
+        "{server:?}"
+    );
+
+    victim.kill().expect("SIGKILL");
+    victim.wait().expect("reap");
+
+    // A process that joins the same server sweeps the dead owner's database.
+    let mut sweeper = with_env(child("finds_the_killed_tests_database_swept", "sweep"));
+    sweeper.env("VICTIM_DATABASE", &database);
+    let (output, text) = support::run(sweeper);
+    assert!(output.status.success() && text.contains("SWEPT"), "{text}");
+    assert_eq!(
+        server_files(&state_dir).postmaster,
+        server.postmaster,
+        "same server joined"
+    );
+
+    // Once nobody uses the server for the idle grace, it goes, with its data.
+    wait_until(
+        "the supervisor and the server to stop",
+        Duration::from_secs(20),
+        || !alive(server.supervisor) && !alive(server.postmaster),
+    );
+    assert!(
+        !server.instance_dir.exists(),
+        "{} left behind",
+        server.instance_dir.display()
+    );
+    assert!(!state_dir.join("server.json").exists());
+    let _ = std::fs::remove_dir_all(&state_dir);
+}
+
+#[test]
+fn a_killed_supervisor_takes_its_server_down_and_the_next_run_sweeps_its_data() {
+    let state_dir = support::private_state_dir("supervisor");
+    let run_once = || {
+        let mut command = child("holds_a_database_until_killed", "none");
+        command
+            .env("PERSISTENCE_STATE_DIR", &state_dir)
+            .env("PERSISTENCE_TEST_IDLE_GRACE", "never")
+            .env("PERSISTENCE_TEST_BACKEND", "native");
+        let (output, text) = support::run(command);
+        assert!(output.status.success(), "{text}");
+        server_files(&state_dir)
+    };
+    let first = run_once();
+    // SIGKILL the supervisor: the kernel's parent-death signal stops postgres.
+    support::run({
+        let mut kill = std::process::Command::new("kill");
+        kill.args(["-9", &first.supervisor.to_string()]);
+        kill
+    });
+    wait_until(
+        "the orphaned server to stop",
+        Duration::from_secs(10),
+        || !alive(first.postmaster),
+    );
+    assert!(
+        first.instance_dir.exists(),
+        "data is still there until the next start"
+    );
+
+    let second = run_once();
+    assert_ne!(second.instance_dir, first.instance_dir);
+    assert!(
+        !first.instance_dir.exists(),
+        "the next start swept the orphan's data"
+    );
+
+    support::run({
+        let mut kill = std::process::Command::new("kill");
+        kill.args(["-9", &second.supervisor.to_string()]);
+        kill
+    });
+    wait_until("the second server to stop", Duration::from_secs(10), || {
+        !alive(second.postmaster)
+    });
+    let _ = std::fs::remove_dir_all(&second.instance_dir);
+    let _ = std::fs::remove_dir_all(&state_dir);
+}
