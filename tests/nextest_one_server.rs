@@ -2,6 +2,7 @@
 //! shares one PostgreSQL server.
 
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 #[test]
 fn one_server_for_a_whole_nextest_run() {
@@ -18,6 +19,7 @@ fn one_server_for_a_whole_nextest_run() {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("PERSISTENCE_STATE_DIR", &state_dir)
         .env("PERSISTENCE_TEST_BACKEND", "native")
+        .env("PERSISTENCE_TEST_IDLE_GRACE", "1")
         .output()
         .expect("cargo nextest (install it with `cargo install cargo-nextest`)");
     let text = format!(
@@ -48,5 +50,17 @@ fn one_server_for_a_whole_nextest_run() {
         1,
         "servers started by one nextest run:\n{starts}"
     );
+
+    // After the run, once the idle grace has passed, the server and its data are gone.
+    let instance_dir = starts
+        .split_whitespace()
+        .nth(2)
+        .expect("instance dir in starts.log");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::path::Path::new(instance_dir).exists() {
+        assert!(Instant::now() < deadline, "{instance_dir} outlived the run");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!state_dir.join("server.json").exists());
     let _ = std::fs::remove_dir_all(&state_dir);
 }

@@ -77,22 +77,7 @@ static SERVER: OnceCell<Server> = OnceCell::const_new();
 /// Resolved once per process; later calls are free.
 pub async fn server() -> Result<&'static Server, EphemeralError> {
     SERVER
-        .get_or_try_init(|| async {
-            let settings = Settings::from_env()?;
-            let backend = choose(&settings)?;
-            tracing::debug!(%backend, "persistence: test server backend");
-            match backend {
-                BackendKind::External => external(&settings),
-                _ => {
-                    let settings = settings.clone();
-                    tokio::task::spawn_blocking(move || native(&settings))
-                        .await
-                        .map_err(|e| EphemeralError::Start {
-                            detail: format!("start task failed: {e}"),
-                        })?
-                }
-            }
-        })
+        .get_or_try_init(|| async { server_with(Settings::from_env()?).await })
         .await
 }
 
@@ -101,7 +86,7 @@ pub async fn server() -> Result<&'static Server, EphemeralError> {
 /// owns the returned handle, and the server goes once every handle's process has ended and
 /// the idle grace has passed.
 pub async fn server_with(settings: Settings) -> Result<Server, EphemeralError> {
-    match choose(&settings)? {
+    match choose(&settings) {
         BackendKind::External => external(&settings),
         _ => tokio::task::spawn_blocking(move || native(&settings))
             .await
@@ -112,16 +97,10 @@ pub async fn server_with(settings: Settings) -> Result<Server, EphemeralError> {
 }
 
 /// `auto`: external if `TEST_DATABASE_URL` is set, else native if the binaries are there.
-fn choose(settings: &Settings) -> Result<BackendKind, EphemeralError> {
+fn choose(settings: &Settings) -> BackendKind {
     match settings.backend {
-        BackendKind::Auto if settings.external_url.is_some() => Ok(BackendKind::External),
-        BackendKind::Auto => match PgBinaries::find(settings.pg_bin.as_deref()) {
-            Ok(_) => Ok(BackendKind::Native),
-            Err(err) => Err(EphemeralError::NoBackend {
-                native: err.to_string(),
-            }),
-        },
-        chosen => Ok(chosen),
+        BackendKind::Auto if settings.external_url.is_some() => BackendKind::External,
+        chosen => chosen,
     }
 }
 
@@ -193,7 +172,12 @@ fn start_or_join(settings: &Settings) -> Result<ServerState, EphemeralError> {
         return Ok(state);
     }
     sweep::orphans(dir);
-    let bins = PgBinaries::find(settings.pg_bin.as_deref())?;
+    // Looking for the binaries runs `pg_config` and `postgres --version` (~12 ms): only a
+    // process that starts the server pays for it, not every test process that joins one.
+    let bins = PgBinaries::find(settings.pg_bin.as_deref()).map_err(|err| match settings.backend {
+        BackendKind::Auto => EphemeralError::NoBackend { native: err.to_string() },
+        _ => err,
+    })?;
     let state = spawn_supervisor(settings, &bins.dir)?;
     state.write(dir)?;
     Ok(state)

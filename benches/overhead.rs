@@ -1,0 +1,530 @@
+//! The overhead a test pays for its database, measured (DESIGN.md, "Measured, not assumed").
+//!
+//! ```text
+//! cargo bench --bench overhead                  # 3 timed rounds after 1 warm-up round
+//! BENCH_ROUNDS=5 BENCH_WARMUP=0 cargo bench --bench overhead
+//! ```
+//!
+//! This is a driver, not a benchmark harness (`harness = false`). It times whole test runs of
+//! the generated suite in `benches/suite` (the workspace member `persistence-bench-suite`,
+//! outside `default-members`), one test file per approach and migration set, each file holding
+//! the same number of tests (`persistence_bench_suite::TESTS`, 100) that do the same trivial
+//! work (one `INSERT INTO users`):
+//!
+//! | file | tests |
+//! |---|---|
+//! | `nodb.rs` | plain `#[test]`s without a database: the baseline |
+//! | `tx_5.rs`, `tx_20.rs` | `#[db_test]` transaction mode (`conn: &mut PgConnection`) |
+//! | `db_5.rs`, `db_20.rs` | `#[db_test]` database mode (`pool: PgPool`) |
+//! | `sqlx_5.rs`, `sqlx_20.rs` | `#[sqlx::test]` (`pool: PgPool`) |
+//!
+//! `_5` files apply `benches/migrations/5` (5 migrations), `_20` files `benches/migrations/20`
+//! (22 migrations).
+//!
+//! Workflow:
+//!
+//! 1. Build the suite once, in the dev profile as `cargo test` would:
+//!    `cargo test -p persistence-bench-suite --no-run --message-format=json` gives the test
+//!    executables; `cargo nextest list -p persistence-bench-suite --list-type binaries-only
+//!    --message-format json` and `cargo metadata` give nextest's reuse-build metadata
+//!    (written to `target/persistence-bench/`).
+//! 2. Get the harness's server (`persistence::ephemeral::server()`), started or joined, and
+//!    keep it for the whole run: this process holds its users lock, so every timed run joins
+//!    a running server (the common case), and `#[sqlx::test]` gets it as `DATABASE_URL`.
+//! 3. Round after round (the order rotates every round, so machine noise hits all files
+//!    alike), run every file under both runners and time the wall clock of the whole run:
+//!    - cargo test: the test executable itself, from the suite's directory, as `cargo test`
+//!      runs it (one process, libtest's threads);
+//!    - nextest: `cargo nextest run --binaries-metadata .. --cargo-metadata .. -E
+//!      'binary_id(=persistence-bench-suite::<file>)'`: one process per test, without the
+//!      build step of `cargo nextest run` (a constant that the baseline would cancel, but
+//!      that waits for the build lock whenever someone else is building).
+//!
+//!    The warm-up rounds (`BENCH_WARMUP`, default 1) build the templates and warm the caches
+//!    and are not counted.
+//! 4. Per runner and timed round: (wall time of the file - wall time of `nodb` in that round)
+//!    / tests per file; the table shows the median over the rounds (`BENCH_ROUNDS`, default
+//!    3), and the ratio against `#[sqlx::test]` on the same migrations.
+//!
+//! The output of every run is kept in `target/persistence-bench/logs/`; a failing run stops
+//! the benchmark. The server stops by itself a few seconds after this process exits.
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fmt::Write as _;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// The package of the generated suite.
+const SUITE: &str = "persistence-bench-suite";
+
+/// The baseline file: the same number of tests, without a database.
+const BASELINE: &str = "nodb";
+
+/// One file of the suite that is compared against the baseline.
+struct Case {
+    file: &'static str,
+    approach: &'static str,
+    migrations: u32,
+    /// The `#[sqlx::test]` file with the same migrations (itself for the sqlx rows).
+    sqlx: &'static str,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        file: "tx_5",
+        approach: "`#[db_test]` transaction",
+        migrations: 5,
+        sqlx: "sqlx_5",
+    },
+    Case {
+        file: "db_5",
+        approach: "`#[db_test]` database",
+        migrations: 5,
+        sqlx: "sqlx_5",
+    },
+    Case {
+        file: "sqlx_5",
+        approach: "`#[sqlx::test]`",
+        migrations: 5,
+        sqlx: "sqlx_5",
+    },
+    Case {
+        file: "tx_20",
+        approach: "`#[db_test]` transaction",
+        migrations: 22,
+        sqlx: "sqlx_20",
+    },
+    Case {
+        file: "db_20",
+        approach: "`#[db_test]` database",
+        migrations: 22,
+        sqlx: "sqlx_20",
+    },
+    Case {
+        file: "sqlx_20",
+        approach: "`#[sqlx::test]`",
+        migrations: 22,
+        sqlx: "sqlx_20",
+    },
+];
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Runner {
+    CargoTest,
+    Nextest,
+}
+
+impl Runner {
+    const ALL: [Runner; 2] = [Runner::CargoTest, Runner::Nextest];
+
+    fn name(self) -> &'static str {
+        match self {
+            Runner::CargoTest => "cargo-test",
+            Runner::Nextest => "nextest",
+        }
+    }
+}
+
+/// Everything a run needs, found once.
+struct Setup {
+    cargo: OsString,
+    workspace: PathBuf,
+    suite_dir: PathBuf,
+    out_dir: PathBuf,
+    /// Test executables of the suite, by file name.
+    executables: HashMap<String, PathBuf>,
+    binaries_metadata: PathBuf,
+    cargo_metadata: PathBuf,
+    database_url: String,
+}
+
+fn main() -> ExitCode {
+    // Also done by the `testing` feature's constructor: this executable may be re-run as the
+    // server's supervisor.
+    persistence::ephemeral::supervisor::run_if_requested();
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("overhead: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let started = Instant::now();
+    let rounds = env_number("BENCH_ROUNDS", 3)?.max(1);
+    let warmup = env_number("BENCH_WARMUP", 1)?;
+    let workspace = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+
+    eprintln!("overhead: building {SUITE} (dev profile) for cargo test and nextest");
+    let metadata_json = output_of(Command::new(&cargo).current_dir(&workspace).args([
+        "metadata",
+        "--format-version=1",
+        "--all-features",
+        "--no-deps",
+    ]))?;
+    let metadata: Value = serde_json::from_str(&metadata_json)
+        .map_err(|e| format!("cargo metadata printed no JSON: {e}"))?;
+    let target_dir = metadata["target_directory"]
+        .as_str()
+        .map(PathBuf::from)
+        .ok_or("cargo metadata has no target_directory")?;
+    let out_dir = target_dir.join("persistence-bench");
+    std::fs::create_dir_all(out_dir.join("logs"))
+        .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    let cargo_metadata = out_dir.join("cargo-metadata.json");
+    write(&cargo_metadata, &metadata_json)?;
+
+    let executables = build_for_cargo_test(&cargo, &workspace)?;
+    let binaries_metadata = out_dir.join("binaries-metadata.json");
+    let binaries = output_of(Command::new(&cargo).current_dir(&workspace).args([
+        "nextest",
+        "list",
+        "-p",
+        SUITE,
+        "--list-type",
+        "binaries-only",
+        "--message-format",
+        "json",
+    ]))?;
+    write(&binaries_metadata, &binaries)?;
+
+    let baseline = executables
+        .get(BASELINE)
+        .ok_or_else(|| format!("no test executable `{BASELINE}` in {SUITE}"))?;
+    let tests = count_tests(baseline)?;
+    for case in CASES {
+        let exe = executables
+            .get(case.file)
+            .ok_or_else(|| format!("no test executable `{}` in {SUITE}", case.file))?;
+        let n = count_tests(exe)?;
+        if n != tests {
+            return Err(format!(
+                "{} has {n} tests, {BASELINE} has {tests}: they must be equal",
+                case.file
+            ));
+        }
+    }
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot build a tokio runtime: {e}"))?;
+    let server_started = Instant::now();
+    let server = runtime
+        .block_on(persistence::ephemeral::server())
+        .map_err(|e| format!("no test server: {e}"))?;
+    let server_ms = server_started.elapsed().as_secs_f64() * 1e3;
+    let database_url = match server.backend() {
+        persistence::ephemeral::BackendKind::External => std::env::var("TEST_DATABASE_URL")
+            .map_err(|_| "an external server needs TEST_DATABASE_URL for #[sqlx::test]")?,
+        _ => server.display_url("postgres"),
+    };
+    eprintln!(
+        "overhead: server {} ({}, PostgreSQL {}) ready in {server_ms:.0} ms",
+        server.display_url("postgres"),
+        server.backend(),
+        server.version().unwrap_or("?"),
+    );
+
+    let setup = Setup {
+        cargo,
+        suite_dir: workspace.join("benches/suite"),
+        workspace,
+        out_dir,
+        executables,
+        binaries_metadata,
+        cargo_metadata,
+        database_url,
+    };
+
+    let files: Vec<&str> = std::iter::once(BASELINE)
+        .chain(CASES.iter().map(|c| c.file))
+        .collect();
+    // times[(runner, file)][timed round] in seconds.
+    let mut times: HashMap<(Runner, &str), Vec<f64>> = HashMap::new();
+    let load_before = load_average();
+    let total = warmup + rounds;
+    for round in 0..total {
+        let timed = round >= warmup;
+        let label = if timed {
+            format!("round {}/{rounds}", round - warmup + 1)
+        } else {
+            format!("warm-up {}/{warmup}", round + 1)
+        };
+        // Rotate the order so that no file always follows the same one.
+        let mut order = files.clone();
+        order.rotate_left(round % files.len());
+        for &file in &order {
+            for runner in Runner::ALL {
+                let took = time_run(&setup, runner, file, round)?;
+                eprintln!(
+                    "overhead: {label}: {:<10} {:<8} {:>7.2} s",
+                    runner.name(),
+                    file,
+                    took.as_secs_f64()
+                );
+                if timed {
+                    times
+                        .entry((runner, file))
+                        .or_default()
+                        .push(took.as_secs_f64());
+                }
+            }
+        }
+    }
+
+    let elapsed = started.elapsed();
+    let load = format!(
+        "load average {load_before} before the runs, {} after",
+        load_average()
+    );
+    let report = report(&times, tests, rounds, warmup, server, elapsed, &load);
+    print!("{report}");
+    let report_path = setup.out_dir.join("report.md");
+    write(&report_path, &report)?;
+    eprintln!("overhead: report also written to {}", report_path.display());
+    Ok(())
+}
+
+/// Builds the suite's tests as `cargo test` does and returns the executables by file name.
+fn build_for_cargo_test(
+    cargo: &OsString,
+    workspace: &Path,
+) -> Result<HashMap<String, PathBuf>, String> {
+    let json = output_of(Command::new(cargo).current_dir(workspace).args([
+        "test",
+        "-p",
+        SUITE,
+        "--no-run",
+        "--message-format=json-render-diagnostics",
+    ]))?;
+    let mut executables = HashMap::new();
+    for line in json.lines() {
+        let Ok(message) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if message["reason"] != "compiler-artifact" || message["profile"]["test"] != true {
+            continue;
+        }
+        let is_test = message["target"]["kind"]
+            .as_array()
+            .is_some_and(|kinds| kinds.iter().any(|k| k == "test"));
+        if let (true, Some(name), Some(exe)) = (
+            is_test,
+            message["target"]["name"].as_str(),
+            message["executable"].as_str(),
+        ) {
+            executables.insert(name.to_owned(), PathBuf::from(exe));
+        }
+    }
+    Ok(executables)
+}
+
+/// How many tests a libtest executable holds (`--list`).
+fn count_tests(exe: &Path) -> Result<usize, String> {
+    let listing = output_of(Command::new(exe).args(["--list", "--format", "terse"]))?;
+    Ok(listing.lines().filter(|l| l.ends_with(": test")).count())
+}
+
+/// Runs one file of the suite under `runner` and returns the wall time of the whole run.
+fn time_run(setup: &Setup, runner: Runner, file: &str, round: usize) -> Result<Duration, String> {
+    let log_path = setup
+        .out_dir
+        .join("logs")
+        .join(format!("{}-{file}-{round}.log", runner.name()));
+    let log = File::create(&log_path)
+        .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
+    let log_err = log
+        .try_clone()
+        .map_err(|e| format!("cannot reopen {}: {e}", log_path.display()))?;
+    let mut command = match runner {
+        Runner::CargoTest => {
+            let exe = &setup.executables[file];
+            let mut command = Command::new(exe);
+            command
+                .current_dir(&setup.suite_dir)
+                .env("CARGO_MANIFEST_DIR", &setup.suite_dir);
+            command
+        }
+        Runner::Nextest => {
+            let mut command = Command::new(&setup.cargo);
+            command
+                .current_dir(&setup.workspace)
+                .args(["nextest", "run", "--binaries-metadata"])
+                .arg(&setup.binaries_metadata)
+                .arg("--cargo-metadata")
+                .arg(&setup.cargo_metadata)
+                .args(["-E", &format!("binary_id(={SUITE}::{file})")]);
+            command
+        }
+    };
+    command
+        .env("DATABASE_URL", &setup.database_url)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log_err);
+    let start = Instant::now();
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run {:?}: {e}", command.get_program()))?;
+    let took = start.elapsed();
+    if !status.success() {
+        let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let tail: Vec<&str> = output.lines().rev().take(40).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(format!(
+            "{} of {file} failed ({status}); log {}:\n{}",
+            runner.name(),
+            log_path.display(),
+            tail.join("\n")
+        ));
+    }
+    Ok(took)
+}
+
+fn report(
+    times: &HashMap<(Runner, &str), Vec<f64>>,
+    tests: usize,
+    rounds: usize,
+    warmup: usize,
+    server: &persistence::ephemeral::Server,
+    elapsed: Duration,
+    load: &str,
+) -> String {
+    // Per runner and file: median over rounds of (file - baseline of the same round) / tests.
+    let per_test = |runner: Runner, file: &str| -> f64 {
+        let base = &times[&(runner, BASELINE)];
+        let diffs: Vec<f64> = times[&(runner, file)]
+            .iter()
+            .zip(base)
+            .map(|(t, b)| (t - b) * 1e3 / tests as f64)
+            .collect();
+        median(diffs)
+    };
+    let raw = |runner: Runner, file: &str| median(times[&(runner, file)].clone());
+    let ratio = |x: f64, of: f64| {
+        if of > 0.0 {
+            format!("{:.2}x", x / of)
+        } else {
+            "-".to_owned()
+        }
+    };
+
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\n## Database overhead per test (ms above a test without a database)\n"
+    );
+    let _ = writeln!(
+        out,
+        "Command: `BENCH_ROUNDS={rounds} BENCH_WARMUP={warmup} cargo bench --bench overhead`  "
+    );
+    let _ = writeln!(
+        out,
+        "Machine: {} CPUs (nproc), {}; PostgreSQL {} ({} backend); {tests} tests per file; \
+         median of {rounds} rounds after {warmup} warm-up round(s); run time {:.0} s; {load} \
+         (1-minute; other work on the machine inflates every row)",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        cpu_model(),
+        server.version().unwrap_or("?"),
+        server.backend(),
+        elapsed.as_secs_f64(),
+    );
+    let _ = writeln!(out);
+    let _ = writeln!(
+        out,
+        "| approach | migrations | cargo test ms/test | nextest ms/test | cargo test vs sqlx::test | nextest vs sqlx::test |"
+    );
+    let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|");
+    for case in CASES {
+        let cargo = per_test(Runner::CargoTest, case.file);
+        let nextest = per_test(Runner::Nextest, case.file);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {cargo:.1} | {nextest:.1} | {} | {} |",
+            case.approach,
+            case.migrations,
+            ratio(cargo, per_test(Runner::CargoTest, case.sqlx)),
+            ratio(nextest, per_test(Runner::Nextest, case.sqlx)),
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\nMedian wall time of a whole file ({tests} tests), seconds:\n"
+    );
+    let _ = writeln!(out, "| file | cargo test | nextest |");
+    let _ = writeln!(out, "|---|---:|---:|");
+    for file in std::iter::once(BASELINE).chain(CASES.iter().map(|c| c.file)) {
+        let _ = writeln!(
+            out,
+            "| {file} | {:.2} | {:.2} |",
+            raw(Runner::CargoTest, file),
+            raw(Runner::Nextest, file)
+        );
+    }
+    out
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, model)| model.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned())
+}
+
+/// The 1-minute load average, as text.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+fn env_number(name: &str, default: usize) -> Result<usize, String> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => value
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name}={value}: expected a whole number")),
+        _ => Ok(default),
+    }
+}
+
+/// Runs `command` to completion, its stderr shown, and returns its stdout.
+fn output_of(command: &mut Command) -> Result<String, String> {
+    let output = command
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {:?}: {e}", command.get_program()))?;
+    if !output.status.success() {
+        return Err(format!("{command:?} failed ({})", output.status));
+    }
+    String::from_utf8(output.stdout).map_err(|_| format!("{command:?} printed non-UTF-8 output"))
+}
+
+fn write(path: &Path, contents: &str) -> Result<(), String> {
+    std::fs::write(path, contents).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
