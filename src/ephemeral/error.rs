@@ -8,11 +8,14 @@ pub enum EphemeralError {
     /// No backend is usable in `auto` mode.
     #[error(
         "no PostgreSQL for tests: set TEST_DATABASE_URL=postgres://USER:PASSWORD@HOST/DB \
-         (external, needs CREATEDB), or install the PostgreSQL server binaries \
-         (`apt-get install postgresql`, or set PERSISTENCE_PG_BIN to their directory) for the \
-         native backend ({native})"
+         (external, needs CREATEDB); or start Docker with the image PERSISTENCE_TEST_IMAGE \
+         present or pullable (docker: {docker}); or install the PostgreSQL server binaries \
+         (`apt-get install postgresql`, or set PERSISTENCE_PG_BIN to their directory) \
+         (native: {native})"
     )]
     NoBackend {
+        /// Why the docker backend was not usable.
+        docker: String,
         /// Why the native backend was not usable.
         native: String,
     },

@@ -10,6 +10,8 @@
 //! `dev` command can use it too.
 
 mod backend;
+#[cfg(feature = "docker")]
+mod docker;
 mod error;
 mod external;
 pub mod native;
@@ -22,5 +24,5 @@ mod sweep;
 
 pub use backend::BackendKind;
 pub use error::EphemeralError;
-pub use settings::{IdleGrace, Settings};
+pub use settings::{DEFAULT_IMAGE, IdleGrace, Settings};
 pub use shared::{Server, server};

@@ -17,7 +17,8 @@ pub enum IdleGrace {
 ///
 /// | variable | meaning | default |
 /// |---|---|---|
-/// | `PERSISTENCE_TEST_BACKEND` | `auto`, `native` or `external` | `auto` |
+/// | `PERSISTENCE_TEST_BACKEND` | `auto`, `docker`, `native` or `external` | `auto` |
+/// | `PERSISTENCE_TEST_IMAGE` | the image of the docker backend | `postgres:17-alpine` |
 /// | `TEST_DATABASE_URL` | the server of the `external` backend (needs CREATEDB) | unset |
 /// | `PERSISTENCE_PG_BIN` | directory with `initdb` and `postgres` | `pg_config --bindir`, `PATH`, `/usr/lib/postgresql/*/bin` |
 /// | `PERSISTENCE_TEST_IDLE_GRACE` | seconds a server outlives its last user, or `never` | `5` |
@@ -30,11 +31,17 @@ pub struct Settings {
     pub external_url: Option<String>,
     /// `PERSISTENCE_PG_BIN`, if set.
     pub pg_bin: Option<PathBuf>,
+    /// The image of the docker backend (`PERSISTENCE_TEST_IMAGE`).
+    pub image: String,
     /// How long a started server outlives its last user.
     pub idle_grace: IdleGrace,
     /// Where processes of one run meet.
     pub state_dir: PathBuf,
 }
+
+/// The image the docker backend runs unless `PERSISTENCE_TEST_IMAGE` says otherwise: a
+/// current official one.
+pub const DEFAULT_IMAGE: &str = "postgres:17-alpine";
 
 /// The default idle grace: long enough to bridge the gap between two test binaries of one
 /// `cargo test`, short enough that nothing lingers after the run.
@@ -66,6 +73,7 @@ impl Settings {
             backend,
             external_url: non_empty("TEST_DATABASE_URL"),
             pg_bin: non_empty("PERSISTENCE_PG_BIN").map(PathBuf::from),
+            image: non_empty("PERSISTENCE_TEST_IMAGE").unwrap_or_else(|| DEFAULT_IMAGE.to_owned()),
             idle_grace,
             state_dir,
         })

@@ -21,7 +21,7 @@ use tokio::sync::OnceCell;
 use super::native::PgBinaries;
 use super::settings::{IdleGrace, Settings};
 use super::state::ServerState;
-use super::supervisor::{Report, Request, SUPERVISOR_ENV};
+use super::supervisor::{Report, Request, SUPERVISOR_ENV, ServerKind};
 use super::{BackendKind, EphemeralError, sweep};
 
 pub(crate) const USERS_LOCK: &str = "users.lock";
@@ -88,7 +88,7 @@ pub async fn server() -> Result<&'static Server, EphemeralError> {
 pub async fn server_with(settings: Settings) -> Result<Server, EphemeralError> {
     match choose(&settings) {
         BackendKind::External => external(&settings),
-        _ => tokio::task::spawn_blocking(move || native(&settings))
+        _ => tokio::task::spawn_blocking(move || started(&settings))
             .await
             .map_err(|e| EphemeralError::Start {
                 detail: format!("start task failed: {e}"),
@@ -136,21 +136,28 @@ fn external(settings: &Settings) -> Result<Server, EphemeralError> {
     })
 }
 
-fn native(settings: &Settings) -> Result<Server, EphemeralError> {
+/// Joins the server of this run, or starts one (native or docker) if there is none.
+fn started(settings: &Settings) -> Result<Server, EphemeralError> {
     let dir = &settings.state_dir;
     std::fs::create_dir_all(dir).map_err(|e| EphemeralError::io("create", dir, e))?;
     let users = open_lock(dir, USERS_LOCK)?;
     users
         .lock_shared()
         .map_err(|e| EphemeralError::io("lock", dir.join(USERS_LOCK), e))?;
+    // Joining costs a lock and a small file: no binary or daemon is asked anything.
     let state = match ServerState::read_live(dir) {
         Some(state) => state,
         None => start_or_join(settings)?,
     };
+    let tcp = PgConnectOptions::new().host("127.0.0.1");
+    let admin = match &state.socket_dir {
+        // The unix socket skips TCP's handshake: a little faster per connection.
+        Some(socket) => tcp.socket(socket),
+        None => tcp,
+    };
     Ok(Server {
-        backend: BackendKind::Native,
-        admin: PgConnectOptions::new()
-            .socket(&state.socket_dir)
+        backend: state.backend,
+        admin: admin
             .port(state.port)
             .username("postgres")
             .database("postgres"),
@@ -172,23 +179,84 @@ fn start_or_join(settings: &Settings) -> Result<ServerState, EphemeralError> {
         return Ok(state);
     }
     sweep::orphans(dir);
-    // Looking for the binaries runs `pg_config` and `postgres --version` (~12 ms): only a
-    // process that starts the server pays for it, not every test process that joins one.
-    let bins = PgBinaries::find(settings.pg_bin.as_deref()).map_err(|err| match settings.backend {
-        BackendKind::Auto => EphemeralError::NoBackend { native: err.to_string() },
-        _ => err,
-    })?;
-    let state = spawn_supervisor(settings, &bins.dir)?;
+    let kind = server_kind(settings)?;
+    let state = spawn_supervisor(settings, kind)?;
     state.write(dir)?;
     Ok(state)
     // `start` is unlocked when dropped.
 }
 
-fn spawn_supervisor(settings: &Settings, bins: &Path) -> Result<ServerState, EphemeralError> {
+/// What to start. Looking for binaries (`pg_config`, `postgres --version`: ~12 ms) or asking
+/// the Docker daemon happens only here, in the process that starts the server.
+fn server_kind(settings: &Settings) -> Result<ServerKind, EphemeralError> {
+    let native =
+        || PgBinaries::find(settings.pg_bin.as_deref()).map(|b| ServerKind::Native { bins: b.dir });
+    let docker = || ServerKind::Docker {
+        image: settings.image.clone(),
+        key: harness_key(settings),
+    };
+    match settings.backend {
+        BackendKind::Native => native(),
+        BackendKind::Docker => Ok(docker()),
+        _ => {
+            let docker_state = docker_availability(&settings.image);
+            if docker_state.is_none() {
+                announce(&format!("docker (image {} is present)", settings.image));
+                return Ok(docker());
+            }
+            match native() {
+                Ok(kind) => {
+                    announce(&format!(
+                        "native (TEST_DATABASE_URL is not set; docker is not usable: {})",
+                        docker_state.unwrap_or_default()
+                    ));
+                    Ok(kind)
+                }
+                Err(err) => Err(EphemeralError::NoBackend {
+                    docker: docker_state.unwrap_or_default(),
+                    native: err.to_string(),
+                }),
+            }
+        }
+    }
+}
+
+/// `None` when docker can be used, else why not.
+fn docker_availability(image: &str) -> Option<String> {
+    #[cfg(feature = "docker")]
+    {
+        match super::docker::availability(image) {
+            super::docker::Availability::Ready => None,
+            super::docker::Availability::Unusable(why) => Some(why),
+        }
+    }
+    #[cfg(not(feature = "docker"))]
+    {
+        let _ = image;
+        Some("this build has no docker backend (cargo feature `docker`)".to_owned())
+    }
+}
+
+/// The one line `auto` prints about its choice (libtest shows it with the test's output).
+fn announce(choice: &str) {
+    eprintln!("persistence: test server backend: {choice}");
+}
+
+/// Labels this state directory's containers, so that they can be told apart.
+fn harness_key(settings: &Settings) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(settings.state_dir.to_string_lossy().as_bytes());
+    digest.iter().take(6).map(|b| format!("{b:02x}")).collect()
+}
+
+fn spawn_supervisor(
+    settings: &Settings,
+    server: ServerKind,
+) -> Result<ServerState, EphemeralError> {
     use std::os::unix::process::CommandExt;
     let request = Request {
         state_dir: settings.state_dir.clone(),
-        bins: bins.to_path_buf(),
+        server,
         idle_grace_ms: match settings.idle_grace {
             IdleGrace::After(grace) => Some(u64::try_from(grace.as_millis()).unwrap_or(u64::MAX)),
             IdleGrace::Never => None,

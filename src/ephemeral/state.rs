@@ -4,26 +4,30 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::EphemeralError;
 use super::process::pid_alive;
+use super::{BackendKind, EphemeralError};
 
 /// What a joining process needs to know about a started server.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ServerState {
-    /// Unique per server start; part of template names' cache keys.
+    /// Unique per server start.
     pub(crate) instance_id: String,
-    /// `<root>/persistence-<id>`: data, socket and log.
-    pub(crate) instance_dir: PathBuf,
-    /// The unix socket directory the harness connects through.
-    pub(crate) socket_dir: PathBuf,
-    /// The TCP port on 127.0.0.1, for URLs shown to people.
+    /// `native` or `docker`.
+    pub(crate) backend: BackendKind,
+    /// Native: `<root>/persistence-<id>`, with data, socket and log.
+    pub(crate) instance_dir: Option<PathBuf>,
+    /// Native: the unix socket directory the harness connects through.
+    pub(crate) socket_dir: Option<PathBuf>,
+    /// Docker: the container.
+    pub(crate) container_id: Option<String>,
+    /// The TCP port on 127.0.0.1.
     pub(crate) port: u16,
     /// `15.18`.
     pub(crate) version: String,
     /// The detached process that owns the server.
     pub(crate) supervisor_pid: u32,
-    /// The server's pid.
-    pub(crate) postmaster_pid: u32,
+    /// Native: the server's pid.
+    pub(crate) postmaster_pid: Option<u32>,
 }
 
 impl ServerState {
@@ -35,7 +39,8 @@ impl ServerState {
     pub(crate) fn read_live(state_dir: &Path) -> Option<Self> {
         let text = std::fs::read(Self::path(state_dir)).ok()?;
         let state: Self = serde_json::from_slice(&text).ok()?;
-        (pid_alive(state.supervisor_pid) && pid_alive(state.postmaster_pid)).then_some(state)
+        let alive = pid_alive(state.supervisor_pid) && state.postmaster_pid.is_none_or(pid_alive);
+        alive.then_some(state)
     }
 
     /// Writes the state atomically (a reader never sees half a file).

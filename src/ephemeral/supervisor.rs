@@ -34,9 +34,18 @@ const POLL: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Request {
     pub(crate) state_dir: PathBuf,
-    pub(crate) bins: PathBuf,
+    pub(crate) server: ServerKind,
     /// `None`: keep the server until the supervisor is killed.
     pub(crate) idle_grace_ms: Option<u64>,
+}
+
+/// What kind of server to start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) enum ServerKind {
+    /// From the PostgreSQL binaries in this directory.
+    Native { bins: PathBuf },
+    /// From this image, in a container; `key` labels it as this harness's.
+    Docker { image: String, key: String },
 }
 
 /// The one line the supervisor prints on its stdout.
@@ -63,8 +72,7 @@ pub fn run_if_requested() {
 }
 
 fn supervise(request: &Request) -> i32 {
-    let started = start(request);
-    let (instance, mut postmaster, state) = match started {
+    let (mut running, state) = match start(request) {
         Ok(parts) => parts,
         Err(err) => {
             report(&Report::Failed(err.to_string()));
@@ -74,15 +82,79 @@ fn supervise(request: &Request) -> i32 {
     record_start(&request.state_dir, &state);
     report(&Report::Ready(state.clone()));
     detach_stdio();
-    watch(request, &mut postmaster, &state);
-    postmaster.stop();
+    watch(request, &mut running, &state);
+    running.stop();
     state.remove_if_current(&request.state_dir);
-    instance.remove();
     0
 }
 
-fn start(request: &Request) -> Result<(Instance, Postmaster, ServerState), EphemeralError> {
-    let bins = PgBinaries::find(Some(&request.bins))?;
+/// The server the supervisor owns.
+enum Running {
+    Native {
+        instance: Instance,
+        postmaster: Postmaster,
+    },
+    #[cfg(feature = "docker")]
+    Docker(Box<super::docker::Container>),
+}
+
+impl Running {
+    fn has_exited(&mut self) -> bool {
+        match self {
+            Self::Native { postmaster, .. } => postmaster.has_exited(),
+            #[cfg(feature = "docker")]
+            Self::Docker(container) => container.has_exited(),
+        }
+    }
+
+    /// Stops the server and removes its data.
+    fn stop(&mut self) {
+        match self {
+            Self::Native {
+                instance,
+                postmaster,
+            } => {
+                postmaster.stop();
+                instance.remove();
+            }
+            #[cfg(feature = "docker")]
+            Self::Docker(container) => container.stop(),
+        }
+    }
+}
+
+fn start(request: &Request) -> Result<(Running, ServerState), EphemeralError> {
+    match &request.server {
+        ServerKind::Native { bins } => start_native(request, bins),
+        #[cfg(feature = "docker")]
+        ServerKind::Docker { image, key } => {
+            let container = super::docker::Container::start(image, key)?;
+            let state = ServerState {
+                instance_id: format!(
+                    "{}-{}",
+                    std::process::id(),
+                    &container.id[..12.min(container.id.len())]
+                ),
+                backend: super::BackendKind::Docker,
+                instance_dir: None,
+                socket_dir: None,
+                container_id: Some(container.id.clone()),
+                port: container.port,
+                version: container.version.clone(),
+                supervisor_pid: std::process::id(),
+                postmaster_pid: None,
+            };
+            Ok((Running::Docker(Box::new(container)), state))
+        }
+        #[cfg(not(feature = "docker"))]
+        ServerKind::Docker { .. } => Err(EphemeralError::Start {
+            detail: "this build has no docker backend (cargo feature `docker`)".into(),
+        }),
+    }
+}
+
+fn start_native(request: &Request, bins: &Path) -> Result<(Running, ServerState), EphemeralError> {
+    let bins = PgBinaries::find(Some(bins))?;
     let run_as = unprivileged_user();
     let instance = Instance::create(&request.state_dir, std::process::id())?;
     let started = instance
@@ -97,26 +169,34 @@ fn start(request: &Request) -> Result<(Instance, Postmaster, ServerState), Ephem
     };
     let state = ServerState {
         instance_id: instance.id.clone(),
-        instance_dir: instance.dir.clone(),
-        socket_dir: instance.socket_dir(),
+        backend: super::BackendKind::Native,
+        instance_dir: Some(instance.dir.clone()),
+        socket_dir: Some(instance.socket_dir()),
+        container_id: None,
         port: postmaster.port,
         version: bins.version.clone(),
         supervisor_pid: std::process::id(),
-        postmaster_pid: postmaster.pid(),
+        postmaster_pid: Some(postmaster.pid()),
     };
-    Ok((instance, postmaster, state))
+    Ok((
+        Running::Native {
+            instance,
+            postmaster,
+        },
+        state,
+    ))
 }
 
 /// Returns when the server should go: it died, or nobody has used it for the idle grace.
 /// On return for idleness the caller holds no lock, but the state file is already gone, so
 /// a process that arrives now starts a new server instead of joining this one.
-fn watch(request: &Request, postmaster: &mut Postmaster, state: &ServerState) {
+fn watch(request: &Request, running: &mut Running, state: &ServerState) {
     let Ok(users) = open_lock(&request.state_dir, USERS_LOCK) else {
         return;
     };
     let mut idle_since: Option<Instant> = None;
     loop {
-        if postmaster.has_exited() {
+        if running.has_exited() {
             return;
         }
         let idle = users.try_lock().is_ok();
@@ -168,12 +248,15 @@ fn record_start(state_dir: &Path, state: &ServerState) {
         .append(true)
         .open(path)
     {
+        let place = match (&state.instance_dir, &state.container_id) {
+            (Some(dir), _) => dir.display().to_string(),
+            (None, Some(container)) => format!("container:{container}"),
+            (None, None) => String::new(),
+        };
         let _ = writeln!(
             log,
-            "{} {} {}",
-            state.instance_id,
-            state.version,
-            state.instance_dir.display()
+            "{} {} {} {place}",
+            state.instance_id, state.backend, state.version
         );
     }
 }

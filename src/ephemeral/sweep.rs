@@ -14,6 +14,8 @@ use super::process::{pid_alive, signal};
 const CREATION_WINDOW: Duration = Duration::from_secs(60);
 
 pub(crate) fn orphans(state_dir: &Path) {
+    #[cfg(feature = "docker")]
+    super::docker::sweep_orphans();
     for root in instances_roots(state_dir) {
         let Ok(entries) = std::fs::read_dir(&root) else {
             continue;
