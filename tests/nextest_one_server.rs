@@ -1,25 +1,31 @@
 //! Under `cargo nextest run`, which runs every test in a process of its own, the whole run
-//! shares one PostgreSQL server.
+//! shares one PostgreSQL server (native) or one container (docker), gone after the run.
 
+mod support;
+
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-#[test]
-fn one_server_for_a_whole_nextest_run() {
-    let state_dir =
-        std::env::temp_dir().join(format!("persistence-nextest-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&state_dir);
-    std::fs::create_dir_all(&state_dir).expect("state dir");
+/// Runs part of the suite under nextest with `backend` in a private state directory and
+/// returns the lines of `starts.log`: one per server started.
+fn nextest_run(backend: &str, image: Option<&str>) -> (Vec<String>, std::path::PathBuf) {
+    let state_dir = support::private_state_dir(&format!("nextest-{backend}"));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let output = Command::new(cargo)
+    let mut command = Command::new(cargo);
+    command
         .args(["nextest", "run", "--no-fail-fast", "--color", "never"])
         // The same packages as the outer run (no target selection), so cargo finds every
         // binary fresh instead of building another feature set; a filter picks the tests.
         .args(["-E", "binary(transaction_rollback) | binary(database_isolation) | binary(fixtures_and_migrations) | binary(rstest_cases)"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("PERSISTENCE_STATE_DIR", &state_dir)
-        .env("PERSISTENCE_TEST_BACKEND", "native")
-        .env("PERSISTENCE_TEST_IDLE_GRACE", "1")
+        .env("PERSISTENCE_TEST_BACKEND", backend)
+        .env("PERSISTENCE_TEST_IDLE_GRACE", "1");
+    if let Some(image) = image {
+        command.env("PERSISTENCE_TEST_IMAGE", image);
+    }
+    let output = command
         .output()
         .expect("cargo nextest (install it with `cargo install cargo-nextest`)");
     let text = format!(
@@ -45,22 +51,60 @@ fn one_server_for_a_whole_nextest_run() {
         "expected the run to have at least 20 tests:\n{text}"
     );
     let starts = std::fs::read_to_string(state_dir.join("starts.log")).unwrap_or_default();
-    assert_eq!(
-        starts.lines().count(),
-        1,
-        "servers started by one nextest run:\n{starts}"
-    );
+    (starts.lines().map(str::to_owned).collect(), state_dir)
+}
 
-    // After the run, once the idle grace has passed, the server and its data are gone.
-    let instance_dir = starts
-        .split_whitespace()
-        .nth(2)
-        .expect("instance dir in starts.log");
+fn wait_until(what: &str, done: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
-    while std::path::Path::new(instance_dir).exists() {
-        assert!(Instant::now() < deadline, "{instance_dir} outlived the run");
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+#[test]
+fn one_native_server_for_a_whole_nextest_run() {
+    let (starts, state_dir) = nextest_run("native", None);
+    assert_eq!(
+        starts.len(),
+        1,
+        "servers started by one nextest run: {starts:?}"
+    );
+    // After the run, once the idle grace has passed, the server and its data are gone.
+    let instance_dir = starts[0]
+        .split_whitespace()
+        .nth(3)
+        .expect("instance dir")
+        .to_owned();
+    wait_until("the server's data to go", || {
+        !Path::new(&instance_dir).exists()
+    });
     assert!(!state_dir.join("server.json").exists());
+    let _ = std::fs::remove_dir_all(&state_dir);
+}
+
+#[test]
+fn one_container_for_a_whole_nextest_run() {
+    let Some(image) = support::local_image() else {
+        eprintln!(
+            "no Docker daemon or image here (ci/build-postgres-image.sh builds one): not exercised"
+        );
+        return;
+    };
+    let (starts, state_dir) = nextest_run("docker", Some(&image));
+    assert_eq!(
+        starts.len(),
+        1,
+        "containers started by one nextest run: {starts:?}"
+    );
+    let container = starts[0]
+        .split_whitespace()
+        .nth(3)
+        .and_then(|place| place.strip_prefix("container:"))
+        .expect("a container")
+        .to_owned();
+    wait_until("the container to be removed", || {
+        !support::harness_containers().contains(&container)
+    });
     let _ = std::fs::remove_dir_all(&state_dir);
 }

@@ -60,3 +60,59 @@ pub fn private_state_dir(tag: &str) -> PathBuf {
     std::fs::create_dir_all(&dir).expect("state dir");
     dir
 }
+
+/// Whether a Docker daemon answers here.
+pub fn docker_answers() -> bool {
+    Command::new("docker")
+        .args(["info", "--format", "{{.ID}}"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The PostgreSQL image the docker tests use (`PERSISTENCE_TEST_IMAGE`, else the one
+/// `ci/build-postgres-image.sh` builds), if a daemon answers and has it.
+pub fn local_image() -> Option<String> {
+    let image = std::env::var("PERSISTENCE_TEST_IMAGE")
+        .unwrap_or_else(|_| "persistence/postgres:15-local".to_owned());
+    let present = Command::new("docker")
+        .args(["image", "inspect", &image])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    present.then_some(image)
+}
+
+/// The harness's containers (by label), running or not.
+pub fn harness_containers() -> Vec<String> {
+    let output = Command::new("docker")
+        .args([
+            "ps",
+            "-a",
+            "-q",
+            "--no-trunc",
+            "--filter",
+            "label=org.persistence.harness",
+        ])
+        .output()
+        .expect("docker ps");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Waits (up to 30 s) until the server recorded in `state_dir` is gone.
+pub fn wait_for_server_to_go(state_dir: &std::path::Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while state_dir.join("server.json").exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server of {} did not stop",
+            state_dir.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

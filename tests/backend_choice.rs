@@ -1,0 +1,81 @@
+//! `auto` picks the right backend: external with `TEST_DATABASE_URL`, else docker when a daemon
+//! has the image, else native; each case set up through the environment of a child process.
+
+mod support;
+
+use support::{child, scenario_is};
+
+#[test]
+fn starts_a_server_scenario() {
+    if !scenario_is("start") {
+        return;
+    }
+    let backend = persistence::testing::run::run_without_database(
+        &persistence::testing::TestSpec::new("choice"),
+        async {
+            let server = persistence::ephemeral::server().await.expect("server");
+            Ok::<_, std::convert::Infallible>(server.backend().to_string())
+        },
+    )
+    .expect("infallible");
+    println!("BACKEND={backend}");
+}
+
+/// Runs the scenario with `env` in a private state directory; returns the backend it got.
+fn backend_chosen(env: &[(&str, &str)]) -> String {
+    let state_dir = support::private_state_dir("choice");
+    let mut command = child("starts_a_server_scenario", "start");
+    command
+        .env_remove("PERSISTENCE_TEST_BACKEND")
+        .env_remove("TEST_DATABASE_URL")
+        .env("PERSISTENCE_STATE_DIR", &state_dir)
+        .env("PERSISTENCE_TEST_IDLE_GRACE", "0");
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let (output, text) = support::run(command);
+    support::wait_for_server_to_go(&state_dir);
+    let _ = std::fs::remove_dir_all(&state_dir);
+    assert!(output.status.success(), "{text}");
+    text.lines()
+        .find_map(|l| Some(l.split_once("BACKEND=")?.1.trim().to_owned()))
+        .unwrap_or_else(|| panic!("no backend reported: {text}"))
+}
+
+#[test]
+fn a_url_means_external() {
+    // The URL is not even connected to: choosing is all this checks.
+    let chosen = backend_chosen(&[("TEST_DATABASE_URL", "postgres://u:p@127.0.0.1:1/db")]);
+    assert_eq!(chosen, "external");
+}
+
+#[test]
+fn no_url_and_no_usable_docker_means_native() {
+    let chosen = backend_chosen(&[
+        ("DOCKER_HOST", "unix:///nonexistent/docker.sock"),
+        ("PERSISTENCE_TEST_IMAGE", "persistence/never-built:0"),
+    ]);
+    assert_eq!(chosen, "native");
+}
+
+#[test]
+fn a_missing_image_that_cannot_be_pulled_means_native() {
+    if !support::docker_answers() {
+        eprintln!("no Docker daemon here: the docker cases of auto are not exercised");
+        return;
+    }
+    let chosen = backend_chosen(&[("PERSISTENCE_TEST_IMAGE", "persistence/never-built:0")]);
+    assert_eq!(chosen, "native");
+}
+
+#[test]
+fn a_daemon_with_the_image_means_docker() {
+    let Some(image) = support::local_image() else {
+        eprintln!(
+            "no Docker daemon or no local image here: the docker case of auto is not exercised"
+        );
+        return;
+    };
+    let chosen = backend_chosen(&[("PERSISTENCE_TEST_IMAGE", &image)]);
+    assert_eq!(chosen, "docker");
+}
