@@ -3,7 +3,8 @@
 #  - PostgreSQL server binaries for the harness's native backend (no cluster is created or
 #    started: the harness runs its own servers);
 #  - cargo-nextest, the README's test runner;
-#  - rustfmt and clippy components.
+#  - rustfmt and clippy components;
+#  - the PostgreSQL image of the docker backend, built from Debian's packages (no registry).
 set -euo pipefail
 
 have_pg_server() {
@@ -31,4 +32,12 @@ fi
 for component in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^${component}" || rustup component add "$component"
 done
-echo "ci/setup: ready ($(ls -d /usr/lib/postgresql/*/bin | tr '\n' ' ')$(cargo nextest --version | head -1))"
+command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || {
+  echo "ci/setup: installing docker-compose"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null || {
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+  }
+}
+image=$(bash "$(dirname "$0")/build-postgres-image.sh" | tail -n 1)
+
+echo "ci/setup: ready (image $image, $(ls -d /usr/lib/postgresql/*/bin | tr '\n' ' ')$(cargo nextest --version | head -1))"

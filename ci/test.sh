@@ -1,18 +1,51 @@
 #!/usr/bin/env bash
-# The README's test command: formatting, lints, docs, the whole suite under nextest, and
-# the doctests (nextest does not run those).
+# The README's test command, as CI runs it: formatting, lints and docs, then the whole suite
+# under nextest once per backend (native, docker with the local image, external against the
+# docker-compose service), the doctests, and a check that nothing outlived the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+image="${PERSISTENCE_TEST_IMAGE:-persistence/postgres:15-local}"
+compose_port="${PERSISTENCE_COMPOSE_PORT:-55432}"
+if docker compose version >/dev/null 2>&1; then compose=(docker compose); else compose=(docker-compose); fi
+compose+=(-f docker-compose.test.yml)
+
 cargo fmt --all -- --check
 cargo clippy --all-targets --all-features -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
-cargo nextest run --no-fail-fast
+
+echo "ci/test: suite on the native backend"
+PERSISTENCE_TEST_BACKEND=native cargo nextest run --no-fail-fast
+
+echo "ci/test: suite on the docker backend ($image)"
+PERSISTENCE_TEST_BACKEND=docker PERSISTENCE_TEST_IMAGE="$image" cargo nextest run --no-fail-fast
+
+echo "ci/test: suite on the external backend (docker-compose.test.yml, port $compose_port)"
+export PERSISTENCE_TEST_IMAGE="$image" PERSISTENCE_COMPOSE_PORT="$compose_port"
+trap '"${compose[@]}" down -v >/dev/null 2>&1 || true' EXIT
+"${compose[@]}" up -d
+for _ in $(seq 1 60); do
+  id=$("${compose[@]}" ps -q postgres)
+  [ "$(docker inspect -f '{{.State.Health.Status}}' "$id" 2>/dev/null)" = healthy ] && break
+  sleep 1
+done
+PERSISTENCE_TEST_BACKEND=external \
+  TEST_DATABASE_URL="postgres://postgres:postgres@127.0.0.1:${compose_port}/postgres" \
+  cargo nextest run --no-fail-fast
+"${compose[@]}" down -v
+trap - EXIT
+
 cargo test --doc --all-features
 
 # Nothing may outlive the run: once the idle grace (5 s) has passed, no test server, data
-# directory or supervisor is left.
+# directory, supervisor or container of the harness is left.
 sleep 7
-leaks=$(pgrep -af 'postgres -D .*/persistence-' || true; ls -d /dev/shm/persistence-* 2>/dev/null || true; pgrep -af '__persistence_supervisor__' || true)
+leaks=$(
+  pgrep -af 'postgres -D .*/persistence-' || true
+  ls -d /dev/shm/persistence-* 2>/dev/null || true
+  pgrep -af '__persistence_supervisor__' || true
+  docker ps -a -q --filter label=org.persistence.harness || true
+)
 if [ -n "$leaks" ]; then
   echo "ci/test: left behind after the run:" >&2
   echo "$leaks" >&2
