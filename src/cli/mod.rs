@@ -1,0 +1,280 @@
+//! The command line: argument parsing, dispatch, and the error contract.
+//!
+//! Contract: on failure the tool prints exactly one line, `error: <message>`, on stderr (no
+//! password, no backtrace) and exits with 1. Usage errors are clap's and exit with 2.
+//! Logging is off unless `-v` or `RUST_LOG` turns it on, so that contract holds by default.
+
+/// `println!` that ignores a closed stdout (`persistence migrate status | head`).
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::cli::say(format_args!($($arg)*))
+    };
+}
+
+mod db;
+mod health;
+mod migrate;
+
+use std::fmt;
+use std::process::ExitCode;
+
+use clap::{ArgAction, Parser, Subcommand};
+use persistence::postgres::{Error, PgConfig, redact_passwords};
+
+/// Migrations, development databases and health checks for PostgreSQL.
+#[derive(Debug, Parser)]
+#[command(name = "persistence", version, propagate_version = true)]
+pub struct Cli {
+    /// The database URL [default: DATABASE_URL from the environment or a .env file].
+    /// PERSISTENCE_* variables still override its parameters.
+    #[arg(long, global = true, value_name = "URL")]
+    database_url: Option<String>,
+
+    /// Log more (-v: info, -vv: debug, -vvv: trace), on stderr. RUST_LOG takes precedence.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Apply, inspect, create and revert migrations.
+    Migrate {
+        #[command(subcommand)]
+        command: migrate::MigrateCommand,
+    },
+    /// Development database maintenance.
+    Db {
+        #[command(subcommand)]
+        command: db::DbCommand,
+    },
+    /// Check that the database answers; exit 0 on pass or warn, 1 on fail.
+    Health(health::HealthArgs),
+    // ===================================================================================
+    // DEV SUBCOMMAND GOES HERE (added by the lead):
+    //     /// Start a throwaway PostgreSQL and print its DATABASE_URL.
+    //     Dev(dev::DevArgs),
+    // backed by `persistence::ephemeral`, in a new `src/cli/dev.rs` (`mod dev;` above),
+    // with its arm in `run()` below.
+    // ===================================================================================
+}
+
+/// What the tool reports when it stops early. Every message is one line without secrets.
+#[derive(Debug)]
+pub(crate) enum CliError {
+    /// An error of the production core.
+    Core(Error),
+    /// The tool refused to do something dangerous.
+    Refused(String),
+    /// The user answered "no".
+    Aborted(String),
+    /// Reading the terminal or starting the runtime failed.
+    Io(String, std::io::Error),
+}
+
+impl From<Error> for CliError {
+    fn from(error: Error) -> Self {
+        Self::Core(error)
+    }
+}
+
+impl From<persistence::postgres::ConfigError> for CliError {
+    fn from(error: persistence::postgres::ConfigError) -> Self {
+        Self::Core(error.into())
+    }
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let text = match self {
+            Self::Core(error) => error.to_string(),
+            Self::Refused(message) | Self::Aborted(message) => message.clone(),
+            Self::Io(action, error) => format!("{action}: {error}"),
+        };
+        f.write_str(&one_line(&text))
+    }
+}
+
+/// Prints a line on stdout, ignoring a closed pipe (`persistence migrate status | head`).
+pub(crate) fn say(line: fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout(), "{line}");
+}
+
+/// Collapses whitespace (server messages may span lines) and masks any password.
+pub(crate) fn one_line(text: &str) -> String {
+    let masked = redact_passwords(text);
+    masked.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Parses the arguments, runs the command, and turns the outcome into an exit code.
+pub fn main() -> ExitCode {
+    // Keep the one-line contract even for bugs: no backtrace, no multi-line panic message.
+    std::panic::set_hook(Box::new(|info| {
+        let message = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_owned())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "panic".to_owned());
+        eprintln!("error: internal error: {}", one_line(&message));
+    }));
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let outcome = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Io("starting the async runtime".to_owned(), e))
+        .and_then(|runtime| runtime.block_on(run(cli)));
+    match outcome {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs one command. `Ok` carries the exit code for commands whose result is a verdict
+/// (`migrate status`, `health`).
+async fn run(cli: Cli) -> Result<ExitCode, CliError> {
+    let url = cli.database_url.as_deref();
+    match cli.command {
+        Command::Migrate { command } => migrate::run(command, url).await,
+        Command::Db { command } => db::run(command, url).await,
+        Command::Health(args) => health::run(args, url).await,
+    }
+}
+
+/// The configuration: `--database-url` if given, else `DATABASE_URL`; `PERSISTENCE_*`
+/// overrides in both cases.
+pub(crate) fn load_config(url: Option<&str>) -> Result<PgConfig, CliError> {
+    let builder = PgConfig::builder().with_env();
+    let builder = match url {
+        Some(url) => builder.url(url),
+        None => builder,
+    };
+    Ok(builder.build()?)
+}
+
+fn init_logging(verbose: u8) {
+    use tracing_subscriber::EnvFilter;
+    let default = match verbose {
+        0 => "off",
+        1 => "info",
+        2 => "debug",
+        _ => "trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn parses_every_command() {
+        let parse = |args: &[&str]| Cli::try_parse_from(args).expect("valid arguments");
+        let cli = parse(&["persistence", "migrate", "run"]);
+        assert!(matches!(
+            cli.command,
+            Command::Migrate {
+                command: migrate::MigrateCommand::Run(_)
+            }
+        ));
+        let cli = parse(&[
+            "persistence",
+            "migrate",
+            "status",
+            "--json",
+            "--source",
+            "m",
+        ]);
+        assert!(matches!(
+            cli.command,
+            Command::Migrate {
+                command: migrate::MigrateCommand::Status { json: true, .. }
+            }
+        ));
+        let cli = parse(&[
+            "persistence",
+            "migrate",
+            "add",
+            "create",
+            "users",
+            "--dir",
+            "x",
+        ]);
+        assert!(matches!(
+            cli.command,
+            Command::Migrate {
+                command: migrate::MigrateCommand::Add { .. }
+            }
+        ));
+        let cli = parse(&["persistence", "migrate", "revert"]);
+        assert!(matches!(
+            cli.command,
+            Command::Migrate {
+                command: migrate::MigrateCommand::Revert(_)
+            }
+        ));
+        let cli = parse(&["persistence", "db", "reset", "--yes", "--force"]);
+        assert!(matches!(
+            cli.command,
+            Command::Db {
+                command: db::DbCommand::Reset {
+                    yes: true,
+                    force: true,
+                    ..
+                }
+            }
+        ));
+        let cli = parse(&[
+            "persistence",
+            "-vv",
+            "health",
+            "--json",
+            "--database-url",
+            "postgres://h/d",
+        ]);
+        assert!(matches!(cli.command, Command::Health(_)));
+        assert_eq!(cli.verbose, 2);
+        assert_eq!(cli.database_url.as_deref(), Some("postgres://h/d"));
+        assert!(Cli::try_parse_from(["persistence", "migrate", "add"]).is_err());
+        assert!(Cli::try_parse_from(["persistence"]).is_err());
+    }
+
+    #[test]
+    fn errors_are_one_line_without_secrets() {
+        let error = CliError::Refused("line one\nline two postgres://u:secret@h/db".into());
+        assert_eq!(error.to_string(), "line one line two postgres://u:***@h/db");
+        let error = CliError::Io("reading".into(), std::io::Error::other("broken\npipe"));
+        assert_eq!(error.to_string(), "reading: broken pipe");
+        let error = CliError::from(persistence::postgres::ConfigError::MissingUrl);
+        assert!(error.to_string().starts_with("DATABASE_URL is not set"));
+        assert!(CliError::Aborted("no".into()).to_string() == "no");
+    }
+
+    #[test]
+    fn config_from_the_flag() {
+        let config = load_config(Some(
+            "postgres://u:secret@db.example.com/app?connection_limit=2",
+        ))
+        .expect("valid");
+        assert_eq!(config.database(), "app");
+        let error = load_config(Some("mysql://u:secret@h/db")).expect_err("bad scheme");
+        assert!(!error.to_string().contains("secret"));
+    }
+}

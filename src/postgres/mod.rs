@@ -1,0 +1,59 @@
+//! The production core: configuration, the pool, transactions, health, errors and migrations.
+//!
+//! | module | job |
+//! |---|---|
+//! | [`PgConfig`] | `DATABASE_URL` (Prisma's parameters included), `PERSISTENCE_*` overrides, builder |
+//! | [`connect`], [`global`], [`shutdown`] | the pool, its connection events, graceful shutdown |
+//! | [`transaction`] | commit / rollback / savepoint / retry on conflict |
+//! | [`check`] | an `application/health+json` health report |
+//! | [`Error`], [`ErrorCategory`] | what failed and whether trying again can help |
+//! | [`migrate`] | the embedded [`MIGRATOR`] and the run / status / add / revert / reset workflow |
+//!
+//! Passwords never appear in `Display`, `Debug`, errors or logs of anything here.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use persistence::postgres::{self as pg, TransactionOptions};
+//!
+//! # async fn run() -> Result<(), pg::Error> {
+//! let pool = pg::connect(&pg::PgConfig::from_env()?).await?;
+//! pg::migrate::run(&pg::MIGRATOR, &mut *pool.acquire().await?).await?;
+//!
+//! let id: i64 = pg::transaction(&pool, TransactionOptions::new(), async |tx| {
+//!     let id = sqlx::query_scalar("INSERT INTO users (email) VALUES ($1) RETURNING id")
+//!         .bind("ada@example.com")
+//!         .fetch_one(&mut *tx)
+//!         .await?;
+//!     Ok::<_, pg::Error>(id)
+//! })
+//! .await?;
+//!
+//! println!("{}", serde_json::to_string(&pg::check(&pool).await).unwrap_or_default());
+//! pg::close(&pool, Duration::from_secs(10)).await?;
+//! # Ok(()) }
+//! ```
+
+mod client;
+mod config;
+mod error;
+mod health;
+pub mod migrate;
+mod redact;
+mod transaction;
+
+pub use client::{
+    EVENTS_TARGET, Signal, close, close_on_signal, connect, connect_lazy, connect_one, global,
+    init_global, pool_options_with_events, shutdown, shutdown_on_signal, shutdown_signal,
+};
+pub use config::{ConfigError, Host, Origin, PgConfig, PgConfigBuilder, SslMode};
+pub use error::{Error, ErrorCategory, RetryAdvice};
+pub use health::{
+    ConnectionsCheck, HEALTH_CONTENT_TYPE, HealthChecks, HealthOptions, HealthReport, HealthStatus,
+    PoolStats, Probe, ResponseTimeCheck, check, check_with, format_server_version, probe,
+};
+pub use migrate::MIGRATOR;
+pub use redact::scrub as redact_passwords;
+pub use transaction::{
+    BoxedBody, IsolationLevel, RetryPolicy, Scope, TransactionDepth, TransactionOptions,
+    TransactionTarget, transaction, transaction_boxed,
+};
