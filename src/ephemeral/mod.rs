@@ -13,7 +13,6 @@ mod backend;
 #[cfg(feature = "docker")]
 mod docker;
 mod error;
-mod external;
 pub mod native;
 mod process;
 mod settings;

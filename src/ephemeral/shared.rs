@@ -19,6 +19,7 @@ use sqlx::postgres::PgConnectOptions;
 use tokio::sync::OnceCell;
 
 use super::native::PgBinaries;
+use crate::postgres::redact_passwords;
 use super::settings::{IdleGrace, Settings};
 use super::state::ServerState;
 use super::supervisor::{Report, Request, SUPERVISOR_ENV, ServerKind};
@@ -104,6 +105,7 @@ fn choose(settings: &Settings) -> BackendKind {
     }
 }
 
+/// The `external` backend: the server `TEST_DATABASE_URL` names; nothing to start or stop.
 fn external(settings: &Settings) -> Result<Server, EphemeralError> {
     let Some(url) = settings.external_url.as_deref() else {
         return Err(EphemeralError::BadSetting {
@@ -112,14 +114,14 @@ fn external(settings: &Settings) -> Result<Server, EphemeralError> {
             expected: "a postgres:// URL when PERSISTENCE_TEST_BACKEND=external",
         });
     };
-    let redacted = super::external::redact(url);
+    let redacted = redact_passwords(url).into_owned();
     let admin: PgConnectOptions =
         url.parse()
             .map_err(|e: sqlx::Error| EphemeralError::External {
                 url: redacted.clone(),
                 problem: format!(
                     "is not a valid PostgreSQL URL: {}",
-                    super::external::redact(&e.to_string())
+                    redact_passwords(&e.to_string())
                 ),
             })?;
     let url_base = redacted
