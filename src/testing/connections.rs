@@ -206,7 +206,7 @@ fn pool_for(options: PgConnectOptions) -> PgPool {
         .min_connections(0)
         // sqlx retries refused connections until this deadline; 30 s is long to wait for
         // a test to say that TEST_DATABASE_URL is wrong.
-        .acquire_timeout(std::time::Duration::from_secs(10))
+        .acquire_timeout(std::time::Duration::from_secs(5))
         // The server is ours for the run: keep connections warm rather than recycle them.
         .idle_timeout(None)
         .max_lifetime(None)
