@@ -49,6 +49,9 @@
 //! The output of every run is kept in `target/persistence-bench/logs/`; a failing run stops
 //! the benchmark. The server stops by itself a few seconds after this process exits.
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
@@ -59,8 +62,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// The package of the generated suite.
-const SUITE: &str = "persistence-bench-suite";
+use common::{SUITE, build_suite, cpu_model, env_number, load_average, median, output_of};
 
 /// The baseline file: the same number of tests, without a database.
 const BASELINE: &str = "nodb";
@@ -182,7 +184,7 @@ fn run() -> Result<(), String> {
     let cargo_metadata = out_dir.join("cargo-metadata.json");
     write(&cargo_metadata, &metadata_json)?;
 
-    let executables = build_for_cargo_test(&cargo, &workspace)?;
+    let executables = build_suite(&cargo, &workspace, &[])?;
     let binaries_metadata = out_dir.join("binaries-metadata.json");
     let binaries = output_of(Command::new(&cargo).current_dir(&workspace).args([
         "nextest",
@@ -292,40 +294,6 @@ fn run() -> Result<(), String> {
     write(&report_path, &report)?;
     eprintln!("overhead: report also written to {}", report_path.display());
     Ok(())
-}
-
-/// Builds the suite's tests as `cargo test` does and returns the executables by file name.
-fn build_for_cargo_test(
-    cargo: &OsString,
-    workspace: &Path,
-) -> Result<HashMap<String, PathBuf>, String> {
-    let json = output_of(Command::new(cargo).current_dir(workspace).args([
-        "test",
-        "-p",
-        SUITE,
-        "--no-run",
-        "--message-format=json-render-diagnostics",
-    ]))?;
-    let mut executables = HashMap::new();
-    for line in json.lines() {
-        let Ok(message) = serde_json::from_str::<Value>(line) else {
-            continue;
-        };
-        if message["reason"] != "compiler-artifact" || message["profile"]["test"] != true {
-            continue;
-        }
-        let is_test = message["target"]["kind"]
-            .as_array()
-            .is_some_and(|kinds| kinds.iter().any(|k| k == "test"));
-        if let (true, Some(name), Some(exe)) = (
-            is_test,
-            message["target"]["name"].as_str(),
-            message["executable"].as_str(),
-        ) {
-            executables.insert(name.to_owned(), PathBuf::from(exe));
-        }
-    }
-    Ok(executables)
 }
 
 /// How many tests a libtest executable holds (`--list`).
@@ -471,58 +439,6 @@ fn report(
         );
     }
     out
-}
-
-fn median(mut values: Vec<f64>) -> f64 {
-    values.sort_by(f64::total_cmp);
-    match values.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
-}
-
-fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, model)| model.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".to_owned())
-}
-
-/// The 1-minute load average, as text.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
-        .unwrap_or_else(|| "?".to_owned())
-}
-
-fn env_number(name: &str, default: usize) -> Result<usize, String> {
-    match std::env::var(name) {
-        Ok(value) if !value.trim().is_empty() => value
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name}={value}: expected a whole number")),
-        _ => Ok(default),
-    }
-}
-
-/// Runs `command` to completion, its stderr shown, and returns its stdout.
-fn output_of(command: &mut Command) -> Result<String, String> {
-    let output = command
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| format!("cannot run {:?}: {e}", command.get_program()))?;
-    if !output.status.success() {
-        return Err(format!("{command:?} failed ({})", output.status));
-    }
-    String::from_utf8(output.stdout).map_err(|_| format!("{command:?} printed non-UTF-8 output"))
 }
 
 fn write(path: &Path, contents: &str) -> Result<(), String> {

@@ -1,0 +1,102 @@
+//! What the benchmark drivers (`overhead.rs`, `startup.rs`) share: building the generated
+//! suite, statistics and a description of the machine for their reports.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+/// The workspace member holding the generated tests.
+pub const SUITE: &str = "persistence-bench-suite";
+
+/// Builds test targets of the benchmark suite as `cargo test` does and returns each test
+/// executable by target name. `targets` narrows the build (e.g. `["--test", "tx_5"]`).
+pub fn build_suite(
+    cargo: &OsString,
+    workspace: &Path,
+    targets: &[&str],
+) -> Result<HashMap<String, PathBuf>, String> {
+    let json = output_of(
+        Command::new(cargo)
+            .current_dir(workspace)
+            .args(["test", "-p", SUITE])
+            .args(targets)
+            .args(["--no-run", "--message-format=json-render-diagnostics"]),
+    )?;
+    let mut executables = HashMap::new();
+    for line in json.lines() {
+        let Ok(message) = serde_json::from_str::<Value>(line) else {
+            continue;
+        };
+        if message["reason"] != "compiler-artifact" || message["profile"]["test"] != true {
+            continue;
+        }
+        let is_test = message["target"]["kind"]
+            .as_array()
+            .is_some_and(|kinds| kinds.iter().any(|k| k == "test"));
+        if let (true, Some(name), Some(exe)) = (
+            is_test,
+            message["target"]["name"].as_str(),
+            message["executable"].as_str(),
+        ) {
+            executables.insert(name.to_owned(), PathBuf::from(exe));
+        }
+    }
+    Ok(executables)
+}
+
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    match values.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => values[n / 2],
+        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+pub fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, model)| model.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".to_owned())
+}
+
+/// The 1-minute load average, as text.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+pub fn env_number(name: &str, default: usize) -> Result<usize, String> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => value
+            .trim()
+            .parse()
+            .map_err(|_| format!("{name}={value}: expected a whole number")),
+        _ => Ok(default),
+    }
+}
+
+/// Runs `command` to completion, its stderr shown, and returns its stdout.
+pub fn output_of(command: &mut Command) -> Result<String, String> {
+    let output = command
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("cannot run {:?}: {e}", command.get_program()))?;
+    if !output.status.success() {
+        return Err(format!("{command:?} failed ({})", output.status));
+    }
+    String::from_utf8(output.stdout).map_err(|_| format!("{command:?} printed non-UTF-8 output"))
+}
