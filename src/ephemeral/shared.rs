@@ -19,11 +19,11 @@ use sqlx::postgres::PgConnectOptions;
 use tokio::sync::OnceCell;
 
 use super::native::PgBinaries;
-use crate::postgres::redact_passwords;
 use super::settings::{IdleGrace, Settings};
 use super::state::ServerState;
 use super::supervisor::{Report, Request, SUPERVISOR_ENV, ServerKind};
 use super::{BackendKind, EphemeralError, sweep};
+use crate::postgres::redact_passwords;
 
 pub(crate) const USERS_LOCK: &str = "users.lock";
 pub(crate) const START_LOCK: &str = "start.lock";
