@@ -76,6 +76,9 @@ fn no_backend_says_how_to_get_each() {
         .env("PERSISTENCE_TEST_BACKEND", "auto")
         .env_remove("TEST_DATABASE_URL")
         .env("PERSISTENCE_PG_BIN", "/nonexistent/postgresql/bin")
+        // Whatever this machine has, docker must not be usable either.
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env("PERSISTENCE_TEST_IMAGE", "persistence/never-built:0")
         .env(
             "PERSISTENCE_STATE_DIR",
             support::private_state_dir("nobackend"),
