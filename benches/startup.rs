@@ -26,7 +26,7 @@
 //! - **cold start, cached cluster** (native only; docker's image is always local): the same, but
 //!   the `pristine-*` cluster built by the warm-up is copied into the state directory first, as
 //!   on a developer machine after its first run.
-//! - **join**: this process starts a server itself (`persistence::ephemeral::shared::server_with`, timed:
+//! - **join**: this process starts a server itself (`persistence::ephemeral::server_with`, timed:
 //!   the *server start alone*, without template or test process) and holds it; one `tx_5`
 //!   process builds the template (timed apart); then `BENCH_JOINS` (default 20) `tx_5` and `nodb`
 //!   processes alternate. Join = median `tx_5` - median `nodb`: what a process pays to join a
@@ -401,7 +401,7 @@ fn join(
     let settings = settings(setup, backend, dir)?;
     let start = Instant::now();
     let server: Server = runtime
-        .block_on(persistence::ephemeral::shared::server_with(settings))
+        .block_on(persistence::ephemeral::server_with(settings))
         .map_err(|e| format!("no {} server: {e}", backend.name()))?;
     let server_secs = start.elapsed().as_secs_f64();
     if server.backend() != backend.kind() {

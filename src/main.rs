@@ -5,5 +5,8 @@
 mod cli;
 
 fn main() -> std::process::ExitCode {
+    // `dev` starts its server through a supervisor that is this very executable, re-run with
+    // a request in its environment: serve that request (and exit) before anything else.
+    persistence::ephemeral::supervisor::run_if_requested();
     cli::main()
 }

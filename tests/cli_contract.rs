@@ -15,12 +15,33 @@ fn unreachable_url() -> String {
     format!("postgres://app:{PASSWORD}@localhost/app?host=/nonexistent-persistence-socket-dir")
 }
 
-/// A fresh empty directory, so no `.env` of the repository is found.
-fn scratch_dir(name: &str) -> PathBuf {
+/// A fresh empty directory, so no `.env` of the repository is found; removed on drop.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn scratch_dir(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("persistence-cli-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create scratch dir");
-    dir
+    Scratch(dir)
 }
 
 fn persistence(dir: &Path, args: &[&str], stdin: &str) -> Output {
@@ -75,7 +96,7 @@ fn help_lists_the_commands() {
     let output = persistence(&scratch_dir("help"), &["--help"], "");
     assert!(output.status.success());
     let stdout = text(&output.stdout);
-    for command in ["migrate", "db", "health"] {
+    for command in ["migrate", "db", "health", "dev"] {
         assert!(stdout.contains(command), "{stdout}");
     }
 }
@@ -254,5 +275,4 @@ fn migrate_add_creates_a_reversible_pair() {
     );
     let line = assert_one_line_error(&output);
     assert!(line.contains("not a usable migration name"), "{line}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -45,7 +45,7 @@ pub(crate) async fn run(args: HealthArgs, url: Option<&str>) -> Result<ExitCode,
 }
 
 /// One line: the verdict, then what was measured or what went wrong.
-fn render(report: &HealthReport) -> String {
+pub(crate) fn render(report: &HealthReport) -> String {
     let version = report
         .server_version
         .as_deref()

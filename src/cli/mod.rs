@@ -12,6 +12,7 @@ macro_rules! say {
 }
 
 mod db;
+mod dev;
 mod health;
 mod migrate;
 
@@ -52,13 +53,9 @@ enum Command {
     },
     /// Check that the database answers; exit 0 on pass or warn, 1 on fail.
     Health(health::HealthArgs),
-    // ===================================================================================
-    // DEV SUBCOMMAND GOES HERE (added by the lead):
-    //     /// Start a throwaway PostgreSQL and print its DATABASE_URL.
-    //     Dev(dev::DevArgs),
-    // backed by `persistence::ephemeral`, in a new `src/cli/dev.rs` (`mod dev;` above),
-    // with its arm in `run()` below.
-    // ===================================================================================
+    /// Start a throwaway PostgreSQL (no setup needed), migrate a database on it, print its
+    /// DATABASE_URL and health; remove it all on Ctrl-C (or at once with --once).
+    Dev(dev::DevArgs),
 }
 
 /// What the tool reports when it stops early. Every message is one line without secrets.
@@ -72,6 +69,8 @@ pub(crate) enum CliError {
     Aborted(String),
     /// Reading the terminal or starting the runtime failed.
     Io(String, std::io::Error),
+    /// No development server could be had (`dev`).
+    Server(persistence::ephemeral::EphemeralError),
 }
 
 impl From<Error> for CliError {
@@ -92,6 +91,7 @@ impl fmt::Display for CliError {
             Self::Core(error) => error.to_string(),
             Self::Refused(message) | Self::Aborted(message) => message.clone(),
             Self::Io(action, error) => format!("{action}: {error}"),
+            Self::Server(error) => format!("no development server: {error}"),
         };
         f.write_str(&one_line(&text))
     }
@@ -145,6 +145,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Migrate { command } => migrate::run(command, url).await,
         Command::Db { command } => db::run(command, url).await,
         Command::Health(args) => health::run(args, url).await,
+        Command::Dev(args) => dev::run(args, url).await,
     }
 }
 

@@ -24,4 +24,4 @@ mod sweep;
 pub use backend::BackendKind;
 pub use error::EphemeralError;
 pub use settings::{DEFAULT_IMAGE, IdleGrace, Settings};
-pub use shared::{Server, server};
+pub use shared::{Server, server, server_with};

@@ -20,7 +20,8 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions, Postgres};
 use sqlx::{Connection, Row};
 use tracing::Level;
 
@@ -61,6 +62,59 @@ pub async fn connect(config: &PgConfig) -> Result<PgPool, Error> {
 pub fn connect_lazy(config: &PgConfig) -> Result<PgPool, Error> {
     require_runtime("connect_lazy")?;
     Ok(pool_options_with_events(config).connect_lazy_with(config.connect_options()))
+}
+
+/// Takes a connection from `pool`, and when none comes within `pool_timeout`, says why.
+///
+/// sqlx reports "every connection is busy" and "the server cannot be reached" alike, as a
+/// pool timeout: a pool that cannot open a connection keeps retrying until `pool_timeout`.
+/// Here the two are told apart: when the pool is at its limit the error is
+/// [`Error::PoolExhausted`] (category `Timeout`, with the limit in its message); otherwise
+/// one direct connection is tried with the pool's options, and its error, such as
+/// `Unreachable` or `AuthFailed`, is returned.
+///
+/// [`transaction`](crate::postgres::transaction) on a pool acquires through this.
+///
+/// # Example
+/// ```no_run
+/// # async fn run(pool: sqlx::PgPool) -> Result<(), persistence::postgres::Error> {
+/// let mut connection = persistence::postgres::acquire(&pool).await?;
+/// sqlx::query("SELECT 1").execute(&mut *connection).await?;
+/// # Ok(()) }
+/// ```
+pub async fn acquire(pool: &PgPool) -> Result<PoolConnection<Postgres>, Error> {
+    let started = Instant::now();
+    match pool.acquire().await {
+        Ok(connection) => Ok(connection),
+        Err(sqlx::Error::PoolTimedOut) => Err(explain_pool_timeout(pool, started.elapsed()).await),
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Why `pool` had no connection to give after `waited`: exhausted, or the server's own error.
+pub(crate) async fn explain_pool_timeout(pool: &PgPool, waited: Duration) -> Error {
+    let max_connections = pool.options().get_max_connections();
+    let exhausted = || Error::PoolExhausted {
+        max_connections,
+        in_use: in_use(pool),
+        waited,
+    };
+    if pool.size() >= max_connections {
+        return exhausted();
+    }
+    // Below its limit, the pool was trying to open a connection and failing: ask the
+    // server directly, with a bounded wait (a silent host gives a connect timeout).
+    let limit = pool
+        .options()
+        .get_acquire_timeout()
+        .clamp(Duration::from_millis(500), Duration::from_secs(5));
+    match connect_with_timeout(&pool.connect_options(), Some(limit)).await {
+        Err(error) => error,
+        Ok(connection) => {
+            let _ = connection.close().await;
+            exhausted()
+        }
+    }
 }
 
 /// Opens one connection outside any pool, bounded by `connect_timeout`.

@@ -256,6 +256,25 @@ pub enum Error {
         timeout: Duration,
     },
 
+    /// No pooled connection became free within `pool_timeout` although the server answers:
+    /// every connection the pool may open is in use. Built by
+    /// [`acquire`](crate::postgres::acquire) (and [`transaction`](crate::postgres::transaction)
+    /// on a pool), which know the pool; a bare `sqlx::Error::PoolTimedOut` converts to
+    /// [`Error::Database`] with category [`ErrorCategory::Timeout`].
+    #[error(
+        "no pooled connection was free within {waited:?} (pool_timeout): {in_use} of the pool's \
+         {max_connections} connections (connection_limit) are in use; look for slow queries or \
+         connections held too long, or raise connection_limit or pool_timeout"
+    )]
+    PoolExhausted {
+        /// The pool's limit (`connection_limit`).
+        max_connections: u32,
+        /// Connections checked out when the wait ended.
+        in_use: u32,
+        /// How long the caller waited.
+        waited: Duration,
+    },
+
     /// The pool was closed by `shutdown` or `close`: the
     /// process is stopping and accepts no new database work.
     #[error(
@@ -331,7 +350,9 @@ impl Error {
         match self {
             Self::Config(_) => ErrorCategory::Config,
             Self::Database { category, .. } | Self::Migrate { category, .. } => *category,
-            Self::ConnectTimeout { .. } | Self::ShutdownTimedOut { .. } => ErrorCategory::Timeout,
+            Self::ConnectTimeout { .. }
+            | Self::ShutdownTimedOut { .. }
+            | Self::PoolExhausted { .. } => ErrorCategory::Timeout,
             Self::PoolShutDown => ErrorCategory::ShuttingDown,
             Self::CommitOutcomeUnknown { .. } => ErrorCategory::Unreachable,
             Self::Migration(_) => ErrorCategory::Migration,
@@ -649,6 +670,21 @@ pub(crate) mod tests {
         assert_eq!(shutdown.category(), ErrorCategory::Timeout);
         assert!(!shutdown.is_retryable());
         assert!(shutdown.to_string().contains("2 connection(s)"));
+
+        let exhausted = Error::PoolExhausted {
+            max_connections: 4,
+            in_use: 4,
+            waited: Duration::from_millis(300),
+        };
+        assert_eq!(exhausted.category(), ErrorCategory::Timeout);
+        assert!(!exhausted.is_retryable());
+        assert!(exhausted.as_sqlx().is_none());
+        assert!(
+            exhausted
+                .to_string()
+                .starts_with("no pooled connection was free within 300ms (pool_timeout): 4 of the pool's 4 connections (connection_limit) are in use"),
+            "{exhausted}"
+        );
 
         let connect = Error::ConnectTimeout {
             target: "db:5432".into(),

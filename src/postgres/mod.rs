@@ -3,7 +3,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`PgConfig`] | `DATABASE_URL` (Prisma's parameters included), `PERSISTENCE_*` overrides, builder |
-//! | [`connect`], [`global`], [`shutdown`] | the pool, its connection events, graceful shutdown |
+//! | [`connect`], [`global`], [`acquire`], [`shutdown`] | the pool, its connection events, graceful shutdown |
 //! | [`transaction`] | commit / rollback / savepoint / retry on conflict |
 //! | [`check`] | an `application/health+json` health report |
 //! | [`Error`], [`ErrorCategory`] | what failed and whether trying again can help |
@@ -42,8 +42,8 @@ mod redact;
 mod transaction;
 
 pub use client::{
-    EVENTS_TARGET, Signal, close, close_on_signal, connect, connect_lazy, connect_one, global,
-    init_global, pool_options_with_events, shutdown, shutdown_on_signal, shutdown_signal,
+    EVENTS_TARGET, Signal, acquire, close, close_on_signal, connect, connect_lazy, connect_one,
+    global, init_global, pool_options_with_events, shutdown, shutdown_on_signal, shutdown_signal,
 };
 pub use config::{ConfigError, Host, Origin, PgConfig, PgConfigBuilder, SslMode};
 pub use error::{Error, ErrorCategory, RetryAdvice};

@@ -440,7 +440,7 @@ where
 {
     match target {
         TransactionTarget::Pool(pool) => {
-            let mut connection = pool.acquire().await.map_err(|e| E::from(Error::from(e)))?;
+            let mut connection = super::client::acquire(pool).await.map_err(E::from)?;
             run_with_retries(&mut connection, options, body).await
         }
         TransactionTarget::Connection(connection) => {
