@@ -86,7 +86,7 @@ fn a_test_killed_mid_run_leaves_nothing_behind() {
     let with_env = |mut command: std::process::Command| {
         command
             .env("PERSISTENCE_STATE_DIR", &state_dir)
-            .env("PERSISTENCE_TEST_IDLE_GRACE", "3")
+            .env("PERSISTENCE_TEST_IDLE_GRACE", "5")
             .env("PERSISTENCE_TEST_BACKEND", "native");
         command
     };
