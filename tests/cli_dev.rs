@@ -9,11 +9,11 @@ mod core_support;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Output, Stdio};
+use std::process::{Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use core_support::{TempDir, backend, cli, texts};
+use core_support::{TempDir, backend, cli, texts, wait_with_timeout};
 use persistence::ephemeral::BackendKind;
 use sqlx::{Connection, PgConnection};
 
@@ -191,21 +191,6 @@ async fn dev_once_migrates_prints_a_url_and_health_then_removes_everything() {
         // The URL it printed led to the server that is now gone.
         let refused = PgConnection::connect(&url).await;
         assert!(refused.is_err(), "the server still answers at {url}");
-    }
-}
-
-fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

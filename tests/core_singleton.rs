@@ -10,11 +10,11 @@ mod core_support;
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use core_support::url_for;
+use core_support::{url_for, wait_with_timeout};
 use persistence::db_test;
 use persistence::postgres::{
     Error, ErrorCategory, Signal, TransactionOptions, global, shutdown, shutdown_on_signal,
@@ -249,21 +249,6 @@ fn sigterm_scenario() {
         assert_refuses_work(pool).await;
         println!("scenario sigterm: shut down cleanly");
     });
-}
-
-fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 #[db_test]
