@@ -225,12 +225,17 @@ fn sigterm_scenario() {
     runtime().block_on(async {
         let pool = global().expect("built");
         sqlx::query("SELECT 1").execute(pool).await.expect("serves");
-        // A request in flight when the signal comes; it finishes, then the pool closes.
-        let in_flight = tokio::spawn(async {
+        // A request in flight when the signal comes; it finishes, then the pool closes. It
+        // holds its connection before READY is printed, so the signal cannot overtake it.
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+        let in_flight = tokio::spawn(async move {
+            let mut conn = global().expect("open").acquire().await?;
+            let _ = started_tx.send(());
             sqlx::query("SELECT pg_sleep(0.3)")
-                .execute(global().expect("open"))
+                .execute(&mut *conn)
                 .await
         });
+        started_rx.await.expect("the request in flight started");
         let mut stop = Box::pin(shutdown_on_signal(Duration::from_secs(10)));
         // Polled once, so the signal handlers are installed before the parent is told.
         tokio::select! {
