@@ -71,6 +71,7 @@ fn an_unreachable_url_is_reported_without_its_password() {
 
 #[test]
 fn no_backend_says_how_to_get_each() {
+    let state_dir = support::private_state_dir("nobackend");
     let mut command = child("any_backend_scenario", "any-backend");
     command
         .env("PERSISTENCE_TEST_BACKEND", "auto")
@@ -79,11 +80,9 @@ fn no_backend_says_how_to_get_each() {
         // Whatever this machine has, docker must not be usable either.
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .env("PERSISTENCE_TEST_IMAGE", "persistence/never-built:0")
-        .env(
-            "PERSISTENCE_STATE_DIR",
-            support::private_state_dir("nobackend"),
-        );
+        .env("PERSISTENCE_STATE_DIR", &state_dir);
     let (output, text) = support::run(command);
+    let _ = std::fs::remove_dir_all(&state_dir);
     assert!(!output.status.success(), "{text}");
     let line = text
         .lines()
