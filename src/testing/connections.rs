@@ -63,13 +63,14 @@ pub(crate) async fn connect(
         })
 }
 
-/// A connection to the maintenance database: pooled on the shared runtime, fresh otherwise.
-pub(crate) enum AdminConnection {
+/// A connection the harness hands out: pooled on the shared runtime (pools belong to the
+/// runtime that made them), a connection of its own on any other runtime.
+pub(crate) enum HarnessConnection {
     Pooled(PoolConnection<Postgres>),
     Own(PgConnection),
 }
 
-impl std::ops::Deref for AdminConnection {
+impl std::ops::Deref for HarnessConnection {
     type Target = PgConnection;
     fn deref(&self) -> &PgConnection {
         match self {
@@ -79,7 +80,7 @@ impl std::ops::Deref for AdminConnection {
     }
 }
 
-impl std::ops::DerefMut for AdminConnection {
+impl std::ops::DerefMut for HarnessConnection {
     fn deref_mut(&mut self) -> &mut PgConnection {
         match self {
             Self::Pooled(conn) => conn,
@@ -88,8 +89,12 @@ impl std::ops::DerefMut for AdminConnection {
     }
 }
 
-impl AdminConnection {
-    pub(crate) async fn get(target: &Target, flavor: RuntimeFlavor) -> Result<Self, HarnessError> {
+impl HarnessConnection {
+    /// A connection to the maintenance database.
+    pub(crate) async fn admin(
+        target: &Target,
+        flavor: RuntimeFlavor,
+    ) -> Result<Self, HarnessError> {
         let server = target.server;
         if flavor != RuntimeFlavor::Shared {
             return Ok(Self::Own(
@@ -103,35 +108,23 @@ impl AdminConnection {
             .map(Self::Pooled)
     }
 
-    /// Ends the session, releasing any lock it holds, instead of returning it to the pool.
-    pub(crate) fn discard(self) {
-        match self {
-            Self::Pooled(conn) => drop(conn.detach()),
-            Self::Own(conn) => drop(conn),
-        }
-    }
-}
-
-/// A connection to the working database of transaction mode, building the template on the
-/// first use of a schema. On the shared runtime it comes from a per-process pool.
-pub(crate) enum WorkingConnection {
-    Pooled(PoolConnection<Postgres>),
-    Own(PgConnection),
-}
-
-impl WorkingConnection {
-    pub(crate) async fn get(target: &Target, flavor: RuntimeFlavor) -> Result<Self, HarnessError> {
-        match Self::try_get(target, flavor).await {
+    /// A connection to the working database of transaction mode, building the template on
+    /// the first use of a schema.
+    pub(crate) async fn working(
+        target: &Target,
+        flavor: RuntimeFlavor,
+    ) -> Result<Self, HarnessError> {
+        match Self::try_working(target, flavor).await {
             Err(HarnessError::Connect { source, .. }) if is_missing_database(&source) => {
-                let mut admin = AdminConnection::get(target, flavor).await?;
+                let mut admin = Self::admin(target, flavor).await?;
                 target.ensure_template(&mut admin).await?;
-                Self::try_get(target, flavor).await
+                Self::try_working(target, flavor).await
             }
             other => other,
         }
     }
 
-    async fn try_get(target: &Target, flavor: RuntimeFlavor) -> Result<Self, HarnessError> {
+    async fn try_working(target: &Target, flavor: RuntimeFlavor) -> Result<Self, HarnessError> {
         let database = &target.names.working;
         if flavor != RuntimeFlavor::Shared {
             return target.connect(database).await.map(Self::Own);
@@ -151,14 +144,8 @@ impl WorkingConnection {
             .map(Self::Pooled)
     }
 
-    pub(crate) fn conn(&mut self) -> &mut PgConnection {
-        match self {
-            Self::Pooled(conn) => conn,
-            Self::Own(conn) => conn,
-        }
-    }
-
-    /// Closes the connection instead of reusing it (after a panic, its state is unknown).
+    /// Ends the session instead of reusing it: after a panic its state is unknown, and
+    /// ending it releases any advisory lock it holds.
     pub(crate) fn discard(self) {
         match self {
             Self::Pooled(conn) => drop(conn.detach()),
@@ -166,6 +153,7 @@ impl WorkingConnection {
         }
     }
 
+    /// Returns the connection to its pool, or closes it politely.
     pub(crate) async fn release(self) {
         match self {
             Self::Pooled(conn) => drop(conn),

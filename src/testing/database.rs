@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
-use super::connections::{AdminConnection, Target};
+use super::connections::{HarnessConnection, Target};
 use super::error::{HarnessError, is_missing_database};
 use super::fixtures;
+use super::locks;
 use super::spec::{RuntimeFlavor, TestSpec};
 use super::template::{TEST_DB_PREFIX, clone_clause, execute};
 
@@ -41,7 +42,7 @@ struct Inner {
 }
 
 struct Owner {
-    admin: AdminConnection,
+    admin: HarnessConnection,
     target: Target,
 }
 
@@ -67,13 +68,11 @@ impl TestDb {
         flavor: RuntimeFlavor,
     ) -> Result<Self, HarnessError> {
         let target = Target::resolve(spec.migrations).await?;
-        let mut admin = AdminConnection::get(&target, flavor).await?;
+        let mut admin = HarnessConnection::admin(&target, flavor).await?;
         sweep_once(&mut admin).await;
         target.ensure_template(&mut admin).await?;
         let name = target.names.test_database();
-        sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
-            .bind(&name)
-            .execute(&mut *admin)
+        locks::lock(&mut admin, &name)
             .await
             .map_err(HarnessError::sql("taking the test database's lock"))?;
         let create = format!(
@@ -181,10 +180,7 @@ impl TestDb {
             )
             .await?;
         }
-        let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
-            .bind(name)
-            .execute(&mut *admin)
-            .await;
+        let unlocked = locks::unlock(&mut admin, name).await;
         if unlocked.is_err() {
             admin.discard();
         }
@@ -213,7 +209,7 @@ impl Drop for Inner {
                 .build()
                 .ok()?;
             runtime.block_on(async {
-                let mut admin = AdminConnection::get(&target, RuntimeFlavor::CurrentThread)
+                let mut admin = HarnessConnection::admin(&target, RuntimeFlavor::CurrentThread)
                     .await
                     .ok()?;
                 execute(
@@ -236,7 +232,7 @@ impl Drop for Inner {
 
 /// Waits until no backend is connected to `name`: a DROP DATABASE issued while the test's
 /// backends are still exiting stalls about 100 ms.
-async fn wait_for_backends(admin: &mut AdminConnection, name: &str) {
+async fn wait_for_backends(admin: &mut HarnessConnection, name: &str) {
     let deadline = Instant::now() + CLOSE_TIMEOUT;
     while Instant::now() < deadline {
         let count: Result<i64, _> =
@@ -257,7 +253,7 @@ fn keep_failed() -> bool {
 
 /// Drops per-test databases whose owner is gone (its session's advisory lock is free).
 /// Once per process, before this process takes any such lock.
-async fn sweep_once(admin: &mut AdminConnection) {
+async fn sweep_once(admin: &mut HarnessConnection) {
     static SWEPT: AtomicBool = AtomicBool::new(false);
     if SWEPT.swap(true, Ordering::SeqCst) {
         return;
@@ -269,11 +265,7 @@ async fn sweep_once(admin: &mut AdminConnection) {
     .await
     .unwrap_or_default();
     for name in names {
-        let free: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtextextended($1, 0))")
-            .bind(&name)
-            .fetch_one(&mut **admin)
-            .await
-            .unwrap_or(false);
+        let free = locks::try_lock(admin, &name).await.unwrap_or(false);
         if free {
             tracing::info!(database = %name, "persistence: dropping a test database whose owner died");
             let _ = execute(
@@ -281,10 +273,7 @@ async fn sweep_once(admin: &mut AdminConnection) {
                 format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
             )
             .await;
-            let _ = sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
-                .bind(&name)
-                .execute(&mut **admin)
-                .await;
+            let _ = locks::unlock(admin, &name).await;
         }
     }
 }

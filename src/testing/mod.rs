@@ -17,6 +17,7 @@ mod database;
 mod error;
 pub mod factories;
 mod fixtures;
+mod locks;
 mod outcome;
 #[doc(hidden)]
 pub mod run;

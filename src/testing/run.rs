@@ -9,7 +9,7 @@ use futures_util::FutureExt;
 use sqlx::{Connection, PgConnection};
 
 use super::FromTestDb;
-use super::connections::{Target, WorkingConnection};
+use super::connections::{HarnessConnection, Target};
 use super::database::TestDb;
 use super::fixtures;
 use super::outcome::TestOutcome;
@@ -30,13 +30,13 @@ where
         let target = Target::resolve(spec.migrations)
             .await
             .unwrap_or_else(|e| harness_failure(spec.name, e));
-        let mut working = WorkingConnection::get(&target, spec.runtime)
+        let mut working = HarnessConnection::working(&target, spec.runtime)
             .await
             .unwrap_or_else(|e| harness_failure(spec.name, e));
-        let mut tx =
-            working.conn().begin().await.unwrap_or_else(|e| {
-                harness_failure(spec.name, super::HarnessError::sql("BEGIN")(e))
-            });
+        let mut tx = working
+            .begin()
+            .await
+            .unwrap_or_else(|e| harness_failure(spec.name, super::HarnessError::sql("BEGIN")(e)));
         if let Err(err) = fixtures::apply(&mut tx, spec.fixtures).await {
             harness_failure(spec.name, err);
         }

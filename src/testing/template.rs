@@ -17,6 +17,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection, Row};
 
 use super::error::HarnessError;
+use super::locks;
 use super::spec::Migrations;
 use crate::ephemeral::Server;
 
@@ -97,15 +98,11 @@ pub(crate) async fn ensure(
         return Ok(());
     }
     let lock_key = format!("persistence template {}", names.key);
-    sqlx::query("SELECT pg_advisory_lock(hashtextextended($1, 0))")
-        .bind(&lock_key)
-        .execute(&mut *admin)
+    locks::lock(admin, &lock_key)
         .await
         .map_err(HarnessError::sql("taking the template lock"))?;
     let built = build_under_lock(admin, server, names, migrations).await;
-    let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtextextended($1, 0))")
-        .bind(&lock_key)
-        .execute(&mut *admin)
+    let unlocked = locks::unlock(admin, &lock_key)
         .await
         .map_err(HarnessError::sql("releasing the template lock"));
     built?;

@@ -5,7 +5,7 @@ use std::ops::{Deref, DerefMut};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, Postgres, Transaction};
 
-use super::connections::{Target, WorkingConnection};
+use super::connections::{HarnessConnection, Target};
 use super::error::HarnessError;
 use super::fixtures;
 use super::spec::{RuntimeFlavor, TestSpec};
@@ -30,7 +30,7 @@ impl TestTransaction {
     pub async fn begin(spec: &TestSpec) -> Result<Self, HarnessError> {
         let target = Target::resolve(spec.migrations).await?;
         // Connecting once through the harness builds the template if needed.
-        WorkingConnection::get(&target, RuntimeFlavor::CurrentThread)
+        HarnessConnection::working(&target, RuntimeFlavor::CurrentThread)
             .await?
             .release()
             .await;
