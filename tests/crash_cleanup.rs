@@ -16,10 +16,13 @@ async fn holds_a_database_until_killed(pool: PgPool) {
     if !scenario_is("hold") {
         return;
     }
-    let name: String = sqlx::query_scalar("SELECT current_database()")
-        .fetch_one(&pool)
-        .await
-        .expect("name");
+    let name: String = sqlx::query_scalar(
+        "INSERT INTO users (email, display_name) VALUES ('victim@example.com', 'Victim') \
+         RETURNING current_database()",
+    )
+    .fetch_one(&pool)
+    .await
+    .expect("a committed row, then the name");
     println!("HOLDING {name}");
     tokio::time::sleep(Duration::from_secs(120)).await;
 }
@@ -30,13 +33,18 @@ async fn finds_the_killed_tests_database_swept(pool: PgPool) {
         return;
     }
     let victim = std::env::var("VICTIM_DATABASE").expect("VICTIM_DATABASE");
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&victim)
-            .fetch_one(&pool)
-            .await
-            .expect("query");
-    assert!(!exists, "{victim} outlived its killed owner");
+    let ours: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&pool)
+        .await
+        .expect("name");
+    // The killed test's lease died with it: this test (the only one running) gets its
+    // clone, made clean before it was handed over.
+    assert_eq!(ours, victim, "the freed clone is reused");
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(rows, 0, "{victim} still holds the killed test's row");
     println!("SWEPT {victim}");
 }
 
@@ -107,7 +115,7 @@ fn a_test_killed_mid_run_leaves_nothing_behind() {
     victim.kill().expect("SIGKILL");
     victim.wait().expect("reap");
 
-    // A process that joins the same server sweeps the dead owner's database.
+    // A process that joins the same server gets the dead owner's clone, clean.
     let mut sweeper = with_env(child("finds_the_killed_tests_database_swept", "sweep"));
     sweeper.env("VICTIM_DATABASE", &database);
     let (output, text) = support::run(sweeper);

@@ -3,14 +3,13 @@
 //! Pools belong to the runtime that created them, so only tests on the shared runtime use
 //! the pools kept here; a test on a runtime of its own gets plain connections.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
-use super::error::{HarnessError, is_missing_database};
+use super::error::HarnessError;
 use super::spec::{Migrations, RuntimeFlavor};
 use super::template::{self, TemplateNames};
 use crate::ephemeral::{self, Server};
@@ -37,11 +36,7 @@ impl Target {
         })
     }
 
-    pub(crate) async fn connect(&self, database: &str) -> Result<PgConnection, HarnessError> {
-        connect(self.server, &self.server.options_for(database), database).await
-    }
-
-    /// Builds the template and working database if they are missing.
+    /// Builds the template if it is missing.
     pub(crate) async fn ensure_template(
         &self,
         admin: &mut PgConnection,
@@ -108,42 +103,6 @@ impl HarnessConnection {
             .map(Self::Pooled)
     }
 
-    /// A connection to the working database of transaction mode, building the template on
-    /// the first use of a schema.
-    pub(crate) async fn working(
-        target: &Target,
-        flavor: RuntimeFlavor,
-    ) -> Result<Self, HarnessError> {
-        match Self::try_working(target, flavor).await {
-            Err(HarnessError::Connect { source, .. }) if is_missing_database(&source) => {
-                let mut admin = Self::admin(target, flavor).await?;
-                target.ensure_template(&mut admin).await?;
-                Self::try_working(target, flavor).await
-            }
-            other => other,
-        }
-    }
-
-    async fn try_working(target: &Target, flavor: RuntimeFlavor) -> Result<Self, HarnessError> {
-        let database = &target.names.working;
-        if flavor != RuntimeFlavor::Shared {
-            return target.connect(database).await.map(Self::Own);
-        }
-        static WORKING: Mutex<Option<HashMap<String, PgPool>>> = Mutex::new(None);
-        let pool = {
-            let mut pools = WORKING.lock().unwrap_or_else(|e| e.into_inner());
-            pools
-                .get_or_insert_with(HashMap::new)
-                .entry(database.clone())
-                .or_insert_with(|| pool_for(target.server.options_for(database)))
-                .clone()
-        };
-        let options = target.server.options_for(database);
-        acquire(&pool, target.server, &options, database)
-            .await
-            .map(Self::Pooled)
-    }
-
     /// Ends the session instead of reusing it: after a panic its state is unknown, and
     /// ending it releases any advisory lock it holds.
     pub(crate) fn discard(self) {
@@ -166,7 +125,7 @@ impl HarnessConnection {
 
 /// `pool.acquire()`, but a pool timeout (an unreachable server looks like one: the pool retries
 /// refused connections) is replaced by what a direct connection attempt reports.
-async fn acquire(
+pub(crate) async fn acquire(
     pool: &PgPool,
     server: &Server,
     options: &PgConnectOptions,

@@ -1,4 +1,8 @@
 //! Database isolation: a database of its own per test, cloned from the template.
+//!
+//! On a server the harness started, the database is a pooled clone ([`super::clones`]),
+//! reset after the test. On an external server, which other machines may share, it is
+//! created for the test and dropped after it.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -7,26 +11,28 @@ use std::time::{Duration, Instant};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
+use super::clones::{DbClone, TEST_POOL_MAX, take_db};
 use super::connections::{HarnessConnection, Target};
 use super::error::{HarnessError, is_missing_database};
 use super::fixtures;
+use super::leases::CloneState;
 use super::locks;
+use super::names::{TEST_DB_PREFIX, kept_name, like_prefix};
 use super::spec::{RuntimeFlavor, TestSpec};
-use super::template::{TEST_DB_PREFIX, clone_clause, execute};
-
-/// Connections a test's own pool may open (lazily).
-const TEST_POOL_MAX: u32 = 10;
+use super::template::{clone_clause, execute};
+use crate::ephemeral::BackendKind;
 
 /// How long the harness waits for the test's pool to close and its backends to exit.
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// A database of its own for one test, cloned from the migrated template and dropped when
-/// the test ends.
+/// A database of its own for one test, cloned from the migrated template; no other running
+/// test touches it, and nothing of it is seen by the next test.
 ///
 /// `#[db_test]` builds one for tests that take a pool; build one yourself with
-/// [`TestDb::create`], e.g. in an rstest fixture. While it lives, a session holds an
-/// advisory lock named after it, so that if the process dies, a later run sees the lock is
-/// gone and drops the database.
+/// [`TestDb::create`], e.g. in an rstest fixture. On a server the harness started it is a
+/// pooled clone, leased for the test and reset (or recreated) after it; on an external
+/// server it is created for the test and dropped after it, and a session holds an advisory
+/// lock named after it so that, if the process dies, a later run drops it.
 #[derive(Debug, Clone)]
 pub struct TestDb {
     inner: Arc<Inner>,
@@ -42,8 +48,18 @@ struct Inner {
 }
 
 struct Owner {
-    admin: HarnessConnection,
     target: Target,
+    flavor: RuntimeFlavor,
+    backing: Backing,
+}
+
+/// Where the database came from, which says how it ends.
+enum Backing {
+    /// A pooled clone, given back after the test.
+    Clone(DbClone),
+    /// A database made for this test (external servers), dropped after it; the connection
+    /// holds its advisory lock.
+    Fresh(HarnessConnection),
 }
 
 impl std::fmt::Debug for Owner {
@@ -68,41 +84,28 @@ impl TestDb {
         flavor: RuntimeFlavor,
     ) -> Result<Self, HarnessError> {
         let target = Target::resolve(spec.migrations).await?;
-        let mut admin = HarnessConnection::admin(&target, flavor).await?;
-        sweep_once(&mut admin).await;
-        target.ensure_template(&mut admin).await?;
-        let name = target.names.test_database();
-        locks::lock(&mut admin, &name)
-            .await
-            .map_err(HarnessError::sql("taking the test database's lock"))?;
-        let create = format!(
-            "CREATE DATABASE {name} TEMPLATE {}{}",
-            target.names.template,
-            clone_clause(target.server)
-        );
-        if let Err(err) = execute(&mut admin, create.clone()).await {
-            // The template was dropped behind this process's back (a pruning run elsewhere).
-            let HarnessError::Sql { source, .. } = &err else {
-                return Err(err);
-            };
-            if !is_missing_database(source) {
-                return Err(err);
-            }
-            super::template::forget(&target.names);
-            target.ensure_template(&mut admin).await?;
-            execute(&mut admin, create).await?;
-        }
-        let options = target.server.options_for(&name);
-        let pool = PgPoolOptions::new()
-            .max_connections(TEST_POOL_MAX)
-            .connect_lazy_with(options.clone());
+        let (name, pool, backing) = if target.server.backend() == BackendKind::External {
+            let (name, admin) = create_fresh(&target, flavor).await?;
+            let pool = PgPoolOptions::new()
+                .max_connections(TEST_POOL_MAX)
+                .connect_lazy_with(target.server.options_for(&name));
+            (name, pool, Backing::Fresh(admin))
+        } else {
+            let mut clone = take_db(&target, flavor).await?;
+            let pool = clone.pool(&target, flavor);
+            (clone.name.clone(), pool, Backing::Clone(clone))
+        };
         let db = Self {
             inner: Arc::new(Inner {
                 url: target.server.display_url(&name),
+                options: target.server.options_for(&name),
                 name,
-                options,
                 pool,
-                owner: Mutex::new(Some(Owner { admin, target })),
+                owner: Mutex::new(Some(Owner {
+                    target,
+                    flavor,
+                    backing,
+                })),
             }),
         };
         if !spec.fixtures.is_empty() {
@@ -145,8 +148,8 @@ impl TestDb {
         self.finish(false).await
     }
 
-    /// Ends the test's use of the database: dropped, or kept if the test failed and
-    /// `PERSISTENCE_TEST_KEEP=failed`.
+    /// Ends the test's use of the database: made clean for the next test (a clone) or
+    /// dropped, or kept if the test failed and `PERSISTENCE_TEST_KEEP=failed`.
     pub(crate) async fn finish(self, failed: bool) -> Result<(), HarnessError> {
         let owner = self
             .inner
@@ -154,38 +157,96 @@ impl TestDb {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        let Some(Owner { mut admin, target }) = owner else {
+        let Some(Owner {
+            target,
+            flavor,
+            backing,
+        }) = owner
+        else {
             return Ok(());
         };
-        let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.inner.pool.close()).await;
         let name = &self.inner.name;
-        wait_for_backends(&mut admin, name).await;
-        if failed && keep_failed() {
-            let kept = name.replacen(TEST_DB_PREFIX, "persistence_keep_", 1);
-            execute(
-                &mut admin,
-                format!("ALTER DATABASE {name} RENAME TO {kept}"),
-            )
-            .await?;
-            eprintln!(
-                "persistence: kept the database of this failed test: {} (drop it with DROP DATABASE \
-                 when done; a native server still stops after the idle grace, set \
-                 PERSISTENCE_TEST_IDLE_GRACE=never to keep it)",
-                target.server.display_url(&kept),
-            );
-        } else {
-            execute(
-                &mut admin,
-                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            )
-            .await?;
+        match backing {
+            Backing::Clone(clone) if failed && keep_failed() => {
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.inner.pool.close()).await;
+                let mut admin = HarnessConnection::admin(&target, flavor).await?;
+                let kept = keep(&mut admin, &target, name).await;
+                // Renamed away (or half-way): the next holder of the lease makes it anew.
+                clone.abandon(Some(CloneState::Unknown));
+                kept
+            }
+            Backing::Clone(clone) => clone.give_back(&target, flavor, &self.inner.pool).await,
+            Backing::Fresh(mut admin) => {
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.inner.pool.close()).await;
+                if failed && keep_failed() {
+                    keep(&mut admin, &target, name).await?;
+                } else {
+                    wait_for_backends(&mut admin, name).await;
+                    execute(
+                        &mut admin,
+                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+                    )
+                    .await?;
+                }
+                let unlocked = locks::unlock(&mut admin, name).await;
+                if unlocked.is_err() {
+                    admin.discard();
+                }
+                Ok(())
+            }
         }
-        let unlocked = locks::unlock(&mut admin, name).await;
-        if unlocked.is_err() {
-            admin.discard();
-        }
-        Ok(())
     }
+}
+
+/// Creates a database for one test on an external server, owned through an advisory lock
+/// held by the returned admin session.
+async fn create_fresh(
+    target: &Target,
+    flavor: RuntimeFlavor,
+) -> Result<(String, HarnessConnection), HarnessError> {
+    let mut admin = HarnessConnection::admin(target, flavor).await?;
+    sweep_once(&mut admin).await;
+    target.ensure_template(&mut admin).await?;
+    let name = target.names.test_database();
+    locks::lock(&mut admin, &name)
+        .await
+        .map_err(HarnessError::sql("taking the test database's lock"))?;
+    let create = format!(
+        "CREATE DATABASE {name} TEMPLATE {}{}",
+        target.names.template,
+        clone_clause(target.server)
+    );
+    if let Err(err) = execute(&mut admin, create.clone()).await {
+        // The template was dropped behind this process's back (a pruning run elsewhere).
+        let HarnessError::Sql { source, .. } = &err else {
+            return Err(err);
+        };
+        if !is_missing_database(source) {
+            return Err(err);
+        }
+        super::template::forget(&target.names);
+        target.ensure_template(&mut admin).await?;
+        execute(&mut admin, create).await?;
+    }
+    Ok((name, admin))
+}
+
+/// Renames a failed test's database out of the harness's way and prints where it is.
+async fn keep(
+    admin: &mut HarnessConnection,
+    target: &Target,
+    name: &str,
+) -> Result<(), HarnessError> {
+    wait_for_backends(admin, name).await;
+    let kept = kept_name(name);
+    execute(admin, format!("ALTER DATABASE {name} RENAME TO {kept}")).await?;
+    eprintln!(
+        "persistence: kept the database of this failed test: {} (drop it with DROP DATABASE \
+         when done; a native server still stops after the idle grace, set \
+         PERSISTENCE_TEST_IDLE_GRACE=never to keep it)",
+        target.server.display_url(&kept),
+    );
+    Ok(())
 }
 
 impl Drop for Inner {
@@ -195,12 +256,21 @@ impl Drop for Inner {
             .get_mut()
             .unwrap_or_else(|e| e.into_inner())
             .take();
-        let Some(Owner { admin, target }) = owner else {
+        let Some(Owner {
+            target, backing, ..
+        }) = owner
+        else {
             return;
         };
-        // Not closed explicitly (e.g. an rstest fixture): end the owning session, which
-        // releases the lock, and drop the database from a thread of our own, since Drop
-        // cannot await on the test's runtime (which may already be shutting down).
+        let admin = match backing {
+            // Not closed explicitly (e.g. an rstest fixture): its lease says "in use", so
+            // the next test that takes it resets it first.
+            Backing::Clone(clone) => return clone.abandon(None),
+            Backing::Fresh(admin) => admin,
+        };
+        // End the owning session, which releases the lock, and drop the database from a
+        // thread of our own, since Drop cannot await on the test's runtime (which may
+        // already be shutting down).
         admin.discard();
         let name = self.name.clone();
         let dropped = std::thread::spawn(move || {
@@ -258,12 +328,12 @@ async fn sweep_once(admin: &mut HarnessConnection) {
     if SWEPT.swap(true, Ordering::SeqCst) {
         return;
     }
-    let names: Vec<String> = sqlx::query_scalar(
-        "SELECT datname FROM pg_database WHERE datname LIKE 'persistence\\_t\\_%'",
-    )
-    .fetch_all(&mut **admin)
-    .await
-    .unwrap_or_default();
+    let names: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE $1")
+            .bind(like_prefix(TEST_DB_PREFIX))
+            .fetch_all(&mut **admin)
+            .await
+            .unwrap_or_default();
     for name in names {
         let free = locks::try_lock(admin, &name).await.unwrap_or(false);
         if free {

@@ -34,6 +34,32 @@ pub enum HarnessError {
         #[source]
         source: sqlx::Error,
     },
+    /// Every clone slot is leased (more tests at once than the harness allows).
+    #[error("all {limit} clones of the template are leased by running tests")]
+    NoClone {
+        /// The number of clones a template may have.
+        limit: u32,
+    },
+    /// The server had no room for another clone or connection for too long.
+    #[error(
+        "waited {waited:?} for room on the test server and gave up: {detail}; run fewer tests \
+         at once (--test-threads, nextest -j) or raise the server's max_connections"
+    )]
+    Capacity {
+        /// How long the test waited.
+        waited: std::time::Duration,
+        /// The last thing that stood in the way.
+        detail: String,
+    },
+    /// A file of the harness's state directory could not be used.
+    #[error("{action} failed: {source} (check that the target directory is writable)")]
+    State {
+        /// What the harness was doing.
+        action: &'static str,
+        /// What the system reported.
+        #[source]
+        source: std::io::Error,
+    },
     /// A statement the harness runs itself failed.
     #[error("{action} failed: {source}")]
     Sql {

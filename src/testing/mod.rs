@@ -12,13 +12,17 @@
 //! | `PERSISTENCE_TEST_KEEP=failed` | keep the database of a failed database-mode test and print its URL |
 
 mod args;
+mod clones;
 mod connections;
 mod database;
 mod error;
 pub mod factories;
 mod fixtures;
+mod leases;
 mod locks;
+mod names;
 mod outcome;
+mod profile;
 #[doc(hidden)]
 pub mod run;
 mod runtime;

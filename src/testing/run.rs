@@ -9,7 +9,8 @@ use futures_util::FutureExt;
 use sqlx::{Connection, PgConnection};
 
 use super::FromTestDb;
-use super::connections::{HarnessConnection, Target};
+use super::clones;
+use super::connections::Target;
 use super::database::TestDb;
 use super::fixtures;
 use super::outcome::TestOutcome;
@@ -30,13 +31,13 @@ where
         let target = Target::resolve(spec.migrations)
             .await
             .unwrap_or_else(|e| harness_failure(spec.name, e));
-        let mut working = HarnessConnection::working(&target, spec.runtime)
+        let mut clone = clones::take_tx(&target, spec.runtime)
             .await
             .unwrap_or_else(|e| harness_failure(spec.name, e));
-        let mut tx = working
-            .begin()
-            .await
-            .unwrap_or_else(|e| harness_failure(spec.name, super::HarnessError::sql("BEGIN")(e)));
+        let mut tx =
+            clone.conn.begin().await.unwrap_or_else(|e| {
+                harness_failure(spec.name, super::HarnessError::sql("BEGIN")(e))
+            });
         if let Err(err) = fixtures::apply(&mut tx, spec.fixtures).await {
             harness_failure(spec.name, err);
         }
@@ -49,22 +50,23 @@ where
         let rolled_back = tx.rollback().await.is_ok();
         match outcome {
             Ok(result) if rolled_back => {
-                working.release().await;
+                clones::give_back_tx(&target, spec.runtime, clone).await;
                 result
             }
+            // Ending the session rolls back whatever is left and frees the clone.
             Ok(result) => {
-                working.discard();
+                drop(clone.conn.detach());
                 result
             }
             Err(panic) => {
-                working.discard();
+                drop(clone.conn.detach());
                 resume_unwind(panic)
             }
         }
     })
 }
 
-/// Runs `body` against a database of its own, dropped afterwards.
+/// Runs `body` against a database of its own, which no other running test touches.
 pub fn run_with_database<A, R, F, Fut>(spec: &TestSpec, body: F) -> R
 where
     A: FromTestDb,

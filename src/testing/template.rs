@@ -4,9 +4,7 @@
 //! the harness's version and the server's version), so a changed migration gets a new
 //! template instead of a stale one. It is built under an advisory lock and marked complete
 //! with `IS_TEMPLATE`; one found half built (a builder crashed) is dropped and rebuilt.
-//! Beside it lives the *working* database of transaction mode, a clone in which every test
-//! runs inside a transaction that is rolled back; its existence implies a complete template,
-//! so a test process that connects to it needs no other check.
+//! Tests never run in the template: they lease clones of it ([`super::clones`]).
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -18,6 +16,7 @@ use sqlx::{AssertSqlSafe, Connection, Row};
 
 use super::error::HarnessError;
 use super::locks;
+use super::names::{CloneKind, TEMPLATE_PREFIX, TEST_DB_PREFIX, like_prefix};
 use super::spec::Migrations;
 use crate::ephemeral::Server;
 
@@ -34,8 +33,6 @@ pub(crate) struct TemplateNames {
     pub(crate) key: String,
     /// The template itself (`IS_TEMPLATE`, never connected to after it is built).
     pub(crate) template: String,
-    /// The working database of transaction mode.
-    pub(crate) working: String,
 }
 
 impl TemplateNames {
@@ -56,8 +53,7 @@ impl TemplateNames {
         let digest = hash.finalize();
         let key: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
         Self {
-            template: format!("persistence_tpl_{key}"),
-            working: format!("persistence_tx_{key}"),
+            template: format!("{TEMPLATE_PREFIX}{key}"),
             key,
         }
     }
@@ -67,9 +63,6 @@ impl TemplateNames {
         format!("{TEST_DB_PREFIX}{}_{:08x}", self.key, rand::random::<u32>())
     }
 }
-
-/// Every per-test database starts with this, so that sweeps find them.
-pub(crate) const TEST_DB_PREFIX: &str = "persistence_t_";
 
 /// `STRATEGY FILE_COPY` (PostgreSQL 15+) copies files instead of WAL-logging every block:
 /// the fast way for small databases.
@@ -83,7 +76,7 @@ pub(crate) fn clone_clause(server: &Server) -> &'static str {
     }
 }
 
-/// Makes sure the template and the working database of `names` exist, building them if not.
+/// Makes sure the template of `names` exists, building it if not.
 /// `admin` is a connection to the maintenance database.
 pub(crate) async fn ensure(
     admin: &mut PgConnection,
@@ -142,11 +135,7 @@ async fn build_under_lock(
         half_built => {
             if half_built.is_some() {
                 tracing::info!(template = %names.template, "persistence: rebuilding a half-built template");
-                execute(
-                    admin,
-                    format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", names.working),
-                )
-                .await?;
+                drop_clones(admin, &names.key).await;
                 execute(
                     admin,
                     format!("DROP DATABASE {} WITH (FORCE)", names.template),
@@ -155,23 +144,6 @@ async fn build_under_lock(
             }
             build(admin, server, names, migrations).await?;
         }
-    }
-    let working_exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&names.working)
-            .fetch_one(&mut *admin)
-            .await
-            .map_err(HarnessError::sql("looking for the working database"))?;
-    if !working_exists {
-        let clause = clone_clause(server);
-        execute(
-            admin,
-            format!(
-                "CREATE DATABASE {} TEMPLATE {}{clause}",
-                names.working, names.template
-            ),
-        )
-        .await?;
     }
     Ok(())
 }
@@ -216,12 +188,13 @@ async fn build(
     Ok(())
 }
 
-/// Drops other templates (and their working databases) built long ago; one in use is left.
+/// Drops other templates (and their clones) built long ago; one in use is left.
 async fn prune(admin: &mut PgConnection, current: &TemplateNames, now: u64) {
     let rows = sqlx::query(
         "SELECT d.datname, shobj_description(d.oid, 'pg_database') AS note \
-         FROM pg_database d WHERE d.datname LIKE 'persistence\\_tpl\\_%'",
+         FROM pg_database d WHERE d.datname LIKE $1",
     )
+    .bind(like_prefix(TEMPLATE_PREFIX))
     .fetch_all(&mut *admin)
     .await
     .unwrap_or_default();
@@ -236,14 +209,35 @@ async fn prune(admin: &mut PgConnection, current: &TemplateNames, now: u64) {
         if name == current.template || now.saturating_sub(built) < PRUNE_AFTER_SECS {
             continue;
         }
-        let working = name.replacen("persistence_tpl_", "persistence_tx_", 1);
-        let _ = execute(admin, format!("DROP DATABASE IF EXISTS {working}")).await;
+        if let Some(key) = name.strip_prefix(TEMPLATE_PREFIX) {
+            drop_clones(admin, key).await;
+        }
         let _ = execute(
             admin,
             format!("ALTER DATABASE {name} WITH IS_TEMPLATE false"),
         )
         .await;
         let _ = execute(admin, format!("DROP DATABASE IF EXISTS {name}")).await;
+    }
+}
+
+/// Drops every clone of the template `key` (a clone in use is ended with it).
+async fn drop_clones(admin: &mut PgConnection, key: &str) {
+    for kind in [CloneKind::Transaction, CloneKind::Database] {
+        let pattern = like_prefix(&format!("{}{key}_", kind.prefix()));
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE $1")
+                .bind(pattern)
+                .fetch_all(&mut *admin)
+                .await
+                .unwrap_or_default();
+        for name in names {
+            let _ = execute(
+                admin,
+                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            )
+            .await;
+        }
     }
 }
 
@@ -295,6 +289,67 @@ mod tests {
         assert_ne!(a.key, b.key);
         assert_eq!(a, TemplateNames::new(Migrations::None, Some("15.18")));
         assert!(a.template.len() < 63 && a.test_database().len() < 63);
+        assert!(a.template.starts_with(TEMPLATE_PREFIX));
         assert!(a.test_database().starts_with(TEST_DB_PREFIX));
+    }
+
+    /// Old templates go with their clones of both modes; the current one and its clones stay.
+    #[test]
+    fn an_old_template_is_pruned_with_its_clones() {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async {
+            let server = crate::ephemeral::server().await.expect("a test server");
+            let mut admin = PgConnection::connect_with(server.admin_options())
+                .await
+                .expect("admin");
+            let old = format!("{:016x}", rand::random::<u64>());
+            let current = TemplateNames::new(Migrations::None, Some(&old));
+            let old_template = format!("{TEMPLATE_PREFIX}{old}");
+            let clones = [
+                CloneKind::Transaction.clone_name(&old, 0),
+                CloneKind::Database.clone_name(&old, 3),
+            ];
+            let kept_clone = CloneKind::Database.clone_name(&current.key, 0);
+            for name in [&old_template, &current.template] {
+                execute(&mut admin, format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("create");
+            }
+            execute(
+                &mut admin,
+                format!("COMMENT ON DATABASE {old_template} IS 'persistence template built 1'"),
+            )
+            .await
+            .expect("comment");
+            for name in clones.iter().chain([&kept_clone]) {
+                execute(&mut admin, format!("CREATE DATABASE {name}"))
+                    .await
+                    .expect("clone");
+            }
+
+            prune(&mut admin, &current, PRUNE_AFTER_SECS + 10).await;
+
+            let left: Vec<String> = sqlx::query_scalar(
+                "SELECT datname FROM pg_database WHERE datname = ANY($1) ORDER BY 1",
+            )
+            .bind(vec![
+                old_template.clone(),
+                clones[0].clone(),
+                clones[1].clone(),
+                current.template.clone(),
+                kept_clone.clone(),
+            ])
+            .fetch_all(&mut admin)
+            .await
+            .expect("list");
+            for name in [&current.template, &kept_clone] {
+                execute(&mut admin, format!("DROP DATABASE {name}"))
+                    .await
+                    .expect("drop");
+            }
+            let mut expected = vec![current.template.clone(), kept_clone.clone()];
+            expected.sort();
+            assert_eq!(left, expected);
+        });
     }
 }

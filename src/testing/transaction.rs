@@ -2,10 +2,10 @@
 
 use std::ops::{Deref, DerefMut};
 
-use sqlx::postgres::PgPoolOptions;
 use sqlx::{PgConnection, Postgres, Transaction};
 
-use super::connections::{HarnessConnection, Target};
+use super::clones::{self, TxLease};
+use super::connections::Target;
 use super::error::HarnessError;
 use super::fixtures;
 use super::spec::{RuntimeFlavor, TestSpec};
@@ -13,15 +13,17 @@ use super::spec::{RuntimeFlavor, TestSpec};
 /// What PostgreSQL answers in a transaction that an earlier error aborted.
 const IN_FAILED_TRANSACTION: &str = "25P02";
 
-/// A connection inside a transaction on the migrated working database, for a test to use
-/// and to be rolled back when dropped (or by [`TestTransaction::rollback`]).
+/// A connection inside a transaction on a migrated clone that no other running test holds,
+/// for a test to use and to be rolled back when dropped (or by [`TestTransaction::rollback`]).
 ///
 /// `#[db_test]` hands tests a `&mut PgConnection` built this way; build one yourself with
 /// [`TestTransaction::begin`], e.g. in an rstest fixture. It derefs to [`PgConnection`], and
 /// a `begin()` on it makes a savepoint.
 #[derive(Debug)]
 pub struct TestTransaction {
+    // Dropped first: the rollback is queued before the lease is given up.
     tx: Transaction<'static, Postgres>,
+    _lease: TxLease,
 }
 
 impl TestTransaction {
@@ -29,21 +31,14 @@ impl TestTransaction {
     /// own, usable on any runtime.
     pub async fn begin(spec: &TestSpec) -> Result<Self, HarnessError> {
         let target = Target::resolve(spec.migrations).await?;
-        // Connecting once through the harness builds the template if needed.
-        HarnessConnection::working(&target, RuntimeFlavor::CurrentThread)
+        let (conn, lease) = clones::take_tx(&target, RuntimeFlavor::CurrentThread)
             .await?
-            .release()
-            .await;
-        let database = &target.names.working;
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .connect_lazy_with(target.server.options_for(database));
-        let mut tx = pool.begin().await.map_err(|source| HarnessError::Connect {
-            url: target.server.display_url(database),
-            source,
-        })?;
+            .into_parts();
+        let mut tx = Transaction::begin(conn, None)
+            .await
+            .map_err(HarnessError::sql("BEGIN"))?;
         fixtures::apply(&mut tx, spec.fixtures).await?;
-        Ok(Self { tx })
+        Ok(Self { tx, _lease: lease })
     }
 
     /// Rolls the transaction back now.

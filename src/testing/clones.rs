@@ -1,0 +1,571 @@
+//! The pool of clones: every test runs in a database that no other running test touches.
+//!
+//! Each template has numbered clones per mode (see [`super::names`]). A test leases a free
+//! one ([`super::leases`]), uses it, and gives it back for the next test, so the number of
+//! clones grows to the peak number of tests running at once, across all processes, and no
+//! further. On the shared runtime a process keeps the clones it leased, with their warm
+//! connections, between its tests.
+//!
+//! - Transaction mode: the test runs inside a transaction that is rolled back, so the clone
+//!   is clean again at once (sequences aside: they are not transactional).
+//! - Database mode: the test commits what it likes; afterwards the clone is reset
+//!   ([`super::profile`]), or recreated from the template when a reset cannot undo what the
+//!   test did. On an external server, which other machines may share, database mode creates
+//!   and drops a database per test instead (see [`super::database`]).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool, Postgres};
+
+use super::connections::{HarnessConnection, Target, acquire, connect};
+use super::error::{HarnessError, is_missing_database};
+use super::leases::{self, CloneState, Lease};
+use super::names::CloneKind;
+use super::profile::{Profile, Reset, WATERMARK_SQL};
+use super::spec::RuntimeFlavor;
+use super::template::{clone_clause, execute};
+
+/// More clones than any machine runs tests at once; past it something is wrong.
+const MAX_CLONES: u32 = 1024;
+
+/// Connections a database-mode test's pool may open (lazily).
+pub(crate) const TEST_POOL_MAX: u32 = 10;
+
+/// How long a test's leftover connections may take to come back to its pool.
+const RETURN_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// How long a test waits for room on the server (connections, disk) before it fails.
+const CAPACITY_WAIT: Duration = Duration::from_secs(120);
+
+/// The advisory lock, taken in a transaction-mode clone by the connection that leases it: on
+/// an external server, other machines (with lease files of their own) see it.
+const TX_LEASE_LOCK: i64 = 0x7065_7273_6c65_6173; // "perslease"
+
+/// A transaction-mode clone and the connection bound to it (the only one of a pool of one,
+/// so that a [`TestTransaction`](super::TestTransaction) can own it).
+#[derive(Debug)]
+pub(crate) struct TxClone {
+    pub(crate) conn: PoolConnection<Postgres>,
+    lease: Lease,
+}
+
+/// The lease of a transaction-mode clone, apart from its connection.
+#[derive(Debug)]
+pub(crate) struct TxLease {
+    _lease: Lease,
+}
+
+impl TxClone {
+    /// Splits the clone into its connection and its lease, for an owner that keeps both.
+    pub(crate) fn into_parts(self) -> (PoolConnection<Postgres>, TxLease) {
+        (self.conn, TxLease { _lease: self.lease })
+    }
+}
+
+/// A database-mode clone, leased; clean when handed to a test.
+#[derive(Debug)]
+pub(crate) struct DbClone {
+    pub(crate) name: String,
+    lease: Lease,
+    watermark: u64,
+    /// Kept between the tests of a process on the shared runtime.
+    warm: Option<PgPool>,
+}
+
+type FreeList<T> = Mutex<HashMap<String, Vec<T>>>;
+
+fn free_tx() -> &'static FreeList<TxClone> {
+    static FREE: std::sync::OnceLock<FreeList<TxClone>> = std::sync::OnceLock::new();
+    FREE.get_or_init(Default::default)
+}
+
+fn free_db() -> &'static FreeList<DbClone> {
+    static FREE: std::sync::OnceLock<FreeList<DbClone>> = std::sync::OnceLock::new();
+    FREE.get_or_init(Default::default)
+}
+
+fn pop<T>(list: &FreeList<T>, key: &str) -> Option<T> {
+    list.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_mut(key)?
+        .pop()
+}
+
+fn push<T>(list: &FreeList<T>, key: &str, item: T) {
+    list.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(key.to_owned())
+        .or_default()
+        .push(item);
+}
+
+/// Leases a transaction-mode clone with a connection to it, creating the clone if needed.
+pub(crate) async fn take_tx(
+    target: &Target,
+    flavor: RuntimeFlavor,
+) -> Result<TxClone, HarnessError> {
+    if flavor == RuntimeFlavor::Shared
+        && let Some(clone) = pop(free_tx(), &target.names.key)
+    {
+        return Ok(clone);
+    }
+    let dir = lease_dir(target)?;
+    let kind = CloneKind::Transaction;
+    let started = Instant::now();
+    loop {
+        for n in 0..MAX_CLONES {
+            let name = kind.clone_name(&target.names.key, n);
+            let Some(lease) = Lease::try_take(dir, &name).map_err(lease_error(dir))? else {
+                continue;
+            };
+            let mut conn = match pooled_clone(target, &name).await {
+                Ok(conn) => conn,
+                Err(err) if missing(&err) => {
+                    create_clone(target, flavor, &name, false).await?;
+                    pooled_clone(target, &name).await?
+                }
+                Err(err) if is_capacity(&err) => {
+                    wait_for_room(&err, started)?;
+                    break;
+                }
+                Err(err) => return Err(err),
+            };
+            let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(TX_LEASE_LOCK)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(HarnessError::sql("leasing a transaction clone"))?;
+            if ours {
+                return Ok(TxClone { conn, lease });
+            }
+            // Leased by a process of another machine sharing this (external) server.
+            let _ = conn.detach().close().await;
+        }
+        wait_for_room(&HarnessError::NoClone { limit: MAX_CLONES }, started)?;
+    }
+}
+
+/// Gives a transaction-mode clone back after a rollback: kept for the next test of this
+/// process on the shared runtime, released otherwise.
+pub(crate) async fn give_back_tx(target: &Target, flavor: RuntimeFlavor, clone: TxClone) {
+    if flavor == RuntimeFlavor::Shared {
+        push(free_tx(), &target.names.key, clone);
+    } else {
+        let _ = clone.conn.detach().close().await;
+    }
+}
+
+/// Leases a clean database-mode clone.
+pub(crate) async fn take_db(
+    target: &Target,
+    flavor: RuntimeFlavor,
+) -> Result<DbClone, HarnessError> {
+    if flavor == RuntimeFlavor::Shared
+        && let Some(mut clone) = pop(free_db(), &target.names.key)
+    {
+        clone.lease.record(CloneState::InUse {
+            watermark: clone.watermark,
+        });
+        return Ok(clone);
+    }
+    let dir = lease_dir(target)?;
+    let kind = CloneKind::Database;
+    let started = Instant::now();
+    loop {
+        for n in 0..MAX_CLONES {
+            let name = kind.clone_name(&target.names.key, n);
+            let Some(mut lease) = Lease::try_take(dir, &name).map_err(lease_error(dir))? else {
+                continue;
+            };
+            let prepared = match lease.state() {
+                CloneState::Clean { watermark } => Ok(watermark),
+                CloneState::InUse { watermark } => {
+                    // Its test died before the reset: do it now.
+                    match connect_clone(target, &name).await {
+                        Ok(mut conn) => {
+                            let reset = clean(target, flavor, &name, &mut conn, watermark).await;
+                            let _ = conn.close().await;
+                            reset.map(|(watermark, _)| watermark)
+                        }
+                        Err(err) if missing(&err) => {
+                            create_clone(target, flavor, &name, true).await
+                        }
+                        Err(err) => Err(err),
+                    }
+                }
+                CloneState::Unknown => create_clone(target, flavor, &name, true).await,
+            };
+            let watermark = match prepared {
+                Ok(watermark) => watermark,
+                Err(err) if is_capacity(&err) => {
+                    wait_for_room(&err, started)?;
+                    break;
+                }
+                Err(err) => {
+                    lease.record(CloneState::Unknown);
+                    return Err(err);
+                }
+            };
+            if known_profile(target).is_none() {
+                // The clone is clean: what the template looks like can be read from it.
+                let mut conn = connect_clone(target, &name).await?;
+                let read = read_profile(target, &mut conn).await;
+                let _ = conn.close().await;
+                read?;
+            }
+            lease.record(CloneState::InUse { watermark });
+            return Ok(DbClone {
+                name,
+                lease,
+                watermark,
+                warm: None,
+            });
+        }
+        wait_for_room(&HarnessError::NoClone { limit: MAX_CLONES }, started)?;
+    }
+}
+
+impl DbClone {
+    /// The pool the test gets: the warm one kept from this process's earlier tests on the
+    /// shared runtime, else a new one (connections open lazily).
+    pub(crate) fn pool(&mut self, target: &Target, flavor: RuntimeFlavor) -> PgPool {
+        if let Some(pool) = self.warm.as_ref().filter(|p| !p.is_closed()) {
+            return pool.clone();
+        }
+        let pool = test_pool(target.server.options_for(&self.name));
+        if flavor == RuntimeFlavor::Shared {
+            self.warm = Some(pool.clone());
+        }
+        pool
+    }
+
+    /// After the test: makes the clone clean again and gives it back (kept by this process
+    /// on the shared runtime, with its warm pool; released otherwise). `pool` is the pool the
+    /// test got.
+    pub(crate) async fn give_back(
+        mut self,
+        target: &Target,
+        flavor: RuntimeFlavor,
+        pool: &PgPool,
+    ) -> Result<(), HarnessError> {
+        let settled = flavor == RuntimeFlavor::Shared && settle(pool).await;
+        let watermark = if settled {
+            let mut conn = pool
+                .acquire()
+                .await
+                .map_err(|source| HarnessError::Connect {
+                    url: target.server.display_url(&self.name),
+                    source,
+                })?;
+            let (watermark, recreated) =
+                clean(target, flavor, &self.name, &mut conn, self.watermark).await?;
+            drop(conn);
+            if recreated {
+                // Its sessions were ended with the old database.
+                pool.close().await;
+                self.warm = None;
+            }
+            watermark
+        } else {
+            self.warm = None;
+            let closed = tokio::time::timeout(RETURN_TIMEOUT, pool.close())
+                .await
+                .is_ok();
+            if closed {
+                let mut own = connect_clone(target, &self.name).await?;
+                let cleaned = clean(target, flavor, &self.name, &mut own, self.watermark).await;
+                let _ = own.close().await;
+                cleaned?.0
+            } else {
+                // A task of the test still holds a connection and may still write.
+                create_clone(target, flavor, &self.name, true).await?
+            }
+        };
+        self.release(target, flavor, watermark)
+    }
+
+    fn release(
+        mut self,
+        target: &Target,
+        flavor: RuntimeFlavor,
+        watermark: u64,
+    ) -> Result<(), HarnessError> {
+        self.watermark = watermark;
+        self.lease.record(CloneState::Clean { watermark });
+        if self.warm.as_ref().is_some_and(PgPool::is_closed) {
+            self.warm = None;
+        }
+        if flavor == RuntimeFlavor::Shared {
+            push(free_db(), &target.names.key, self);
+        }
+        Ok(())
+    }
+
+    /// Ends the lease without making the clone clean: the next holder resets it (a test
+    /// handle dropped without being closed, or a kept database renamed away).
+    pub(crate) fn abandon(mut self, state: Option<CloneState>) {
+        if let Some(state) = state {
+            self.lease.record(state);
+        }
+    }
+}
+
+/// Waits until every connection the test took is back in its pool (tasks it spawned may
+/// still be finishing), and closes all but one, so that a clone kept by the process holds
+/// one warm connection. `false` when some never came back.
+async fn settle(pool: &PgPool) -> bool {
+    if pool.is_closed() {
+        return false;
+    }
+    let deadline = Instant::now() + RETURN_TIMEOUT;
+    while pool.num_idle() < pool.size() as usize {
+        if Instant::now() >= deadline {
+            let _ = tokio::time::timeout(RETURN_TIMEOUT, pool.close()).await;
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    while pool.size() > 1 {
+        match pool.try_acquire() {
+            Some(conn) => {
+                let _ = conn.detach().close().await;
+            }
+            None => break,
+        }
+    }
+    true
+}
+
+/// Resets `conn`'s session and database; recreates the database if a reset cannot make it
+/// clean. Returns the new watermark, and whether the database was recreated.
+async fn clean(
+    target: &Target,
+    flavor: RuntimeFlavor,
+    name: &str,
+    conn: &mut PgConnection,
+    watermark: u64,
+) -> Result<(u64, bool), HarnessError> {
+    let reset = match known_profile(target) {
+        // Without the template's profile, nothing tells what the test changed.
+        None => Ok(Reset::Recreate),
+        Some(profile) => {
+            // The session outlives the test on a kept pool: undo what the test set on it
+            // (DISCARD ALL would also drop sqlx's prepared statements, which its cache
+            // still lists).
+            let session = sqlx::raw_sql(
+                "SET SESSION AUTHORIZATION DEFAULT; RESET ALL; CLOSE ALL; UNLISTEN *; \
+                 SELECT pg_advisory_unlock_all(); DISCARD TEMP",
+            )
+            .execute(&mut *conn)
+            .await;
+            match session {
+                Ok(_) => profile.reset(conn, watermark).await,
+                Err(source) => Err(HarnessError::Sql {
+                    action: "resetting the test's session".to_owned(),
+                    source,
+                }),
+            }
+        }
+    };
+    match reset {
+        Ok(Reset::Untouched) => Ok((watermark, false)),
+        Ok(Reset::Cleaned { watermark }) => Ok((watermark, false)),
+        Ok(Reset::Recreate) | Err(_) => {
+            if let Err(err) = &reset {
+                tracing::info!(database = name, %err, "persistence: recreating a clone the reset could not clean");
+            }
+            Ok((create_clone(target, flavor, name, true).await?, true))
+        }
+    }
+}
+
+/// Creates the clone `name` from the template (building it first if needed), dropping an
+/// old one when `replace`. Returns the watermark of the fresh clone.
+async fn create_clone(
+    target: &Target,
+    flavor: RuntimeFlavor,
+    name: &str,
+    replace: bool,
+) -> Result<u64, HarnessError> {
+    let mut admin = HarnessConnection::admin(target, flavor).await?;
+    target.ensure_template(&mut admin).await?;
+    if replace {
+        execute(
+            &mut admin,
+            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        )
+        .await?;
+    }
+    let create = format!(
+        "CREATE DATABASE {name} TEMPLATE {}{}",
+        target.names.template,
+        clone_clause(target.server)
+    );
+    if let Err(err) = execute(&mut admin, create.clone()).await {
+        match &err {
+            HarnessError::Sql { source, .. } if is_missing_database(source) => {
+                // The template was dropped behind this process's back (a prune elsewhere).
+                super::template::forget(&target.names);
+                target.ensure_template(&mut admin).await?;
+                execute(&mut admin, create).await?;
+            }
+            // Created meanwhile by a process of another machine (external server).
+            HarnessError::Sql { source, .. }
+                if source
+                    .as_database_error()
+                    .and_then(|e| e.code())
+                    .is_some_and(|code| code == "42P04") => {}
+            _ => return Err(err),
+        }
+    }
+    let watermark: i64 = sqlx::query_scalar(WATERMARK_SQL)
+        .fetch_one(&mut *admin)
+        .await
+        .map_err(HarnessError::sql(
+            "reading the transaction id after a clone",
+        ))?;
+    admin.release().await;
+    Ok(u64::try_from(watermark).unwrap_or(0))
+}
+
+/// A connection to the clone `name` from a pool of one made for it.
+async fn pooled_clone(
+    target: &Target,
+    name: &str,
+) -> Result<PoolConnection<Postgres>, HarnessError> {
+    let options = target.server.options_for(name);
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(Duration::from_secs(5))
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_lazy_with(options.clone());
+    acquire(&pool, target.server, &options, name).await
+}
+
+async fn connect_clone(target: &Target, name: &str) -> Result<PgConnection, HarnessError> {
+    connect(target.server, &target.server.options_for(name), name).await
+}
+
+fn test_pool(options: PgConnectOptions) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(TEST_POOL_MAX)
+        .min_connections(0)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .connect_lazy_with(options)
+}
+
+fn missing(err: &HarnessError) -> bool {
+    matches!(err, HarnessError::Connect { source, .. } if is_missing_database(source))
+}
+
+/// Errors that say the server has no room now (connections, disk, memory), which a test
+/// waits out instead of failing.
+fn is_capacity(err: &HarnessError) -> bool {
+    let source = match err {
+        HarnessError::Connect { source, .. } | HarnessError::Sql { source, .. } => source,
+        HarnessError::NoClone { .. } => return true,
+        _ => return false,
+    };
+    source
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code.starts_with("53"))
+}
+
+/// Sleeps a little before the next try, saying once per process why tests wait; gives up
+/// with `err` after [`CAPACITY_WAIT`].
+fn wait_for_room(err: &HarnessError, started: Instant) -> Result<(), HarnessError> {
+    static SAID: AtomicBool = AtomicBool::new(false);
+    if started.elapsed() > CAPACITY_WAIT {
+        return Err(HarnessError::Capacity {
+            waited: CAPACITY_WAIT,
+            detail: err.to_string(),
+        });
+    }
+    if !SAID.swap(true, Ordering::Relaxed) {
+        eprintln!(
+            "persistence: a test waits for a clone: {err}; it goes on when another test gives \
+             one back (raise the server's max_connections or its disk space to run more at once)"
+        );
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    Ok(())
+}
+
+fn lease_dir(target: &Target) -> Result<&'static std::path::Path, HarnessError> {
+    leases::directory(target.server).map_err(|source| HarnessError::State {
+        action: "making the directory of clone leases",
+        source,
+    })
+}
+
+fn lease_error(dir: &std::path::Path) -> impl FnOnce(std::io::Error) -> HarnessError + '_ {
+    move |source| HarnessError::State {
+        action: if dir.exists() {
+            "taking a clone lease"
+        } else {
+            "taking a clone lease (its directory vanished)"
+        },
+        source,
+    }
+}
+
+fn profiles() -> &'static Mutex<HashMap<String, Arc<Profile>>> {
+    static PROFILES: std::sync::OnceLock<Mutex<HashMap<String, Arc<Profile>>>> =
+        std::sync::OnceLock::new();
+    PROFILES.get_or_init(Default::default)
+}
+
+fn profile_path(target: &Target) -> Option<std::path::PathBuf> {
+    let dir = leases::directory(target.server).ok()?;
+    Some(dir.join(format!("{}.profile.json", target.names.key)))
+}
+
+/// The template's profile, if this process has it or a first process wrote it to its file
+/// (so that a `cargo nextest` process needs no query for it).
+fn known_profile(target: &Target) -> Option<Arc<Profile>> {
+    let key = &target.names.key;
+    if let Some(profile) = profiles()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(key)
+    {
+        return Some(profile.clone());
+    }
+    let bytes = std::fs::read(profile_path(target)?).ok()?;
+    let profile = Arc::new(serde_json::from_slice::<Profile>(&bytes).ok()?);
+    profiles()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(key.clone(), profile.clone());
+    Some(profile)
+}
+
+/// Reads the template's profile through `conn`, a connection to a clean clone, and keeps it
+/// in this process and in a file for the others.
+async fn read_profile(target: &Target, conn: &mut PgConnection) -> Result<(), HarnessError> {
+    let profile = Arc::new(Profile::read(conn).await?);
+    if let Some(path) = profile_path(target) {
+        // Written whole under another name, then renamed: a reader never sees half of it.
+        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let written = serde_json::to_vec(&*profile)
+            .ok()
+            .and_then(|bytes| std::fs::write(&tmp, bytes).ok())
+            .and_then(|()| std::fs::rename(&tmp, &path).ok());
+        if written.is_none() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+    }
+    profiles()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(target.names.key.clone(), profile);
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! A database-mode test commits what it likes; the next test on the same clone (reset) or on
+//! a recreated one sees no trace of it: no rows, no advanced sequence, no table, column or
+//! index it added.
+//!
+//! Each `#[test]` runs its steps one after the other on one thread, so the second step gets
+//! the clone the first one gave back (a process keeps its clones between its tests).
+
+use persistence::testing::{Isolation, TestDb, TestSpec, run};
+use sqlx::PgPool;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+fn spec(name: &'static str) -> TestSpec {
+    TestSpec::new(name)
+        .migrator(&MIGRATOR)
+        .isolation(Isolation::Database)
+}
+
+/// Runs `body` as a database-mode test and returns the name of its database.
+fn step<F, Fut>(name: &'static str, body: F) -> String
+where
+    F: FnOnce(PgPool) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    run::run_with_database(&spec(name), |db: TestDb| async move {
+        body(db.pool().clone()).await;
+        Ok::<_, std::convert::Infallible>(db.name().to_owned())
+    })
+    .expect("infallible")
+}
+
+async fn exec(pool: &PgPool, sql: &'static str) {
+    sqlx::raw_sql(sql).execute(pool).await.expect(sql);
+}
+
+async fn scalar_i64(pool: &PgPool, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.expect(sql)
+}
+
+async fn first_user_id(pool: &PgPool) -> i64 {
+    scalar_i64(
+        pool,
+        "INSERT INTO users (email, display_name) VALUES ('first@example.com', 'First') RETURNING id",
+    )
+    .await
+}
+
+/// What a clean clone looks like, from the test's side.
+async fn assert_clean(pool: &PgPool, fresh_first_id: i64) {
+    assert_eq!(
+        scalar_i64(pool, "SELECT count(*) FROM users").await,
+        0,
+        "rows"
+    );
+    assert_eq!(
+        scalar_i64(pool, "SELECT count(*) FROM sites").await,
+        0,
+        "rows"
+    );
+    let scratch = scalar_i64(
+        pool,
+        "SELECT count(*) FROM pg_class WHERE relname IN ('scratch', 'users_name_idx')",
+    )
+    .await;
+    assert_eq!(scratch, 0, "a table or index of an earlier test");
+    let column = scalar_i64(
+        pool,
+        "SELECT count(*) FROM information_schema.columns \
+         WHERE table_name = 'users' AND column_name = 'nickname'",
+    )
+    .await;
+    assert_eq!(column, 0, "a column of an earlier test");
+    assert_eq!(
+        first_user_id(pool).await,
+        fresh_first_id,
+        "the identity sequence"
+    );
+}
+
+/// The id a first insert gets in a clone nobody used: what the next test must see again.
+fn fresh_first_id() -> i64 {
+    let mut id = 0;
+    step("reuse::probe", |pool| async move {
+        let _ = first_user_id(&pool).await;
+    });
+    step("reuse::probe_again", |pool| {
+        let id = &mut id;
+        async move { *id = first_user_id(&pool).await }
+    });
+    id
+}
+
+#[test]
+fn rows_and_sequences_are_gone_on_the_reused_clone() {
+    let fresh = fresh_first_id();
+    let first = step("reuse::writes", |pool| async move {
+        for n in 0..5 {
+            sqlx::query("INSERT INTO users (email, display_name) VALUES ($1, 'W')")
+                .bind(format!("w{n}@example.com"))
+                .execute(&pool)
+                .await
+                .expect("insert");
+        }
+        exec(
+            &pool,
+            "INSERT INTO sites (owner_id, name, slug) \
+             SELECT id, 'Site', 'site-' || id FROM users LIMIT 1",
+        )
+        .await;
+        exec(
+            &pool,
+            "SELECT nextval(pg_get_serial_sequence('sites', 'id'))",
+        )
+        .await;
+    });
+    let second = step("reuse::after_writes", |pool| async move {
+        assert_clean(&pool, fresh).await;
+    });
+    assert_eq!(
+        first, second,
+        "the second test got the first one's clone, reset"
+    );
+}
+
+#[test]
+fn schema_changes_are_gone_on_the_next_clone() {
+    let fresh = fresh_first_id();
+    step("reuse::ddl_table", |pool| async move {
+        exec(&pool, "CREATE TABLE scratch (id int PRIMARY KEY)").await;
+        exec(&pool, "INSERT INTO scratch VALUES (1)").await;
+    });
+    step("reuse::after_table", |pool| async move {
+        assert_clean(&pool, fresh).await;
+    });
+    step("reuse::ddl_column", |pool| async move {
+        exec(&pool, "ALTER TABLE users ADD COLUMN nickname text").await;
+        exec(
+            &pool,
+            "INSERT INTO users (email, display_name, nickname) VALUES ('n@x.io', 'N', 'n')",
+        )
+        .await;
+    });
+    step("reuse::after_column", |pool| async move {
+        assert_clean(&pool, fresh).await;
+    });
+    step("reuse::ddl_index", |pool| async move {
+        exec(&pool, "CREATE INDEX users_name_idx ON users (display_name)").await;
+    });
+    step("reuse::after_index", |pool| async move {
+        assert_clean(&pool, fresh).await;
+    });
+    step("reuse::drop_table", |pool| async move {
+        exec(&pool, "DROP TABLE blocks CASCADE").await;
+    });
+    step("reuse::after_drop", |pool| async move {
+        assert_clean(&pool, fresh).await;
+        let blocks = scalar_i64(&pool, "SELECT count(*) FROM blocks").await;
+        assert_eq!(blocks, 0, "the dropped table is back");
+    });
+}
+
+#[test]
+fn session_settings_do_not_follow_the_clone() {
+    step("reuse::session", |pool| async move {
+        exec(
+            &pool,
+            "SET statement_timeout = '1ms'; SET search_path = nowhere",
+        )
+        .await;
+    });
+    step("reuse::after_session", |pool| async move {
+        let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
+            .fetch_one(&pool)
+            .await
+            .expect("show");
+        assert_eq!(timeout, "0");
+        assert_eq!(scalar_i64(&pool, "SELECT count(*) FROM users").await, 0);
+    });
+}
