@@ -17,8 +17,12 @@ use core_support::{TempDir, backend, cli, texts, wait_with_timeout};
 use persistence::ephemeral::BackendKind;
 use sqlx::{Connection, PgConnection};
 
-/// Migrations built into the binary.
+/// The migrations of this repository, which the tests hand to `dev` with `--source`.
 const BUILT_IN: i64 = 8;
+
+fn repository_migrations() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/migrations").to_owned()
+}
 
 fn database_name(tag: &str) -> String {
     format!("persistence_dev_{tag}_{}", std::process::id())
@@ -157,9 +161,13 @@ async fn dev_once_migrates_prints_a_url_and_health_then_removes_everything() {
     let backend = backend().await;
     let state = TempDir::new("cli-dev-once");
     let database = database_name("once");
-    let output: Output = dev(state.path(), &["--once", "--database", &database])
-        .output()
-        .expect("the binary runs");
+    let source = repository_migrations();
+    let output: Output = dev(
+        state.path(),
+        &["--once", "--database", &database, "--source", &source],
+    )
+    .output()
+    .expect("the binary runs");
     let (stdout, stderr) = texts(&output);
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
 
@@ -167,7 +175,8 @@ async fn dev_once_migrates_prints_a_url_and_health_then_removes_everything() {
     assert_url_shape(&url, &database, backend);
     assert!(
         stdout.contains(&format!(
-            "created database `{database}`; applied {BUILT_IN} migration(s), {BUILT_IN} in all"
+            "created database `{database}`; applied {BUILT_IN} migration(s), {BUILT_IN} in all, \
+             from {source}"
         )),
         "{stdout}"
     );
@@ -200,7 +209,11 @@ async fn dev_serves_a_working_url_until_sigterm_then_exits_0_leaving_nothing() {
     let state = TempDir::new("cli-dev-sigterm");
     let dev_state = state.path().join("dev");
     let database = database_name("sigterm");
-    let mut command = dev(state.path(), &["--database", &database]);
+    let source = repository_migrations();
+    let mut command = dev(
+        state.path(),
+        &["--database", &database, "--source", &source],
+    );
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.spawn().expect("spawn dev");
 
