@@ -12,7 +12,7 @@ use syn::{FnArg, Ident, ItemFn, ReturnType, parse_quote};
 
 use crate::args::{self, Args, Flavor, Isolation};
 use crate::error::Errors;
-use crate::fixtures::{self, Env, ResolvedFixture};
+use crate::fixtures::{self, Env, ResolvedFixture, normalize};
 use crate::migrations::{self, Schema};
 use crate::signature::{self, DbArgs, TestFn};
 
@@ -50,7 +50,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream, env: &Env) -> syn::Re
     if test.rstest {
         Ok(rstest_template(test, args))
     } else {
-        Ok(test_fn(test, &parsed, &schema, &fixtures))
+        Ok(test_fn(test, &parsed, &schema, &fixtures, env))
     }
 }
 
@@ -116,6 +116,7 @@ fn test_fn(
     args: &Args,
     schema: &Schema,
     fixtures: &[ResolvedFixture],
+    env: &Env,
 ) -> TokenStream {
     let ItemFn {
         attrs,
@@ -138,6 +139,16 @@ fn test_fn(
         &Schema::None
     } else {
         schema
+    };
+    // The directory on disk the migrations were embedded from, for the harness to notice a
+    // test binary that cargo did not rebuild after a migration changed.
+    let migrations_dir = match (schema, env.manifest_dir.as_deref()) {
+        (Schema::Dir(dir), Some(root)) => {
+            let absolute = normalize(&root.join(dir.value()));
+            let absolute = absolute.to_string_lossy();
+            quote!(::core::option::Option::Some(#absolute))
+        }
+        _ => quote!(::core::option::Option::None),
     };
     let (migrator_static, migrations) = match schema {
         Schema::None => (None, quote!(::persistence::testing::Migrations::None)),
@@ -242,6 +253,7 @@ fn test_fn(
                 fixtures: #fixtures_const,
                 isolation: #isolation,
                 runtime: #runtime,
+                migrations_dir: #migrations_dir,
             };
 
             #run

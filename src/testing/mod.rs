@@ -23,6 +23,7 @@ mod outcome;
 pub mod run;
 mod runtime;
 mod spec;
+mod stale;
 mod supervisor_hook;
 mod template;
 mod transaction;
