@@ -14,6 +14,7 @@ macro_rules! say {
 mod db;
 mod dev;
 mod health;
+mod init;
 mod migrate;
 mod source;
 
@@ -54,6 +55,9 @@ enum Command {
     },
     /// Check that the database answers; exit 0 on pass or warn, 1 on fail.
     Health(health::HealthArgs),
+    /// Prepare this crate: a migrations/ directory and a build.rs that makes cargo rebuild
+    /// (tests included) when a migration is added, removed or edited.
+    Init,
     /// Start a throwaway PostgreSQL (no setup needed), migrate a database on it, print its
     /// DATABASE_URL and health; remove it all on Ctrl-C (or at once with --once).
     Dev(dev::DevArgs),
@@ -151,6 +155,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Db { command } => db::run(command, url).await,
         Command::Health(args) => health::run(args, url).await,
         Command::Dev(args) => dev::run(args, url).await,
+        Command::Init => init::run(),
     }
 }
 
