@@ -15,6 +15,7 @@ use crate::error::Errors;
 use crate::fixtures::{self, Env, ResolvedFixture, normalize};
 use crate::migrations::{self, Schema};
 use crate::signature::{self, DbArgs, TestFn};
+use crate::time_pause;
 
 /// Expands `#[db_test(<args>)] <item>`, or returns every error found.
 pub(crate) fn expand(args: TokenStream, item: TokenStream, env: &Env) -> syn::Result<TokenStream> {
@@ -35,6 +36,11 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream, env: &Env) -> syn::Re
     let test = signature::check(item, &mut errors);
     if let Some(test) = &test {
         check_against_signature(&parsed, &test.db, &mut errors);
+        // An rstest template is checked when each case comes back through `#[db_test]`.
+        if !test.rstest {
+            let body = test.item.block.to_token_stream();
+            time_pause::check(body, &parsed.flavor, &mut errors);
+        }
     }
     let schema = migrations::resolve(&parsed.migrations, env.manifest_dir.as_deref(), &mut errors);
     let fixtures = fixtures::resolve_all(&parsed.fixtures, env, &mut errors);
