@@ -16,7 +16,7 @@ use super::error::HarnessError;
 use super::spec::{Migrations, TestSpec};
 
 /// What one check found, kept for the other tests of the process.
-type Verdict = Option<(String, &'static str, String)>;
+type Verdict = Option<(String, &'static str)>;
 
 /// Fails when the migrations `spec` embeds differ from its migrations directory on disk.
 ///
@@ -39,7 +39,7 @@ pub(crate) fn check(spec: &TestSpec) -> Result<(), HarnessError> {
     };
     match verdict {
         None => Ok(()),
-        Some((file, change, _)) => Err(HarnessError::StaleMigrations {
+        Some((file, change)) => Err(HarnessError::StaleMigrations {
             file,
             change,
             dir: watched_dir(Path::new(dir)),
@@ -70,8 +70,8 @@ fn compare(migrator: &Migrator, dir: &Path) -> Verdict {
         })
 }
 
-fn found(path: &Path, change: &'static str) -> (String, &'static str, String) {
-    (path.display().to_string(), change, String::new())
+fn found(path: &Path, change: &'static str) -> (String, &'static str) {
+    (path.display().to_string(), change)
 }
 
 /// The migration files of `dir` by version and kind, as `sqlx::migrate!` reads them; `None`
@@ -193,7 +193,7 @@ mod tests {
     fn added_edited_and_removed_files_are_named() {
         let dir = scratch("changes");
         std::fs::write(dir.0.join("3_c.sql"), "CREATE TABLE c ();").expect("write");
-        let (file, change, _) = compare(&migrator(), &dir.0).expect("stale");
+        let (file, change) = compare(&migrator(), &dir.0).expect("stale");
         assert_eq!(
             (file.as_str(), change),
             (dir.0.join("3_c.sql").to_str().expect("utf-8"), "added")
@@ -201,7 +201,7 @@ mod tests {
 
         std::fs::remove_file(dir.0.join("3_c.sql")).expect("remove");
         std::fs::write(dir.0.join("2_b.up.sql"), "CREATE TABLE b (x int);").expect("write");
-        let (file, change, _) = compare(&migrator(), &dir.0).expect("stale");
+        let (file, change) = compare(&migrator(), &dir.0).expect("stale");
         assert!(
             file.ends_with("2_b.up.sql") && change == "edited",
             "{file} {change}"
@@ -209,7 +209,7 @@ mod tests {
 
         std::fs::write(dir.0.join("2_b.up.sql"), "CREATE TABLE b ();").expect("write");
         std::fs::remove_file(dir.0.join("2_b.down.sql")).expect("remove");
-        let (file, change, _) = compare(&migrator(), &dir.0).expect("stale");
+        let (file, change) = compare(&migrator(), &dir.0).expect("stale");
         assert!(
             file.ends_with("2_*.down.sql") && change == "removed",
             "{file} {change}"
