@@ -297,6 +297,96 @@ async fn dev_serves_a_working_url_until_sigterm_then_exits_0_leaving_nothing() {
     }
 }
 
+/// A `dev` that runs until SIGTERM, once it printed `ready:`; and what it printed so far.
+fn start_serving(state: &Path, database: &str) -> (std::process::Child, Vec<String>) {
+    let source = repository_migrations();
+    let mut command = dev(state, &["--database", database, "--source", &source]);
+    command.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut child = command.spawn().expect("spawn dev");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines_tx, lines_rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !seen.iter().any(|l: &String| l.starts_with("ready:")) {
+        match lines_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("dev never got ready: {}", seen.join("\n"));
+            }
+        }
+    }
+    (child, seen)
+}
+
+#[tokio::test]
+async fn a_second_dev_once_joins_the_running_server_and_says_so() {
+    let backend = backend().await;
+    let state = TempDir::new("cli-dev-second");
+    let dev_state = state.path().join("dev");
+    let (mut first, _) = start_serving(state.path(), &database_name("first"));
+    let record = (backend != BackendKind::External).then(|| server_record(&dev_state));
+
+    let second_database = database_name("second");
+    let source = repository_migrations();
+    let output = dev(
+        state.path(),
+        &[
+            "--once",
+            "--database",
+            &second_database,
+            "--source",
+            &source,
+        ],
+    )
+    .output()
+    .expect("the binary runs");
+    let (stdout, stderr) = texts(&output);
+
+    let pid = libc::pid_t::try_from(first.id()).expect("pid");
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = wait_with_timeout(&mut first, Duration::from_secs(60));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "the first dev exits 0"
+    );
+
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    if backend == BackendKind::External {
+        // Both only create databases on the external server: nothing to join.
+        assert!(stdout.contains("the external server is not"), "{stdout}");
+        return;
+    }
+    assert!(stdout.starts_with("joined the PostgreSQL "), "{stdout}");
+    assert!(
+        stdout.contains("of another running `persistence dev`; it stays until that one exits"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("started PostgreSQL"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("created database `{second_database}`")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with("which removes it when it exits"),
+        "{stdout}"
+    );
+    // The first one removed the server it started, with everything on it.
+    assert_nothing_left(&dev_state, record.as_ref());
+}
+
 #[test]
 fn dev_errors_are_one_line() {
     let state = TempDir::new("cli-dev-errors");
