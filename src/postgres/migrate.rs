@@ -19,10 +19,12 @@ use super::client::connect_one;
 use super::config::PgConfig;
 use super::error::Error;
 
-/// This package's migrations (`migrations/` at the crate root), embedded at compile time.
+/// This package's own migrations (`migrations/` of the persistence crate: `health_check` and
+/// the page-builder tables its tests and factories use), embedded at compile time.
 ///
-/// Cargo does not notice new files in that directory by itself; the crate's build script
-/// must say `cargo:rerun-if-changed=migrations` for new migrations to be picked up.
+/// Not your service's schema: a service embeds its own with
+/// `static MIGRATOR: Migrator = sqlx::migrate!();` and passes that to [`run`]. The CLI uses
+/// this set only with `--builtin-migrations`.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// Where a migration stands in a database.
