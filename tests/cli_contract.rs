@@ -44,6 +44,14 @@ fn scratch_dir(name: &str) -> Scratch {
     Scratch(dir)
 }
 
+/// A scratch directory with an empty `migrations/`, the default source, so that commands get
+/// as far as connecting.
+fn project_dir(name: &str) -> Scratch {
+    let dir = scratch_dir(name);
+    std::fs::create_dir_all(dir.join("migrations")).expect("create migrations");
+    dir
+}
+
 fn persistence(dir: &Path, args: &[&str], stdin: &str) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_persistence"));
     command
@@ -147,7 +155,7 @@ fn a_bad_environment_override_is_named() {
 
 #[test]
 fn the_database_url_may_come_from_a_dotenv_file() {
-    let dir = scratch_dir("dotenv");
+    let dir = project_dir("dotenv");
     std::fs::write(
         dir.join(".env"),
         format!("DATABASE_URL={}\n", unreachable_url()),
@@ -163,7 +171,7 @@ fn the_database_url_may_come_from_a_dotenv_file() {
 
 #[test]
 fn an_unreachable_server_is_one_line() {
-    let dir = scratch_dir("unreachable");
+    let dir = project_dir("unreachable");
     for args in [
         vec!["migrate", "run"],
         vec!["migrate", "status"],
@@ -227,7 +235,7 @@ fn db_reset_refuses_remote_servers_before_connecting() {
 fn db_reset_asks_first_and_no_means_no() {
     let url = unreachable_url();
     let output = persistence(
-        &scratch_dir("reset-no"),
+        &project_dir("reset-no"),
         &["db", "reset", "--database-url", &url],
         "n\n",
     );
@@ -251,7 +259,7 @@ fn migrate_add_creates_a_reversible_pair() {
             "add",
             "create",
             "widgets",
-            "--dir",
+            "--source",
             "db/migrations",
         ],
         "",
@@ -275,4 +283,84 @@ fn migrate_add_creates_a_reversible_pair() {
     );
     let line = assert_one_line_error(&output);
     assert!(line.contains("not a usable migration name"), "{line}");
+}
+
+/// The version of a created file (`<version>_<name>.up.sql`), checked to be a real UTC time.
+fn valid_version(path: &str) -> i64 {
+    let name = Path::new(path)
+        .file_name()
+        .expect("a file")
+        .to_string_lossy();
+    let digits = name.split('_').next().expect("a version");
+    assert_eq!(digits.len(), 14, "{name}");
+    let field = |range: std::ops::Range<usize>| -> u32 { digits[range].parse().expect("digits") };
+    assert!((1..=12).contains(&field(4..6)), "month of {name}");
+    assert!((1..=31).contains(&field(6..8)), "day of {name}");
+    assert!(field(8..10) < 24, "hour of {name}");
+    assert!(field(10..12) < 60, "minute of {name}");
+    assert!(field(12..14) < 60, "second of {name}");
+    digits.parse().expect("a number")
+}
+
+fn added(dir: &Path, args: &[&str]) -> Vec<String> {
+    let mut all = vec!["migrate", "add"];
+    all.extend(args);
+    let output = persistence(dir, &all, "");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    text(&output.stdout)
+        .lines()
+        .map(|l| l.trim_start_matches("created ").to_owned())
+        .collect()
+}
+
+#[test]
+fn migrate_add_twice_in_one_second_gives_ordered_valid_versions() {
+    let dir = scratch_dir("add-twice");
+    // Without --source: ./migrations, created.
+    let first = added(&dir, &["one"]);
+    let second = added(&dir, &["two"]);
+    assert!(first[0].starts_with("migrations/"), "{first:?}");
+    let (a, b) = (valid_version(&first[0]), valid_version(&second[0]));
+    assert!(b > a, "{a} then {b}");
+    // Made at the last second of a year, the next one is the next year's first second.
+    std::fs::write(dir.join("migrations/20991231235959_late.up.sql"), "").expect("write");
+    let third = added(&dir, &["after", "late"]);
+    assert_eq!(valid_version(&third[0]), 21000101000000, "{third:?}");
+    // `--dir`, the old spelling of --source, still works.
+    let old = added(&dir, &["old", "flag", "--dir", "elsewhere"]);
+    assert!(old[0].starts_with("elsewhere/"), "{old:?}");
+}
+
+#[test]
+fn a_missing_source_directory_is_named() {
+    let dir = scratch_dir("nosuchdir");
+    let url = unreachable_url();
+    for command in [["migrate", "status"], ["migrate", "run"], ["db", "reset"]] {
+        let mut args = command.to_vec();
+        args.extend(["--source", "nosuchdir", "--yes", "--database-url", &url]);
+        if command[0] == "migrate" {
+            args.retain(|a| *a != "--yes");
+        }
+        let line = assert_one_line_error(&persistence(&dir, &args, ""));
+        assert!(
+            line.starts_with("error: migrations directory `nosuchdir` does not exist (looked for "),
+            "{line}"
+        );
+        assert!(
+            line.contains(&dir.join("nosuchdir").display().to_string()),
+            "{line}"
+        );
+        assert!(!line.contains("canonicalizing"), "{line}");
+    }
+    // No directory at all, and none named: says where it looked and how to start.
+    let line = assert_one_line_error(&persistence(
+        &dir,
+        &["migrate", "status", "--database-url", &url],
+        "",
+    ));
+    assert!(
+        line.starts_with("error: no migrations directory: looked for "),
+        "{line}"
+    );
+    assert!(line.contains("persistence migrate add NAME"), "{line}");
 }

@@ -17,8 +17,12 @@ use core_support::{TempDir, backend, cli, texts, wait_with_timeout};
 use persistence::ephemeral::BackendKind;
 use sqlx::{Connection, PgConnection};
 
-/// Migrations built into the binary.
+/// The migrations of this repository, which the tests hand to `dev` with `--source`.
 const BUILT_IN: i64 = 8;
+
+fn repository_migrations() -> String {
+    concat!(env!("CARGO_MANIFEST_DIR"), "/migrations").to_owned()
+}
 
 fn database_name(tag: &str) -> String {
     format!("persistence_dev_{tag}_{}", std::process::id())
@@ -157,9 +161,13 @@ async fn dev_once_migrates_prints_a_url_and_health_then_removes_everything() {
     let backend = backend().await;
     let state = TempDir::new("cli-dev-once");
     let database = database_name("once");
-    let output: Output = dev(state.path(), &["--once", "--database", &database])
-        .output()
-        .expect("the binary runs");
+    let source = repository_migrations();
+    let output: Output = dev(
+        state.path(),
+        &["--once", "--database", &database, "--source", &source],
+    )
+    .output()
+    .expect("the binary runs");
     let (stdout, stderr) = texts(&output);
     assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
 
@@ -167,7 +175,8 @@ async fn dev_once_migrates_prints_a_url_and_health_then_removes_everything() {
     assert_url_shape(&url, &database, backend);
     assert!(
         stdout.contains(&format!(
-            "created database `{database}`; applied {BUILT_IN} migration(s), {BUILT_IN} in all"
+            "created database `{database}`; applied {BUILT_IN} migration(s), {BUILT_IN} in all, \
+             from {source}"
         )),
         "{stdout}"
     );
@@ -200,7 +209,11 @@ async fn dev_serves_a_working_url_until_sigterm_then_exits_0_leaving_nothing() {
     let state = TempDir::new("cli-dev-sigterm");
     let dev_state = state.path().join("dev");
     let database = database_name("sigterm");
-    let mut command = dev(state.path(), &["--database", &database]);
+    let source = repository_migrations();
+    let mut command = dev(
+        state.path(),
+        &["--database", &database, "--source", &source],
+    );
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.spawn().expect("spawn dev");
 
@@ -282,6 +295,96 @@ async fn dev_serves_a_working_url_until_sigterm_then_exits_0_leaving_nothing() {
         assert_nothing_left(&dev_state, record.as_ref());
         assert!(PgConnection::connect(&url).await.is_err(), "still answers");
     }
+}
+
+/// A `dev` that runs until SIGTERM, once it printed `ready:`; and what it printed so far.
+fn start_serving(state: &Path, database: &str) -> (std::process::Child, Vec<String>) {
+    let source = repository_migrations();
+    let mut command = dev(state, &["--database", database, "--source", &source]);
+    command.stdout(Stdio::piped()).stderr(Stdio::null());
+    let mut child = command.spawn().expect("spawn dev");
+    let stdout = child.stdout.take().expect("stdout");
+    let (lines_tx, lines_rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !seen.iter().any(|l: &String| l.starts_with("ready:")) {
+        match lines_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok(line) => seen.push(line),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("dev never got ready: {}", seen.join("\n"));
+            }
+        }
+    }
+    (child, seen)
+}
+
+#[tokio::test]
+async fn a_second_dev_once_joins_the_running_server_and_says_so() {
+    let backend = backend().await;
+    let state = TempDir::new("cli-dev-second");
+    let dev_state = state.path().join("dev");
+    let (mut first, _) = start_serving(state.path(), &database_name("first"));
+    let record = (backend != BackendKind::External).then(|| server_record(&dev_state));
+
+    let second_database = database_name("second");
+    let source = repository_migrations();
+    let output = dev(
+        state.path(),
+        &[
+            "--once",
+            "--database",
+            &second_database,
+            "--source",
+            &source,
+        ],
+    )
+    .output()
+    .expect("the binary runs");
+    let (stdout, stderr) = texts(&output);
+
+    let pid = libc::pid_t::try_from(first.id()).expect("pid");
+    // SAFETY: sending a signal to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let status = wait_with_timeout(&mut first, Duration::from_secs(60));
+    assert_eq!(
+        status.and_then(|s| s.code()),
+        Some(0),
+        "the first dev exits 0"
+    );
+
+    assert_eq!(output.status.code(), Some(0), "{stdout}\n{stderr}");
+    if backend == BackendKind::External {
+        // Both only create databases on the external server: nothing to join.
+        assert!(stdout.contains("the external server is not"), "{stdout}");
+        return;
+    }
+    assert!(stdout.starts_with("joined the PostgreSQL "), "{stdout}");
+    assert!(
+        stdout.contains("of another running `persistence dev`; it stays until that one exits"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("started PostgreSQL"), "{stdout}");
+    assert!(
+        stdout.contains(&format!("created database `{second_database}`")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .trim_end()
+            .ends_with("which removes it when it exits"),
+        "{stdout}"
+    );
+    // The first one removed the server it started, with everything on it.
+    assert_nothing_left(&dev_state, record.as_ref());
 }
 
 #[test]

@@ -10,7 +10,7 @@ use core_support::{TempDir, cli, texts, url_for};
 use persistence::db_test;
 use persistence::testing::TestDb;
 
-/// The crate's migrations.
+/// The crate's migrations, built into the binary (`--builtin-migrations`).
 const BUILT_IN: usize = 8;
 
 fn persistence(dir: &Path, url: &str, args: &[&str]) -> Output {
@@ -50,7 +50,14 @@ async fn run_is_idempotent_and_status_exits_1_until_everything_is_applied(db: Te
     let url = url_for(db.name()).await;
     let dir = TempDir::new("cli-migrate-fresh");
 
-    let stdout = assert_exit(&persistence(dir.path(), &url, &["migrate", "status"]), 1);
+    let stdout = assert_exit(
+        &persistence(
+            dir.path(),
+            &url,
+            &["migrate", "status", "--builtin-migrations"],
+        ),
+        1,
+    );
     assert_eq!(lines_starting_with(&stdout, "pending  ").len(), BUILT_IN);
     assert!(
         stdout.ends_with(&format!(
@@ -59,7 +66,14 @@ async fn run_is_idempotent_and_status_exits_1_until_everything_is_applied(db: Te
         "{stdout}"
     );
 
-    let stdout = assert_exit(&persistence(dir.path(), &url, &["migrate", "run"]), 0);
+    let stdout = assert_exit(
+        &persistence(
+            dir.path(),
+            &url,
+            &["migrate", "run", "--builtin-migrations"],
+        ),
+        0,
+    );
     let applied = lines_starting_with(&stdout, "applied ");
     assert_eq!(applied.len(), BUILT_IN, "{stdout}");
     assert!(
@@ -69,7 +83,14 @@ async fn run_is_idempotent_and_status_exits_1_until_everything_is_applied(db: Te
 
     // Again: nothing to do, nothing changes.
     for _ in 0..2 {
-        let stdout = assert_exit(&persistence(dir.path(), &url, &["migrate", "run"]), 0);
+        let stdout = assert_exit(
+            &persistence(
+                dir.path(),
+                &url,
+                &["migrate", "run", "--builtin-migrations"],
+            ),
+            0,
+        );
         assert_eq!(
             stdout, "nothing to apply: the database is up to date\n",
             "{stdout}"
@@ -81,14 +102,25 @@ async fn run_is_idempotent_and_status_exits_1_until_everything_is_applied(db: Te
         .expect("migrations table");
     assert_eq!(rows, BUILT_IN as i64);
 
-    let stdout = assert_exit(&persistence(dir.path(), &url, &["migrate", "status"]), 0);
+    let stdout = assert_exit(
+        &persistence(
+            dir.path(),
+            &url,
+            &["migrate", "status", "--builtin-migrations"],
+        ),
+        0,
+    );
     assert!(
         stdout.ends_with(&format!(
             "{BUILT_IN} applied, 0 pending, 0 edited, 0 failed, 0 unknown\n"
         )),
         "{stdout}"
     );
-    let output = persistence(dir.path(), &url, &["migrate", "status", "--json"]);
+    let output = persistence(
+        dir.path(),
+        &url,
+        &["migrate", "status", "--json", "--builtin-migrations"],
+    );
     let stdout = assert_exit(&output, 0);
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
     let migrations = report["migrations"].as_array().expect("migrations");
@@ -117,8 +149,18 @@ async fn status_exits_1_while_a_new_migration_is_pending(db: TestDb) {
     )
     .expect("write");
 
-    let built_in = persistence(dir.path(), &url, &["migrate", "status"]);
+    let built_in = persistence(
+        dir.path(),
+        &url,
+        &["migrate", "status", "--builtin-migrations"],
+    );
     assert_exit(&built_in, 0);
+    // Without --source: ./migrations of the current directory, i.e. the copy.
+    let stdout = assert_exit(&persistence(dir.path(), &url, &["migrate", "status"]), 1);
+    assert!(
+        stdout.contains("pending  20991231000001  add users nickname"),
+        "{stdout}"
+    );
 
     let args = ["migrate", "status", "--source", source_arg];
     let stdout = assert_exit(&persistence(dir.path(), &url, &args), 1);
@@ -148,7 +190,14 @@ async fn status_exits_1_while_a_new_migration_is_pending(db: TestDb) {
 
     // Against the built-in migrations the new one is unknown (applied, but not in the
     // source): not up to date either.
-    let stdout = assert_exit(&persistence(dir.path(), &url, &["migrate", "status"]), 1);
+    let stdout = assert_exit(
+        &persistence(
+            dir.path(),
+            &url,
+            &["migrate", "status", "--builtin-migrations"],
+        ),
+        1,
+    );
     assert!(
         stdout.contains("unknown  20991231000001  add users nickname"),
         "{stdout}"

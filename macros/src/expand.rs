@@ -12,9 +12,10 @@ use syn::{FnArg, Ident, ItemFn, ReturnType, parse_quote};
 
 use crate::args::{self, Args, Flavor, Isolation};
 use crate::error::Errors;
-use crate::fixtures::{self, Env, ResolvedFixture};
+use crate::fixtures::{self, Env, ResolvedFixture, normalize};
 use crate::migrations::{self, Schema};
 use crate::signature::{self, DbArgs, TestFn};
+use crate::time_pause;
 
 /// Expands `#[db_test(<args>)] <item>`, or returns every error found.
 pub(crate) fn expand(args: TokenStream, item: TokenStream, env: &Env) -> syn::Result<TokenStream> {
@@ -35,6 +36,11 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream, env: &Env) -> syn::Re
     let test = signature::check(item, &mut errors);
     if let Some(test) = &test {
         check_against_signature(&parsed, &test.db, &mut errors);
+        // An rstest template is checked when each case comes back through `#[db_test]`.
+        if !test.rstest {
+            let body = test.item.block.to_token_stream();
+            time_pause::check(body, &parsed.flavor, &mut errors);
+        }
     }
     let schema = migrations::resolve(&parsed.migrations, env.manifest_dir.as_deref(), &mut errors);
     let fixtures = fixtures::resolve_all(&parsed.fixtures, env, &mut errors);
@@ -50,7 +56,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream, env: &Env) -> syn::Re
     if test.rstest {
         Ok(rstest_template(test, args))
     } else {
-        Ok(test_fn(test, &parsed, &schema, &fixtures))
+        Ok(test_fn(test, &parsed, &schema, &fixtures, env))
     }
 }
 
@@ -116,6 +122,7 @@ fn test_fn(
     args: &Args,
     schema: &Schema,
     fixtures: &[ResolvedFixture],
+    env: &Env,
 ) -> TokenStream {
     let ItemFn {
         attrs,
@@ -138,6 +145,16 @@ fn test_fn(
         &Schema::None
     } else {
         schema
+    };
+    // The directory on disk the migrations were embedded from, for the harness to notice a
+    // test binary that cargo did not rebuild after a migration changed.
+    let migrations_dir = match (schema, env.manifest_dir.as_deref()) {
+        (Schema::Dir(dir), Some(root)) => {
+            let absolute = normalize(&root.join(dir.value()));
+            let absolute = absolute.to_string_lossy();
+            quote!(::core::option::Option::Some(#absolute))
+        }
+        _ => quote!(::core::option::Option::None),
     };
     let (migrator_static, migrations) = match schema {
         Schema::None => (None, quote!(::persistence::testing::Migrations::None)),
@@ -242,6 +259,7 @@ fn test_fn(
                 fixtures: #fixtures_const,
                 isolation: #isolation,
                 runtime: #runtime,
+                migrations_dir: #migrations_dir,
             };
 
             #run

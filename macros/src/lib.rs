@@ -14,6 +14,8 @@ mod expand;
 mod fixtures;
 mod migrations;
 mod signature;
+mod stand_in;
+mod time_pause;
 
 /// Turns an `async fn` into a test that gets its own view of a migrated PostgreSQL database.
 ///
@@ -176,14 +178,9 @@ pub fn db_test(args: TokenStream, item: TokenStream) -> TokenStream {
             .local_file()
             .and_then(|file| std::path::absolute(file).ok()),
     };
-    expand(expand::expand(args.into(), item.into(), &env))
-}
-
-/// The expansion, or every error as `compile_error!`s at their spans.
-fn expand(result: syn::Result<proc_macro2::TokenStream>) -> TokenStream {
-    match result {
-        Ok(tokens) => tokens,
-        Err(error) => error.into_compile_error(),
+    let item = proc_macro2::TokenStream::from(item);
+    match expand::expand(args.into(), item.clone(), &env) {
+        Ok(tokens) => tokens.into(),
+        Err(error) => stand_in::with_errors(error, item).into(),
     }
-    .into()
 }

@@ -84,7 +84,22 @@ pub(crate) fn check(item: ItemFn, errors: &mut Errors) -> Option<TestFn> {
         .iter()
         .any(|attr| last_segment_is(attr, "rstest"));
 
-    if sig.asyncness.is_none() {
+    // `#[tokio::test]` (or a macro like it) *above* `#[db_test]` expands first: it takes
+    // `async` away and adds a `#[::core::prelude::v1::test]`, spanned on itself. Saying "write
+    // `async fn`" about a function the user wrote `async` would point the wrong way.
+    let rewritten_by = item
+        .attrs
+        .iter()
+        .find(|attr| sig.asyncness.is_none() && is_generated_test_attribute(attr));
+    if let Some(attr) = rewritten_by {
+        errors.spanned(
+            attr,
+            "a test attribute above `#[db_test]` (such as `#[tokio::test]`) has already turned \
+             this `async fn` into a plain test: remove it. `#[db_test]` makes the function a \
+             test and runs it on tokio; for a runtime of its own, as `#[tokio::test]` builds, \
+             write `#[db_test(flavor = \"current_thread\")]`",
+        );
+    } else if sig.asyncness.is_none() {
         errors.spanned(
             sig.fn_token,
             format!(
@@ -115,7 +130,7 @@ pub(crate) fn check(item: ItemFn, errors: &mut Errors) -> Option<TestFn> {
     for attr in &item.attrs {
         // `#[test]`, `#[tokio::test]`, `#[sqlx::test]`, ...: a second test attribute would
         // register the function twice or wrap it in another runtime.
-        if last_segment_is(attr, "test") {
+        if last_segment_is(attr, "test") && rewritten_by.is_none() {
             errors.spanned(
                 attr,
                 "`#[db_test]` already makes this function a test: remove this attribute",
@@ -248,6 +263,12 @@ fn db_args_of(
 
 /// `true` when the attribute's path ends with `name` (`#[tokio::test]` ends with `test`), which
 /// is also how rstest recognises test attributes.
+/// `#[::core::prelude::v1::test]` and the like: a path from the crate root, as macros write
+/// `#[test]` so that no user item can shadow it; a person writes `#[test]`.
+fn is_generated_test_attribute(attr: &Attribute) -> bool {
+    attr.path().leading_colon.is_some() && last_segment_is(attr, "test")
+}
+
 pub(crate) fn last_segment_is(attr: &Attribute, name: &str) -> bool {
     attr.path()
         .segments

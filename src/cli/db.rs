@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use persistence::postgres::{PgConfig, migrate};
 
-use super::migrate::{SourceArgs, print_applied};
+use super::migrate::print_applied;
+use super::source::SourceArgs;
 use super::{CliError, load_config};
 
 #[derive(Debug, Subcommand)]

@@ -13,13 +13,14 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use persistence::ephemeral::{self, BackendKind, IdleGrace, Server, Settings};
 use persistence::postgres::{
-    Error, HealthOptions, MIGRATOR, check_with, format_server_version, migrate, shutdown_signal,
+    Error, HealthOptions, check_with, format_server_version, migrate, shutdown_signal,
 };
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection};
 
 use super::CliError;
 use super::health::render;
+use super::source::{MigratorRef, Source, SourceArgs, missing_message};
 
 /// The database `dev` creates unless `--database` says otherwise.
 pub(crate) const DEFAULT_DATABASE: &str = "persistence_dev";
@@ -38,12 +39,44 @@ pub(crate) struct DevArgs {
     /// The database to create and migrate.
     #[arg(long, value_name = "NAME", default_value = DEFAULT_DATABASE)]
     database: String,
+    #[command(flatten)]
+    source: SourceArgs,
 }
 
 /// What `dev` set up and must take down again.
 struct Setup {
     /// The database was created by this run (on an external server it is dropped at the end).
     created: bool,
+    /// The server was already running for another `dev`: this run only joined it, and
+    /// leaves it to that one to remove.
+    joined: bool,
+}
+
+/// The migrations `dev` applies, and how to name them in its report.
+struct Migrations {
+    migrator: Option<MigratorRef>,
+    described: String,
+}
+
+impl Migrations {
+    /// Reads the source before any server starts, so a wrong `--source` costs nothing. A
+    /// missing default directory is not an error here: the database is created empty.
+    async fn load(args: &SourceArgs) -> Result<Self, CliError> {
+        Ok(match args.resolve()? {
+            Source::Builtin => Self {
+                migrator: Some(args.migrator().await?),
+                described: "the built-in migrations of the persistence package".to_owned(),
+            },
+            Source::Dir(dir) => Self {
+                migrator: Some(args.migrator().await?),
+                described: dir.display().to_string(),
+            },
+            Source::Missing(looked) => Self {
+                migrator: None,
+                described: missing_message(&looked),
+            },
+        })
+    }
 }
 
 pub(crate) async fn run(args: DevArgs, url: Option<&str>) -> Result<ExitCode, CliError> {
@@ -55,9 +88,12 @@ pub(crate) async fn run(args: DevArgs, url: Option<&str>) -> Result<ExitCode, Cl
         ));
     }
     check_database_name(&args.database)?;
+    let migrations = Migrations::load(&args.source).await?;
     let settings = dev_settings(Settings::from_env().map_err(CliError::Server)?);
     let state_dir = settings.state_dir.clone();
     let backend = settings.backend;
+    // A server already recorded here belongs to another `dev` that is running.
+    let running_before = running_instance(&state_dir);
 
     // Ctrl-C / SIGTERM are handled from here on, also while the server starts: whatever
     // was set up is taken down again.
@@ -73,9 +109,12 @@ pub(crate) async fn run(args: DevArgs, url: Option<&str>) -> Result<ExitCode, Cl
     };
     let supervisor = supervisor_pid(&state_dir, &server);
 
-    let mut setup = Setup { created: false };
+    let mut setup = Setup {
+        created: false,
+        joined: running_before.as_deref() == Some(server.instance()),
+    };
     let served = tokio::select! {
-        served = serve(&server, &args, &mut setup) => served,
+        served = serve(&server, &args, &migrations, &mut setup) => served,
         _ = &mut signal => {
             say!("interrupted");
             Ok(true)
@@ -133,7 +172,12 @@ fn check_database_name(name: &str) -> Result<(), CliError> {
 }
 
 /// Creates and migrates the database, prints the URL and the health report. `Ok(healthy)`.
-async fn serve(server: &Server, args: &DevArgs, setup: &mut Setup) -> Result<bool, CliError> {
+async fn serve(
+    server: &Server,
+    args: &DevArgs,
+    migrations: &Migrations,
+    setup: &mut Setup,
+) -> Result<bool, CliError> {
     let database = args.database.as_str();
     let mut admin = connect(server.admin_options()).await?;
     let version = admin
@@ -147,6 +191,10 @@ async fn serve(server: &Server, args: &DevArgs, setup: &mut Setup) -> Result<boo
              is removed when this command exits, the external server is not",
             server.display_url("").trim_end_matches('/')
         ),
+        backend if setup.joined => say!(
+            "joined the PostgreSQL {version} server ({backend} backend) of another running \
+             `persistence dev`; it stays until that one exits"
+        ),
         backend => say!(
             "started PostgreSQL {version} ({backend} backend); it is removed with its data when \
              this command exits"
@@ -156,19 +204,29 @@ async fn serve(server: &Server, args: &DevArgs, setup: &mut Setup) -> Result<boo
     let _ = admin.close().await;
 
     let options = server.options_for(database);
-    let mut connection = connect(&options).await?;
-    let applied = migrate::run(&MIGRATOR, &mut connection).await;
-    let _ = connection.close().await;
-    let applied = applied?;
-    say!(
-        "{} database `{database}`; applied {} migration(s), {} in all",
-        if setup.created { "created" } else { "reused" },
-        applied.len(),
-        MIGRATOR
-            .iter()
-            .filter(|m| m.migration_type.is_up_migration())
-            .count()
-    );
+    let verb = if setup.created { "created" } else { "reused" };
+    match &migrations.migrator {
+        Some(migrator) => {
+            let migrator = migrator.get();
+            let mut connection = connect(&options).await?;
+            let applied = migrate::run(migrator, &mut connection).await;
+            let _ = connection.close().await;
+            let applied = applied?;
+            say!(
+                "{verb} database `{database}`; applied {} migration(s), {} in all, from {}",
+                applied.len(),
+                migrator
+                    .iter()
+                    .filter(|m| m.migration_type.is_up_migration())
+                    .count(),
+                migrations.described
+            );
+        }
+        None => say!(
+            "{verb} database `{database}` without migrations: {}",
+            migrations.described
+        ),
+    }
 
     say!("DATABASE_URL={}", server.display_url(database));
     if server.backend() == BackendKind::External {
@@ -260,6 +318,14 @@ async fn take_down(
         say!("dropped database `{database}`; the external server keeps running");
         return Ok(());
     }
+    if setup.joined {
+        drop(server);
+        say!(
+            "left the {backend} server running for the other `persistence dev`, which removes it \
+             when it exits"
+        );
+        return Ok(());
+    }
     let instance = server.instance().to_owned();
     // Releases this process's hold on the server: with no idle grace, its supervisor stops
     // it and deletes its data at once, unless another `dev` still uses it.
@@ -291,6 +357,14 @@ fn supervisor_pid(state_dir: &Path, server: &Server) -> Option<u32> {
     let same = state.get("instance_id")?.as_str()? == server.instance();
     let pid = state.get("supervisor_pid")?.as_u64()?;
     same.then(|| u32::try_from(pid).ok()).flatten()
+}
+
+/// The instance recorded in the state file while its supervisor runs.
+fn running_instance(state_dir: &Path) -> Option<String> {
+    let state = read_state(state_dir)?;
+    let pid = u32::try_from(state.get("supervisor_pid")?.as_u64()?).ok()?;
+    let instance = state.get("instance_id")?.as_str()?.to_owned();
+    process_alive(pid).then_some(instance)
 }
 
 fn read_state(state_dir: &Path) -> Option<serde_json::Value> {

@@ -3,12 +3,12 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
+use clap::Subcommand;
+use persistence::postgres::connect_one;
 use persistence::postgres::migrate::{self, MigrationState, MigrationStatus, StatusReport};
-use persistence::postgres::{Error, MIGRATOR, connect_one};
 use sqlx::Connection;
-use sqlx::migrate::Migrator;
 
+use super::source::{DEFAULT_DIR, Source, SourceArgs};
 use super::{CliError, load_config};
 
 #[derive(Debug, Subcommand)]
@@ -28,61 +28,27 @@ pub(crate) enum MigrateCommand {
         /// What the migration does, e.g. "add users email" (becomes add_users_email).
         #[arg(required = true, num_args = 1..)]
         name: Vec<String>,
-        /// The migrations directory.
-        #[arg(long, default_value = "migrations", value_name = "DIR")]
-        dir: PathBuf,
+        /// The migrations directory, created if missing [default: ./migrations, else the
+        /// migrations/ of the crate the current directory is in].
+        #[arg(long, alias = "dir", value_name = "DIR")]
+        source: Option<PathBuf>,
     },
     /// Revert the most recently applied migration with its .down.sql.
     Revert(SourceArgs),
 }
 
-/// Which migrations to use.
-#[derive(Debug, Args)]
-pub(crate) struct SourceArgs {
-    /// Read migrations from this directory instead of those built into this binary.
-    #[arg(long, value_name = "DIR")]
-    pub(crate) source: Option<PathBuf>,
-}
-
-impl SourceArgs {
-    /// The built-in migrator, or one read from `--source`.
-    pub(crate) async fn migrator(&self) -> Result<MigratorRef, CliError> {
-        match &self.source {
-            None => Ok(MigratorRef::Builtin),
-            Some(dir) => {
-                let migrator = Migrator::new(dir.as_path()).await.map_err(Error::from)?;
-                Ok(MigratorRef::Loaded(Box::new(migrator)))
-            }
-        }
-    }
-}
-
-/// The embedded static migrator or one loaded at run time.
-pub(crate) enum MigratorRef {
-    Builtin,
-    Loaded(Box<Migrator>),
-}
-
-impl MigratorRef {
-    pub(crate) fn get(&self) -> &Migrator {
-        match self {
-            Self::Builtin => &MIGRATOR,
-            Self::Loaded(migrator) => migrator,
-        }
-    }
-}
-
 pub(crate) async fn run(command: MigrateCommand, url: Option<&str>) -> Result<ExitCode, CliError> {
     match command {
-        MigrateCommand::Add { name, dir } => {
+        MigrateCommand::Add { name, source } => {
+            let dir = add_directory(source)?;
             let created = migrate::add(&dir, &name.join(" "))?;
             say!("created {}", created.up.display());
             say!("created {}", created.down.display());
             Ok(ExitCode::SUCCESS)
         }
         MigrateCommand::Run(source) => {
-            let migrator = source.migrator().await?;
             let config = load_config(url)?;
+            let migrator = source.migrator().await?;
             let mut connection = connect_one(&config).await?;
             let applied = migrate::run(migrator.get(), &mut connection).await;
             let _ = connection.close().await;
@@ -90,8 +56,8 @@ pub(crate) async fn run(command: MigrateCommand, url: Option<&str>) -> Result<Ex
             Ok(ExitCode::SUCCESS)
         }
         MigrateCommand::Status { source, json } => {
-            let migrator = source.migrator().await?;
             let config = load_config(url)?;
+            let migrator = source.migrator().await?;
             let mut connection = connect_one(&config).await?;
             let report = migrate::status(migrator.get(), &mut connection).await;
             let _ = connection.close().await;
@@ -111,8 +77,8 @@ pub(crate) async fn run(command: MigrateCommand, url: Option<&str>) -> Result<Ex
             })
         }
         MigrateCommand::Revert(source) => {
-            let migrator = source.migrator().await?;
             let config = load_config(url)?;
+            let migrator = source.migrator().await?;
             let mut connection = connect_one(&config).await?;
             let reverted = migrate::revert(migrator.get(), &mut connection).await;
             let _ = connection.close().await;
@@ -122,6 +88,18 @@ pub(crate) async fn run(command: MigrateCommand, url: Option<&str>) -> Result<Ex
             }
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+/// Where `migrate add` writes: `--source` as given (created if missing), else the default
+/// directory if one exists, else `./migrations`.
+fn add_directory(source: Option<PathBuf>) -> Result<PathBuf, CliError> {
+    if let Some(dir) = source {
+        return Ok(dir);
+    }
+    match SourceArgs::default().resolve()? {
+        Source::Dir(dir) => Ok(dir),
+        Source::Builtin | Source::Missing(_) => Ok(PathBuf::from(DEFAULT_DIR)),
     }
 }
 
@@ -212,30 +190,5 @@ mod tests {
             lines[5],
             "1 applied, 1 pending, 1 edited, 1 failed, 1 unknown"
         );
-    }
-
-    #[tokio::test]
-    async fn sources() {
-        let builtin = SourceArgs { source: None }
-            .migrator()
-            .await
-            .expect("builtin");
-        assert_eq!(builtin.get().iter().count(), MIGRATOR.iter().count());
-        let loaded = SourceArgs {
-            source: Some(PathBuf::from(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/migrations"
-            ))),
-        }
-        .migrator()
-        .await
-        .expect("loaded");
-        assert_eq!(loaded.get().iter().count(), MIGRATOR.iter().count());
-        let missing = SourceArgs {
-            source: Some(PathBuf::from("/nonexistent/migrations")),
-        }
-        .migrator()
-        .await;
-        assert!(missing.is_err());
     }
 }

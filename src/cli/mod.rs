@@ -14,7 +14,9 @@ macro_rules! say {
 mod db;
 mod dev;
 mod health;
+mod init;
 mod migrate;
+mod source;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -53,6 +55,9 @@ enum Command {
     },
     /// Check that the database answers; exit 0 on pass or warn, 1 on fail.
     Health(health::HealthArgs),
+    /// Prepare this crate: a migrations/ directory and a build.rs that makes cargo rebuild
+    /// (tests included) when a migration is added, removed or edited.
+    Init,
     /// Start a throwaway PostgreSQL (no setup needed), migrate a database on it, print its
     /// DATABASE_URL and health; remove it all on Ctrl-C (or at once with --once).
     Dev(dev::DevArgs),
@@ -69,6 +74,8 @@ pub(crate) enum CliError {
     Aborted(String),
     /// Reading the terminal or starting the runtime failed.
     Io(String, std::io::Error),
+    /// The migration source is missing or unusable.
+    Source(String),
     /// No development server could be had (`dev`).
     Server(persistence::ephemeral::EphemeralError),
 }
@@ -89,7 +96,9 @@ impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let text = match self {
             Self::Core(error) => error.to_string(),
-            Self::Refused(message) | Self::Aborted(message) => message.clone(),
+            Self::Refused(message) | Self::Aborted(message) | Self::Source(message) => {
+                message.clone()
+            }
             Self::Io(action, error) => format!("{action}: {error}"),
             Self::Server(error) => format!("no development server: {error}"),
         };
@@ -146,6 +155,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Db { command } => db::run(command, url).await,
         Command::Health(args) => health::run(args, url).await,
         Command::Dev(args) => dev::run(args, url).await,
+        Command::Init => init::run(),
     }
 }
 
@@ -215,15 +225,47 @@ mod tests {
             "add",
             "create",
             "users",
-            "--dir",
+            "--source",
             "x",
         ]);
         assert!(matches!(
+            &cli.command,
+            Command::Migrate {
+                command: migrate::MigrateCommand::Add { source: Some(dir), .. }
+            } if dir.as_os_str() == "x"
+        ));
+        // `--dir`, its old name, still works.
+        let cli = parse(&["persistence", "migrate", "add", "x", "--dir", "y"]);
+        assert!(matches!(
+            &cli.command,
+            Command::Migrate {
+                command: migrate::MigrateCommand::Add { source: Some(dir), .. }
+            } if dir.as_os_str() == "y"
+        ));
+        let cli = parse(&["persistence", "dev", "--once", "--source", "db/migrations"]);
+        assert!(matches!(cli.command, Command::Dev(_)));
+        let cli = parse(&["persistence", "migrate", "run", "--builtin-migrations"]);
+        assert!(matches!(
             cli.command,
             Command::Migrate {
-                command: migrate::MigrateCommand::Add { .. }
+                command: migrate::MigrateCommand::Run(source::SourceArgs {
+                    builtin_migrations: true,
+                    source: None
+                })
             }
         ));
+        assert!(
+            Cli::try_parse_from([
+                "persistence",
+                "migrate",
+                "run",
+                "--builtin-migrations",
+                "--source",
+                "m"
+            ])
+            .is_err(),
+            "one source at a time"
+        );
         let cli = parse(&["persistence", "migrate", "revert"]);
         assert!(matches!(
             cli.command,

@@ -19,10 +19,12 @@ use super::client::connect_one;
 use super::config::PgConfig;
 use super::error::Error;
 
-/// This package's migrations (`migrations/` at the crate root), embedded at compile time.
+/// This package's own migrations (`migrations/` of the persistence crate: `health_check` and
+/// the page-builder tables its tests and factories use), embedded at compile time.
 ///
-/// Cargo does not notice new files in that directory by itself; the crate's build script
-/// must say `cargo:rerun-if-changed=migrations` for new migrations to be picked up.
+/// Not your service's schema: a service embeds its own with
+/// `static MIGRATOR: Migrator = sqlx::migrate!();` and passes that to [`run`]. The CLI uses
+/// this set only with `--builtin-migrations`.
 pub static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// Where a migration stands in a database.
@@ -273,7 +275,7 @@ pub fn add(directory: &Path, name: &str) -> Result<NewMigration, Error> {
     fs::create_dir_all(directory)
         .map_err(|e| Error::io(format!("creating {}", directory.display()), e))?;
     let newest = newest_version(directory)?;
-    let version = timestamp_version(SystemTime::now()).max(newest.map_or(0, |v| v + 1));
+    let version = next_version(timestamp_version(SystemTime::now()), newest);
     let (up_name, down_name) = file_names(version, &slug);
     let up = directory.join(up_name);
     let down = directory.join(down_name);
@@ -338,13 +340,66 @@ fn file_names(version: i64, slug: &str) -> (String, String) {
 /// `YYYYMMDDHHMMSS` in UTC, the version format of `sqlx migrate add`.
 pub(crate) fn timestamp_version(now: SystemTime) -> i64 {
     let seconds = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    let days = i64::try_from(seconds / 86_400).unwrap_or(0);
-    let (year, month, day) = civil_from_days(days);
-    let of_day = seconds % 86_400;
+    version_of_seconds(i64::try_from(seconds).unwrap_or(0))
+}
+
+fn version_of_seconds(seconds: i64) -> i64 {
+    let (year, month, day) = civil_from_days(seconds.div_euclid(86_400));
+    let of_day = seconds.rem_euclid(86_400);
     let (hour, minute, second) = (of_day / 3600, of_day / 60 % 60, of_day % 60);
     format!("{year:04}{month:02}{day:02}{hour:02}{minute:02}{second:02}")
         .parse()
         .unwrap_or(0)
+}
+
+/// The version for a new migration: `now`, unless the directory already has one at or after
+/// it (two `add`s in one second, or a clock behind a teammate's). Then it is the second after
+/// the newest, counted on the clock, so a version made at `...59` seconds is followed by the
+/// next minute's `...00`, never by a seconds field of `60`.
+fn next_version(now: i64, newest: Option<i64>) -> i64 {
+    match newest {
+        Some(newest) if newest >= now => {
+            seconds_of_version(newest).map_or(newest + 1, |s| version_of_seconds(s + 1))
+        }
+        _ => now,
+    }
+}
+
+/// Seconds since the epoch of a `YYYYMMDDHHMMSS` version; `None` when it is not a valid time
+/// (e.g. the small counters some projects use as versions).
+fn seconds_of_version(version: i64) -> Option<i64> {
+    if !(10_000_101_000_000..=99_991_231_235_959).contains(&version) {
+        return None;
+    }
+    let (date, time) = (version / 1_000_000, version % 1_000_000);
+    let (year, month, day) = (date / 10_000, date / 100 % 100, date % 100);
+    let (hour, minute, second) = (time / 10_000, time / 100 % 100, time % 100);
+    let valid = (1..=12).contains(&month)
+        && (1..=days_in_month(year, month)).contains(&day)
+        && hour < 24
+        && minute < 60
+        && second < 60;
+    valid.then(|| days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// A proleptic Gregorian date to days since 1970-01-01 (Howard Hinnant's algorithm).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let yoe = year.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
@@ -548,6 +603,44 @@ mod tests {
     }
 
     #[test]
+    fn next_versions_are_valid_times_after_the_newest() {
+        let now = 20260101120000;
+        assert_eq!(next_version(now, None), now);
+        assert_eq!(next_version(now, Some(20250101000000)), now, "older ones");
+        assert_eq!(next_version(now, Some(now)), 20260101120001, "same second");
+        assert_eq!(next_version(now, Some(20260101120059)), 20260101120100);
+        assert_eq!(next_version(now, Some(20261231235959)), 20270101000000);
+        assert_eq!(
+            next_version(20240228000000, Some(20240228235959)),
+            20240229000000
+        );
+        assert_eq!(
+            next_version(20230228235958, Some(20230228235959)),
+            20230301000000
+        );
+        // Not a time: counted on.
+        assert_eq!(next_version(5, Some(7)), 8);
+        assert_eq!(
+            next_version(now, Some(99_999_999_999_999)),
+            100_000_000_000_000
+        );
+        for (version, seconds) in [(19700101000000, 0), (20240229235959, 1_709_251_199)] {
+            assert_eq!(seconds_of_version(version), Some(seconds));
+            assert_eq!(version_of_seconds(seconds), version);
+        }
+        for invalid in [
+            20240230000000,
+            20230229000000,
+            20240101240000,
+            20240101006000,
+            20240101000060,
+            20241301000000,
+        ] {
+            assert_eq!(seconds_of_version(invalid), None, "{invalid}");
+        }
+    }
+
+    #[test]
     fn versions_of_file_names() {
         assert_eq!(
             version_of("20260101000001_create_health_check.up.sql"),
@@ -586,10 +679,10 @@ mod tests {
         // Same second: the next one must still sort after.
         let second = add(&directory, "index widgets").expect("created");
         assert!(second.version > first.version);
-        // A file from the future pushes the version past it.
-        fs::write(directory.join("99990101000000_future.up.sql"), "").expect("write");
+        // A file from the future pushes the version past it, to the next valid second.
+        fs::write(directory.join("99990101235959_future.up.sql"), "").expect("write");
         let third = add(&directory, "later").expect("created");
-        assert_eq!(third.version, 99990101000001);
+        assert_eq!(third.version, 99990102000000);
         let error = add(&directory, "!!!").expect_err("bad name");
         assert!(error.to_string().contains("not a usable migration name"));
         let _ = fs::remove_dir_all(&directory);

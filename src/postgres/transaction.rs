@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 
+use std::any::Any;
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
@@ -326,9 +327,27 @@ impl<'a, 't> From<&'a mut sqlx::Transaction<'t, Postgres>> for TransactionTarget
 /// with a conflict (40001, 40P01) is rolled back and run again after a backoff. A connection
 /// lost during `COMMIT` gives [`Error::CommitOutcomeUnknown`] and is never retried.
 ///
-/// The body's error type `E` must absorb this crate's [`Error`] (for begin/commit failures)
-/// and be a standard error, so conflicts can be recognized anywhere in its source chain: use
-/// [`Error`] itself or your own error type with a `#[from] persistence::postgres::Error`.
+/// The body's error type `E` must absorb this crate's [`Error`] (for begin/commit failures),
+/// and be either a standard error or [`anyhow::Error`], so conflicts can be recognized
+/// anywhere in its source chain: use [`Error`] itself, `anyhow::Error` (the body returns
+/// `anyhow::Result<T>`), or your own error type with a `#[from] persistence::postgres::Error`.
+///
+/// ```no_run
+/// # async fn run(pool: sqlx::PgPool) -> anyhow::Result<()> {
+/// use anyhow::Context;
+/// use persistence::postgres::{RetryPolicy, TransactionOptions, transaction};
+///
+/// let options = TransactionOptions::new().retry(RetryPolicy::new(3));
+/// let count: i64 = transaction(&pool, options, async |tx| {
+///     let count = sqlx::query_scalar("SELECT count(*) FROM users")
+///         .fetch_one(&mut *tx)
+///         .await
+///         .context("counting users")?; // a conflict is still found, and retried
+///     anyhow::Ok(count)
+/// })
+/// .await?;
+/// # Ok(()) }
+/// ```
 ///
 /// # `Send`
 ///
@@ -344,9 +363,51 @@ pub async fn transaction<'a, F, T, E>(
 ) -> Result<T, E>
 where
     F: AsyncFnMut(&mut PgConnection) -> Result<T, E>,
-    E: From<Error> + StdError + 'static,
+    E: TransactionError,
 {
     run(target.into(), &options, &mut AsyncClosure(body)).await
+}
+
+/// What a transaction body may fail with: [`Error`], [`anyhow::Error`], or any standard
+/// error (`Send + Sync + 'static`) that converts from [`Error`], such as an error type of your
+/// own with `#[from] persistence::postgres::Error`.
+///
+/// Implemented for every such type; it exists so that [`transaction`] can look for a conflict
+/// (40001, 40P01) anywhere in the error's source chain, which decides a retry, in both a
+/// `std::error::Error` and an `anyhow::Error` (which is not one).
+pub trait TransactionError:
+    From<Error> + Into<anyhow::Error> + fmt::Debug + fmt::Display + Send + Sync + 'static
+{
+}
+
+impl<E> TransactionError for E where
+    E: From<Error> + Into<anyhow::Error> + fmt::Debug + fmt::Display + Send + Sync + 'static
+{
+}
+
+/// The error, and the category of the first error of this crate or of sqlx in its chain.
+fn categorize<E: TransactionError>(error: E) -> (E, Option<ErrorCategory>) {
+    if let Some(anyhow) = (&error as &dyn Any).downcast_ref::<anyhow::Error>() {
+        let chain: &(dyn StdError + 'static) = anyhow.as_ref();
+        let category = category_in_chain(chain);
+        return (error, category);
+    }
+    // A standard error converts into an `anyhow::Error` that holds it as it is: seen as a
+    // `dyn Error` there, and taken back out unchanged.
+    let wrapped: anyhow::Error = error.into();
+    let chain: &(dyn StdError + 'static) = wrapped.as_ref();
+    let category = category_in_chain(chain);
+    match wrapped.downcast::<E>() {
+        Ok(error) => (error, category),
+        // Only a hand-written `Into<anyhow::Error>` that builds something else gets here.
+        Err(other) => (
+            E::from(Error::io(
+                "a transaction failed",
+                std::io::Error::other(format!("{other:#}")),
+            )),
+            category,
+        ),
+    }
 }
 
 /// Ties a [`transaction_boxed`] body's connection borrow (`'c`) to the call (`'env`): its
@@ -382,7 +443,7 @@ pub async fn transaction_boxed<'a, 'env, F, T, E>(
 ) -> Result<T, E>
 where
     F: for<'c> FnMut(&'c mut PgConnection, Scope<'c, 'env>) -> BoxedBody<'c, Result<T, E>> + Send,
-    E: From<Error> + StdError + 'static,
+    E: TransactionError,
 {
     let mut body = body;
     // A trait object, not the generic `F`: proving the whole future `Send` then needs no
@@ -436,7 +497,7 @@ async fn run<T, E>(
     body: &mut impl Body<T, E>,
 ) -> Result<T, E>
 where
-    E: From<Error> + StdError + 'static,
+    E: TransactionError,
 {
     match target {
         TransactionTarget::Pool(pool) => {
@@ -455,7 +516,7 @@ async fn run_with_retries<T, E>(
     body: &mut impl Body<T, E>,
 ) -> Result<T, E>
 where
-    E: From<Error> + StdError + 'static,
+    E: TransactionError,
 {
     let nested = connection.transaction_depth() > 0;
     let policy = if nested { None } else { options.retry };
@@ -465,9 +526,13 @@ where
             Ok(value) => return Ok(value),
             Err(error) => error,
         };
-        let conflict = category_in_chain(&error) == Some(ErrorCategory::Conflict);
-        match policy {
-            Some(policy) if conflict && attempt < policy.max_attempts() => {
+        let Some(policy) = policy.filter(|p| attempt < p.max_attempts()) else {
+            return Err(error);
+        };
+        // Only sorted when a retry is possible: sorting may have to rebox the error.
+        let (error, category) = categorize(error);
+        match category {
+            Some(ErrorCategory::Conflict) => {
                 let delay = policy.delay_before_retry(attempt, rand::random::<f64>());
                 tracing::info!(
                     target: "persistence::transaction",
@@ -690,6 +755,48 @@ mod tests {
         let savepoint = commit_error(lost(), true);
         assert!(!savepoint.is_commit_outcome_unknown());
         assert_eq!(savepoint.category(), ErrorCategory::Unreachable);
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    enum AppError {
+        #[error("app: {0}")]
+        Db(#[from] Error),
+    }
+
+    #[test]
+    fn conflicts_are_found_in_every_kind_of_error() {
+        let (error, category) = categorize(Error::from(db_error("40001")));
+        assert_eq!(category, Some(ErrorCategory::Conflict));
+        assert_eq!(
+            error.category(),
+            ErrorCategory::Conflict,
+            "handed back unchanged"
+        );
+
+        let (error, category) = categorize(AppError::from(Error::from(db_error("40P01"))));
+        assert_eq!(category, Some(ErrorCategory::Conflict));
+        assert!(error.to_string().starts_with("app: "), "{error}");
+
+        let wrapped = anyhow::Error::from(db_error("40001")).context("moving money");
+        let (error, category) = categorize(wrapped);
+        assert_eq!(category, Some(ErrorCategory::Conflict));
+        assert_eq!(error.to_string(), "moving money");
+
+        let (_, category) = categorize(anyhow::anyhow!("not a database error"));
+        assert_eq!(category, None);
+        let (_, category) = categorize(anyhow::Error::from(Error::from(db_error("23505"))));
+        assert_eq!(category, Some(ErrorCategory::Constraint));
+    }
+
+    /// Compile-time check: a body may return `anyhow::Result`.
+    #[allow(dead_code)]
+    async fn anyhow_body(pool: sqlx::PgPool) -> anyhow::Result<i64> {
+        transaction(&pool, TransactionOptions::new(), async |tx| {
+            let n: i64 = sqlx::query_scalar("SELECT 1").fetch_one(&mut *tx).await?;
+            anyhow::ensure!(n == 1, "one is one");
+            Ok(n)
+        })
+        .await
     }
 
     /// Compile-time check: the transaction future is `Send` (it can be spawned) for the

@@ -60,6 +60,22 @@ pub enum HarnessError {
         #[source]
         source: std::io::Error,
     },
+    /// The test binary embeds other migrations than the directory on disk holds: cargo did
+    /// not rebuild it after a migration file was added, removed or edited.
+    #[error(
+        "migration {file} was {change} after this test binary was built, so its tests would run \
+         on the old schema (cargo does not watch the migrations directory by itself); fix it for \
+         good with a build.rs holding `fn main() {{ println!(\"cargo:rerun-if-changed={dir}\"); }}` \
+         (`persistence init` writes it), then run the tests again"
+    )]
+    StaleMigrations {
+        /// The file that differs, as a path on disk.
+        file: String,
+        /// `added`, `removed` or `edited`.
+        change: &'static str,
+        /// The directory to watch, relative to the crate when it can be.
+        dir: String,
+    },
     /// A statement the harness runs itself failed.
     #[error("{action} failed: {source}")]
     Sql {

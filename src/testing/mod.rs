@@ -27,6 +27,7 @@ mod profile;
 pub mod run;
 mod runtime;
 mod spec;
+mod stale;
 mod supervisor_hook;
 mod template;
 mod transaction;

@@ -27,6 +27,7 @@ where
     R: TestOutcome,
     F: for<'c> FnOnce(&'c mut PgConnection) -> BodyFuture<'c, R>,
 {
+    super::stale::check(spec).unwrap_or_else(|e| harness_failure(spec.name, e));
     block_on(spec.runtime, async {
         let target = Target::resolve(spec.migrations)
             .await
@@ -74,6 +75,7 @@ where
     F: FnOnce(A) -> Fut,
     Fut: Future<Output = R>,
 {
+    super::stale::check(spec).unwrap_or_else(|e| harness_failure(spec.name, e));
     block_on(spec.runtime, async {
         let db = TestDb::create_on(spec, spec.runtime)
             .await

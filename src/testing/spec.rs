@@ -66,6 +66,10 @@ pub struct TestSpec {
     pub isolation: Isolation,
     /// The runtime the test runs on.
     pub runtime: RuntimeFlavor,
+    /// The absolute path of the directory `migrations` was embedded from, when the macro
+    /// embedded it: compared with the directory on disk to catch a test binary that cargo did
+    /// not rebuild after a migration changed.
+    pub migrations_dir: Option<&'static str>,
 }
 
 impl TestSpec {
@@ -82,6 +86,7 @@ impl TestSpec {
             fixtures: &[],
             isolation: Isolation::Transaction,
             runtime: RuntimeFlavor::Shared,
+            migrations_dir: None,
         }
     }
 

@@ -1,6 +1,3 @@
-// Each failing function is replaced by its errors, which leaves the imports unused.
-#![allow(unused_imports)]
-
 use persistence::db_test;
 use sqlx::PgConnection;
 

@@ -1,0 +1,27 @@
+use persistence::db_test;
+use sqlx::PgConnection;
+
+// Stands for `tokio::time` (whose `pause` needs tokio's `test-util` feature): the macro reads
+// the path as written.
+mod time {
+    pub fn pause() {}
+}
+
+#[db_test]
+async fn paused(conn: &mut PgConnection) {
+    time::pause();
+    let _ = conn;
+}
+
+#[db_test(flavor = "multi_thread")]
+async fn paused_on_many_threads() {
+    crate::time::pause();
+}
+
+// The runtime `tokio::time::pause` needs: no error.
+#[db_test(flavor = "current_thread")]
+async fn paused_on_its_own_runtime() {
+    time::pause();
+}
+
+fn main() {}
