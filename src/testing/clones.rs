@@ -39,6 +39,9 @@ pub(crate) const TEST_POOL_MAX: u32 = 10;
 /// How long a test's leftover connections may take to come back to its pool.
 const RETURN_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long the harness polls without sleeping for a test's connection to come back.
+const SPIN_BEFORE_SLEEP: Duration = Duration::from_millis(20);
+
 /// How long a test waits for room on the server (connections, disk) before it fails.
 const CAPACITY_WAIT: Duration = Duration::from_secs(120);
 
@@ -322,13 +325,21 @@ async fn settle(pool: &PgPool) -> bool {
     if pool.is_closed() {
         return false;
     }
-    let deadline = Instant::now() + RETURN_TIMEOUT;
+    let started = Instant::now();
     while pool.num_idle() < pool.size() as usize {
-        if Instant::now() >= deadline {
+        let waited = started.elapsed();
+        if waited >= RETURN_TIMEOUT {
             let _ = tokio::time::timeout(RETURN_TIMEOUT, pool.close()).await;
             return false;
         }
-        tokio::time::sleep(Duration::from_millis(2)).await;
+        // A connection the test dropped comes back after a round trip (sqlx pings it on
+        // release, from a task of its own): a timer tick (1 ms or more) would cost more than
+        // that, so poll without sleeping for a while first.
+        if waited < SPIN_BEFORE_SLEEP {
+            tokio::task::yield_now().await;
+        } else {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
     while pool.size() > 1 {
         match pool.try_acquire() {
@@ -340,6 +351,11 @@ async fn settle(pool: &PgPool) -> bool {
     }
     true
 }
+
+/// What a test may have set on its session, undone for the next test. (DISCARD ALL would
+/// also drop sqlx's prepared statements, which its cache still lists.)
+const SESSION_RESET: &str = "SET SESSION AUTHORIZATION DEFAULT; RESET ALL; CLOSE ALL; \
+                             UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP";
 
 /// Resets `conn`'s session and database; recreates the database if a reset cannot make it
 /// clean. Returns the new watermark, and whether the database was recreated.
@@ -353,24 +369,9 @@ async fn clean(
     let reset = match known_profile(target) {
         // Without the template's profile, nothing tells what the test changed.
         None => Ok(Reset::Recreate),
-        Some(profile) => {
-            // The session outlives the test on a kept pool: undo what the test set on it
-            // (DISCARD ALL would also drop sqlx's prepared statements, which its cache
-            // still lists).
-            let session = sqlx::raw_sql(
-                "SET SESSION AUTHORIZATION DEFAULT; RESET ALL; CLOSE ALL; UNLISTEN *; \
-                 SELECT pg_advisory_unlock_all(); DISCARD TEMP",
-            )
-            .execute(&mut *conn)
-            .await;
-            match session {
-                Ok(_) => profile.reset(conn, watermark).await,
-                Err(source) => Err(HarnessError::Sql {
-                    action: "resetting the test's session".to_owned(),
-                    source,
-                }),
-            }
-        }
+        // The session outlives the test on a kept pool: the reset also undoes what the test
+        // set on it.
+        Some(profile) => profile.reset(conn, watermark, SESSION_RESET).await,
     };
     match reset {
         Ok(Reset::Untouched) => Ok((watermark, false)),

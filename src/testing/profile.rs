@@ -21,37 +21,42 @@ use sqlx::{AssertSqlSafe, PgConnection, Row};
 
 use super::error::HarnessError;
 
-/// Catalogs in which DDL writes rows; what a reset cannot undo.
-const CATALOGS: &[&str] = &[
-    "pg_class",
-    "pg_attribute",
-    "pg_attrdef",
-    "pg_constraint",
-    "pg_index",
-    "pg_inherits",
-    "pg_type",
-    "pg_enum",
-    "pg_range",
-    "pg_proc",
-    "pg_aggregate",
-    "pg_operator",
-    "pg_cast",
-    "pg_namespace",
-    "pg_trigger",
-    "pg_event_trigger",
-    "pg_rewrite",
-    "pg_policy",
-    "pg_extension",
-    "pg_sequence",
-    "pg_description",
-    "pg_depend",
-    "pg_largeobject_metadata",
-    "pg_publication",
-    "pg_statistic_ext",
-    "pg_default_acl",
-    "pg_collation",
-    "pg_foreign_table",
+/// Catalogs in which DDL writes rows, each with the column that names the object a row is
+/// about. Only rows about objects created after initdb are read (their ids start at
+/// PostgreSQL's `FirstNormalObjectId`, 16384), through the catalogs' indexes: the few hundred
+/// rows of a schema rather than the ~15 000 of PostgreSQL's own objects. So a change to a
+/// built-in object (a `GRANT` on a built-in function, say) is not seen.
+const CATALOGS: &[(&str, &str)] = &[
+    ("pg_class", "oid"),
+    ("pg_attribute", "attrelid"),
+    ("pg_attrdef", "oid"),
+    ("pg_constraint", "oid"),
+    ("pg_index", "indexrelid"),
+    ("pg_inherits", "inhrelid"),
+    ("pg_type", "oid"),
+    ("pg_enum", "oid"),
+    ("pg_range", "rngtypid"),
+    ("pg_proc", "oid"),
+    ("pg_operator", "oid"),
+    ("pg_cast", "oid"),
+    ("pg_namespace", "oid"),
+    ("pg_trigger", "oid"),
+    ("pg_event_trigger", "oid"),
+    ("pg_rewrite", "oid"),
+    ("pg_policy", "oid"),
+    ("pg_extension", "oid"),
+    ("pg_sequence", "seqrelid"),
+    ("pg_description", "objoid"),
+    ("pg_largeobject_metadata", "oid"),
+    ("pg_publication", "oid"),
+    ("pg_statistic_ext", "oid"),
+    ("pg_default_acl", "oid"),
+    ("pg_collation", "oid"),
+    ("pg_foreign_table", "ftrelid"),
 ];
+
+/// The first object id PostgreSQL hands out after initdb.
+const FIRST_NORMAL_OBJECT_ID: u32 = 16384;
 
 /// A template's tables, sequences and catalog size, read once from a fresh clone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,10 +145,14 @@ impl Profile {
             start_value: row.get("start_value"),
         })
         .collect();
-        let catalog_rows = sqlx::query_scalar(AssertSqlSafe(catalog_rows_sql()))
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(HarnessError::sql("counting the template's catalog rows"))?;
+        let catalog_rows = sqlx::query_scalar(AssertSqlSafe(format!(
+            "{WATERMARK_AGE} SELECT rows FROM ({}) c",
+            catalog_sql()
+        )))
+        .bind(0_i64)
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(HarnessError::sql("counting the template's catalog rows"))?;
         Ok(Self {
             tables,
             sequences,
@@ -151,13 +160,17 @@ impl Profile {
         })
     }
 
-    /// Finds what was written since `watermark` and undoes it, if a reset can.
+    /// Finds what was written since `watermark` and undoes it, if a reset can; runs
+    /// `session_sql` (statements that clean the session up) in the same round trip.
     pub(crate) async fn reset(
         &self,
         conn: &mut PgConnection,
         watermark: u64,
+        session_sql: &str,
     ) -> Result<Reset, HarnessError> {
-        let row = sqlx::query(AssertSqlSafe(self.detect_sql(watermark)))
+        // The text does not change between calls, so the connection prepares it once.
+        let row = sqlx::query(AssertSqlSafe(self.detect_sql()))
+            .bind(i64::try_from(watermark).unwrap_or(i64::MAX))
             .fetch_one(&mut *conn)
             .await
             .map_err(HarnessError::sql("looking for what the test changed"))?;
@@ -191,12 +204,17 @@ impl Profile {
             }
         }
         if statements.is_empty() {
+            sqlx::raw_sql(AssertSqlSafe(session_sql.to_owned()))
+                .execute(&mut *conn)
+                .await
+                .map_err(HarnessError::sql("resetting the test's session"))?;
             return Ok(Reset::Untouched);
         }
         // `replica` skips triggers, foreign-key checks included: the order of the deletes
         // does not matter, and no user trigger writes elsewhere while they run.
         let sql = format!(
-            "BEGIN; SET LOCAL session_replication_role = replica; {}; COMMIT; {WATERMARK_SQL}",
+            "{session_sql}; BEGIN; SET LOCAL session_replication_role = replica; {}; COMMIT; \
+             {WATERMARK_SQL}",
             statements.join("; ")
         );
         let rows = sqlx::raw_sql(AssertSqlSafe(sql))
@@ -215,11 +233,9 @@ impl Profile {
         })
     }
 
-    fn detect_sql(&self, watermark: u64) -> String {
-        // `age()` counts back from the current transaction's view of the next id, so both
-        // sides are measured from the same point: newer rows are younger than the watermark.
-        let mark = watermark % (1 << 32);
-        let newer = format!("age(xmin) <= age('{mark}'::xid)");
+    /// The query that finds what changed since the watermark, its only parameter (`$1`).
+    fn detect_sql(&self) -> String {
+        let newer = NEWER_THAN_WATERMARK;
         let touched: Vec<String> = self
             .tables
             .iter()
@@ -234,29 +250,48 @@ impl Profile {
                 }
             })
             .collect();
-        let fresh: Vec<String> = CATALOGS
-            .iter()
-            .map(|c| format!("EXISTS (SELECT 1 FROM pg_catalog.{c} WHERE {newer})"))
-            .collect();
         format!(
-            "SELECT ARRAY[{touched}]::bool[] AS touched, \
-             ({rows}) <> {catalog_rows} OR {fresh} AS catalog_changed, \
-             ARRAY(SELECT last_value FROM pg_sequences ORDER BY format('%I.%I', schemaname, sequencename)) AS sequences",
+            "{WATERMARK_AGE} SELECT ARRAY[{touched}]::bool[] AS touched, \
+             (SELECT c.rows <> {catalog_rows} OR c.fresh FROM ({catalogs}) c) AS catalog_changed, \
+             ARRAY(SELECT last_value FROM pg_sequences \
+                   ORDER BY format('%I.%I', schemaname, sequencename)) AS sequences",
             touched = touched.join(", "),
-            rows = catalog_rows_sql(),
             catalog_rows = self.catalog_rows,
-            fresh = fresh.join(" OR "),
+            catalogs = catalog_sql(),
         )
     }
 }
 
+/// A condition true for rows written by transactions at or after the watermark. `age()`
+/// counts back from the current transaction's view of the next id, so both sides are
+/// measured from the same point: newer rows are younger than the watermark. The watermark's
+/// age comes from the CTE [`WATERMARK_AGE`], never from `$1` directly: a parameter the planner
+/// can fold makes PostgreSQL plan the query anew at every execution (custom plans) instead of
+/// reusing one plan per connection.
+const NEWER_THAN_WATERMARK: &str = "age(xmin) <= (SELECT a FROM watermark)";
+
+/// Binds the watermark (`$1`, a 64-bit transaction id) for [`NEWER_THAN_WATERMARK`].
+const WATERMARK_AGE: &str =
+    "WITH watermark AS MATERIALIZED (SELECT age(($1::int8 % 4294967296)::text::xid) AS a)";
+
+/// One row: how many catalog rows describe objects created after initdb (`rows`), and
+/// whether any was written at or after the watermark `$1` (`fresh`). One scan per catalog.
+fn catalog_sql() -> String {
+    let newer = NEWER_THAN_WATERMARK;
+    let parts: Vec<String> = CATALOGS
+        .iter()
+        .map(|(catalog, key)| {
+            format!(
+                "SELECT count(*) AS n, coalesce(bool_or({newer}), false) AS f \
+                 FROM pg_catalog.{catalog} WHERE {key}::oid >= {FIRST_NORMAL_OBJECT_ID}"
+            )
+        })
+        .collect();
+    format!(
+        "SELECT sum(n)::int8 AS rows, bool_or(f) AS fresh FROM ({}) parts",
+        parts.join(" UNION ALL ")
+    )
+}
+
 /// The next transaction id, as a clean clone's watermark.
 pub(crate) const WATERMARK_SQL: &str = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::int8";
-
-fn catalog_rows_sql() -> String {
-    let counts: Vec<String> = CATALOGS
-        .iter()
-        .map(|c| format!("(SELECT count(*) FROM pg_catalog.{c})"))
-        .collect();
-    format!("SELECT {}", counts.join(" + "))
-}
