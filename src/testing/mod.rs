@@ -24,6 +24,7 @@ mod locks;
 mod names;
 mod outcome;
 mod profile;
+pub mod queries;
 #[doc(hidden)]
 pub mod run;
 mod runtime;
@@ -37,6 +38,7 @@ pub use args::FromTestDb;
 pub use database::TestDb;
 pub use error::HarnessError;
 pub use outcome::TestOutcome;
+pub use queries::{QueryCountError, QueryCounter};
 pub use seed::{SEED_VAR, SeedError, current_seed, run_seed, test_seed, with_rng};
 pub use spec::{Fixture, Isolation, Migrations, RuntimeFlavor, TestSpec};
 pub use transaction::TestTransaction;

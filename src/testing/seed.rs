@@ -142,6 +142,8 @@ where
         next_token: 0,
         nonce,
     });
+    // Boxed: on the test thread's stack, every wrapper would hold another copy of the body.
+    let body = Box::pin(body);
     let (outcome, used) = RANDOM
         .scope(random, async {
             let outcome = AssertUnwindSafe(body).catch_unwind().await;
