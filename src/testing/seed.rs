@@ -96,19 +96,14 @@ pub fn current_seed() -> Option<u64> {
 ///
 /// `f` must not call `with_rng` itself (nor a factory's `build`).
 pub fn with_rng<T>(f: impl FnOnce(&mut StdRng) -> T) -> T {
-    let mut f = Some(f);
-    let seeded = RANDOM.try_with(|random| {
-        let mut random = random.borrow_mut();
-        random.used = true;
-        let f = f.take().expect("called once");
-        f(&mut random.rng)
-    });
-    match seeded {
-        Ok(value) => value,
-        Err(_) => {
-            let f = f.take().expect("not called in a test");
-            UNSEEDED.with(|rng| f(&mut rng.borrow_mut()))
-        }
+    if RANDOM.try_with(|_| ()).is_ok() {
+        RANDOM.with(|random| {
+            let mut random = random.borrow_mut();
+            random.used = true;
+            f(&mut random.rng)
+        })
+    } else {
+        UNSEEDED.with(|rng| f(&mut rng.borrow_mut()))
     }
 }
 
