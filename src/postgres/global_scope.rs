@@ -5,51 +5,6 @@
 //! choosing ([`GlobalScope::pool`]), or an error that says why no pool may be used here
 //! ([`GlobalScope::deny`]). A test harness uses this to hand the code under test the test's
 //! own database; nothing changes for code that never enters a scope.
-//!
-//! # Which code sees the scope
-//!
-//! The scope is a Tokio task-local value: it covers everything the scoped future awaits,
-//! on whichever worker thread it is polled, and nothing else.
-//!
-//! - A task started with [`spawn_scoped`] (or a future wrapped with [`GlobalScope::run`] of
-//!   [`GlobalScope::current`]) carries the scope over.
-//! - A task started with a bare `tokio::spawn`, a `spawn_blocking` closure and another
-//!   thread do **not** see it: they get the process-wide pool, or, in a process that called
-//!   [`forbid_unscoped_global`] (a test process), an [`Error::GlobalUnavailable`] that says
-//!   how to carry the scope over. For blocking code, [`GlobalScope::run_sync`] enters a
-//!   scope for the duration of a closure.
-//!
-//! # Example
-//!
-//! ```
-//! use persistence::postgres::{GlobalScope, global};
-//!
-//! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() {
-//! let pool = sqlx::postgres::PgPoolOptions::new()
-//!     .connect_lazy("postgres://localhost/orders_test")
-//!     .expect("a valid URL");
-//! GlobalScope::pool(pool)
-//!     .run(async {
-//!         let global = global().expect("the scope's pool");
-//!         assert_eq!(global.connect_options().get_database(), Some("orders_test"));
-//!         // A task spawned with the scope carried over sees the same pool.
-//!         let database = persistence::postgres::spawn_scoped(async {
-//!             global().map(|p| p.connect_options().get_database().map(str::to_owned))
-//!         });
-//!         assert_eq!(database.await.unwrap().unwrap().as_deref(), Some("orders_test"));
-//!     })
-//!     .await;
-//!
-//! let denied = GlobalScope::deny("this block must not use the database")
-//!     .run(async { global().map(|_| ()) })
-//!     .await;
-//! assert_eq!(
-//!     denied.unwrap_err().to_string(),
-//!     "the process-wide pool is not available here: this block must not use the database"
-//! );
-//! # }
-//! ```
 
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
@@ -90,9 +45,53 @@ pub enum GlobalUnavailable {
     },
 }
 
-/// What [`global`](super::global) answers inside a scope: a pool, or a refusal.
+/// What [`global`](super::global) answers inside a scope: a pool, or a refusal. Cheap to
+/// clone.
 ///
-/// Cheap to clone; see the [module documentation](self) for what a scope covers.
+/// # Which code sees the scope
+///
+/// The scope is a Tokio task-local value: it covers everything the scoped future awaits,
+/// on whichever worker thread it is polled, and nothing else.
+///
+/// - A task started with [`spawn_scoped`] (or a future wrapped with [`GlobalScope::run`] of
+///   [`GlobalScope::current`]) carries the scope over.
+/// - A task started with a bare `tokio::spawn`, a `spawn_blocking` closure and another
+///   thread do **not** see it: they get the process-wide pool, or, in a process that called
+///   [`forbid_unscoped_global`] (a test process), an [`Error::GlobalUnavailable`] that says
+///   how to carry the scope over. For blocking code, [`GlobalScope::run_sync`] enters a
+///   scope for the duration of a closure.
+///
+/// # Example
+///
+/// ```
+/// use persistence::postgres::{GlobalScope, global};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let pool = sqlx::postgres::PgPoolOptions::new()
+///     .connect_lazy("postgres://localhost/orders_test")
+///     .expect("a valid URL");
+/// GlobalScope::pool(pool)
+///     .run(async {
+///         let pool = global().expect("the scope's pool");
+///         assert_eq!(pool.connect_options().get_database(), Some("orders_test"));
+///         // A task spawned with the scope carried over sees the same pool.
+///         let database = persistence::postgres::spawn_scoped(async {
+///             global().map(|p| p.connect_options().get_database().map(str::to_owned))
+///         });
+///         assert_eq!(database.await.unwrap().unwrap().as_deref(), Some("orders_test"));
+///     })
+///     .await;
+///
+/// let denied = GlobalScope::deny("this block must not use the database")
+///     .run(async { global().map(|_| ()) })
+///     .await;
+/// assert_eq!(
+///     denied.unwrap_err().to_string(),
+///     "the process-wide pool is not available here: this block must not use the database"
+/// );
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct GlobalScope {
     kind: Kind,
