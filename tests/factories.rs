@@ -57,3 +57,24 @@ async fn a_block_without_parents_creates_them(conn: &mut PgConnection) -> sqlx::
     assert_eq!(pages, 1);
     Ok(())
 }
+
+/// What a test named `name` builds, run through the harness's entry point as `#[db_test]`
+/// would run it.
+fn built_by(name: &'static str) -> (NewUserValues, Vec<String>) {
+    let spec = persistence::testing::TestSpec::new(name);
+    persistence::testing::run::run_without_database(&spec, async {
+        let user = UserFactory::new().build();
+        let slugs = (0..3).map(|_| PageFactory::new().build().slug).collect();
+        Ok::<_, std::convert::Infallible>(((user.email, user.display_name), slugs))
+    })
+    .expect("infallible")
+}
+
+type NewUserValues = (String, String);
+
+#[test]
+fn a_test_builds_the_same_values_every_time_it_runs_in_a_run() {
+    let first = built_by("factories::seeded::a");
+    assert_eq!(built_by("factories::seeded::a"), first);
+    assert_ne!(built_by("factories::seeded::b"), first);
+}

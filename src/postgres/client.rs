@@ -27,6 +27,7 @@ use tracing::Level;
 
 use super::config::{ConfigError, PgConfig};
 use super::error::Error;
+use super::global_scope::scoped_global;
 
 /// The `tracing` target of connection events.
 pub const EVENTS_TARGET: &str = "persistence::pool";
@@ -234,6 +235,10 @@ fn require_runtime(function: &'static str) -> Result<(), Error> {
 /// The process-wide pool, built on first use from [`PgConfig::from_env`] (lazily: the first
 /// query opens the first connection).
 ///
+/// Inside a [`GlobalScope`](super::GlobalScope) the scope answers instead: its pool, or
+/// [`Error::GlobalUnavailable`] saying why there is none (`#[db_test]` runs every test in
+/// such a scope, so code under test reaches the test's database, never `DATABASE_URL`).
+///
 /// Fails when the configuration is invalid, outside a Tokio runtime, and after
 /// [`shutdown`] with [`Error::PoolShutDown`]. The pool belongs to the runtime that built it:
 /// in tests, where every `#[tokio::test]` has its own runtime, pass pools explicitly instead.
@@ -246,6 +251,9 @@ fn require_runtime(function: &'static str) -> Result<(), Error> {
 /// # Ok(()) }
 /// ```
 pub fn global() -> Result<&'static PgPool, Error> {
+    if let Some(scoped) = scoped_global() {
+        return scoped;
+    }
     if let Some(pool) = GLOBAL.get() {
         return if pool.is_closed() {
             Err(Error::PoolShutDown)

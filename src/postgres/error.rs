@@ -16,6 +16,7 @@ use serde::Serialize;
 use sqlx::migrate::MigrateError;
 
 use super::config::ConfigError;
+use super::global_scope::GlobalUnavailable;
 use super::redact::scrub;
 
 /// What kind of failure an [`Error`] is, and therefore what the caller should do about it.
@@ -317,6 +318,11 @@ pub enum Error {
         source: MigrateError,
     },
 
+    /// [`global`](crate::postgres::global) was called where a
+    /// [`GlobalScope`](crate::postgres::GlobalScope) forbids it.
+    #[error(transparent)]
+    GlobalUnavailable(#[from] GlobalUnavailable),
+
     /// A migration workflow problem found by this crate (e.g. nothing to revert).
     #[error("migration error: {0}")]
     Migration(String),
@@ -348,7 +354,7 @@ impl Error {
     /// What kind of failure this is.
     pub fn category(&self) -> ErrorCategory {
         match self {
-            Self::Config(_) => ErrorCategory::Config,
+            Self::Config(_) | Self::GlobalUnavailable(_) => ErrorCategory::Config,
             Self::Database { category, .. } | Self::Migrate { category, .. } => *category,
             Self::ConnectTimeout { .. }
             | Self::ShutdownTimedOut { .. }

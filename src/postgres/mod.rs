@@ -4,6 +4,7 @@
 //! |---|---|
 //! | [`PgConfig`] | `DATABASE_URL` (Prisma's parameters included), `PERSISTENCE_*` overrides, builder |
 //! | [`connect`], [`global`], [`acquire`], [`shutdown`] | the pool, its connection events, graceful shutdown |
+//! | [`GlobalScope`], [`spawn_scoped`] | run code with another pool (or none) as the process-wide one |
 //! | [`transaction`] | commit / rollback / savepoint / retry on conflict |
 //! | [`check`] | an `application/health+json` health report |
 //! | [`Error`], [`ErrorCategory`] | what failed and whether trying again can help |
@@ -36,6 +37,7 @@
 mod client;
 mod config;
 mod error;
+mod global_scope;
 mod health;
 pub mod migrate;
 mod redact;
@@ -47,6 +49,7 @@ pub use client::{
 };
 pub use config::{ConfigError, Host, Origin, PgConfig, PgConfigBuilder, SslMode};
 pub use error::{Error, ErrorCategory, RetryAdvice};
+pub use global_scope::{GlobalScope, GlobalUnavailable, forbid_unscoped_global, spawn_scoped};
 pub use health::{
     ConnectionsCheck, HEALTH_CONTENT_TYPE, HealthChecks, HealthOptions, HealthReport, HealthStatus,
     PoolStats, Probe, ResponseTimeCheck, check, check_with, format_server_version, probe,

@@ -42,7 +42,8 @@ where
         if let Err(err) = fixtures::apply(&mut tx, spec.fixtures).await {
             harness_failure(spec.name, err);
         }
-        let outcome = AssertUnwindSafe(body(&mut tx)).catch_unwind().await;
+        let body = super::global_scope::in_transaction_mode(spec.name, body(&mut tx));
+        let outcome = AssertUnwindSafe(body).catch_unwind().await;
         let passed = matches!(&outcome, Ok(r) if !r.is_failure());
         if passed {
             // A panic here still rolls back: the connection is closed, not reused.
@@ -90,7 +91,8 @@ where
                 },
             ),
         };
-        let outcome = AssertUnwindSafe(body(arg)).catch_unwind().await;
+        let body = super::global_scope::in_database_mode(spec.name, db.pool().clone(), body(arg));
+        let outcome = AssertUnwindSafe(body).catch_unwind().await;
         let failed = !matches!(&outcome, Ok(r) if !r.is_failure());
         let finished = db.finish(failed).await;
         match outcome {
@@ -111,5 +113,6 @@ where
     R: TestOutcome,
     Fut: Future<Output = R>,
 {
+    let body = super::global_scope::without_database(spec.name, body);
     block_on(spec.runtime, body)
 }

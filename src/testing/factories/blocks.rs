@@ -1,12 +1,11 @@
 //! Rows of `blocks`.
 
-use fake::Fake;
 use fake::faker::lorem::en::{Paragraph, Sentence, Words};
 use fake::faker::name::en::Name;
 use serde_json::{Value, json};
 use sqlx::PgConnection;
 
-use super::{PageVersion, PageVersionFactory, slugify, unique_token};
+use super::{PageVersion, PageVersionFactory, draw, slugify, unique_token};
 
 /// Block kinds the factory knows fake props for.
 const KINDS: [&str; 6] = ["heading", "paragraph", "image", "hero", "quote", "button"];
@@ -133,7 +132,7 @@ impl BlockFactory {
         let kind = self
             .kind
             .clone()
-            .unwrap_or_else(|| KINDS[(0..KINDS.len()).fake::<usize>()].to_owned());
+            .unwrap_or_else(|| KINDS[draw::<usize, _>(0..KINDS.len())].to_owned());
         let props = self.props.clone().unwrap_or_else(|| fake_props(&kind));
         NewBlock {
             page_version_id: self.page_version_id,
@@ -152,16 +151,16 @@ impl BlockFactory {
 /// Props that fit `kind`, the way the editor saves them.
 fn fake_props(kind: &str) -> Value {
     let sentence = |words: std::ops::Range<usize>| -> String {
-        let s: String = Sentence(words).fake();
+        let s: String = draw(Sentence(words));
         s.trim_end_matches('.').to_owned()
     };
     let link = || -> String {
-        let words: Vec<String> = Words(1..3).fake();
+        let words: Vec<String> = draw(Words(1..3));
         format!("/{}", slugify(&words.join(" "), '-'))
     };
     match kind {
-        "heading" => json!({ "text": sentence(2..7), "level": (1..4).fake::<u8>() }),
-        "paragraph" => json!({ "text": Paragraph(2..5).fake::<String>() }),
+        "heading" => json!({ "text": sentence(2..7), "level": draw::<u8, _>(1..4) }),
+        "paragraph" => json!({ "text": draw::<String, _>(Paragraph(2..5)) }),
         "image" => json!({
             "src": format!("https://picsum.photos/seed/{}/800/450", unique_token()),
             "alt": sentence(3..8),
@@ -170,18 +169,18 @@ fn fake_props(kind: &str) -> Value {
         }),
         "hero" => json!({
             "title": sentence(2..6),
-            "subtitle": Sentence(6..12).fake::<String>(),
+            "subtitle": draw::<String, _>(Sentence(6..12)),
             "cta": { "label": sentence(1..3), "href": link() },
         }),
         "quote" => {
-            json!({ "text": Sentence(8..16).fake::<String>(), "cite": Name().fake::<String>() })
+            json!({ "text": draw::<String, _>(Sentence(8..16)), "cite": draw::<String, _>(Name()) })
         }
         "button" => json!({
             "label": sentence(1..3),
             "href": link(),
-            "variant": (["primary", "secondary"][(0..2usize).fake::<usize>()]),
+            "variant": (["primary", "secondary"][draw::<usize, _>(0..2usize)]),
         }),
-        _ => json!({ "text": Sentence(4..10).fake::<String>() }),
+        _ => json!({ "text": draw::<String, _>(Sentence(4..10)) }),
     }
 }
 

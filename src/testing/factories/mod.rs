@@ -14,9 +14,13 @@
 //! the fly: a [`SiteFactory`] without an owner inserts a user first, a [`PageFactory`]
 //! without a site inserts a site (and its owner), and so on.
 //!
-//! Values that must be unique (e-mail addresses, slugs) carry a token that is unique for the
-//! process and random across processes, so rows built by concurrent tests on one database
-//! do not collide on unique indexes.
+//! Inside a `#[db_test]`, every value comes from the test's seeded generator: a failing test
+//! prints `PERSISTENCE_TEST_SEED=<seed>`, and running it again with that variable set builds
+//! the same values (see [`crate::testing::with_rng`]). Outside tests the values are random.
+//!
+//! Values that must be unique (e-mail addresses, slugs) carry a token made of a nonce drawn
+//! from that generator and a counter: unique within a test (or, outside tests, within the
+//! process), and different across tests with overwhelming probability.
 //!
 //! Timestamps (`created_at`, `updated_at`, `published_at`) are set by the database and are
 //! not part of the row structs.
@@ -73,6 +77,9 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use fake::Fake;
+use fake::rand::rngs::StdRng;
+
+use super::seed;
 
 /// Digits of the tokens that make generated values unique.
 const BASE36: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
@@ -80,23 +87,36 @@ const BASE36: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 /// Width of the per-process part of a token: 36^6 ≈ 2.2e9 possible values.
 const NONCE_WIDTH: usize = 6;
 
-/// A token made of `[0-9a-z]` that no other call in this process returns, and that another
-/// process returns only if it drew the same random 6-character prefix.
+/// A token made of `[0-9a-z]` that no other call in this test (or, outside tests, this
+/// process) returns.
+///
+/// In a test it is the test's seeded nonce and counter, so a seed reproduces it; outside
+/// tests, a random per-process nonce and a process-wide counter.
 pub(crate) fn unique_token() -> String {
     static NONCE: OnceLock<String> = OnceLock::new();
     static COUNTER: AtomicU64 = AtomicU64::new(0);
 
-    let nonce = NONCE.get_or_init(|| {
-        let mut n: u64 = (0..36u64.pow(NONCE_WIDTH as u32)).fake();
-        let mut digits = [b'0'; NONCE_WIDTH];
-        for digit in digits.iter_mut().rev() {
-            *digit = BASE36[(n % 36) as usize];
-            n /= 36;
-        }
-        String::from_utf8_lossy(&digits).into_owned()
+    let (nonce, count) = seed::token_parts().unwrap_or_else(|| {
+        let nonce = NONCE.get_or_init(|| seed::with_rng(nonce));
+        (nonce.clone(), COUNTER.fetch_add(1, Ordering::Relaxed))
     });
-    let count = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!("{nonce}{}", base36(count))
+}
+
+/// A random nonce of [`NONCE_WIDTH`] base-36 digits.
+pub(crate) fn nonce(rng: &mut StdRng) -> String {
+    let mut n: u64 = (0..36u64.pow(NONCE_WIDTH as u32)).fake_with_rng(rng);
+    let mut digits = [b'0'; NONCE_WIDTH];
+    for digit in digits.iter_mut().rev() {
+        *digit = BASE36[(n % 36) as usize];
+        n /= 36;
+    }
+    String::from_utf8_lossy(&digits).into_owned()
+}
+
+/// A value of `faker`, drawn from the test's seeded generator (see [`crate::testing::with_rng`]).
+pub(crate) fn draw<T: fake::Dummy<F>, F>(faker: F) -> T {
+    seed::with_rng(|rng| T::dummy_with_rng(&faker, rng))
 }
 
 /// `n` in base 36, lowercase.

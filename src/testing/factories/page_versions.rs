@@ -1,11 +1,10 @@
 //! Rows of `page_versions`.
 
-use fake::Fake;
 use fake::faker::lorem::en::Sentence;
 use serde_json::{Value, json};
 use sqlx::PgConnection;
 
-use super::{BlockFactory, Page, PageFactory, User};
+use super::{BlockFactory, Page, PageFactory, User, draw};
 
 /// A row of `page_versions` as stored (`created_at` left out).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -174,9 +173,9 @@ impl PageVersionFactory {
 
 /// Page-level settings as the editor saves them.
 fn fake_content() -> Value {
-    let title: String = Sentence(2..5).fake();
-    let description: String = Sentence(8..16).fake();
-    let layout = ["default", "article", "landing"][(0..3usize).fake::<usize>()];
+    let title: String = draw(Sentence(2..5));
+    let description: String = draw(Sentence(8..16));
+    let layout = ["default", "article", "landing"][draw::<usize, _>(0..3usize)];
     json!({
         "seo": {
             "title": title.trim_end_matches('.'),

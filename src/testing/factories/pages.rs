@@ -3,14 +3,13 @@
 use std::fmt;
 use std::str::FromStr;
 
-use fake::Fake;
 use fake::faker::lorem::en::Words;
 use sqlx::PgConnection;
 use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef, Postgres};
 
-use super::{PageVersionFactory, Site, SiteFactory, slug_with_token};
+use super::{PageVersionFactory, Site, SiteFactory, draw, slug_with_token};
 
 /// The `pages.status` column: `draft`, `published` or `archived`.
 ///
@@ -278,7 +277,7 @@ impl PageFactory {
 
 /// Two to four lorem words, capitalized: `Dolor Sit Amet`.
 fn fake_title() -> String {
-    let words: Vec<String> = Words(2..5).fake();
+    let words: Vec<String> = draw(Words(2..5));
     words
         .iter()
         .map(|word| {

@@ -1,10 +1,9 @@
 //! Rows of `sites`.
 
-use fake::Fake;
 use fake::faker::company::en::CompanyName;
 use sqlx::PgConnection;
 
-use super::{User, UserFactory, slug_with_token};
+use super::{User, UserFactory, draw, slug_with_token};
 
 /// A row of `sites` as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -99,7 +98,7 @@ impl SiteFactory {
 
     /// A new site with the overrides and fake data for the rest; no database needed.
     pub fn build(&self) -> NewSite {
-        let name = self.name.clone().unwrap_or_else(|| CompanyName().fake());
+        let name = self.name.clone().unwrap_or_else(|| draw(CompanyName()));
         let slug = self
             .slug
             .clone()

@@ -1,10 +1,9 @@
 //! Rows of `users`.
 
-use fake::Fake;
 use fake::faker::name::en::{FirstName, LastName};
 use sqlx::PgConnection;
 
-use super::{slugify, unique_token};
+use super::{draw, slugify, unique_token};
 
 /// A row of `users` as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -80,8 +79,8 @@ impl UserFactory {
     /// A new user with the overrides and fake data for the rest; no database needed.
     pub fn build(&self) -> NewUser {
         let display_name = self.display_name.clone().unwrap_or_else(|| {
-            let first: String = FirstName().fake();
-            let last: String = LastName().fake();
+            let first: String = draw(FirstName());
+            let last: String = draw(LastName());
             format!("{first} {last}")
         });
         let email = self
@@ -123,7 +122,7 @@ fn fake_email(display_name: &str) -> String {
     }
     local.truncate(40);
     let local = local.trim_end_matches('.');
-    let tld = ["com", "net", "org"][(0..3usize).fake::<usize>()];
+    let tld = ["com", "net", "org"][draw::<usize, _>(0..3usize)];
     format!("{local}.{}@example.{tld}", unique_token())
 }
 
