@@ -16,17 +16,27 @@ fn spec(name: &'static str) -> TestSpec {
         .isolation(Isolation::Database)
 }
 
-/// Runs `body` as a database-mode test and returns the name of its database.
-fn step<F, Fut>(name: &'static str, body: F) -> String
+/// Runs `body` as a database-mode test and returns its database's name and object id (a
+/// recreated clone keeps its name, not its id).
+fn step<F, Fut>(name: &'static str, body: F) -> (String, i64)
 where
     F: FnOnce(PgPool) -> Fut,
     Fut: Future<Output = ()>,
 {
     run::run_with_database(&spec(name), |db: TestDb| async move {
+        let oid = database_oid(db.pool()).await;
         body(db.pool().clone()).await;
-        Ok::<_, std::convert::Infallible>(db.name().to_owned())
+        Ok::<_, std::convert::Infallible>((db.name().to_owned(), oid))
     })
     .expect("infallible")
+}
+
+async fn database_oid(pool: &PgPool) -> i64 {
+    scalar_i64(
+        pool,
+        "SELECT oid::int8 FROM pg_database WHERE datname = current_database()",
+    )
+    .await
 }
 
 async fn exec(pool: &PgPool, sql: &'static str) {
@@ -176,4 +186,41 @@ fn session_settings_do_not_follow_the_clone() {
         assert_eq!(timeout, "0");
         assert_eq!(scalar_i64(&pool, "SELECT count(*) FROM users").await, 0);
     });
+}
+
+static AUDITED: sqlx::migrate::Migrator = sqlx::migrate!("./tests/migrations_delete_trigger");
+
+/// A schema with a DELETE trigger that writes to another table: the reset must empty the
+/// tables without setting it off (or its audit row would be the next test's).
+#[test]
+fn a_reset_sets_off_no_delete_trigger() {
+    let audited = |name| {
+        TestSpec::new(name)
+            .migrator(&AUDITED)
+            .isolation(Isolation::Database)
+    };
+    let first = run::run_with_database(&audited("reuse::audited_writes"), |db: TestDb| async move {
+        exec(
+            db.pool(),
+            "INSERT INTO parent DEFAULT VALUES; INSERT INTO child (parent_id) SELECT id FROM parent",
+        )
+        .await;
+        Ok::<_, std::convert::Infallible>(db.name().to_owned())
+    })
+    .expect("infallible");
+    let second =
+        run::run_with_database(&audited("reuse::audited_after"), |db: TestDb| async move {
+            for table in ["parent", "child", "audit"] {
+                let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+                    "SELECT count(*) FROM {table}"
+                )))
+                .fetch_one(db.pool())
+                .await
+                .expect("count");
+                assert_eq!(rows, 0, "rows left in {table}");
+            }
+            Ok::<_, std::convert::Infallible>(db.name().to_owned())
+        })
+        .expect("infallible");
+    assert_eq!(first, second, "the clone was reset, not recreated");
 }

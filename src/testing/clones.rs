@@ -39,8 +39,8 @@ pub(crate) const TEST_POOL_MAX: u32 = 10;
 /// How long a test's leftover connections may take to come back to its pool.
 const RETURN_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// How long the harness polls without sleeping for a test's connection to come back.
-const SPIN_BEFORE_SLEEP: Duration = Duration::from_millis(20);
+/// How often the harness looks whether a test's connection came back to its pool.
+const RETURN_POLL: Duration = Duration::from_micros(100);
 
 /// How long a test waits for room on the server (connections, disk) before it fails.
 const CAPACITY_WAIT: Duration = Duration::from_secs(120);
@@ -333,13 +333,11 @@ async fn settle(pool: &PgPool) -> bool {
             return false;
         }
         // A connection the test dropped comes back after a round trip (sqlx pings it on
-        // release, from a task of its own): a timer tick (1 ms or more) would cost more than
-        // that, so poll without sleeping for a while first.
-        if waited < SPIN_BEFORE_SLEEP {
-            tokio::task::yield_now().await;
-        } else {
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+        // release, from a task on the runtime's workers). A timer tick (1 ms or more) would
+        // cost more than that, and spinning would take a core from the workers and the
+        // server: this thread (the test's own, inside `block_on`; settle runs only on the
+        // shared runtime) naps for a tenth of a millisecond instead.
+        std::thread::sleep(RETURN_POLL);
     }
     while pool.size() > 1 {
         match pool.try_acquire() {

@@ -64,6 +64,10 @@ pub(crate) struct Profile {
     tables: Vec<Table>,
     sequences: Vec<Sequence>,
     catalog_rows: i64,
+    /// For each table, its place in an order that deletes referencing rows before the rows
+    /// they reference; `None` when the schema has a cycle of foreign keys, or a trigger or
+    /// rule that acts on DELETE (which a reset must not set off).
+    delete_order: Option<Vec<usize>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -126,7 +130,7 @@ impl Profile {
             .await
             .map_err(HarnessError::sql("counting the template's rows"))?
         };
-        let tables = names
+        let tables: Vec<Table> = names
             .into_iter()
             .zip(rows)
             .map(|(name, rows)| Table { name, rows })
@@ -153,10 +157,12 @@ impl Profile {
         .fetch_one(&mut *conn)
         .await
         .map_err(HarnessError::sql("counting the template's catalog rows"))?;
+        let delete_order = delete_order(conn, &tables).await?;
         Ok(Self {
             tables,
             sequences,
             catalog_rows,
+            delete_order,
         })
     }
 
@@ -180,8 +186,8 @@ impl Profile {
         if catalog_changed || sequences.len() != self.sequences.len() {
             return Ok(Reset::Recreate);
         }
-        let mut statements = Vec::new();
-        for (table, touched) in self.tables.iter().zip(&touched) {
+        let mut emptied = Vec::new();
+        for (index, (table, touched)) in self.tables.iter().zip(&touched).enumerate() {
             if !touched {
                 continue;
             }
@@ -189,38 +195,57 @@ impl Profile {
                 // Its template rows cannot be told from the test's without a copy of them.
                 return Ok(Reset::Recreate);
             }
-            statements.push(format!("DELETE FROM {}", table.name));
+            emptied.push(index);
         }
+        let mut restores = Vec::new();
         for (sequence, now) in self.sequences.iter().zip(&sequences) {
             if *now != sequence.last_value {
                 let (value, called) = match sequence.last_value {
                     Some(v) => (v, true),
                     None => (sequence.start_value, false),
                 };
-                statements.push(format!(
+                restores.push(format!(
                     "SELECT setval('{}', {value}, {called})",
                     sequence.name.replace('\'', "''")
                 ));
             }
         }
-        if statements.is_empty() {
+        if emptied.is_empty() && restores.is_empty() {
             sqlx::raw_sql(AssertSqlSafe(session_sql.to_owned()))
                 .execute(&mut *conn)
                 .await
                 .map_err(HarnessError::sql("resetting the test's session"))?;
             return Ok(Reset::Untouched);
         }
-        // `replica` skips triggers, foreign-key checks included: the order of the deletes
-        // does not matter, and no user trigger writes elsewhere while they run.
-        let sql = format!(
-            "{session_sql}; BEGIN; SET LOCAL session_replication_role = replica; {}; COMMIT; \
-             {WATERMARK_SQL}",
-            statements.join("; ")
-        );
-        let rows = sqlx::raw_sql(AssertSqlSafe(sql))
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(HarnessError::sql("resetting the test's database"))?;
+        let rows = match &self.delete_order {
+            Some(order) => {
+                // Referencing rows first, so that foreign keys hold at every step. This
+                // keeps the backend's plan cache, which `session_replication_role` flushes.
+                emptied.sort_by_key(|&i| order[i]);
+                let plain = self.reset_sql(session_sql, &emptied, &restores, false);
+                match sqlx::raw_sql(AssertSqlSafe(plain))
+                    .fetch_all(&mut *conn)
+                    .await
+                {
+                    Ok(rows) => Ok(rows),
+                    // A self-reference with ON DELETE RESTRICT, say: no order helps.
+                    Err(_) => {
+                        let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+                        let forced = self.reset_sql(session_sql, &emptied, &restores, true);
+                        sqlx::raw_sql(AssertSqlSafe(forced))
+                            .fetch_all(&mut *conn)
+                            .await
+                    }
+                }
+            }
+            None => {
+                let forced = self.reset_sql(session_sql, &emptied, &restores, true);
+                sqlx::raw_sql(AssertSqlSafe(forced))
+                    .fetch_all(&mut *conn)
+                    .await
+            }
+        }
+        .map_err(HarnessError::sql("resetting the test's database"))?;
         let watermark = rows
             .last()
             .and_then(|r| r.try_get::<i64, _>(0).ok())
@@ -231,6 +256,34 @@ impl Profile {
         Ok(Reset::Cleaned {
             watermark: u64::try_from(watermark).unwrap_or(0),
         })
+    }
+
+    /// One batch: the session clean-up, then in one transaction the deletes (of `emptied`,
+    /// indexes into the tables) and the sequence restores, then the new watermark. `forced`
+    /// deletes as a replica would: no trigger fires, foreign keys included.
+    fn reset_sql(
+        &self,
+        session_sql: &str,
+        emptied: &[usize],
+        restores: &[String],
+        forced: bool,
+    ) -> String {
+        let mut statements = Vec::with_capacity(emptied.len() + restores.len() + 1);
+        statements.push(if forced {
+            "SET LOCAL session_replication_role = replica".to_owned()
+        } else {
+            "SET CONSTRAINTS ALL DEFERRED".to_owned()
+        });
+        statements.extend(
+            emptied
+                .iter()
+                .map(|&i| format!("DELETE FROM {}", self.tables[i].name)),
+        );
+        statements.extend(restores.iter().cloned());
+        format!(
+            "{session_sql}; BEGIN; {}; COMMIT; {WATERMARK_SQL}",
+            statements.join("; ")
+        )
     }
 
     /// The query that finds what changed since the watermark, its only parameter (`$1`).
@@ -260,6 +313,68 @@ impl Profile {
             catalogs = catalog_sql(),
         )
     }
+}
+
+/// Ranks the tables so that one referencing another by a foreign key comes first; `None`
+/// when no such order exists (a cycle) or a DELETE would set off a user trigger or rule.
+/// Deferrable keys are left out: the reset defers them to its commit, when every row they
+/// could miss is gone. (A key to the same table is checked once its statement is done.)
+async fn delete_order(
+    conn: &mut PgConnection,
+    tables: &[Table],
+) -> Result<Option<Vec<usize>>, HarnessError> {
+    let acts_on_delete: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE NOT tgisinternal AND tgtype & 8 <> 0 \
+                        AND tgrelid >= 16384) \
+             OR EXISTS (SELECT 1 FROM pg_rewrite WHERE ev_type = '4' AND ev_class >= 16384)",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(HarnessError::sql("looking for DELETE triggers"))?;
+    if acts_on_delete {
+        return Ok(None);
+    }
+    let edges: Vec<(String, String)> = sqlx::query_as(
+        "SELECT format('%I.%I', cn.nspname, c.relname), format('%I.%I', fn.nspname, f.relname) \
+         FROM pg_constraint k \
+         JOIN pg_class c ON c.oid = k.conrelid JOIN pg_namespace cn ON cn.oid = c.relnamespace \
+         JOIN pg_class f ON f.oid = k.confrelid JOIN pg_namespace fn ON fn.oid = f.relnamespace \
+         WHERE k.contype = 'f' AND k.conrelid <> k.confrelid AND NOT k.condeferrable",
+    )
+    .fetch_all(&mut *conn)
+    .await
+    .map_err(HarnessError::sql("listing foreign keys"))?;
+    let index = |name: &str| tables.iter().position(|t| t.name == name);
+    let edges: Vec<(usize, usize)> = edges
+        .iter()
+        .filter_map(|(child, parent)| Some((index(child)?, index(parent)?)))
+        .collect();
+    Ok(referencing_first(tables.len(), &edges))
+}
+
+/// Kahn's algorithm over `(referencing, referenced)` edges: each table's rank, referencing
+/// tables before the tables they reference; `None` on a cycle.
+fn referencing_first(n: usize, edges: &[(usize, usize)]) -> Option<Vec<usize>> {
+    let mut waiting_on = vec![0_usize; n];
+    for &(_, parent) in edges {
+        waiting_on[parent] += 1;
+    }
+    let mut ready: Vec<usize> = (0..n).filter(|&t| waiting_on[t] == 0).collect();
+    let mut rank = vec![usize::MAX; n];
+    let mut next = 0;
+    while let Some(table) = ready.pop() {
+        rank[table] = next;
+        next += 1;
+        for &(child, parent) in edges {
+            if child == table {
+                waiting_on[parent] -= 1;
+                if waiting_on[parent] == 0 {
+                    ready.push(parent);
+                }
+            }
+        }
+    }
+    (next == n).then_some(rank)
 }
 
 /// A condition true for rows written by transactions at or after the watermark. `age()`
@@ -295,3 +410,18 @@ fn catalog_sql() -> String {
 
 /// The next transaction id, as a clean clone's watermark.
 pub(crate) const WATERMARK_SQL: &str = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::int8";
+
+#[cfg(test)]
+mod tests {
+    use super::referencing_first;
+
+    #[test]
+    fn referencing_tables_come_first_and_cycles_have_no_order() {
+        // 0 users <- 1 sites <- 2 pages; 3 alone.
+        let rank = referencing_first(4, &[(1, 0), (2, 1), (2, 0)]).expect("an order");
+        assert!(rank[2] < rank[1] && rank[1] < rank[0]);
+        assert!(rank[3] < 4);
+        assert_eq!(referencing_first(2, &[(0, 1), (1, 0)]), None);
+        assert_eq!(referencing_first(0, &[]), Some(vec![]));
+    }
+}
