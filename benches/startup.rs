@@ -602,20 +602,19 @@ fn containers(key: Option<&str>) -> Result<Vec<String>, String> {
 
 /// Whether `pid` runs; a zombie does not.
 fn pid_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(") ")
-            .and_then(|(_, rest)| rest.chars().next())
-            .is_some_and(|state| !matches!(state, 'Z' | 'X'))
-    })
+    persistence::ephemeral::platform::process_alive(pid)
 }
 
 /// Reaps `pid` if it is an ended child of this process (the supervisors of held servers are).
 fn reap(pid: u32) {
+    #[cfg(unix)]
     if let Ok(pid) = libc::pid_t::try_from(pid) {
         let mut status = 0;
         // SAFETY: waitpid with WNOHANG on one pid; a pid that is not our child gives ECHILD.
         unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
     }
+    #[cfg(not(unix))]
+    let _ = pid;
 }
 
 /// Copies the `pristine-*` clusters of `source` into the new state directory `dir`, keeping

@@ -14,7 +14,7 @@ mod backend;
 mod docker;
 mod error;
 pub mod native;
-mod process;
+pub mod platform;
 mod settings;
 pub mod shared;
 mod state;

@@ -22,7 +22,7 @@ use super::native::PgBinaries;
 use super::settings::{IdleGrace, Settings};
 use super::state::ServerState;
 use super::supervisor::{Report, Request, SUPERVISOR_ENV, ServerKind};
-use super::{BackendKind, EphemeralError, sweep};
+use super::{BackendKind, EphemeralError, platform, sweep};
 use crate::postgres::redact_passwords;
 
 pub(crate) const USERS_LOCK: &str = "users.lock";
@@ -180,7 +180,7 @@ fn start_or_join(settings: &Settings) -> Result<ServerState, EphemeralError> {
     if let Some(state) = ServerState::read_live(dir) {
         return Ok(state);
     }
-    sweep::orphans(dir);
+    sweep::orphans(dir, settings.ram_dir.as_deref());
     let kind = server_kind(settings)?;
     let state = spawn_supervisor(settings, kind)?;
     state.write(dir)?;
@@ -191,8 +191,15 @@ fn start_or_join(settings: &Settings) -> Result<ServerState, EphemeralError> {
 /// What to start. Looking for binaries (`pg_config`, `postgres --version`: ~12 ms) or asking
 /// the Docker daemon happens only here, in the process that starts the server.
 fn server_kind(settings: &Settings) -> Result<ServerKind, EphemeralError> {
-    let native =
-        || PgBinaries::find(settings.pg_bin.as_deref()).map(|b| ServerKind::Native { bins: b.dir });
+    let native = || {
+        if let Some(reason) = platform::native_unavailable() {
+            return Err(EphemeralError::NativeUnavailable { reason });
+        }
+        PgBinaries::find(settings.pg_bin.as_deref()).map(|b| ServerKind::Native {
+            bins: b.dir,
+            ram_dir: settings.ram_dir.clone(),
+        })
+    };
     let docker = || ServerKind::Docker {
         image: settings.image.clone(),
         key: harness_key(settings),
@@ -255,7 +262,6 @@ fn spawn_supervisor(
     settings: &Settings,
     server: ServerKind,
 ) -> Result<ServerState, EphemeralError> {
-    use std::os::unix::process::CommandExt;
     let request = Request {
         state_dir: settings.state_dir.clone(),
         server,
@@ -278,17 +284,8 @@ fn spawn_supervisor(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    // SAFETY: setsid is async-signal-safe; a new session keeps the supervisor out of the
-    // test's process group, so Ctrl-C or nextest's cleanup of the group does not reach it.
-    unsafe {
-        command.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    let mut child = command
-        .spawn()
-        .map_err(|e| EphemeralError::io("run", &exe, e))?;
+    let mut child =
+        platform::spawn_detached(&mut command).map_err(|e| EphemeralError::io("run", &exe, e))?;
     let mut line = String::new();
     if let Some(stdout) = child.stdout.take() {
         let _ = BufReader::new(stdout).read_line(&mut line);

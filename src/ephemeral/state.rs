@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::process::pid_alive;
+use super::platform::process_alive;
 use super::{BackendKind, EphemeralError};
 
 /// What a joining process needs to know about a started server.
@@ -39,7 +39,8 @@ impl ServerState {
     pub(crate) fn read_live(state_dir: &Path) -> Option<Self> {
         let text = std::fs::read(Self::path(state_dir)).ok()?;
         let state: Self = serde_json::from_slice(&text).ok()?;
-        let alive = pid_alive(state.supervisor_pid) && state.postmaster_pid.is_none_or(pid_alive);
+        let alive =
+            process_alive(state.supervisor_pid) && state.postmaster_pid.is_none_or(process_alive);
         alive.then_some(state)
     }
 

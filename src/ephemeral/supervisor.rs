@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use super::EphemeralError;
 use super::native::{Instance, PgBinaries, Postmaster};
-use super::process::unprivileged_user;
+use super::platform::{self, unprivileged_user};
 use super::shared::{START_LOCK, USERS_LOCK, open_lock};
 use super::state::ServerState;
 
@@ -42,8 +42,11 @@ pub(crate) struct Request {
 /// What kind of server to start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum ServerKind {
-    /// From the PostgreSQL binaries in this directory.
-    Native { bins: PathBuf },
+    /// From the PostgreSQL binaries in `bins`, data in `ram_dir` when it has room.
+    Native {
+        bins: PathBuf,
+        ram_dir: Option<PathBuf>,
+    },
     /// From this image, in a container; `key` labels it as this harness's.
     Docker { image: String, key: String },
 }
@@ -81,7 +84,7 @@ fn supervise(request: &Request) -> i32 {
     };
     record_start(&request.state_dir, &state);
     report(&Report::Ready(state.clone()));
-    detach_stdio();
+    platform::detach_stdio();
     watch(request, &mut running, &state);
     running.stop();
     state.remove_if_current(&request.state_dir);
@@ -92,7 +95,7 @@ fn supervise(request: &Request) -> i32 {
 enum Running {
     Native {
         instance: Instance,
-        postmaster: Postmaster,
+        postmaster: Box<Postmaster>,
     },
     #[cfg(feature = "docker")]
     Docker(Box<super::docker::Container>),
@@ -125,7 +128,7 @@ impl Running {
 
 fn start(request: &Request) -> Result<(Running, ServerState), EphemeralError> {
     match &request.server {
-        ServerKind::Native { bins } => start_native(request, bins),
+        ServerKind::Native { bins, ram_dir } => start_native(request, bins, ram_dir.as_deref()),
         #[cfg(feature = "docker")]
         ServerKind::Docker { image, key } => {
             let container = super::docker::Container::start(image, key)?;
@@ -153,10 +156,14 @@ fn start(request: &Request) -> Result<(Running, ServerState), EphemeralError> {
     }
 }
 
-fn start_native(request: &Request, bins: &Path) -> Result<(Running, ServerState), EphemeralError> {
+fn start_native(
+    request: &Request,
+    bins: &Path,
+    ram_dir: Option<&Path>,
+) -> Result<(Running, ServerState), EphemeralError> {
     let bins = PgBinaries::find(Some(bins))?;
     let run_as = unprivileged_user();
-    let instance = Instance::create(&request.state_dir, std::process::id())?;
+    let instance = Instance::create(&request.state_dir, ram_dir, std::process::id())?;
     let started = instance
         .populate(&bins, &request.state_dir, run_as)
         .and_then(|()| Postmaster::start(&bins, &instance, run_as));
@@ -171,7 +178,7 @@ fn start_native(request: &Request, bins: &Path) -> Result<(Running, ServerState)
         instance_id: instance.id.clone(),
         backend: super::BackendKind::Native,
         instance_dir: Some(instance.dir.clone()),
-        socket_dir: Some(instance.socket_dir()),
+        socket_dir: postmaster.socket_dir.clone(),
         container_id: None,
         port: postmaster.port,
         version: bins.version.clone(),
@@ -181,7 +188,7 @@ fn start_native(request: &Request, bins: &Path) -> Result<(Running, ServerState)
     Ok((
         Running::Native {
             instance,
-            postmaster,
+            postmaster: Box::new(postmaster),
         },
         state,
     ))
@@ -266,21 +273,5 @@ fn report(report: &Report) {
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{line}");
         let _ = stdout.flush();
-    }
-}
-
-/// Points stdin/stdout/stderr at /dev/null: the spawning test process (and nextest, which
-/// watches for handles that outlive a test) must see them closed.
-fn detach_stdio() {
-    if let Ok(null) = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-    {
-        use std::os::fd::AsRawFd;
-        for fd in 0..=2 {
-            // SAFETY: dup2 onto the standard descriptors, with a descriptor we own.
-            unsafe { libc::dup2(null.as_raw_fd(), fd) };
-        }
     }
 }
