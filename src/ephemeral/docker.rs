@@ -25,12 +25,7 @@ use tokio::runtime::Runtime;
 
 use super::EphemeralError;
 use super::platform;
-
-/// Every container of the harness carries this label ...
-pub(crate) const HARNESS_LABEL: &str = "org.persistence.harness";
-/// ... and these, naming the process that owns it.
-const OWNER_PID_LABEL: &str = "org.persistence.owner-pid";
-const OWNER_HOST_LABEL: &str = "org.persistence.owner-host";
+use super::state_dir::{HARNESS_LABEL, OWNER_HOST_LABEL, OWNER_PID_LABEL};
 
 /// How often the supervisor asks the daemon whether the container still runs.
 const LIVENESS_EVERY: Duration = Duration::from_secs(2);

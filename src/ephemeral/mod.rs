@@ -17,7 +17,7 @@ pub mod native;
 pub mod platform;
 mod settings;
 pub mod shared;
-mod state;
+pub mod state_dir;
 pub mod supervisor;
 mod sweep;
 

@@ -21,8 +21,7 @@ use serde::{Deserialize, Serialize};
 use super::EphemeralError;
 use super::native::{Instance, PgBinaries, Postmaster};
 use super::platform::{self, unprivileged_user};
-use super::shared::{START_LOCK, USERS_LOCK, open_lock};
-use super::state::ServerState;
+use super::state_dir::{START_LOCK, ServerState, StateDir, USERS_LOCK};
 
 /// The environment variable that turns an executable into a supervisor.
 pub const SUPERVISOR_ENV: &str = "PERSISTENCE_SUPERVISOR";
@@ -82,7 +81,7 @@ fn supervise(request: &Request) -> i32 {
             return 1;
         }
     };
-    record_start(&request.state_dir, &state);
+    StateDir::new(&request.state_dir).record_start(&state);
     report(&Report::Ready(state.clone()));
     platform::detach_stdio();
     watch(request, &mut running, &state);
@@ -198,7 +197,7 @@ fn start_native(
 /// On return for idleness the caller holds no lock, but the state file is already gone, so
 /// a process that arrives now starts a new server instead of joining this one.
 fn watch(request: &Request, running: &mut Running, state: &ServerState) {
-    let Ok(users) = open_lock(&request.state_dir, USERS_LOCK) else {
+    let Ok(users) = StateDir::new(&request.state_dir).lock_file(USERS_LOCK) else {
         return;
     };
     let mut idle_since: Option<Instant> = None;
@@ -231,7 +230,7 @@ fn watch(request: &Request, running: &mut Running, state: &ServerState) {
 fn retire(state_dir: &Path, users: &File, state: &ServerState) -> bool {
     // If the state directory was deleted (`cargo clean`, a test's temporary one), nobody
     // can find the server any more: there is no start lock to take, and no reason to stay.
-    let start = open_lock(state_dir, START_LOCK).ok();
+    let start = StateDir::new(state_dir).lock_file(START_LOCK).ok();
     if start.as_ref().is_some_and(|start| start.lock().is_err()) {
         return false;
     }
@@ -244,28 +243,6 @@ fn retire(state_dir: &Path, users: &File, state: &ServerState) -> bool {
         let _ = start.unlock();
     }
     retired
-}
-
-/// Appends the new server to `starts.log`: a history of the servers this state directory
-/// has had, which shows how many a run started.
-fn record_start(state_dir: &Path, state: &ServerState) {
-    let path = state_dir.join("starts.log");
-    if let Ok(mut log) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-    {
-        let place = match (&state.instance_dir, &state.container_id) {
-            (Some(dir), _) => dir.display().to_string(),
-            (None, Some(container)) => format!("container:{container}"),
-            (None, None) => String::new(),
-        };
-        let _ = writeln!(
-            log,
-            "{} {} {} {place}",
-            state.instance_id, state.backend, state.version
-        );
-    }
 }
 
 fn report(report: &Report) {

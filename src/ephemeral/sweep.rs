@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use super::native::instances_roots;
 use super::platform::{self, process_alive};
+use super::state_dir::{INSTANCE_PREFIX, OWNER_FILE, PRISTINE_BUILDING_PREFIX};
 
 /// A directory without an owner file younger than this may be one being created right now.
 const CREATION_WINDOW: Duration = Duration::from_secs(60);
@@ -22,7 +23,9 @@ pub(crate) fn orphans(state_dir: &Path, ram_dir: Option<&Path>) {
         };
         for entry in entries.flatten() {
             let name = entry.file_name();
-            let is_instance = name.to_str().is_some_and(|n| n.starts_with("persistence-"));
+            let is_instance = name
+                .to_str()
+                .is_some_and(|n| n.starts_with(INSTANCE_PREFIX));
             if is_instance && is_orphan(&entry.path()) {
                 remove_instance(&entry.path());
             }
@@ -34,7 +37,7 @@ pub(crate) fn orphans(state_dir: &Path, ram_dir: Option<&Path>) {
             let name = entry.file_name();
             if let Some(pid) = name
                 .to_str()
-                .and_then(|n| n.strip_prefix("pristine-building-"))
+                .and_then(|n| n.strip_prefix(PRISTINE_BUILDING_PREFIX))
                 && pid.parse().is_ok_and(|pid| !process_alive(pid))
             {
                 let _ = std::fs::remove_dir_all(entry.path());
@@ -44,7 +47,7 @@ pub(crate) fn orphans(state_dir: &Path, ram_dir: Option<&Path>) {
 }
 
 fn is_orphan(dir: &Path) -> bool {
-    match std::fs::read_to_string(dir.join("owner.pid")) {
+    match std::fs::read_to_string(dir.join(OWNER_FILE)) {
         Ok(pid) => pid.trim().parse().is_ok_and(|pid: u32| !process_alive(pid)),
         Err(_) => std::fs::metadata(dir)
             .and_then(|m| m.modified())

@@ -4,6 +4,9 @@ use std::process::{Command, Stdio};
 use super::PgBinaries;
 use crate::ephemeral::EphemeralError;
 use crate::ephemeral::platform::{self, RunAs, free_bytes, hand_over};
+use crate::ephemeral::state_dir::{
+    INSTANCE_PREFIX, OWNER_FILE, PRISTINE_BUILDING_PREFIX, StateDir,
+};
 
 /// Bumped whenever the tuning below changes, so cached pristine clusters are rebuilt.
 const TUNING_REVISION: u32 = 1;
@@ -29,16 +32,13 @@ log_min_error_statement = panic
 log_checkpoints = off
 ";
 
-/// Prefix of every instance directory, so sweeps find them.
-pub(crate) const INSTANCE_PREFIX: &str = "persistence-";
-
 /// tmpfs is used when it has at least this much room for a server's data.
 const TMPFS_MIN_FREE: u64 = 1 << 30;
 
 /// Every place instance directories may be, for sweeps: the state directory, the RAM
 /// directory asked for, and the system's usual one (an earlier run may have used it).
 pub(crate) fn instances_roots(state_dir: &Path, ram_dir: Option<&Path>) -> Vec<PathBuf> {
-    let mut roots = vec![state_dir.join("instances")];
+    let mut roots = vec![StateDir::new(state_dir).instances_dir()];
     for dir in [ram_dir.map(Path::to_path_buf), platform::ram_dir()]
         .into_iter()
         .flatten()
@@ -57,7 +57,7 @@ pub(crate) fn instance_root(state_dir: &Path, ram_dir: Option<&Path>) -> PathBuf
         Some(ram) if free_bytes(ram).is_some_and(|free| free >= TMPFS_MIN_FREE) => {
             ram.to_path_buf()
         }
-        _ => state_dir.join("instances"),
+        _ => StateDir::new(state_dir).instances_dir(),
     }
 }
 
@@ -119,9 +119,6 @@ impl Instance {
     }
 }
 
-/// The file naming the process that owns an instance directory.
-pub(crate) const OWNER_FILE: &str = "owner.pid";
-
 fn write_owner(dir: &Path, pid: u32) -> Result<(), EphemeralError> {
     let path = dir.join(OWNER_FILE);
     std::fs::write(&path, pid.to_string()).map_err(|e| EphemeralError::io("write", &path, e))
@@ -139,7 +136,7 @@ fn pristine_cluster(
     }
     // Built beside its final name and renamed, so a crash never leaves a half cluster that
     // looks complete. Callers hold the start lock, so no two builds race.
-    let building = state_dir.join(format!("pristine-building-{}", std::process::id()));
+    let building = state_dir.join(format!("{PRISTINE_BUILDING_PREFIX}{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&building);
     std::fs::create_dir_all(&building).map_err(|e| EphemeralError::io("create", &building, e))?;
     hand_over(&building, run_as).map_err(|e| EphemeralError::io("hand over", &building, e))?;
