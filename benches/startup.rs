@@ -53,6 +53,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use persistence::ephemeral::state_dir::{HARNESS_LABEL, SERVER_FILE, STARTS_LOG, StateDir};
 use persistence::ephemeral::{BackendKind, Server, Settings};
 use serde_json::Value;
 
@@ -65,7 +66,6 @@ const BASELINE: &str = "nodb";
 /// The image of the docker backend unless `PERSISTENCE_TEST_IMAGE` says otherwise.
 const LOCAL_IMAGE: &str = "persistence/postgres:15-local";
 /// The label every container of the harness carries (its value: the harness key).
-const HARNESS_LABEL: &str = "org.persistence.harness";
 /// How long a server may take to go after its last user.
 const GONE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -515,27 +515,28 @@ fn run_test(
     Ok(took)
 }
 
-/// A server recorded in `starts.log`: `<supervisor pid>-<id> <backend> <version> <place>`.
+/// A server recorded in `starts.log`.
 struct StartLine {
     supervisor: u32,
-    place: String,
+    instance_dir: Option<PathBuf>,
 }
 
 fn servers_started(dir: &Path) -> Result<Vec<StartLine>, String> {
-    let path = dir.join("starts.log");
-    let text = std::fs::read_to_string(&path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .map(|line| {
-            let mut fields = line.split_whitespace();
-            let supervisor = fields
-                .next()
-                .and_then(|id| id.split('-').next())
-                .and_then(|pid| pid.parse().ok())
-                .ok_or_else(|| format!("{}: unexpected line `{line}`", path.display()))?;
-            let place = fields.nth(2).unwrap_or("").to_owned();
-            Ok(StartLine { supervisor, place })
+    StateDir::new(dir)
+        .starts()
+        .into_iter()
+        .map(|start| {
+            let supervisor = start.supervisor_pid().ok_or_else(|| {
+                format!(
+                    "{}: no supervisor pid in `{}`",
+                    dir.join(STARTS_LOG).display(),
+                    start.instance_id
+                )
+            })?;
+            Ok(StartLine {
+                supervisor,
+                instance_dir: start.instance_dir().map(Path::to_path_buf),
+            })
         })
         .collect()
 }
@@ -551,8 +552,8 @@ fn wait_gone(
     let key = harness_key(dir);
     for server in servers {
         started.supervisors.push(server.supervisor);
-        if !server.place.is_empty() && !server.place.starts_with("container:") {
-            started.instance_dirs.push(PathBuf::from(&server.place));
+        if let Some(dir) = &server.instance_dir {
+            started.instance_dirs.push(dir.clone());
         }
     }
     if backend == Backend::Docker {
@@ -560,11 +561,11 @@ fn wait_gone(
     }
     let deadline = Instant::now() + GONE_TIMEOUT;
     loop {
-        let state_file = dir.join("server.json").exists();
+        let state_file = dir.join(SERVER_FILE).exists();
         let supervisors = servers.iter().any(|s| pid_alive(s.supervisor));
         let data = servers
             .iter()
-            .any(|s| !s.place.starts_with("container:") && Path::new(&s.place).exists());
+            .any(|s| s.instance_dir.as_deref().is_some_and(Path::exists));
         let containers = backend == Backend::Docker && !containers(Some(&key))?.is_empty();
         if !(state_file || supervisors || data || containers) {
             for server in servers {
@@ -602,20 +603,19 @@ fn containers(key: Option<&str>) -> Result<Vec<String>, String> {
 
 /// Whether `pid` runs; a zombie does not.
 fn pid_alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-        stat.rsplit_once(") ")
-            .and_then(|(_, rest)| rest.chars().next())
-            .is_some_and(|state| !matches!(state, 'Z' | 'X'))
-    })
+    persistence::ephemeral::platform::process_alive(pid)
 }
 
 /// Reaps `pid` if it is an ended child of this process (the supervisors of held servers are).
 fn reap(pid: u32) {
+    #[cfg(unix)]
     if let Ok(pid) = libc::pid_t::try_from(pid) {
         let mut status = 0;
         // SAFETY: waitpid with WNOHANG on one pid; a pid that is not our child gives ECHILD.
         unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
     }
+    #[cfg(not(unix))]
+    let _ = pid;
 }
 
 /// Copies the `pristine-*` clusters of `source` into the new state directory `dir`, keeping

@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
-# Builds a PostgreSQL 15 server image without any image registry: mmdebstrap makes a minimal
-# Debian bookworm rootfs with Debian's postgresql-15 from the machine's own apt sources, and
+# Builds a PostgreSQL server image without any image registry: mmdebstrap makes a minimal
+# Debian rootfs (bookworm: PostgreSQL 15, trixie: 17) with Debian's postgresql-N from the
+# machine's own apt sources, and
 # `docker import` turns it into an image whose entrypoint (ci/postgres-image/docker-entrypoint.sh)
 # follows the official `postgres` image's contract (POSTGRES_PASSWORD/USER/DB, `-c` flags, log
 # lines), so testcontainers-modules' Postgres and docker-compose.test.yml can use it.
 #
-#   ci/build-postgres-image.sh [TAG]
+#   ci/build-postgres-image.sh [--suite bookworm|trixie] [TAG]
 #
-# TAG: the argument, else $PERSISTENCE_TEST_IMAGE, else persistence/postgres:15-local.
+# SUITE: the Debian release to build from, bookworm (PostgreSQL 15, the default) or trixie (17).
+# Its packages come from the archives the machine's apt sources name for its own release (the
+# same archive serves every release), with the suite names swapped.
+# TAG: the argument, else (without --suite) $PERSISTENCE_TEST_IMAGE, else
+# persistence/postgres:<major>-local (15-local, 17-local).
 # Quick and idempotent: the image carries a hash of this script, the entrypoint and the
-# postgresql-15 version apt offers; when an image with TAG and that hash exists, nothing is built.
+# postgresql-N version apt offers; when an image with TAG and that hash exists, nothing is built.
 # Progress goes to stderr; the last line on stdout is the tag, so CI can do
 #   export PERSISTENCE_TEST_IMAGE="$(ci/build-postgres-image.sh)"
 # Needs root (apt-get, mmdebstrap's root mode) and a Docker daemon. No mirror host is written
@@ -22,16 +27,33 @@ PROG="ci/build-postgres-image"
 SCRIPT="$(readlink -f "${BASH_SOURCE[0]}")"
 HERE="$(dirname "$SCRIPT")"
 ENTRYPOINT_SRC="$HERE/postgres-image/docker-entrypoint.sh"
-TAG="${1:-${PERSISTENCE_TEST_IMAGE:-persistence/postgres:15-local}}"
 HASH_LABEL="io.persistence.build-hash"
-PG_MAJOR=15
-SUITE=bookworm
 
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() { printf '%s: FAILED: %s\n' "$PROG" "$*" >&2; exit 1; }
 trap 'die "unexpected error at line $LINENO (exit status $?)"' ERR
 
-[ "$#" -le 1 ] || die "usage: $0 [TAG]"
+SUITE=""
+if [ "${1:-}" = "--suite" ]; then
+	[ "$#" -ge 2 ] || die "usage: $0 [--suite bookworm|trixie] [TAG]"
+	SUITE="$2"
+	shift 2
+fi
+[ "$#" -le 1 ] || die "usage: $0 [--suite bookworm|trixie] [TAG]"
+case "${SUITE:-bookworm}" in
+	bookworm) PG_MAJOR=15 ;;
+	trixie) PG_MAJOR=17 ;;
+	*) die "unknown suite '$SUITE': expected bookworm (PostgreSQL 15) or trixie (PostgreSQL 17)" ;;
+esac
+if [ -n "$SUITE" ]; then
+	TAG="${1:-persistence/postgres:${PG_MAJOR}-local}"
+else
+	SUITE=bookworm
+	TAG="${1:-${PERSISTENCE_TEST_IMAGE:-persistence/postgres:15-local}}"
+fi
+# The release the machine's apt sources are written for; their entries are reused for SUITE.
+HOST_SUITE="$(. /etc/os-release 2>/dev/null && printf '%s' "${VERSION_CODENAME:-}")"
+HOST_SUITE="${HOST_SUITE:-$SUITE}"
 [ -r "$ENTRYPOINT_SRC" ] || die "missing $ENTRYPOINT_SRC"
 command -v docker >/dev/null 2>&1 || die "docker CLI not found"
 docker info >/dev/null 2>&1 || die "no Docker daemon answers (docker info failed)"
@@ -67,8 +89,9 @@ if ! command -v mmdebstrap >/dev/null 2>&1; then
 	hash="$(build_hash)"
 fi
 
-# --- The archive: every enabled `deb` entry of the machine's apt sources for bookworm,
-# bookworm-updates and bookworm-security with component main, as one-line sources for mmdebstrap.
+# --- The archive: every enabled `deb` entry of the machine's apt sources for its own release
+# (and its -updates and -security) with component main, as one-line sources for mmdebstrap,
+# renamed to SUITE.
 deb822_entries() {
 	awk '
 		function flush(   n, m, i, j, U, S) {
@@ -114,7 +137,11 @@ oneline_entries() {
 }
 sources=()
 while read -r uri suite signed; do
-	case "$suite" in "$SUITE" | "$SUITE-updates" | "$SUITE-security") ;; *) continue ;; esac
+	case "$suite" in
+		"$SUITE" | "$SUITE-updates" | "$SUITE-security") ;;
+		"$HOST_SUITE" | "$HOST_SUITE-updates" | "$HOST_SUITE-security") suite="$SUITE${suite#"$HOST_SUITE"}" ;;
+		*) continue ;;
+	esac
 	case "$uri" in cdrom:*) continue ;; esac
 	opts=""
 	if [ -n "$signed" ] && [ -r "$signed" ]; then opts="[signed-by=$signed] "; fi
@@ -127,7 +154,7 @@ done < <(
 )
 mapfile -t sources < <(printf '%s\n' "${sources[@]}" | awk 'NF && !seen[$0]++')
 grep -q " $SUITE main\$" <<<"$(printf '%s\n' "${sources[@]}")" \
-	|| die "no enabled 'deb ... $SUITE main' entry in /etc/apt/sources.list{,.d/*.list,.d/*.sources}"
+	|| die "no enabled 'deb ... $SUITE main' (or $HOST_SUITE main) entry in /etc/apt/sources.list{,.d/*.list,.d/*.sources}"
 grep -q " $SUITE-security main\$" <<<"$(printf '%s\n' "${sources[@]}")" \
 	|| log "warning: no $SUITE-security entry in the apt sources; building without security updates"
 

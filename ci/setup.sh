@@ -3,8 +3,9 @@
 #  - PostgreSQL server binaries for the harness's native backend (no cluster is created or
 #    started: the harness runs its own servers);
 #  - cargo-nextest, the README's test runner;
-#  - rustfmt and clippy components;
-#  - the PostgreSQL image of the docker backend, built from Debian's packages (no registry).
+#  - rustfmt and clippy components, and the macOS and Windows targets of the cross checks;
+#  - the PostgreSQL 15 and 17 images of the docker backend, built from Debian's packages
+#    (bookworm and trixie; no registry).
 set -euo pipefail
 
 have_pg_server() {
@@ -32,12 +33,16 @@ fi
 for component in rustfmt clippy; do
   rustup component list --installed 2>/dev/null | grep -q "^${component}" || rustup component add "$component"
 done
+for target in x86_64-apple-darwin aarch64-apple-darwin x86_64-pc-windows-msvc; do
+  rustup target list --installed 2>/dev/null | grep -qx "$target" || rustup target add "$target"
+done
 command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2>&1 || {
   echo "ci/setup: installing docker-compose"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null || {
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
   }
 }
-image=$(bash "$(dirname "$0")/build-postgres-image.sh" | tail -n 1)
+image=$(bash "$(dirname "$0")/build-postgres-image.sh" --suite bookworm | tail -n 1)
+image17=$(bash "$(dirname "$0")/build-postgres-image.sh" --suite trixie | tail -n 1)
 
-echo "ci/setup: ready (image $image, $(ls -d /usr/lib/postgresql/*/bin | tr '\n' ' ')$(cargo nextest --version | head -1))"
+echo "ci/setup: ready (images $image $image17, $(ls -d /usr/lib/postgresql/*/bin | tr '\n' ' ')$(cargo nextest --version | head -1))"

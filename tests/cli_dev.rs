@@ -4,6 +4,8 @@
 //!
 //! Each test gives the command a private `PERSISTENCE_STATE_DIR` (its server lives in
 //! `<dir>/dev`) and a database name of its own, so tests never share a server or database.
+// The SIGTERM test, and what only it uses, is Unix-only.
+#![cfg_attr(not(unix), allow(unused_imports, dead_code))]
 
 mod core_support;
 
@@ -203,6 +205,8 @@ async fn dev_once_migrates_prints_a_url_and_health_then_removes_everything() {
     }
 }
 
+// SIGTERM is a Unix signal.
+#[cfg(unix)]
 #[tokio::test]
 async fn dev_serves_a_working_url_until_sigterm_then_exits_0_leaving_nothing() {
     let backend = backend().await;

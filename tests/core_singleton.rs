@@ -5,6 +5,8 @@
 //! `global()` reads the process environment, which a test must not change in a shared test
 //! process: each scenario runs in a child process (this binary again, `--exact` one test)
 //! with `DATABASE_URL` pointing at the parent's test database.
+// The SIGTERM test, and what only it uses, is Unix-only.
+#![cfg_attr(not(unix), allow(unused_imports, dead_code))]
 
 mod core_support;
 mod support;
@@ -256,6 +258,8 @@ fn sigterm_scenario() {
     });
 }
 
+// SIGTERM is a Unix signal.
+#[cfg(unix)]
 #[db_test]
 async fn sigterm_shuts_a_process_down_cleanly_with_exit_0(db: TestDb) {
     let mut command = scenario("sigterm_scenario", "sigterm", &db).await;

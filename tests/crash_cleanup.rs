@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use persistence::db_test;
+use persistence::ephemeral::state_dir::StateDir;
 use sqlx::PgPool;
 use support::{child, scenario_is};
 
@@ -56,28 +57,16 @@ struct ServerFiles {
 }
 
 fn server_files(state_dir: &Path) -> ServerFiles {
-    let text = std::fs::read_to_string(state_dir.join("server.json")).expect("server.json");
-    let json: serde_json::Value = serde_json::from_str(&text).expect("json");
-    let pid = |key: &str| {
-        json[key]
-            .as_u64()
-            .and_then(|p| u32::try_from(p).ok())
-            .expect("pid")
-    };
+    let server = StateDir::new(state_dir).server().expect("server.json");
     ServerFiles {
-        supervisor: pid("supervisor_pid"),
-        postmaster: pid("postmaster_pid"),
-        instance_dir: PathBuf::from(json["instance_dir"].as_str().expect("instance_dir")),
+        supervisor: server.supervisor_pid,
+        postmaster: server.postmaster_pid.expect("a native server's pid"),
+        instance_dir: server.instance_dir.expect("a native server's directory"),
     }
 }
 
 fn alive(pid: u32) -> bool {
-    Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
-            stat.split(") ")
-                .nth(1)
-                .is_some_and(|rest| rest.starts_with('Z'))
-        })
+    persistence::ephemeral::platform::process_alive(pid)
 }
 
 fn wait_until(what: &str, limit: Duration, done: impl Fn() -> bool) {
@@ -137,7 +126,7 @@ fn a_test_killed_mid_run_leaves_nothing_behind() {
         "{} left behind",
         server.instance_dir.display()
     );
-    assert!(!state_dir.join("server.json").exists());
+    assert_eq!(StateDir::new(&state_dir).server(), None);
     let _ = std::fs::remove_dir_all(&state_dir);
 }
 

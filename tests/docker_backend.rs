@@ -8,6 +8,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use persistence::db_test;
+use persistence::ephemeral::state_dir::{
+    HARNESS_LABEL, OWNER_HOST_LABEL, OWNER_PID_LABEL, StateDir,
+};
 use sqlx::PgPool;
 use support::{child, scenario_is};
 
@@ -30,12 +33,10 @@ fn wait_until(what: &str, done: impl Fn() -> bool) {
 }
 
 fn container_of(state_dir: &std::path::Path) -> String {
-    let text = std::fs::read_to_string(state_dir.join("server.json")).expect("server.json");
-    let json: serde_json::Value = serde_json::from_str(&text).expect("json");
-    json["container_id"]
-        .as_str()
-        .expect("container id")
-        .to_owned()
+    StateDir::new(state_dir)
+        .server()
+        .and_then(|server| server.container_id)
+        .expect("server.json names a container")
 }
 
 #[test]
@@ -83,14 +84,15 @@ fn an_orphaned_container_is_removed_by_the_next_start() {
     let mut gone = Command::new("true").spawn().expect("true");
     let dead_pid = gone.id().to_string();
     gone.wait().expect("reap");
-    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").expect("hostname");
+    let hostname = Command::new("hostname").output().expect("hostname").stdout;
+    let hostname = String::from_utf8_lossy(&hostname);
     // Created but never started, as a crash between create and start would leave it.
     let created = Command::new("docker")
-        .args(["create", "--label", "org.persistence.harness=orphan-test"])
-        .args(["--label", &format!("org.persistence.owner-pid={dead_pid}")])
+        .args(["create", "--label", &format!("{HARNESS_LABEL}=orphan-test")])
+        .args(["--label", &format!("{OWNER_PID_LABEL}={dead_pid}")])
         .args([
             "--label",
-            &format!("org.persistence.owner-host={}", hostname.trim()),
+            &format!("{OWNER_HOST_LABEL}={}", hostname.trim()),
         ])
         .arg(&image)
         .output()

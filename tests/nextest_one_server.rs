@@ -1,15 +1,18 @@
 //! Under `cargo nextest run`, which runs every test in a process of its own, the whole run
-//! shares one PostgreSQL server (native) or one container (docker), gone after the run.
+//! shares one PostgreSQL server (native) or one container (docker), gone after the run; and
+//! the native backend runs the harness suite with its data under the state directory, as on
+//! macOS, which has no `/dev/shm`.
 
 mod support;
 
-use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-/// Runs part of the suite under nextest with `backend` in a private state directory and
-/// returns the lines of `starts.log`: one per server started.
-fn nextest_run(backend: &str, image: Option<&str>) -> (Vec<String>, std::path::PathBuf) {
+use persistence::ephemeral::state_dir::{StartRecord, StateDir};
+
+/// Runs part of the suite under nextest with `backend` (and `env`) in a private state
+/// directory and returns what `starts.log` records: one entry per server started.
+fn nextest_run(backend: &str, env: &[(&str, &str)]) -> (Vec<StartRecord>, std::path::PathBuf) {
     let state_dir = support::private_state_dir(&format!("nextest-{backend}"));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);
@@ -22,8 +25,8 @@ fn nextest_run(backend: &str, image: Option<&str>) -> (Vec<String>, std::path::P
         .env("PERSISTENCE_STATE_DIR", &state_dir)
         .env("PERSISTENCE_TEST_BACKEND", backend)
         .env("PERSISTENCE_TEST_IDLE_GRACE", "1");
-    if let Some(image) = image {
-        command.env("PERSISTENCE_TEST_IMAGE", image);
+    for (name, value) in env {
+        command.env(name, value);
     }
     let output = command
         .output()
@@ -50,8 +53,7 @@ fn nextest_run(backend: &str, image: Option<&str>) -> (Vec<String>, std::path::P
         passed >= 20,
         "expected the run to have at least 20 tests:\n{text}"
     );
-    let starts = std::fs::read_to_string(state_dir.join("starts.log")).unwrap_or_default();
-    (starts.lines().map(str::to_owned).collect(), state_dir)
+    (StateDir::new(&state_dir).starts(), state_dir)
 }
 
 fn wait_until(what: &str, done: impl Fn() -> bool) {
@@ -64,22 +66,16 @@ fn wait_until(what: &str, done: impl Fn() -> bool) {
 
 #[test]
 fn one_native_server_for_a_whole_nextest_run() {
-    let (starts, state_dir) = nextest_run("native", None);
+    let (starts, state_dir) = nextest_run("native", &[]);
     assert_eq!(
         starts.len(),
         1,
         "servers started by one nextest run: {starts:?}"
     );
     // After the run, once the idle grace has passed, the server and its data are gone.
-    let instance_dir = starts[0]
-        .split_whitespace()
-        .nth(3)
-        .expect("instance dir")
-        .to_owned();
-    wait_until("the server's data to go", || {
-        !Path::new(&instance_dir).exists()
-    });
-    assert!(!state_dir.join("server.json").exists());
+    let instance_dir = starts[0].instance_dir().expect("instance dir").to_owned();
+    wait_until("the server's data to go", || !instance_dir.exists());
+    assert_eq!(StateDir::new(&state_dir).server(), None);
     let _ = std::fs::remove_dir_all(&state_dir);
 }
 
@@ -91,20 +87,35 @@ fn one_container_for_a_whole_nextest_run() {
         );
         return;
     };
-    let (starts, state_dir) = nextest_run("docker", Some(&image));
+    let (starts, state_dir) = nextest_run("docker", &[("PERSISTENCE_TEST_IMAGE", &image)]);
     assert_eq!(
         starts.len(),
         1,
         "containers started by one nextest run: {starts:?}"
     );
-    let container = starts[0]
-        .split_whitespace()
-        .nth(3)
-        .and_then(|place| place.strip_prefix("container:"))
-        .expect("a container")
-        .to_owned();
+    let container = starts[0].container().expect("a container").to_owned();
     wait_until("the container to be removed", || {
         !support::harness_containers().contains(&container)
     });
+    let _ = std::fs::remove_dir_all(&state_dir);
+}
+
+#[test]
+fn without_a_ram_dir_the_native_data_lives_under_the_state_dir() {
+    // `none` is what macOS gets by default: it has no /dev/shm.
+    let (starts, state_dir) = nextest_run("native", &[("PERSISTENCE_TEST_RAM_DIR", "none")]);
+    assert_eq!(
+        starts.len(),
+        1,
+        "servers started by one nextest run: {starts:?}"
+    );
+    let instance_dir = starts[0].instance_dir().expect("instance dir").to_owned();
+    assert!(
+        instance_dir.starts_with(StateDir::new(&state_dir).instances_dir()),
+        "the data of {} is not under {}",
+        instance_dir.display(),
+        state_dir.display()
+    );
+    wait_until("the server's data to go", || !instance_dir.exists());
     let _ = std::fs::remove_dir_all(&state_dir);
 }

@@ -397,18 +397,7 @@ fn wait_for_removal(state_dir: &Path, instance: &str, supervisor: Option<u32>) -
 /// Whether `pid` runs; a zombie (the supervisor is this process's child until it exits and
 /// is reaped) counts as gone.
 fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: signal 0 only checks that the process exists.
-    if pid <= 0 || unsafe { libc::kill(pid, 0) } != 0 {
-        return false;
-    }
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let state = stat
-        .rsplit_once(") ")
-        .and_then(|(_, rest)| rest.chars().next());
-    !matches!(state, Some('Z' | 'X'))
+    ephemeral::platform::process_alive(pid)
 }
 
 fn quote_identifier(name: &str) -> String {

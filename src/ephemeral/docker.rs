@@ -24,13 +24,8 @@ use testcontainers_modules::postgres::Postgres;
 use tokio::runtime::Runtime;
 
 use super::EphemeralError;
-use super::process::pid_alive;
-
-/// Every container of the harness carries this label ...
-pub(crate) const HARNESS_LABEL: &str = "org.persistence.harness";
-/// ... and these, naming the process that owns it.
-const OWNER_PID_LABEL: &str = "org.persistence.owner-pid";
-const OWNER_HOST_LABEL: &str = "org.persistence.owner-host";
+use super::platform;
+use super::state_dir::{HARNESS_LABEL, OWNER_HOST_LABEL, OWNER_PID_LABEL};
 
 /// How often the supervisor asks the daemon whether the container still runs.
 const LIVENESS_EVERY: Duration = Duration::from_secs(2);
@@ -56,7 +51,7 @@ impl Container {
             .with_tag(tag)
             .with_label(HARNESS_LABEL, key)
             .with_label(OWNER_PID_LABEL, std::process::id().to_string())
-            .with_label(OWNER_HOST_LABEL, hostname())
+            .with_label(OWNER_HOST_LABEL, platform::hostname())
             .with_mount(Mount::tmpfs_mount("/var/lib/postgresql/data"))
             .with_cmd([
                 "-c",
@@ -229,14 +224,14 @@ pub(crate) fn sweep_orphans() {
         else {
             return;
         };
-        let host = hostname();
+        let host = platform::hostname();
         for container in containers {
             let labels = container.labels.unwrap_or_default();
             let same_host = labels.get(OWNER_HOST_LABEL).is_some_and(|h| *h == host);
             let owner_dead = labels
                 .get(OWNER_PID_LABEL)
                 .and_then(|pid| pid.parse().ok())
-                .is_none_or(|pid| !pid_alive(pid));
+                .is_none_or(|pid| !platform::process_alive(pid));
             if let (true, true, Some(id)) = (same_host, owner_dead, container.id) {
                 tracing::info!(container = %id, "persistence: removing an orphaned test container");
                 let options = RemoveContainerOptionsBuilder::new()
@@ -255,12 +250,6 @@ fn split_image(image: &str) -> (&str, &str) {
         Some((name, tag)) if !tag.contains('/') => (name, tag),
         _ => (image, "latest"),
     }
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_default()
 }
 
 fn runtime() -> Result<Runtime, EphemeralError> {

@@ -19,6 +19,15 @@ pub enum EphemeralError {
         /// Why the native backend was not usable.
         native: String,
     },
+    /// The native backend cannot run on this system.
+    #[error(
+        "the native backend is {reason}: use Docker (PERSISTENCE_TEST_BACKEND=docker) or a \
+         server of your own (TEST_DATABASE_URL=postgres://USER:PASSWORD@HOST/DB)"
+    )]
+    NativeUnavailable {
+        /// Why, e.g. `not available on Windows`.
+        reason: &'static str,
+    },
     /// The PostgreSQL server binaries were not found.
     #[error(
         "PostgreSQL server binaries (initdb, postgres) not found; looked in: {}; install them \

@@ -14,10 +14,10 @@ mod backend;
 mod docker;
 mod error;
 pub mod native;
-mod process;
+pub mod platform;
 mod settings;
 pub mod shared;
-mod state;
+pub mod state_dir;
 pub mod supervisor;
 mod sweep;
 

@@ -1,7 +1,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::{BackendKind, EphemeralError};
+use super::{BackendKind, EphemeralError, platform};
 
 /// How long a started server outlives the last process that used it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,6 +23,7 @@ pub enum IdleGrace {
 /// | `PERSISTENCE_PG_BIN` | directory with `initdb` and `postgres` | `pg_config --bindir`, `PATH`, `/usr/lib/postgresql/*/bin` |
 /// | `PERSISTENCE_TEST_IDLE_GRACE` | seconds a server outlives its last user, or `never` | `5` |
 /// | `PERSISTENCE_STATE_DIR` | lock files, state and the cached pristine cluster | `<target dir>/persistence` |
+/// | `PERSISTENCE_TEST_RAM_DIR` | where native servers keep their data when it has room, or `none` (under the state directory) | `/dev/shm` on Linux, `none` elsewhere |
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// The backend asked for.
@@ -37,6 +38,9 @@ pub struct Settings {
     pub idle_grace: IdleGrace,
     /// Where processes of one run meet.
     pub state_dir: PathBuf,
+    /// A RAM-backed directory for native servers' data, used when it has room; `None`: the
+    /// data lives under the state directory (as on macOS, which has no `/dev/shm`).
+    pub ram_dir: Option<PathBuf>,
 }
 
 /// The image the docker backend runs unless `PERSISTENCE_TEST_IMAGE` says otherwise: a
@@ -69,6 +73,11 @@ impl Settings {
             Some(dir) => PathBuf::from(dir),
             None => default_state_dir(),
         };
+        let ram_dir = match non_empty("PERSISTENCE_TEST_RAM_DIR") {
+            None => platform::ram_dir(),
+            Some(value) if value.trim().eq_ignore_ascii_case("none") => None,
+            Some(dir) => Some(PathBuf::from(dir)),
+        };
         Ok(Self {
             backend,
             external_url: non_empty("TEST_DATABASE_URL"),
@@ -76,6 +85,7 @@ impl Settings {
             image: non_empty("PERSISTENCE_TEST_IMAGE").unwrap_or_else(|| DEFAULT_IMAGE.to_owned()),
             idle_grace,
             state_dir,
+            ram_dir,
         })
     }
 }
@@ -135,6 +145,15 @@ mod tests {
         assert_eq!(s.idle_grace, IdleGrace::After(DEFAULT_IDLE_GRACE));
         assert!(s.external_url.is_none());
         assert!(s.state_dir.ends_with("persistence"));
+        assert_eq!(s.ram_dir, platform::ram_dir());
+    }
+
+    #[test]
+    fn the_ram_dir_can_be_turned_off_or_moved() {
+        let none = settings(&[("PERSISTENCE_TEST_RAM_DIR", "None")]).expect("none");
+        assert_eq!(none.ram_dir, None);
+        let moved = settings(&[("PERSISTENCE_TEST_RAM_DIR", "/mnt/ram")]).expect("dir");
+        assert_eq!(moved.ram_dir, Some(PathBuf::from("/mnt/ram")));
     }
 
     #[test]

@@ -12,7 +12,6 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use sqlx::postgres::PgConnectOptions;
@@ -20,13 +19,10 @@ use tokio::sync::OnceCell;
 
 use super::native::PgBinaries;
 use super::settings::{IdleGrace, Settings};
-use super::state::ServerState;
+use super::state_dir::{START_LOCK, ServerState, StateDir, USERS_LOCK};
 use super::supervisor::{Report, Request, SUPERVISOR_ENV, ServerKind};
-use super::{BackendKind, EphemeralError, sweep};
+use super::{BackendKind, EphemeralError, platform, sweep};
 use crate::postgres::redact_passwords;
-
-pub(crate) const USERS_LOCK: &str = "users.lock";
-pub(crate) const START_LOCK: &str = "start.lock";
 
 /// A PostgreSQL server the harness may create databases on.
 #[derive(Debug)]
@@ -142,12 +138,12 @@ fn external(settings: &Settings) -> Result<Server, EphemeralError> {
 fn started(settings: &Settings) -> Result<Server, EphemeralError> {
     let dir = &settings.state_dir;
     std::fs::create_dir_all(dir).map_err(|e| EphemeralError::io("create", dir, e))?;
-    let users = open_lock(dir, USERS_LOCK)?;
+    let users = StateDir::new(dir).lock_file(USERS_LOCK)?;
     users
         .lock_shared()
         .map_err(|e| EphemeralError::io("lock", dir.join(USERS_LOCK), e))?;
     // Joining costs a lock and a small file: no binary or daemon is asked anything.
-    let state = match ServerState::read_live(dir) {
+    let state = match StateDir::new(dir).live_server() {
         Some(state) => state,
         None => start_or_join(settings)?,
     };
@@ -172,15 +168,15 @@ fn started(settings: &Settings) -> Result<Server, EphemeralError> {
 
 fn start_or_join(settings: &Settings) -> Result<ServerState, EphemeralError> {
     let dir = &settings.state_dir;
-    let start = open_lock(dir, START_LOCK)?;
+    let start = StateDir::new(dir).lock_file(START_LOCK)?;
     start
         .lock()
         .map_err(|e| EphemeralError::io("lock", dir.join(START_LOCK), e))?;
     // Another process may have started it while we waited for the lock.
-    if let Some(state) = ServerState::read_live(dir) {
+    if let Some(state) = StateDir::new(dir).live_server() {
         return Ok(state);
     }
-    sweep::orphans(dir);
+    sweep::orphans(dir, settings.ram_dir.as_deref());
     let kind = server_kind(settings)?;
     let state = spawn_supervisor(settings, kind)?;
     state.write(dir)?;
@@ -191,8 +187,15 @@ fn start_or_join(settings: &Settings) -> Result<ServerState, EphemeralError> {
 /// What to start. Looking for binaries (`pg_config`, `postgres --version`: ~12 ms) or asking
 /// the Docker daemon happens only here, in the process that starts the server.
 fn server_kind(settings: &Settings) -> Result<ServerKind, EphemeralError> {
-    let native =
-        || PgBinaries::find(settings.pg_bin.as_deref()).map(|b| ServerKind::Native { bins: b.dir });
+    let native = || {
+        if let Some(reason) = platform::native_unavailable() {
+            return Err(EphemeralError::NativeUnavailable { reason });
+        }
+        PgBinaries::find(settings.pg_bin.as_deref()).map(|b| ServerKind::Native {
+            bins: b.dir,
+            ram_dir: settings.ram_dir.clone(),
+        })
+    };
     let docker = || ServerKind::Docker {
         image: settings.image.clone(),
         key: harness_key(settings),
@@ -255,7 +258,6 @@ fn spawn_supervisor(
     settings: &Settings,
     server: ServerKind,
 ) -> Result<ServerState, EphemeralError> {
-    use std::os::unix::process::CommandExt;
     let request = Request {
         state_dir: settings.state_dir.clone(),
         server,
@@ -278,17 +280,8 @@ fn spawn_supervisor(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
-    // SAFETY: setsid is async-signal-safe; a new session keeps the supervisor out of the
-    // test's process group, so Ctrl-C or nextest's cleanup of the group does not reach it.
-    unsafe {
-        command.pre_exec(|| {
-            libc::setsid();
-            Ok(())
-        });
-    }
-    let mut child = command
-        .spawn()
-        .map_err(|e| EphemeralError::io("run", &exe, e))?;
+    let mut child =
+        platform::spawn_detached(&mut command).map_err(|e| EphemeralError::io("run", &exe, e))?;
     let mut line = String::new();
     if let Some(stdout) = child.stdout.take() {
         let _ = BufReader::new(stdout).read_line(&mut line);
@@ -312,14 +305,4 @@ fn spawn_supervisor(
             })
         }
     }
-}
-
-pub(crate) fn open_lock(dir: &Path, name: &str) -> Result<File, EphemeralError> {
-    let path: PathBuf = dir.join(name);
-    std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| EphemeralError::io("open", &path, e))
 }

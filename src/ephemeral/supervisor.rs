@@ -20,9 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use super::EphemeralError;
 use super::native::{Instance, PgBinaries, Postmaster};
-use super::process::unprivileged_user;
-use super::shared::{START_LOCK, USERS_LOCK, open_lock};
-use super::state::ServerState;
+use super::platform::{self, unprivileged_user};
+use super::state_dir::{START_LOCK, ServerState, StateDir, USERS_LOCK};
 
 /// The environment variable that turns an executable into a supervisor.
 pub const SUPERVISOR_ENV: &str = "PERSISTENCE_SUPERVISOR";
@@ -42,8 +41,11 @@ pub(crate) struct Request {
 /// What kind of server to start.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) enum ServerKind {
-    /// From the PostgreSQL binaries in this directory.
-    Native { bins: PathBuf },
+    /// From the PostgreSQL binaries in `bins`, data in `ram_dir` when it has room.
+    Native {
+        bins: PathBuf,
+        ram_dir: Option<PathBuf>,
+    },
     /// From this image, in a container; `key` labels it as this harness's.
     Docker { image: String, key: String },
 }
@@ -79,9 +81,9 @@ fn supervise(request: &Request) -> i32 {
             return 1;
         }
     };
-    record_start(&request.state_dir, &state);
+    StateDir::new(&request.state_dir).record_start(&state);
     report(&Report::Ready(state.clone()));
-    detach_stdio();
+    platform::detach_stdio();
     watch(request, &mut running, &state);
     running.stop();
     state.remove_if_current(&request.state_dir);
@@ -92,7 +94,7 @@ fn supervise(request: &Request) -> i32 {
 enum Running {
     Native {
         instance: Instance,
-        postmaster: Postmaster,
+        postmaster: Box<Postmaster>,
     },
     #[cfg(feature = "docker")]
     Docker(Box<super::docker::Container>),
@@ -125,7 +127,7 @@ impl Running {
 
 fn start(request: &Request) -> Result<(Running, ServerState), EphemeralError> {
     match &request.server {
-        ServerKind::Native { bins } => start_native(request, bins),
+        ServerKind::Native { bins, ram_dir } => start_native(request, bins, ram_dir.as_deref()),
         #[cfg(feature = "docker")]
         ServerKind::Docker { image, key } => {
             let container = super::docker::Container::start(image, key)?;
@@ -153,10 +155,14 @@ fn start(request: &Request) -> Result<(Running, ServerState), EphemeralError> {
     }
 }
 
-fn start_native(request: &Request, bins: &Path) -> Result<(Running, ServerState), EphemeralError> {
+fn start_native(
+    request: &Request,
+    bins: &Path,
+    ram_dir: Option<&Path>,
+) -> Result<(Running, ServerState), EphemeralError> {
     let bins = PgBinaries::find(Some(bins))?;
     let run_as = unprivileged_user();
-    let instance = Instance::create(&request.state_dir, std::process::id())?;
+    let instance = Instance::create(&request.state_dir, ram_dir, std::process::id())?;
     let started = instance
         .populate(&bins, &request.state_dir, run_as)
         .and_then(|()| Postmaster::start(&bins, &instance, run_as));
@@ -171,7 +177,7 @@ fn start_native(request: &Request, bins: &Path) -> Result<(Running, ServerState)
         instance_id: instance.id.clone(),
         backend: super::BackendKind::Native,
         instance_dir: Some(instance.dir.clone()),
-        socket_dir: Some(instance.socket_dir()),
+        socket_dir: postmaster.socket_dir.clone(),
         container_id: None,
         port: postmaster.port,
         version: bins.version.clone(),
@@ -181,7 +187,7 @@ fn start_native(request: &Request, bins: &Path) -> Result<(Running, ServerState)
     Ok((
         Running::Native {
             instance,
-            postmaster,
+            postmaster: Box::new(postmaster),
         },
         state,
     ))
@@ -191,7 +197,7 @@ fn start_native(request: &Request, bins: &Path) -> Result<(Running, ServerState)
 /// On return for idleness the caller holds no lock, but the state file is already gone, so
 /// a process that arrives now starts a new server instead of joining this one.
 fn watch(request: &Request, running: &mut Running, state: &ServerState) {
-    let Ok(users) = open_lock(&request.state_dir, USERS_LOCK) else {
+    let Ok(users) = StateDir::new(&request.state_dir).lock_file(USERS_LOCK) else {
         return;
     };
     let mut idle_since: Option<Instant> = None;
@@ -224,7 +230,7 @@ fn watch(request: &Request, running: &mut Running, state: &ServerState) {
 fn retire(state_dir: &Path, users: &File, state: &ServerState) -> bool {
     // If the state directory was deleted (`cargo clean`, a test's temporary one), nobody
     // can find the server any more: there is no start lock to take, and no reason to stay.
-    let start = open_lock(state_dir, START_LOCK).ok();
+    let start = StateDir::new(state_dir).lock_file(START_LOCK).ok();
     if start.as_ref().is_some_and(|start| start.lock().is_err()) {
         return false;
     }
@@ -239,48 +245,10 @@ fn retire(state_dir: &Path, users: &File, state: &ServerState) -> bool {
     retired
 }
 
-/// Appends the new server to `starts.log`: a history of the servers this state directory
-/// has had, which shows how many a run started.
-fn record_start(state_dir: &Path, state: &ServerState) {
-    let path = state_dir.join("starts.log");
-    if let Ok(mut log) = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(path)
-    {
-        let place = match (&state.instance_dir, &state.container_id) {
-            (Some(dir), _) => dir.display().to_string(),
-            (None, Some(container)) => format!("container:{container}"),
-            (None, None) => String::new(),
-        };
-        let _ = writeln!(
-            log,
-            "{} {} {} {place}",
-            state.instance_id, state.backend, state.version
-        );
-    }
-}
-
 fn report(report: &Report) {
     if let Ok(line) = serde_json::to_string(report) {
         let mut stdout = std::io::stdout().lock();
         let _ = writeln!(stdout, "{line}");
         let _ = stdout.flush();
-    }
-}
-
-/// Points stdin/stdout/stderr at /dev/null: the spawning test process (and nextest, which
-/// watches for handles that outlive a test) must see them closed.
-fn detach_stdio() {
-    if let Ok(null) = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open("/dev/null")
-    {
-        use std::os::fd::AsRawFd;
-        for fd in 0..=2 {
-            // SAFETY: dup2 onto the standard descriptors, with a descriptor we own.
-            unsafe { libc::dup2(null.as_raw_fd(), fd) };
-        }
     }
 }

@@ -8,21 +8,24 @@ use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use super::native::instances_roots;
-use super::process::{pid_alive, signal};
+use super::platform::{self, process_alive};
+use super::state_dir::{INSTANCE_PREFIX, OWNER_FILE, PRISTINE_BUILDING_PREFIX};
 
 /// A directory without an owner file younger than this may be one being created right now.
 const CREATION_WINDOW: Duration = Duration::from_secs(60);
 
-pub(crate) fn orphans(state_dir: &Path) {
+pub(crate) fn orphans(state_dir: &Path, ram_dir: Option<&Path>) {
     #[cfg(feature = "docker")]
     super::docker::sweep_orphans();
-    for root in instances_roots(state_dir) {
+    for root in instances_roots(state_dir, ram_dir) {
         let Ok(entries) = std::fs::read_dir(&root) else {
             continue;
         };
         for entry in entries.flatten() {
             let name = entry.file_name();
-            let is_instance = name.to_str().is_some_and(|n| n.starts_with("persistence-"));
+            let is_instance = name
+                .to_str()
+                .is_some_and(|n| n.starts_with(INSTANCE_PREFIX));
             if is_instance && is_orphan(&entry.path()) {
                 remove_instance(&entry.path());
             }
@@ -34,8 +37,8 @@ pub(crate) fn orphans(state_dir: &Path) {
             let name = entry.file_name();
             if let Some(pid) = name
                 .to_str()
-                .and_then(|n| n.strip_prefix("pristine-building-"))
-                && pid.parse().is_ok_and(|pid| !pid_alive(pid))
+                .and_then(|n| n.strip_prefix(PRISTINE_BUILDING_PREFIX))
+                && pid.parse().is_ok_and(|pid| !process_alive(pid))
             {
                 let _ = std::fs::remove_dir_all(entry.path());
             }
@@ -44,8 +47,8 @@ pub(crate) fn orphans(state_dir: &Path) {
 }
 
 fn is_orphan(dir: &Path) -> bool {
-    match std::fs::read_to_string(dir.join("owner.pid")) {
-        Ok(pid) => pid.trim().parse().is_ok_and(|pid: u32| !pid_alive(pid)),
+    match std::fs::read_to_string(dir.join(OWNER_FILE)) {
+        Ok(pid) => pid.trim().parse().is_ok_and(|pid: u32| !process_alive(pid)),
         Err(_) => std::fs::metadata(dir)
             .and_then(|m| m.modified())
             .ok()
@@ -58,15 +61,15 @@ fn remove_instance(dir: &Path) {
     let postmaster = std::fs::read_to_string(dir.join("data").join("postmaster.pid"))
         .ok()
         .and_then(|text| text.lines().next()?.trim().parse::<u32>().ok());
-    if let Some(pid) = postmaster.filter(|pid| pid_alive(*pid)) {
-        signal(pid, libc::SIGQUIT);
+    if let Some(pid) = postmaster.filter(|pid| process_alive(*pid)) {
+        platform::stop_now(pid);
         for _ in 0..200 {
-            if !pid_alive(pid) {
+            if !process_alive(pid) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        signal(pid, libc::SIGKILL);
+        platform::kill(pid);
     }
     tracing::info!(dir = %dir.display(), "persistence: removing an orphaned test server");
     let _ = std::fs::remove_dir_all(dir);

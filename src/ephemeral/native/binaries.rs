@@ -2,6 +2,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::ephemeral::EphemeralError;
+use crate::ephemeral::platform::{self, InstallRoot};
 
 /// A directory holding `initdb` and `postgres`, and the version they report.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,7 +15,10 @@ pub struct PgBinaries {
 
 impl PgBinaries {
     /// Finds the binaries: `explicit` (`PERSISTENCE_PG_BIN`) if given, else
-    /// `pg_config --bindir`, else `PATH`, else the newest `/usr/lib/postgresql/*/bin`.
+    /// `pg_config --bindir`, else `PATH`, else the newest of the system's usual places:
+    /// `/usr/lib/postgresql/*/bin` (Debian, Ubuntu); Homebrew's
+    /// `/opt/homebrew/opt/postgresql@*/bin` and `/usr/local/opt/postgresql@*/bin`, then
+    /// Postgres.app's `/Applications/Postgres.app/Contents/Versions/*/bin` (macOS).
     pub fn find(explicit: Option<&Path>) -> Result<Self, EphemeralError> {
         let candidates = match explicit {
             Some(dir) => vec![dir.to_path_buf()],
@@ -68,15 +72,30 @@ fn default_candidates() -> Vec<PathBuf> {
     if let Some(path) = std::env::var_os("PATH") {
         dirs.extend(std::env::split_paths(&path));
     }
-    let mut versioned: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
-        .collect();
-    versioned.sort_by_key(|(version, _)| std::cmp::Reverse(*version));
-    dirs.extend(versioned.into_iter().map(|(_, dir)| dir));
+    dirs.extend(installed(&platform::install_roots()));
     dirs
+}
+
+/// The `bin` directories of the versions installed under `roots`: newest version first, and
+/// for one version in the order of `roots`.
+fn installed(roots: &[InstallRoot]) -> Vec<PathBuf> {
+    let mut versioned: Vec<(u32, usize, PathBuf)> = roots
+        .iter()
+        .enumerate()
+        .flat_map(|(rank, root)| {
+            std::fs::read_dir(&root.parent)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(move |entry| {
+                    let name = entry.file_name();
+                    let version = name.to_str()?.strip_prefix(root.prefix)?.parse().ok()?;
+                    Some((version, rank, entry.path().join("bin")))
+                })
+        })
+        .collect();
+    versioned.sort_by_key(|(version, rank, _)| (std::cmp::Reverse(*version), *rank));
+    versioned.into_iter().map(|(_, _, dir)| dir).collect()
 }
 
 /// `postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)` -> `15.18`.
@@ -105,6 +124,45 @@ mod tests {
             Some("17beta1")
         );
         assert_eq!(parse_version("garbage"), None);
+    }
+
+    #[test]
+    fn finds_installed_versions_newest_first_in_every_layout() {
+        let root =
+            std::env::temp_dir().join(format!("persistence-installs-{}", std::process::id()));
+        let brew = root.join("opt");
+        let app = root.join("Versions");
+        for dir in [
+            brew.join("postgresql@15"),
+            brew.join("postgresql@17"),
+            brew.join("postgresql"),
+            brew.join("redis"),
+            app.join("16"),
+            app.join("17"),
+            app.join("latest"),
+        ] {
+            std::fs::create_dir_all(dir.join("bin")).expect("mkdir");
+        }
+        let found = installed(&[
+            InstallRoot {
+                parent: brew.clone(),
+                prefix: "postgresql@",
+            },
+            InstallRoot {
+                parent: app.clone(),
+                prefix: "",
+            },
+        ]);
+        let _ = std::fs::remove_dir_all(&root);
+        assert_eq!(
+            found,
+            vec![
+                brew.join("postgresql@17/bin"),
+                app.join("17/bin"),
+                app.join("16/bin"),
+                brew.join("postgresql@15/bin"),
+            ]
+        );
     }
 
     #[test]

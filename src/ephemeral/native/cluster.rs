@@ -3,7 +3,10 @@ use std::process::{Command, Stdio};
 
 use super::PgBinaries;
 use crate::ephemeral::EphemeralError;
-use crate::ephemeral::process::{RunAs, chown, free_bytes};
+use crate::ephemeral::platform::{self, RunAs, free_bytes, hand_over};
+use crate::ephemeral::state_dir::{
+    INSTANCE_PREFIX, OWNER_FILE, PRISTINE_BUILDING_PREFIX, StateDir,
+};
 
 /// Bumped whenever the tuning below changes, so cached pristine clusters are rebuilt.
 const TUNING_REVISION: u32 = 1;
@@ -29,21 +32,33 @@ log_min_error_statement = panic
 log_checkpoints = off
 ";
 
-/// Prefix of every instance directory, so sweeps find them.
-pub(crate) const INSTANCE_PREFIX: &str = "persistence-";
-
 /// tmpfs is used when it has at least this much room for a server's data.
 const TMPFS_MIN_FREE: u64 = 1 << 30;
 
-/// Where instance directories live: tmpfs when it has room, else the state directory.
-pub(crate) fn instances_roots(state_dir: &Path) -> [PathBuf; 2] {
-    [PathBuf::from("/dev/shm"), state_dir.join("instances")]
+/// Every place instance directories may be, for sweeps: the state directory, the RAM
+/// directory asked for, and the system's usual one (an earlier run may have used it).
+pub(crate) fn instances_roots(state_dir: &Path, ram_dir: Option<&Path>) -> Vec<PathBuf> {
+    let mut roots = vec![StateDir::new(state_dir).instances_dir()];
+    for dir in [ram_dir.map(Path::to_path_buf), platform::ram_dir()]
+        .into_iter()
+        .flatten()
+    {
+        if !roots.contains(&dir) {
+            roots.push(dir);
+        }
+    }
+    roots
 }
 
-fn instance_root(state_dir: &Path) -> PathBuf {
-    let [tmpfs, disk] = instances_roots(state_dir);
-    let tmpfs_has_room = free_bytes(&tmpfs).is_some_and(|free| free >= TMPFS_MIN_FREE);
-    if tmpfs_has_room { tmpfs } else { disk }
+/// Where a new instance directory goes: the RAM directory when it has room, else the state
+/// directory.
+pub(crate) fn instance_root(state_dir: &Path, ram_dir: Option<&Path>) -> PathBuf {
+    match ram_dir {
+        Some(ram) if free_bytes(ram).is_some_and(|free| free >= TMPFS_MIN_FREE) => {
+            ram.to_path_buf()
+        }
+        _ => StateDir::new(state_dir).instances_dir(),
+    }
 }
 
 /// The files of one running server: `<root>/persistence-<id>/{data,sock,server.log}`.
@@ -56,8 +71,12 @@ pub(crate) struct Instance {
 impl Instance {
     /// Makes the directory of a new instance and records its owner, so that a later sweep
     /// can tell a live instance from an orphan.
-    pub(crate) fn create(state_dir: &Path, owner_pid: u32) -> Result<Self, EphemeralError> {
-        let root = instance_root(state_dir);
+    pub(crate) fn create(
+        state_dir: &Path,
+        ram_dir: Option<&Path>,
+        owner_pid: u32,
+    ) -> Result<Self, EphemeralError> {
+        let root = instance_root(state_dir, ram_dir);
         std::fs::create_dir_all(&root).map_err(|e| EphemeralError::io("create", &root, e))?;
         let id = format!("{owner_pid}-{:08x}", rand::random::<u32>());
         let dir = root.join(format!("{INSTANCE_PREFIX}{id}"));
@@ -86,12 +105,12 @@ impl Instance {
         state_dir: &Path,
         run_as: Option<RunAs>,
     ) -> Result<(), EphemeralError> {
-        chown(&self.dir, run_as).map_err(|e| EphemeralError::io("hand over", &self.dir, e))?;
+        hand_over(&self.dir, run_as).map_err(|e| EphemeralError::io("hand over", &self.dir, e))?;
         let pristine = pristine_cluster(bins, state_dir, run_as)?;
         copy_tree(&pristine, &self.data_dir())?;
         let sock = self.socket_dir();
         std::fs::create_dir(&sock).map_err(|e| EphemeralError::io("create", &sock, e))?;
-        chown(&sock, run_as).map_err(|e| EphemeralError::io("hand over", &sock, e))
+        hand_over(&sock, run_as).map_err(|e| EphemeralError::io("hand over", &sock, e))
     }
 
     /// Removes everything of this instance.
@@ -99,9 +118,6 @@ impl Instance {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
-
-/// The file naming the process that owns an instance directory.
-pub(crate) const OWNER_FILE: &str = "owner.pid";
 
 fn write_owner(dir: &Path, pid: u32) -> Result<(), EphemeralError> {
     let path = dir.join(OWNER_FILE);
@@ -120,14 +136,14 @@ fn pristine_cluster(
     }
     // Built beside its final name and renamed, so a crash never leaves a half cluster that
     // looks complete. Callers hold the start lock, so no two builds race.
-    let building = state_dir.join(format!("pristine-building-{}", std::process::id()));
+    let building = state_dir.join(format!("{PRISTINE_BUILDING_PREFIX}{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&building);
     std::fs::create_dir_all(&building).map_err(|e| EphemeralError::io("create", &building, e))?;
-    chown(&building, run_as).map_err(|e| EphemeralError::io("hand over", &building, e))?;
+    hand_over(&building, run_as).map_err(|e| EphemeralError::io("hand over", &building, e))?;
     // The state dir may be root's: PostgreSQL's user needs to reach the cluster inside it.
-    make_traversable(state_dir);
+    platform::make_traversable(state_dir);
 
-    let mut initdb = command_as(bins.bin("initdb"), run_as);
+    let mut initdb = platform::command_as(bins.bin("initdb"), run_as);
     initdb.arg("-D").arg(&building).args([
         "-U",
         "postgres",
@@ -150,34 +166,11 @@ fn pristine_cluster(
     Ok(ready)
 }
 
-fn make_traversable(dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    for d in dir.ancestors() {
-        if let Ok(meta) = std::fs::metadata(d) {
-            let mode = meta.permissions().mode();
-            if mode & 0o001 == 0 {
-                let _ = std::fs::set_permissions(d, std::fs::Permissions::from_mode(mode | 0o011));
-            }
-        }
-    }
-}
-
 /// Copies a cluster keeping owners and modes (PostgreSQL insists on a 0700 data directory).
 fn copy_tree(from: &Path, to: &Path) -> Result<(), EphemeralError> {
     let mut cp = Command::new("cp");
     cp.arg("-a").arg(from).arg(to);
     run(cp, "cp -a (copy of the pristine cluster)")
-}
-
-pub(crate) fn command_as(program: PathBuf, run_as: Option<RunAs>) -> Command {
-    use std::os::unix::process::CommandExt;
-    let mut command = Command::new(program);
-    if let Some(user) = run_as {
-        command.uid(user.uid).gid(user.gid);
-        // initdb and postgres look at HOME/USER only for messages; keep root's out of them.
-        command.env_remove("HOME").env("USER", "postgres");
-    }
-    command
 }
 
 fn run(mut command: Command, what: &str) -> Result<(), EphemeralError> {

@@ -1,14 +1,14 @@
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 
-use super::cluster::{command_as, tail};
+use super::cluster::tail;
 use super::{Instance, PgBinaries};
 use crate::ephemeral::EphemeralError;
-use crate::ephemeral::process::{RunAs, signal};
+use crate::ephemeral::platform::{self, Armed, ParentDeath, RunAs};
 
 /// How long a new server may take to answer `SELECT 1`.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -17,8 +17,13 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 #[derive(Debug)]
 pub(crate) struct Postmaster {
     child: Child,
-    /// The TCP port on 127.0.0.1 (the harness itself uses the unix socket).
+    /// The TCP port on 127.0.0.1.
     pub(crate) port: u16,
+    /// The unix socket's directory, which the harness prefers to TCP; `None` when its path
+    /// would be too long for the system (deep state directories) and TCP is used instead.
+    pub(crate) socket_dir: Option<PathBuf>,
+    /// Stops postgres if the supervisor dies without stopping it (not needed on Linux).
+    parent_death: Option<Armed>,
 }
 
 impl Postmaster {
@@ -46,7 +51,6 @@ impl Postmaster {
         instance: &Instance,
         run_as: Option<RunAs>,
     ) -> Result<Self, EphemeralError> {
-        use std::os::unix::process::CommandExt;
         let port = free_port()?;
         let log_path = instance.log_file();
         let log = std::fs::OpenOptions::new()
@@ -57,37 +61,48 @@ impl Postmaster {
         let log_err = log
             .try_clone()
             .map_err(|e| EphemeralError::io("open", &log_path, e))?;
-        let mut command = command_as(bins.bin("postgres"), run_as);
+        let socket_dir = platform::socket_path_fits(&instance.socket_dir().join(".s.PGSQL.65535"))
+            .then(|| instance.socket_dir());
+        let mut command = platform::command_as(bins.bin("postgres"), run_as);
         command
             .arg("-D")
             .arg(instance.data_dir())
             .arg("-p")
             .arg(port.to_string())
             .arg("-k")
-            .arg(instance.socket_dir())
+            // An empty list: no unix socket at all.
+            .arg(socket_dir.as_deref().unwrap_or(Path::new("")))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_err);
-        // SAFETY: prctl is async-signal-safe. Set after the uid change (std runs pre_exec
-        // hooks last), because changing credentials clears the parent-death signal: if the
-        // supervisor dies, even by SIGKILL, the kernel tells postgres to shut down at once.
-        unsafe {
-            command.pre_exec(|| {
-                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGQUIT) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        ParentDeath::prepare(&mut command);
         let child = command.spawn().map_err(|e| EphemeralError::Start {
             detail: format!("could not run {}: {e}", bins.bin("postgres").display()),
         })?;
-        let mut server = Self { child, port };
-        let options = PgConnectOptions::new()
-            .socket(instance.socket_dir())
-            .port(port)
-            .username("postgres")
-            .database("postgres");
+        let armed = ParentDeath::arm(child.id());
+        let mut server = Self {
+            child,
+            port,
+            socket_dir,
+            parent_death: None,
+        };
+        match armed {
+            Ok(armed) => server.parent_death = Some(armed),
+            Err(e) => {
+                server.stop();
+                return Err(EphemeralError::Start {
+                    detail: format!("could not start the watcher of postgres: {e}"),
+                });
+            }
+        }
+        let tcp = PgConnectOptions::new().host("127.0.0.1");
+        let options = match &server.socket_dir {
+            Some(dir) => tcp.socket(dir),
+            None => tcp,
+        }
+        .port(port)
+        .username("postgres")
+        .database("postgres");
         match server.wait_ready(&options, &log_path) {
             Ok(()) => Ok(server),
             Err(err) => {
@@ -142,7 +157,9 @@ impl Postmaster {
     /// Stops the server at once (SIGQUIT: immediate shutdown, nothing is worth saving) and
     /// reaps it; SIGKILL if it does not go within five seconds.
     pub(crate) fn stop(&mut self) {
-        signal(self.child.id(), libc::SIGQUIT);
+        // The watcher goes first: once postgres is reaped its pid may be someone else's.
+        self.parent_death = None;
+        platform::stop_now(self.child.id());
         let deadline = Instant::now() + Duration::from_secs(5);
         while Instant::now() < deadline {
             if !matches!(self.child.try_wait(), Ok(None)) {

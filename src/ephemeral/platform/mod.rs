@@ -1,0 +1,234 @@
+//! Every operating-system call of the throwaway servers, behind one small API.
+//!
+//! The rest of `ephemeral` is written once for every system; what differs between Linux,
+//! macOS and Windows lives here, chosen with `cfg`:
+//!
+//! | concern | Linux | macOS | Windows |
+//! |---|---|---|---|
+//! | process liveness | `sysinfo` (a zombie is dead) | `sysinfo` (a zombie is dead) | `sysinfo` |
+//! | stopping postgres at once | `SIGQUIT` | `SIGQUIT` | - (no native backend) |
+//! | detaching the supervisor | `setsid` | `setsid` | a detached process of its own group |
+//! | postgres dies with its supervisor | `PR_SET_PDEATHSIG` | a watcher on a pipe | - |
+//! | running as `postgres` when root | `setuid`/`setgid` | `setuid`/`setgid` | - |
+//! | RAM-backed data directory | `/dev/shm` | none (the state directory) | none |
+//! | native backend | yes | yes | no |
+//!
+//! Nothing outside this module calls `libc`, uses `std::os::unix` or reads `/proc`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "macos")]
+mod macos;
+#[cfg(unix)]
+mod unix;
+#[cfg(windows)]
+mod windows;
+
+#[cfg(target_os = "linux")]
+use linux as os;
+#[cfg(target_os = "macos")]
+use macos as os;
+#[cfg(all(unix, not(any(target_os = "linux", target_os = "macos"))))]
+use unix::generic as os;
+#[cfg(windows)]
+use windows as os;
+
+#[cfg(unix)]
+use unix as family;
+#[cfg(windows)]
+use windows as family;
+
+/// Whether a process with this pid is running. A zombie counts as dead: an orphan's zombie
+/// stays until init reaps it (some container inits never do), and a child that has exited
+/// stays one until its parent waits for it.
+pub fn process_alive(pid: u32) -> bool {
+    use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System};
+    if pid == 0 || i32::try_from(pid).is_err() {
+        return false;
+    }
+    let pid = Pid::from_u32(pid);
+    let mut system = System::new();
+    system.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&[pid]),
+        false,
+        ProcessRefreshKind::nothing(),
+    );
+    system
+        .process(pid)
+        .is_some_and(|p| !matches!(p.status(), ProcessStatus::Zombie | ProcessStatus::Dead))
+}
+
+/// Asks `pid` to stop at once: for PostgreSQL, an immediate shutdown (`SIGQUIT`), nothing
+/// being worth saving. A process that is already gone is ignored.
+pub(crate) fn stop_now(pid: u32) {
+    family::stop_now(pid);
+}
+
+/// Ends `pid` without asking (`SIGKILL`). A process that is already gone is ignored.
+pub(crate) fn kill(pid: u32) {
+    family::kill(pid);
+}
+
+/// Spawns `command` independent of this process: out of our session and process group
+/// (out of the test runner's job object on Windows, where it allows that), so that Ctrl-C or
+/// a test runner's cleanup of our group does not reach it.
+pub(crate) fn spawn_detached(command: &mut Command) -> std::io::Result<std::process::Child> {
+    family::spawn_detached(command)
+}
+
+/// Points this process's stdin, stdout and stderr at the null device, so that whoever
+/// spawned it (and nextest, which watches for handles that outlive a test) sees them closed.
+pub(crate) fn detach_stdio() {
+    family::detach_stdio();
+}
+
+/// The user PostgreSQL runs as when we are root (it refuses to run as root).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RunAs {
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+}
+
+/// `None` when PostgreSQL can run as ourselves; else the `postgres` system user (`_postgres`
+/// on macOS), or `nobody` where there is none.
+pub(crate) fn unprivileged_user() -> Option<RunAs> {
+    family::unprivileged_user()
+}
+
+/// A command for `program` that runs as `run_as` when there is one.
+pub(crate) fn command_as(program: PathBuf, run_as: Option<RunAs>) -> Command {
+    family::command_as(program, run_as)
+}
+
+/// Hands `path` (not recursively) to `run_as`, when there is one.
+pub(crate) fn hand_over(path: &Path, run_as: Option<RunAs>) -> std::io::Result<()> {
+    family::hand_over(path, run_as)
+}
+
+/// Lets every user pass through `dir` and its ancestors (not list or read them), so that
+/// PostgreSQL's user reaches a cluster kept inside a directory of root's.
+pub(crate) fn make_traversable(dir: &Path) {
+    family::make_traversable(dir);
+}
+
+/// Bytes free for an unprivileged user on the file system holding `path`.
+pub(crate) fn free_bytes(path: &Path) -> Option<u64> {
+    family::free_bytes(path)
+}
+
+/// This machine's name, to tell its containers from other hosts' on a shared daemon.
+pub(crate) fn hostname() -> String {
+    family::hostname()
+}
+
+/// A RAM-backed directory for servers' data (`/dev/shm` on Linux), where the system has one.
+pub(crate) fn ram_dir() -> Option<PathBuf> {
+    os::ram_dir()
+}
+
+/// Why the native backend cannot run here, or `None` when it can.
+pub(crate) fn native_unavailable() -> Option<&'static str> {
+    os::native_unavailable()
+}
+
+/// Whether a unix socket can be bound at `path` (`sun_path` holds 104 bytes on macOS, 108
+/// on Linux, with the NUL); never on Windows, where PostgreSQL is reached over TCP.
+pub(crate) fn socket_path_fits(path: &Path) -> bool {
+    os::MAX_SOCKET_PATH.is_some_and(|max| path.as_os_str().len() <= max)
+}
+
+/// A directory whose subdirectories are PostgreSQL installations, one per version:
+/// `<parent>/<prefix><major>/bin`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InstallRoot {
+    pub(crate) parent: PathBuf,
+    pub(crate) prefix: &'static str,
+}
+
+/// Where packages put PostgreSQL on this system (Debian's `/usr/lib/postgresql/<major>`,
+/// Homebrew's `postgresql@<major>`, Postgres.app's versions), searched after
+/// `PERSISTENCE_PG_BIN`, `pg_config` and `PATH`.
+pub(crate) fn install_roots() -> Vec<InstallRoot> {
+    os::install_roots()
+}
+
+/// What makes PostgreSQL go down with the supervisor that started it, even when the
+/// supervisor is killed with `SIGKILL`: on Linux the kernel's parent-death signal, elsewhere
+/// a small watcher process that stops postgres once the supervisor's end of a pipe closes.
+/// [`ParentDeath::prepare`] is called on the command before it is spawned,
+/// [`ParentDeath::arm`] with the spawned pid; dropping the result disarms the watcher.
+pub(crate) struct ParentDeath;
+
+impl ParentDeath {
+    /// Prepares `command` (on Linux: `PR_SET_PDEATHSIG`, set after any change of user,
+    /// which would clear it).
+    pub(crate) fn prepare(command: &mut Command) {
+        os::prepare_parent_death(command);
+    }
+
+    /// Starts watching `pid` on systems without a parent-death signal.
+    pub(crate) fn arm(pid: u32) -> std::io::Result<Armed> {
+        os::arm_parent_death(pid).map(Armed)
+    }
+}
+
+/// A running parent-death watcher (or nothing, where the kernel does it). Drop it before
+/// stopping the server: a stopped watcher cannot signal a pid that has been reused.
+#[derive(Debug)]
+pub(crate) struct Armed(#[allow(dead_code, reason = "held for its Drop")] Option<Watcher>);
+
+/// The watcher process of a server, stopped when dropped.
+#[derive(Debug)]
+pub(crate) struct Watcher(std::process::Child);
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knows_whether_a_pid_lives() {
+        assert!(process_alive(std::process::id()));
+        assert!(!process_alive(0));
+        assert!(!process_alive(u32::MAX));
+        let mut child = Command::new(std::env::current_exe().expect("exe"))
+            .arg("--list")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let pid = child.id();
+        child.wait().expect("wait");
+        assert!(!process_alive(pid), "a reaped child is gone");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn an_exited_child_not_yet_waited_for_is_dead() {
+        let mut child = Command::new("true").spawn().expect("spawn true");
+        let pid = child.id();
+        // A zombie until waited for: wait for it to exit without reaping it.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while process_alive(pid) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(!process_alive(pid), "a zombie counts as dead");
+        child.wait().expect("reap");
+    }
+
+    #[test]
+    fn free_space_is_known_for_the_temp_dir() {
+        if cfg!(unix) {
+            assert!(free_bytes(&std::env::temp_dir()).is_some_and(|free| free > 0));
+        }
+        assert_eq!(free_bytes(Path::new("/nonexistent/persistence")), None);
+    }
+}

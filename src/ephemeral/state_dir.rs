@@ -1,0 +1,315 @@
+//! The state directory (`PERSISTENCE_STATE_DIR`, `target/persistence` by default): every
+//! path, file format and name through which the processes of a run meet, with a typed read
+//! API for the tools and tests that look at a run from outside.
+//!
+//! ```text
+//! <state dir>/
+//!   users.lock                       held shared by every process using the server
+//!   start.lock                       held while a server is started or retired
+//!   server.json                      the running server (ServerState), written atomically
+//!   starts.log                       one line per server started: `<instance> <backend> <version> <place>`
+//!   pristine-<version>-r<revision>/  the cached initdb'd cluster (native)
+//!   pristine-building-<pid>/         one being built
+//!   instances/persistence-<id>/      a native server's files when there is no RAM directory:
+//!     owner.pid  data/  sock/  server.log
+//! ```
+//!
+//! Containers carry the labels [`HARNESS_LABEL`] (the state directory's key),
+//! [`OWNER_PID_LABEL`] and [`OWNER_HOST_LABEL`].
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::platform::process_alive;
+use super::{BackendKind, EphemeralError};
+
+/// The running server's description.
+pub const SERVER_FILE: &str = "server.json";
+/// The history of the servers this state directory has had.
+pub const STARTS_LOG: &str = "starts.log";
+/// Held shared by every process that uses the server, for its whole life.
+pub const USERS_LOCK: &str = "users.lock";
+/// Held exclusively while a server is started or retired.
+pub const START_LOCK: &str = "start.lock";
+/// Native servers' files when there is no RAM directory.
+pub const INSTANCES_DIR: &str = "instances";
+/// The prefix of every native instance directory, wherever it is.
+pub const INSTANCE_PREFIX: &str = "persistence-";
+/// The file naming the process that owns an instance directory.
+pub const OWNER_FILE: &str = "owner.pid";
+/// The prefix of a pristine cluster being built, followed by the builder's pid.
+pub(crate) const PRISTINE_BUILDING_PREFIX: &str = "pristine-building-";
+/// Every container of the harness carries this label, valued with the state directory's key.
+pub const HARNESS_LABEL: &str = "org.persistence.harness";
+/// The label naming the pid of the process that owns a container.
+pub const OWNER_PID_LABEL: &str = "org.persistence.owner-pid";
+/// The label naming the host of that process.
+pub const OWNER_HOST_LABEL: &str = "org.persistence.owner-host";
+
+/// A state directory, to read what the processes of a run recorded there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateDir {
+    path: PathBuf,
+}
+
+impl StateDir {
+    /// The state directory at `path` (nothing is created).
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self { path: path.into() }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The server recorded as running, whether or not its processes still live.
+    pub fn server(&self) -> Option<ServerState> {
+        let text = std::fs::read(self.path.join(SERVER_FILE)).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    /// The recorded server, if its supervisor (and postmaster) still live.
+    pub fn live_server(&self) -> Option<ServerState> {
+        self.server().filter(|state| {
+            process_alive(state.supervisor_pid) && state.postmaster_pid.is_none_or(process_alive)
+        })
+    }
+
+    /// Every server this state directory has had, oldest first.
+    pub fn starts(&self) -> Vec<StartRecord> {
+        std::fs::read_to_string(self.path.join(STARTS_LOG))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(StartRecord::parse)
+            .collect()
+    }
+
+    /// Where native instance directories go when there is no RAM directory.
+    pub fn instances_dir(&self) -> PathBuf {
+        self.path.join(INSTANCES_DIR)
+    }
+
+    /// Opens (creating it) one of the lock files.
+    pub(crate) fn lock_file(&self, name: &str) -> Result<File, EphemeralError> {
+        let path = self.path.join(name);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| EphemeralError::io("open", &path, e))
+    }
+
+    /// Appends a started server to `starts.log`.
+    pub(crate) fn record_start(&self, state: &ServerState) {
+        if let Ok(mut log) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path.join(STARTS_LOG))
+        {
+            let _ = writeln!(log, "{}", StartRecord::from(state).line());
+        }
+    }
+}
+
+/// What a joining process needs to know about a started server (`server.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct ServerState {
+    /// Unique per server start: `<supervisor pid>-<suffix>`.
+    pub instance_id: String,
+    /// `native` or `docker`.
+    pub backend: BackendKind,
+    /// Native: `<root>/persistence-<id>`, with data, socket and log.
+    pub instance_dir: Option<PathBuf>,
+    /// Native: the unix socket directory the harness connects through, if any.
+    pub socket_dir: Option<PathBuf>,
+    /// Docker: the container.
+    pub container_id: Option<String>,
+    /// The TCP port on 127.0.0.1.
+    pub port: u16,
+    /// `15.18`.
+    pub version: String,
+    /// The detached process that owns the server.
+    pub supervisor_pid: u32,
+    /// Native: the server's pid.
+    pub postmaster_pid: Option<u32>,
+}
+
+impl ServerState {
+    /// Writes the state atomically (a reader never sees half a file).
+    pub(crate) fn write(&self, state_dir: &Path) -> Result<(), EphemeralError> {
+        let path = state_dir.join(SERVER_FILE);
+        let tmp = state_dir.join(format!("{SERVER_FILE}.{}", std::process::id()));
+        let text = serde_json::to_vec_pretty(self).map_err(|e| {
+            EphemeralError::io("encode", &path, std::io::Error::other(e.to_string()))
+        })?;
+        std::fs::write(&tmp, text).map_err(|e| EphemeralError::io("write", &tmp, e))?;
+        std::fs::rename(&tmp, &path).map_err(|e| EphemeralError::io("rename", &tmp, e))
+    }
+
+    /// Removes the state file if it still describes this server.
+    pub(crate) fn remove_if_current(&self, state_dir: &Path) {
+        let current = StateDir::new(state_dir).server();
+        if current.is_some_and(|c| c.instance_id == self.instance_id) {
+            let _ = std::fs::remove_file(state_dir.join(SERVER_FILE));
+        }
+    }
+}
+
+/// One line of `starts.log`: a server this state directory had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StartRecord {
+    /// The server's instance id (`<supervisor pid>-<suffix>`).
+    pub instance_id: String,
+    /// `native` or `docker` (as written; unknown names are kept).
+    pub backend: String,
+    /// The server's version.
+    pub version: String,
+    /// Where its data was.
+    pub place: Place,
+}
+
+/// Where a started server's data lived.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Place {
+    /// A native instance directory.
+    Dir(PathBuf),
+    /// A container, by id.
+    Container(String),
+    /// Not recorded.
+    Unknown,
+}
+
+impl StartRecord {
+    /// The supervisor that owned the server.
+    pub fn supervisor_pid(&self) -> Option<u32> {
+        self.instance_id.split('-').next()?.parse().ok()
+    }
+
+    /// The instance directory of a native server.
+    pub fn instance_dir(&self) -> Option<&Path> {
+        match &self.place {
+            Place::Dir(dir) => Some(dir),
+            _ => None,
+        }
+    }
+
+    /// The container of a docker server.
+    pub fn container(&self) -> Option<&str> {
+        match &self.place {
+            Place::Container(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    fn parse(line: &str) -> Option<Self> {
+        let mut fields = line.splitn(4, ' ');
+        let instance_id = fields.next().filter(|id| !id.trim().is_empty())?.to_owned();
+        let backend = fields.next()?.to_owned();
+        let version = fields.next()?.to_owned();
+        let place = match fields.next().map(str::trim).unwrap_or("") {
+            "" => Place::Unknown,
+            place => match place.strip_prefix("container:") {
+                Some(id) => Place::Container(id.to_owned()),
+                None => Place::Dir(PathBuf::from(place)),
+            },
+        };
+        Some(Self {
+            instance_id,
+            backend,
+            version,
+            place,
+        })
+    }
+
+    fn line(&self) -> String {
+        let place = match &self.place {
+            Place::Dir(dir) => dir.display().to_string(),
+            Place::Container(id) => format!("container:{id}"),
+            Place::Unknown => String::new(),
+        };
+        format!(
+            "{} {} {} {place}",
+            self.instance_id, self.backend, self.version
+        )
+    }
+}
+
+impl From<&ServerState> for StartRecord {
+    fn from(state: &ServerState) -> Self {
+        let place = match (&state.instance_dir, &state.container_id) {
+            (Some(dir), _) => Place::Dir(dir.clone()),
+            (None, Some(container)) => Place::Container(container.clone()),
+            (None, None) => Place::Unknown,
+        };
+        Self {
+            instance_id: state.instance_id.clone(),
+            backend: state.backend.to_string(),
+            version: state.version.clone(),
+            place,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state(instance_dir: Option<&str>, container: Option<&str>) -> ServerState {
+        ServerState {
+            instance_id: "4242-00ab".into(),
+            backend: BackendKind::Native,
+            instance_dir: instance_dir.map(PathBuf::from),
+            socket_dir: None,
+            container_id: container.map(str::to_owned),
+            port: 5555,
+            version: "17.2".into(),
+            // No such process: never a live server.
+            supervisor_pid: u32::MAX,
+            postmaster_pid: None,
+        }
+    }
+
+    #[test]
+    fn start_records_read_back_what_was_written() {
+        for written in [
+            state(Some("/dev/shm/persistence-4242-00ab"), None),
+            state(None, Some("c0ffee")),
+            state(None, None),
+        ] {
+            let record = StartRecord::from(&written);
+            let read = StartRecord::parse(&record.line()).expect("parses");
+            assert_eq!(read, record);
+            assert_eq!(read.supervisor_pid(), Some(4242));
+        }
+        assert_eq!(StartRecord::parse(""), None);
+    }
+
+    #[test]
+    fn reads_the_server_and_the_starts_of_a_directory() {
+        let dir = std::env::temp_dir().join(format!("persistence-state-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let state_dir = StateDir::new(&dir);
+        assert_eq!(state_dir.server(), None);
+        let written = state(Some("/x/persistence-4242-00ab"), None);
+        written.write(&dir).expect("write");
+        state_dir.record_start(&written);
+        assert_eq!(state_dir.server(), Some(written.clone()));
+        assert_eq!(state_dir.live_server(), None);
+        let starts = state_dir.starts();
+        assert_eq!(starts.len(), 1);
+        assert_eq!(
+            starts[0].instance_dir(),
+            Some(Path::new("/x/persistence-4242-00ab"))
+        );
+        written.remove_if_current(&dir);
+        assert_eq!(state_dir.server(), None);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
