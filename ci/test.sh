@@ -30,6 +30,18 @@ done
 echo "ci/test: suite on the native backend"
 PERSISTENCE_TEST_BACKEND=native cargo nextest run --no-fail-fast
 
+# Concurrent tests never wait for or deadlock with each other (issue 7): the opposite-order
+# and same-fixture tests 20 times in a row under both runners, and 40 + 40 tests at once.
+echo "ci/test: concurrency checks on the native backend"
+export PERSISTENCE_TEST_BACKEND=native
+for _ in $(seq 1 20); do
+  cargo test -q --test harness_concurrent_tests -- --test-threads 16
+  cargo nextest run --test harness_concurrent_tests --status-level fail >/dev/null
+done
+cargo test -q --test harness_many_at_once -- --test-threads 80
+cargo nextest run --test harness_many_at_once -j 32
+unset PERSISTENCE_TEST_BACKEND
+
 for docker_image in "${docker_images[@]}"; do
   echo "ci/test: suite on the docker backend ($docker_image)"
   PERSISTENCE_TEST_BACKEND=docker PERSISTENCE_TEST_IMAGE="$docker_image" cargo nextest run --no-fail-fast
@@ -59,6 +71,7 @@ leaks=$(
   pgrep -af 'postgres -D .*/persistence-' || true
   ls -d /dev/shm/persistence-* 2>/dev/null || true
   pgrep -af '__persistence_supervisor__' || true
+  find target/persistence/servers -mindepth 1 -maxdepth 1 ! -name 'external-*' 2>/dev/null || true
   docker ps -a -q --filter label=org.persistence.harness || true
 )
 if [ -n "$leaks" ]; then

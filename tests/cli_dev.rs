@@ -331,6 +331,7 @@ fn start_serving(state: &Path, database: &str) -> (std::process::Child, Vec<Stri
     (child, seen)
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn a_second_dev_once_joins_the_running_server_and_says_so() {
     let backend = backend().await;

@@ -148,29 +148,11 @@ async fn sessions(observer: &mut PgConnection) -> (i64, i32) {
     }
 }
 
-/// Variables cargo sets for a test process. Some build scripts watch them (ring's watches
-/// `OUT_DIR` and `CARGO_MANIFEST_DIR`), so a nested cargo that inherits them rebuilds those
-/// crates and all that depends on them, and the next outer build rebuilds them back.
-fn set_for_tests(name: &str) -> bool {
-    name == "OUT_DIR"
-        || name == "CARGO_BIN_NAME"
-        || name == "CARGO_CRATE_NAME"
-        || name == "CARGO_PRIMARY_PACKAGE"
-        || name == "CARGO_TARGET_TMPDIR"
-        || name.starts_with("CARGO_PKG_")
-        || name.starts_with("CARGO_MANIFEST_")
-        || name.starts_with("CARGO_BIN_EXE_")
-}
-
 fn nested_run(database_url: &str) -> String {
     let state = support::private_state_dir("database-url-nested");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);
-    for (name, _) in std::env::vars_os() {
-        if name.to_str().is_some_and(set_for_tests) {
-            command.env_remove(name);
-        }
-    }
+    support::without_cargo_test_env(&mut command);
     let output = command
         .args([
             "nextest",

@@ -16,6 +16,7 @@ fn nextest_run(backend: &str, env: &[(&str, &str)]) -> (Vec<StartRecord>, std::p
     let state_dir = support::private_state_dir(&format!("nextest-{backend}"));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);
+    support::without_cargo_test_env(&mut command);
     command
         .args(["nextest", "run", "--no-fail-fast", "--color", "never"])
         // The same packages as the outer run (no target selection), so cargo finds every

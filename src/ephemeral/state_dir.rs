@@ -12,6 +12,9 @@
 //!   pristine-building-<pid>/         one being built
 //!   instances/persistence-<id>/      a native server's files when there is no RAM directory:
 //!     owner.pid  data/  sock/  server.log
+//!   servers/<instance>/              files of the test harness that go with one started
+//!                                    server (its clone leases); removed when it stops
+//!   servers/external-<hash>/         the same for an external server (kept: its clones stay)
 //! ```
 //!
 //! Containers carry the labels [`HARNESS_LABEL`] (the state directory's key),
@@ -38,6 +41,10 @@ pub const START_LOCK: &str = "start.lock";
 pub const INSTANCES_DIR: &str = "instances";
 /// The prefix of every native instance directory, wherever it is.
 pub const INSTANCE_PREFIX: &str = "persistence-";
+/// Files of the harness that belong to one server.
+pub const SERVERS_DIR: &str = "servers";
+/// The prefix of an external server's directory under [`SERVERS_DIR`].
+pub const EXTERNAL_SERVER_PREFIX: &str = "external-";
 /// The file naming the process that owns an instance directory.
 pub const OWNER_FILE: &str = "owner.pid";
 /// The prefix of a pristine cluster being built, followed by the builder's pid.
@@ -91,6 +98,22 @@ impl StateDir {
     /// Where native instance directories go when there is no RAM directory.
     pub fn instances_dir(&self) -> PathBuf {
         self.path.join(INSTANCES_DIR)
+    }
+
+    /// The directory of files that live and die with the started server `instance` (the
+    /// supervisor removes it when it stops the server).
+    pub fn server_files(&self, instance: &str) -> PathBuf {
+        let name: String = instance
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        self.path.join(SERVERS_DIR).join(name)
     }
 
     /// Opens (creating it) one of the lock files.

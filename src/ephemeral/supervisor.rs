@@ -87,6 +87,8 @@ fn supervise(request: &Request) -> i32 {
     watch(request, &mut running, &state);
     running.stop();
     state.remove_if_current(&request.state_dir);
+    let _ =
+        std::fs::remove_dir_all(StateDir::new(&request.state_dir).server_files(&state.instance_id));
     0
 }
 

@@ -1,7 +1,7 @@
 //! Leases on pooled clones.
 //!
-//! A clone is leased by holding an exclusive lock on a small file named after it, in a
-//! directory per server under the state directory (`leases/<server>/<clone>.lock`). The kernel
+//! A clone is leased by holding an exclusive lock on a small file named after it, in the
+//! state directory's files of its server (`servers/<instance>/<clone>.lock`). The kernel
 //! drops the lock when its process ends, however it ends, so a dead test's clone is free
 //! again at once. Taking or testing a lease costs a system call, not a round trip, which
 //! is what lets a `cargo nextest` process find a free clone without an extra connection.
@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
+use crate::ephemeral::state_dir::{EXTERNAL_SERVER_PREFIX, SERVERS_DIR, StateDir};
 use crate::ephemeral::{BackendKind, Server, Settings};
 
 /// What the last holder of a lease left its clone in.
@@ -113,52 +114,52 @@ impl Lease {
     }
 }
 
-/// The directory of the leases on `server`'s clones, made on first use. Lease directories of
-/// servers that no longer run (native and docker servers get a new instance id at each
-/// start) are removed then.
+/// The directory of the leases on `server`'s clones, made on first use: the state
+/// directory's files of that server, which its supervisor removes with it (an external
+/// server's stay, as its clones do). Those of started servers that no longer run (one whose
+/// supervisor was killed) are removed then.
 pub(crate) fn directory(server: &Server) -> std::io::Result<&'static Path> {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     if let Some(dir) = DIR.get() {
         return Ok(dir);
     }
-    let root = Settings::from_env()
-        .map(|s| s.state_dir)
-        .map_err(std::io::Error::other)?
-        .join("leases");
-    // The instance id alone would let two external URLs share leases.
-    let digest = Sha256::digest(server.display_url("").as_bytes());
-    let tag: String = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
-    let external = server.backend() == BackendKind::External;
-    let kind = if external { "external" } else { "started" };
-    let name = format!("{kind}-{}-{tag}", sanitize(server.instance()));
-    let dir = root.join(&name);
+    let state = StateDir::new(
+        Settings::from_env()
+            .map(|s| s.state_dir)
+            .map_err(std::io::Error::other)?,
+    );
+    let dir = if server.backend() == BackendKind::External {
+        // The instance id alone would let two external URLs share leases.
+        let digest = Sha256::digest(server.display_url("").as_bytes());
+        let tag: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        state
+            .path()
+            .join(SERVERS_DIR)
+            .join(format!("{EXTERNAL_SERVER_PREFIX}{tag}"))
+    } else {
+        let dir = state.server_files(server.instance());
+        remove_stale(&state.path().join(SERVERS_DIR), &dir);
+        dir
+    };
     std::fs::create_dir_all(&dir)?;
-    if !external {
-        remove_stale(&root, &name);
-    }
     Ok(DIR.get_or_init(|| dir))
 }
 
-/// Only one started server runs per state directory at a time, so the lease directory of
-/// any other started server belongs to one that is gone.
-fn remove_stale(root: &Path, current: &str) {
+/// Only one started server runs per state directory at a time, so the files of any other
+/// started server belong to one that is gone.
+fn remove_stale(root: &Path, current: &Path) {
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
     };
     for entry in entries.flatten() {
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
-        if name.starts_with("started-") && name != current {
+        let external = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(EXTERNAL_SERVER_PREFIX);
+        if !external && entry.path() != current {
             let _ = std::fs::remove_dir_all(entry.path());
         }
     }
-}
-
-fn sanitize(text: &str) -> String {
-    text.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-        .take(40)
-        .collect()
 }
 
 #[cfg(test)]
