@@ -2,6 +2,9 @@
 //! of its own, with this crate's schema and rows), a nested `cargo nextest run` of the
 //! harness's tests leaves the database exactly as it was, and the server saw no session
 //! on it.
+//!
+//! Unix only: it runs a native server through `persistence dev` and stops it with SIGTERM.
+#![cfg(unix)]
 
 mod support;
 
