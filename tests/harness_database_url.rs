@@ -49,7 +49,9 @@ impl DevServer {
         // No `.env` of the developer's: an empty working directory.
         let cwd = support::private_state_dir("database-url-cwd");
         let mut child = Command::new(env!("CARGO_BIN_EXE_persistence"))
-            .args(["dev", "--database", DATABASE])
+            // This crate's schema, named explicitly: the working directory is an empty one.
+            .args(["dev", "--database", DATABASE, "--source"])
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
             .current_dir(&cwd)
             .env("PERSISTENCE_STATE_DIR", &state)
             .env("PERSISTENCE_TEST_BACKEND", "native")
