@@ -126,10 +126,13 @@ fn rows_and_sequences_are_gone_on_the_reused_clone() {
     let second = step("reuse::after_writes", |pool| async move {
         assert_clean(&pool, fresh).await;
     });
-    assert_eq!(
-        first, second,
-        "the second test got the first one's clone, reset"
-    );
+    // On an external server each test has a database of its own: nothing to reuse.
+    if !first.0.starts_with("persistence_t_") {
+        assert_eq!(
+            first, second,
+            "the second test got the first one's clone, reset (same name and id)"
+        );
+    }
 }
 
 #[test]
@@ -205,7 +208,8 @@ fn a_reset_sets_off_no_delete_trigger() {
             "INSERT INTO parent DEFAULT VALUES; INSERT INTO child (parent_id) SELECT id FROM parent",
         )
         .await;
-        Ok::<_, std::convert::Infallible>(db.name().to_owned())
+        let oid = database_oid(db.pool()).await;
+        Ok::<_, std::convert::Infallible>((db.name().to_owned(), oid))
     })
     .expect("infallible");
     let second =
@@ -219,8 +223,12 @@ fn a_reset_sets_off_no_delete_trigger() {
                 .expect("count");
                 assert_eq!(rows, 0, "rows left in {table}");
             }
-            Ok::<_, std::convert::Infallible>(db.name().to_owned())
+            let oid = database_oid(db.pool()).await;
+            Ok::<_, std::convert::Infallible>((db.name().to_owned(), oid))
         })
         .expect("infallible");
-    assert_eq!(first, second, "the clone was reset, not recreated");
+    // On an external server each test has a database of its own: nothing to reuse.
+    if !first.0.starts_with("persistence_t_") {
+        assert_eq!(first, second, "the clone was reset, not recreated");
+    }
 }

@@ -192,7 +192,7 @@ async fn build(
 async fn prune(admin: &mut PgConnection, current: &TemplateNames, now: u64) {
     let rows = sqlx::query(
         "SELECT d.datname, shobj_description(d.oid, 'pg_database') AS note \
-         FROM pg_database d WHERE d.datname LIKE $1",
+         FROM pg_database d WHERE d.datname LIKE $1 AND d.datistemplate",
     )
     .bind(like_prefix(TEMPLATE_PREFIX))
     .fetch_all(&mut *admin)
@@ -201,11 +201,15 @@ async fn prune(admin: &mut PgConnection, current: &TemplateNames, now: u64) {
     for row in rows {
         let name: String = row.get("datname");
         let note: Option<String> = row.get("note");
-        let built = note
+        // Only complete templates (IS_TEMPLATE, set after the comment) with a known build
+        // time: one still being built by another process has neither, and is not old.
+        let Some(built) = note
             .as_deref()
             .and_then(|n| n.rsplit(' ').next())
             .and_then(|t| t.parse::<u64>().ok())
-            .unwrap_or(0);
+        else {
+            continue;
+        };
         if name == current.template || now.saturating_sub(built) < PRUNE_AFTER_SECS {
             continue;
         }
@@ -321,6 +325,12 @@ mod tests {
             )
             .await
             .expect("comment");
+            execute(
+                &mut admin,
+                format!("ALTER DATABASE {old_template} WITH IS_TEMPLATE true"),
+            )
+            .await
+            .expect("complete");
             for name in clones.iter().chain([&kept_clone]) {
                 execute(&mut admin, format!("CREATE DATABASE {name}"))
                     .await
