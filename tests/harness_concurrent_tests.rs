@@ -100,6 +100,17 @@ impl Meeting {
     }
 }
 
+/// Runs `test` on `n` threads at once and returns what each returned.
+fn on_threads<T: Send>(n: usize, test: impl Fn() -> T + Sync) -> Vec<T> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..n).map(|_| scope.spawn(&test)).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("test thread"))
+            .collect()
+    })
+}
+
 const USERS: &[Fixture] = &[Fixture::new(
     "fixtures/users.sql",
     include_str!("../fixtures/users.sql"),
@@ -116,31 +127,19 @@ fn tests_holding_the_same_rows_all_run_at_once() {
     let spec = TestSpec::new("concurrent::same_rows")
         .migrator(&MIGRATOR)
         .fixtures(USERS);
-    let met: Vec<bool> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..N)
-            .map(|_| {
-                let meeting = meeting.clone();
-                scope.spawn(move || {
-                    run::run_in_transaction(&spec, move |conn| {
-                        Box::pin(async move {
-                            let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
-                                .fetch_one(&mut *conn)
-                                .await
-                                .expect("count");
-                            assert_eq!(users, 3, "the fixture's rows, and no one else's");
-                            Ok::<_, std::convert::Infallible>(
-                                meeting.arrive_and_wait(Duration::from_secs(30)),
-                            )
-                        })
-                    })
-                    .expect("infallible")
-                })
+    let met: Vec<bool> = on_threads(N, || {
+        let meeting = meeting.clone();
+        run::run_in_transaction(&spec, move |conn| {
+            Box::pin(async move {
+                let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+                    .fetch_one(&mut *conn)
+                    .await
+                    .expect("count");
+                assert_eq!(users, 3, "the fixture's rows, and no one else's");
+                Ok::<_, std::convert::Infallible>(meeting.arrive_and_wait(Duration::from_secs(30)))
             })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("test thread"))
-            .collect()
+        })
+        .expect("infallible")
     });
     assert!(
         met.iter().all(|m| *m),
@@ -157,30 +156,19 @@ fn database_tests_committing_the_same_rows_all_run_at_once() {
         .migrator(&MIGRATOR)
         .fixtures(USERS)
         .isolation(Isolation::Database);
-    let names: Vec<(String, bool)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..N)
-            .map(|_| {
-                let meeting = &meeting;
-                let spec = &spec;
-                scope.spawn(move || {
-                    run::run_with_database(spec, |db: TestDb| async move {
-                        let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
-                            .fetch_one(db.pool())
-                            .await
-                            .expect("count");
-                        assert_eq!(users, 3, "the fixture's rows, and no one else's");
-                        // Blocks this test's own thread (block_on runs the test there).
-                        let met = meeting.arrive_and_wait(Duration::from_secs(30));
-                        Ok::<_, std::convert::Infallible>((db.name().to_owned(), met))
-                    })
-                    .expect("infallible")
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("test thread"))
-            .collect()
+    let names: Vec<(String, bool)> = on_threads(N, || {
+        let meeting = &meeting;
+        run::run_with_database(&spec, |db: TestDb| async move {
+            let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+                .fetch_one(db.pool())
+                .await
+                .expect("count");
+            assert_eq!(users, 3, "the fixture's rows, and no one else's");
+            // Blocks this test's own thread (block_on runs the test there).
+            let met = meeting.arrive_and_wait(Duration::from_secs(30));
+            Ok::<_, std::convert::Infallible>((db.name().to_owned(), met))
+        })
+        .expect("infallible")
     });
     assert!(
         names.iter().all(|(_, met)| *met),
