@@ -17,6 +17,7 @@ mod health;
 mod init;
 mod migrate;
 mod source;
+mod test_server;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -61,6 +62,11 @@ enum Command {
     /// Start a throwaway PostgreSQL (no setup needed), migrate a database on it, print its
     /// DATABASE_URL and health; remove it all on Ctrl-C (or at once with --once).
     Dev(dev::DevArgs),
+    /// List the test harness's running servers and kept databases, or stop them.
+    TestServer {
+        #[command(subcommand)]
+        command: test_server::TestServerCommand,
+    },
 }
 
 /// What the tool reports when it stops early. Every message is one line without secrets.
@@ -78,6 +84,8 @@ pub(crate) enum CliError {
     Source(String),
     /// No development server could be had (`dev`).
     Server(persistence::ephemeral::EphemeralError),
+    /// A test server could not be found or stopped (`test-server`).
+    TestServer(persistence::ephemeral::EphemeralError),
 }
 
 impl From<Error> for CliError {
@@ -101,6 +109,7 @@ impl fmt::Display for CliError {
             }
             Self::Io(action, error) => format!("{action}: {error}"),
             Self::Server(error) => format!("no development server: {error}"),
+            Self::TestServer(error) => error.to_string(),
         };
         f.write_str(&one_line(&text))
     }
@@ -156,6 +165,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Health(args) => health::run(args, url).await,
         Command::Dev(args) => dev::run(args, url).await,
         Command::Init => init::run(),
+        Command::TestServer { command } => test_server::run(command).await,
     }
 }
 

@@ -75,6 +75,14 @@ pub enum EphemeralError {
         /// Its exit status and the end of its output.
         detail: String,
     },
+    /// `persistence test-server stop` could not stop a server.
+    #[error("could not stop the test server {instance}: {detail}")]
+    Stop {
+        /// The server's instance id.
+        instance: String,
+        /// What is left and how to remove it.
+        detail: String,
+    },
     /// The server did not start or did not answer `SELECT 1` in time.
     #[error("the test PostgreSQL server did not start: {detail}")]
     Start {

@@ -10,9 +10,12 @@
 //! `dev` command can use it too.
 
 mod backend;
+pub mod control;
 #[cfg(feature = "docker")]
 mod docker;
 mod error;
+pub mod kept;
+mod mismatch;
 pub mod native;
 pub mod platform;
 mod settings;

@@ -12,6 +12,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use sqlx::postgres::PgConnectOptions;
@@ -21,7 +22,7 @@ use super::native::PgBinaries;
 use super::settings::{IdleGrace, Settings};
 use super::state_dir::{START_LOCK, ServerState, StateDir, USERS_LOCK};
 use super::supervisor::{Report, Request, SUPERVISOR_ENV, ServerKind};
-use super::{BackendKind, EphemeralError, platform, sweep};
+use super::{BackendKind, EphemeralError, mismatch, platform, sweep};
 use crate::postgres::redact_passwords;
 
 /// A PostgreSQL server the harness may create databases on.
@@ -32,6 +33,8 @@ pub struct Server {
     url_base: String,
     version: Option<String>,
     instance: String,
+    /// The state directory of a started server (`None`: external).
+    state_dir: Option<PathBuf>,
     // Held for the life of the process: it tells the supervisor we still use the server.
     _users_lock: Option<File>,
 }
@@ -65,6 +68,16 @@ impl Server {
     /// An id unique to this server's life (`external` for an external server).
     pub fn instance(&self) -> &str {
         &self.instance
+    }
+
+    /// Records that `database` was kept for inspection: a server the harness started then
+    /// outlives its idle grace for as long as the database exists on it (until it is dropped,
+    /// or `persistence test-server stop`). Nothing to do on an external server.
+    pub fn hold_for(&self, database: &str) -> Result<(), EphemeralError> {
+        match &self.state_dir {
+            Some(dir) => StateDir::new(dir).record_kept(&self.instance, database),
+            None => Ok(()),
+        }
     }
 }
 
@@ -130,6 +143,7 @@ fn external(settings: &Settings) -> Result<Server, EphemeralError> {
         url_base,
         version: None,
         instance: "external".to_owned(),
+        state_dir: None,
         _users_lock: None,
     })
 }
@@ -147,21 +161,17 @@ fn started(settings: &Settings) -> Result<Server, EphemeralError> {
         Some(state) => state,
         None => start_or_join(settings)?,
     };
-    let tcp = PgConnectOptions::new().host("127.0.0.1");
-    let admin = match &state.socket_dir {
-        // The unix socket skips TCP's handshake: a little faster per connection.
-        Some(socket) => tcp.socket(socket),
-        None => tcp,
-    };
+    StateDir::new(dir).record_user(&state.instance_id);
+    if let Some(line) = mismatch::line(settings, &state) {
+        mismatch::say_once(&line);
+    }
     Ok(Server {
         backend: state.backend,
-        admin: admin
-            .port(state.port)
-            .username("postgres")
-            .database("postgres"),
+        admin: state.admin_options(),
         url_base: format!("postgres://postgres@127.0.0.1:{}", state.port),
         version: Some(state.version),
         instance: state.instance_id,
+        state_dir: Some(dir.clone()),
         _users_lock: Some(users),
     })
 }

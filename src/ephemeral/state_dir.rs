@@ -14,6 +14,10 @@
 //!     owner.pid  data/  sock/  server.log
 //!   servers/<instance>/              files of the test harness that go with one started
 //!                                    server (its clone leases); removed when it stops
+//!     kept/<database>                a kept database: the server outlives its idle grace
+//!                                    while one of these still exists on it
+//!     users/<pid>                    a process that has used the server (alive or not)
+//!     stop                           asks the supervisor to stop the server now
 //!   servers/external-<hash>/         the same for an external server (kept: its clones stay)
 //! ```
 //!
@@ -25,6 +29,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sqlx::postgres::PgConnectOptions;
 
 use super::platform::process_alive;
 use super::{BackendKind, EphemeralError};
@@ -47,6 +52,12 @@ pub const SERVERS_DIR: &str = "servers";
 pub const EXTERNAL_SERVER_PREFIX: &str = "external-";
 /// The file naming the process that owns an instance directory.
 pub const OWNER_FILE: &str = "owner.pid";
+/// Under a server's files: one empty file per kept database, named after it.
+pub const KEPT_DIR: &str = "kept";
+/// Under a server's files: one empty file per process that joined the server, named by pid.
+pub const USERS_DIR: &str = "users";
+/// Under a server's files: present when `persistence test-server stop` asked for the stop.
+pub const STOP_FILE: &str = "stop";
 /// The prefix of a pristine cluster being built, followed by the builder's pid.
 pub(crate) const PRISTINE_BUILDING_PREFIX: &str = "pristine-building-";
 /// Every container of the harness carries this label, valued with the state directory's key.
@@ -116,6 +127,72 @@ impl StateDir {
         self.path.join(SERVERS_DIR).join(name)
     }
 
+    /// The databases recorded as kept on the server `instance` (whether they still exist is
+    /// for the server to say), sorted.
+    pub fn kept_databases(&self, instance: &str) -> Vec<String> {
+        let mut names = file_names(&self.server_files(instance).join(KEPT_DIR));
+        names.sort();
+        names
+    }
+
+    /// Records that `database` is kept on the server `instance`: its supervisor keeps the
+    /// server past the idle grace while the database exists. A file survives the process
+    /// that wrote it, however it ends.
+    pub(crate) fn record_kept(&self, instance: &str, database: &str) -> Result<(), EphemeralError> {
+        let dir = self.server_files(instance).join(KEPT_DIR);
+        let path = dir.join(database);
+        if database.is_empty()
+            || !database
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            let why = std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "a kept database's name must be letters, digits and `_`",
+            );
+            return Err(EphemeralError::io("record", path, why));
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| EphemeralError::io("create", &dir, e))?;
+        std::fs::write(&path, b"").map_err(|e| EphemeralError::io("write", &path, e))
+    }
+
+    /// Forgets a kept database that no longer exists.
+    pub(crate) fn forget_kept(&self, instance: &str, database: &str) {
+        let _ = std::fs::remove_file(self.server_files(instance).join(KEPT_DIR).join(database));
+    }
+
+    /// Records that this process uses the server `instance` (for `test-server status`).
+    pub(crate) fn record_user(&self, instance: &str) {
+        let dir = self.server_files(instance).join(USERS_DIR);
+        if std::fs::create_dir_all(&dir).is_ok() {
+            let _ = std::fs::write(dir.join(std::process::id().to_string()), b"");
+        }
+    }
+
+    /// The processes that joined the server `instance` and still run, sorted.
+    pub fn users(&self, instance: &str) -> Vec<u32> {
+        let mut pids: Vec<u32> = file_names(&self.server_files(instance).join(USERS_DIR))
+            .iter()
+            .filter_map(|name| name.parse().ok())
+            .filter(|pid| process_alive(*pid))
+            .collect();
+        pids.sort_unstable();
+        pids
+    }
+
+    /// Asks the supervisor of `instance` to stop its server now.
+    pub(crate) fn request_stop(&self, instance: &str) -> Result<(), EphemeralError> {
+        let dir = self.server_files(instance);
+        std::fs::create_dir_all(&dir).map_err(|e| EphemeralError::io("create", &dir, e))?;
+        let path = dir.join(STOP_FILE);
+        std::fs::write(&path, b"").map_err(|e| EphemeralError::io("write", &path, e))
+    }
+
+    /// Whether a stop of `instance` was asked for.
+    pub(crate) fn stop_requested(&self, instance: &str) -> bool {
+        self.server_files(instance).join(STOP_FILE).exists()
+    }
+
     /// Opens (creating it) one of the lock files.
     pub(crate) fn lock_file(&self, name: &str) -> Result<File, EphemeralError> {
         let path = self.path.join(name);
@@ -137,6 +214,18 @@ impl StateDir {
             let _ = writeln!(log, "{}", StartRecord::from(state).line());
         }
     }
+}
+
+/// The names of the files in `dir` (none if it cannot be read).
+fn file_names(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|entry| entry.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// What a joining process needs to know about a started server (`server.json`).
@@ -161,9 +250,37 @@ pub struct ServerState {
     pub supervisor_pid: u32,
     /// Native: the server's pid.
     pub postmaster_pid: Option<u32>,
+    /// Native: the directory of the PostgreSQL binaries it runs.
+    #[serde(default)]
+    pub pg_bin: Option<PathBuf>,
+    /// Docker: the image it runs.
+    #[serde(default)]
+    pub image: Option<String>,
+    /// How long it outlives its last user: milliseconds, or `None` for `never`.
+    #[serde(default)]
+    pub idle_grace_ms: Option<u64>,
 }
 
 impl ServerState {
+    /// Options to connect as the superuser `postgres` to its maintenance database (the unix
+    /// socket when there is one: it skips TCP's handshake).
+    pub fn admin_options(&self) -> PgConnectOptions {
+        let tcp = PgConnectOptions::new().host("127.0.0.1");
+        let options = match &self.socket_dir {
+            Some(socket) => tcp.socket(socket),
+            None => tcp,
+        };
+        options
+            .port(self.port)
+            .username("postgres")
+            .database("postgres")
+    }
+
+    /// The URL of `database` on it, without password: `postgres://postgres@127.0.0.1:PORT/db`.
+    pub fn display_url(&self, database: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
     /// Writes the state atomically (a reader never sees half a file).
     pub(crate) fn write(&self, state_dir: &Path) -> Result<(), EphemeralError> {
         let path = state_dir.join(SERVER_FILE);
@@ -296,6 +413,9 @@ mod tests {
             // No such process: never a live server.
             supervisor_pid: u32::MAX,
             postmaster_pid: None,
+            pg_bin: None,
+            image: None,
+            idle_grace_ms: Some(5000),
         }
     }
 

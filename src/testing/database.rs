@@ -239,11 +239,12 @@ async fn keep(
 ) -> Result<(), HarnessError> {
     wait_for_backends(admin, name).await;
     let kept = kept_name(name);
+    // Recorded first: whatever happens to this process next, the server stays for it.
+    target.server.hold_for(&kept)?;
     execute(admin, format!("ALTER DATABASE {name} RENAME TO {kept}")).await?;
     eprintln!(
         "persistence: kept the database of this failed test: {} (drop it with DROP DATABASE \
-         when done; a native server still stops after the idle grace, set \
-         PERSISTENCE_TEST_IDLE_GRACE=never to keep it)",
+         when done; the server stays until then, or until `persistence test-server stop`)",
         target.server.display_url(&kept),
     );
     Ok(())
