@@ -47,15 +47,15 @@ pub(crate) fn line(settings: &Settings, state: &ServerState) -> Option<String> {
     };
     let grace = match state.idle_grace_ms {
         Some(ms) => format!(
-            "or wait until it has been unused for its idle grace ({} s)",
+            "or wait until it has been unused for its idle grace of {} s",
             ms as f64 / 1000.0
         ),
-        None => "it has no idle grace (PERSISTENCE_TEST_IDLE_GRACE=never)".to_owned(),
+        None => "it has PERSISTENCE_TEST_IDLE_GRACE=never: it stays until stopped".to_owned(),
     };
     Some(format!(
         "persistence: {} not applied: this process joined the {} server already running \
          (PostgreSQL {}, {what}, on 127.0.0.1:{}, instance {}); to get what you asked for, stop \
-         it with `persistence test-server stop {}` ({grace}) and run again",
+         it with `persistence test-server stop {}` ({grace}), then run again",
         asked.join(" and "),
         state.backend,
         state.version,
@@ -158,7 +158,7 @@ mod tests {
         assert!(
             other.contains("PERSISTENCE_TEST_IMAGE=postgres:16 not applied")
                 && other.contains("image persistence/postgres:15-local")
-                && other.contains("idle grace (5 s)"),
+                && other.contains("idle grace of 5 s"),
             "{other}"
         );
         let same = settings(&[("PERSISTENCE_TEST_IMAGE", "persistence/postgres:15-local")]);
