@@ -1,3 +1,6 @@
+use sqlx::postgres::{PgDatabaseError, PgErrorPosition};
+
+use super::statements::{failed, line_of, split};
 use crate::ephemeral::EphemeralError;
 
 /// Why the harness could not give a test its database. Messages name what failed (the
@@ -18,19 +21,26 @@ pub enum HarnessError {
         source: sqlx::Error,
     },
     /// A migration failed while the template was built.
-    #[error("migration {file} failed while building the test template: {detail}")]
+    #[error("migration {file} failed while building the test template{location}: {detail}")]
     Migration {
-        /// The migration's file name, e.g. `20260101000001_users.up.sql`.
+        /// The migration's file: its path on disk when the test names its directory, else
+        /// its name, e.g. `20260101000001_users.up.sql`.
         file: String,
+        /// ` at line N, in statement M `...``, when PostgreSQL said where; else empty.
+        location: String,
         /// What PostgreSQL or sqlx reported.
         detail: String,
     },
     /// A fixture's SQL failed.
-    #[error("fixture {path} failed: {source}")]
+    #[error("fixture {path} failed{location}: {detail}")]
     Fixture {
         /// The fixture's path.
         path: &'static str,
-        /// What PostgreSQL reported.
+        /// ` at line N, in statement M `...``: where in the file.
+        location: String,
+        /// What PostgreSQL reported (message, SQLSTATE, detail, hint).
+        detail: String,
+        /// The error itself.
         #[source]
         source: sqlx::Error,
     },
@@ -77,7 +87,7 @@ pub enum HarnessError {
         dir: String,
     },
     /// A statement the harness runs itself failed.
-    #[error("{action} failed: {source}")]
+    #[error("{action} failed: {}", describe(source))]
     Sql {
         /// What the harness was doing.
         action: String,
@@ -92,6 +102,58 @@ impl HarnessError {
         let action = action.into();
         move |source| Self::Sql { action, source }
     }
+}
+
+/// What PostgreSQL reported: its message, SQLSTATE, DETAIL and HINT; without sqlx's
+/// `at line N`, which is a line of PostgreSQL's C source, not of anything the user wrote.
+pub(crate) fn describe(err: &sqlx::Error) -> String {
+    let Some(db) = err.as_database_error() else {
+        return crate::postgres::redact_passwords(&err.to_string()).into_owned();
+    };
+    let mut text = db.message().to_owned();
+    if let Some(code) = db.code() {
+        text.push_str(&format!(" (SQLSTATE {code})"));
+    }
+    if let Some(pg) = db.try_downcast_ref::<PgDatabaseError>() {
+        if let Some(detail) = pg.detail() {
+            text.push_str(&format!("; DETAIL: {detail}"));
+        }
+        if let Some(hint) = pg.hint() {
+            text.push_str(&format!("; HINT: {hint}"));
+        }
+    }
+    text
+}
+
+/// Where in `sql` (a user's file, sent whole) the statement that failed with `err` is:
+/// ` at line N, in statement M `...``, from PostgreSQL's position of the error or, without
+/// one, from the number of statements that `completed`; empty when neither tells.
+pub(crate) fn locate(sql: &str, err: &sqlx::Error, completed: Option<usize>) -> String {
+    let position = err
+        .as_database_error()
+        .and_then(|db| db.try_downcast_ref::<PgDatabaseError>())
+        .and_then(|pg| match pg.position() {
+            Some(PgErrorPosition::Original(position)) => Some(position),
+            _ => None,
+        });
+    let statements = split(sql);
+    let statement = match (position, completed) {
+        // Nothing says which one, unless there is only one.
+        (None, None) if statements.len() == 1 => statements.first(),
+        (position, completed) => failed(&statements, position, completed.unwrap_or(usize::MAX)),
+    };
+    let Some(statement) = statement else {
+        return String::new();
+    };
+    let number = statements
+        .iter()
+        .position(|s| s == statement)
+        .map_or(0, |i| i + 1);
+    let line = position.map_or(statement.line, |p| line_of(sql, p));
+    format!(
+        " at line {line}, in statement {number} `{}`",
+        statement.one_line(120)
+    )
 }
 
 /// Whether `err` is PostgreSQL's "database does not exist".

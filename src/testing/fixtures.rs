@@ -1,23 +1,35 @@
 //! Fixtures: SQL files run before the test body, in the order the test names them.
 
+use futures_util::StreamExt;
 use sqlx::PgConnection;
 
-use super::error::HarnessError;
+use super::error::{HarnessError, describe, locate};
 use super::spec::Fixture;
 
-/// Runs every fixture on `conn`; the first failure names its file.
+/// Runs every fixture on `conn`; the first failure names its file, and the statement and
+/// line in it.
 pub(crate) async fn apply(
     conn: &mut PgConnection,
     fixtures: &[Fixture],
 ) -> Result<(), HarnessError> {
     for fixture in fixtures {
-        sqlx::raw_sql(fixture.sql)
-            .execute(&mut *conn)
-            .await
-            .map_err(|source| HarnessError::Fixture {
-                path: fixture.path,
-                source,
-            })?;
+        // Sent whole, as one simple query; each statement that completes yields a result, so
+        // their count says which one failed when PostgreSQL gives no position.
+        let mut completed = 0;
+        let mut results = sqlx::raw_sql(fixture.sql).execute_many(&mut *conn);
+        while let Some(result) = results.next().await {
+            match result {
+                Ok(_) => completed += 1,
+                Err(source) => {
+                    return Err(HarnessError::Fixture {
+                        path: fixture.path,
+                        location: locate(fixture.sql, &source, Some(completed)),
+                        detail: describe(&source),
+                        source,
+                    });
+                }
+            }
+        }
     }
     Ok(())
 }

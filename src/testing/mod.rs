@@ -9,7 +9,7 @@
 //!
 //! | variable | meaning |
 //! |---|---|
-//! | `PERSISTENCE_TEST_KEEP=failed` | keep the database of a failed database-mode test and print its URL |
+//! | `PERSISTENCE_TEST_KEEP=failed` | keep the database of a failed database-mode test and print its URL; its server stays until the database is dropped or `persistence test-server stop` |
 
 mod args;
 mod clones;
@@ -31,6 +31,7 @@ mod runtime;
 mod seed;
 mod spec;
 mod stale;
+mod statements;
 mod supervisor_hook;
 mod template;
 mod transaction;

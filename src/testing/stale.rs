@@ -26,6 +26,8 @@ pub(crate) fn check(spec: &TestSpec) -> Result<(), HarnessError> {
     let (Migrations::Embedded(migrator), Some(dir)) = (spec.migrations, spec.migrations_dir) else {
         return Ok(());
     };
+    // A migration that fails later is then named by its path on disk.
+    super::template::remember_dir(migrator, dir);
     static CHECKED: OnceLock<Mutex<HashMap<&'static str, Verdict>>> = OnceLock::new();
     let verdict = {
         let mut checked = CHECKED

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection, Row};
 
-use super::error::HarnessError;
+use super::error::{HarnessError, describe, locate};
 use super::locks;
 use super::names::{CloneKind, TEMPLATE_PREFIX, TEST_DB_PREFIX, like_prefix};
 use super::spec::Migrations;
@@ -246,30 +246,64 @@ async fn drop_clones(admin: &mut PgConnection, key: &str) {
 }
 
 fn migration_error(
-    migrator: &sqlx::migrate::Migrator,
+    migrator: &'static sqlx::migrate::Migrator,
     err: sqlx::migrate::MigrateError,
 ) -> HarnessError {
     use sqlx::migrate::MigrateError;
-    let file_of = |version: i64| {
-        migrator
-            .iter()
-            .find(|m| m.version == version)
-            .map(|m| {
-                let suffix = m.migration_type.suffix();
-                format!("{}_{}{suffix}", m.version, m.description.replace(' ', "_"))
-            })
-            .unwrap_or_else(|| version.to_string())
-    };
     match err {
-        MigrateError::ExecuteMigration(source, version) => HarnessError::Migration {
-            file: file_of(version),
-            detail: source.to_string(),
-        },
+        MigrateError::ExecuteMigration(source, version) => {
+            let migration = migrator.iter().find(|m| m.version == version);
+            let file = migration.map_or_else(
+                || version.to_string(),
+                |m| {
+                    let name = format!(
+                        "{}_{}{}",
+                        m.version,
+                        m.description.replace(' ', "_"),
+                        m.migration_type.suffix()
+                    );
+                    // The user's file on disk when the test said where the migrations are.
+                    match dir_of(migrator) {
+                        Some(dir) => std::path::Path::new(dir).join(name).display().to_string(),
+                        None => name,
+                    }
+                },
+            );
+            HarnessError::Migration {
+                file,
+                location: migration
+                    .map_or_else(String::new, |m| locate(m.sql.as_str(), &source, None)),
+                detail: describe(&source),
+            }
+        }
         other => HarnessError::Migration {
             file: "(the migration set)".to_owned(),
+            location: String::new(),
             detail: other.to_string(),
         },
     }
+}
+
+/// The directories migrators were embedded from, by the migrator's address: the macro hands
+/// the directory to the stale check, and a failing migration is then named by its path.
+fn dirs() -> &'static Mutex<Vec<(usize, &'static str)>> {
+    static DIRS: Mutex<Vec<(usize, &'static str)>> = Mutex::new(Vec::new());
+    &DIRS
+}
+
+/// Remembers that `migrator` was embedded from `dir` (an absolute path).
+pub(crate) fn remember_dir(migrator: &'static sqlx::migrate::Migrator, dir: &'static str) {
+    let key = std::ptr::from_ref(migrator) as usize;
+    let mut dirs = dirs().lock().unwrap_or_else(|e| e.into_inner());
+    if !dirs.iter().any(|(k, _)| *k == key) {
+        dirs.push((key, dir));
+    }
+}
+
+fn dir_of(migrator: &'static sqlx::migrate::Migrator) -> Option<&'static str> {
+    let key = std::ptr::from_ref(migrator) as usize;
+    let dirs = dirs().lock().unwrap_or_else(|e| e.into_inner());
+    dirs.iter().find(|(k, _)| *k == key).map(|(_, dir)| *dir)
 }
 
 /// Runs a statement the harness built itself (names are ours: `persistence_*` and hex).
