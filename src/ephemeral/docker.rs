@@ -23,9 +23,9 @@ use testcontainers::{ContainerAsync, ImageExt};
 use testcontainers_modules::postgres::Postgres;
 use tokio::runtime::Runtime;
 
-use super::EphemeralError;
 use super::platform;
 use super::state_dir::{HARNESS_LABEL, OWNER_HOST_LABEL, OWNER_PID_LABEL};
+use super::{DEFAULT_IMAGE, EphemeralError};
 
 /// How often the supervisor asks the daemon whether the container still runs.
 const LIVENESS_EVERY: Duration = Duration::from_secs(2);
@@ -77,7 +77,12 @@ impl Container {
             });
         let started = runtime.block_on(async {
             let container = request.start().await.map_err(|e| EphemeralError::Start {
-                detail: format!("docker could not start {image}: {e}"),
+                detail: format!(
+                    "docker could not start {image}: {e}; the image comes from \
+                     PERSISTENCE_TEST_IMAGE (default {DEFAULT_IMAGE}): set it to an image the \
+                     daemon has (`docker images`), `docker pull {image}` where a registry is \
+                     reachable, or build one with persistence's ci/build-postgres-image.sh"
+                ),
             })?;
             let port = container
                 .get_host_port_ipv4(ContainerPort::Tcp(5432))
@@ -194,7 +199,8 @@ pub(crate) fn availability(image: &str) -> Availability {
         match tokio::time::timeout(Duration::from_secs(120), pull).await {
             Ok(Ok(())) => Availability::Ready,
             Ok(Err(e)) => Availability::Unusable(format!(
-                "image {image} is not present and cannot be pulled ({e})"
+                "image {image} is not present and cannot be pulled ({e}); set \
+                 PERSISTENCE_TEST_IMAGE to one the daemon has"
             )),
             Err(_) => Availability::Unusable(format!(
                 "image {image} is not present and pulling it timed out"

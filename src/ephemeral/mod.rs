@@ -14,6 +14,7 @@ pub mod control;
 #[cfg(feature = "docker")]
 mod docker;
 mod error;
+mod external;
 pub mod kept;
 mod mismatch;
 pub mod native;

@@ -97,7 +97,7 @@ pub async fn server() -> Result<&'static Server, EphemeralError> {
 /// the idle grace has passed.
 pub async fn server_with(settings: Settings) -> Result<Server, EphemeralError> {
     match choose(&settings) {
-        BackendKind::External => external(&settings),
+        BackendKind::External => external(&settings).await,
         _ => tokio::task::spawn_blocking(move || started(&settings))
             .await
             .map_err(|e| EphemeralError::Start {
@@ -115,7 +115,7 @@ fn choose(settings: &Settings) -> BackendKind {
 }
 
 /// The `external` backend: the server `TEST_DATABASE_URL` names; nothing to start or stop.
-fn external(settings: &Settings) -> Result<Server, EphemeralError> {
+async fn external(settings: &Settings) -> Result<Server, EphemeralError> {
     let Some(url) = settings.external_url.as_deref() else {
         return Err(EphemeralError::BadSetting {
             name: "TEST_DATABASE_URL",
@@ -133,6 +133,7 @@ fn external(settings: &Settings) -> Result<Server, EphemeralError> {
                     redact_passwords(&e.to_string())
                 ),
             })?;
+    super::external::probe(&redacted, &admin).await?;
     let url_base = redacted
         .rsplit_once('/')
         .filter(|(base, _)| base.contains("://") && !base.ends_with('/'))

@@ -78,7 +78,12 @@ fn supervise(request: &Request) -> i32 {
     let (mut running, state) = match start(request) {
         Ok(parts) => parts,
         Err(err) => {
-            report(&Report::Failed(err.to_string()));
+            // The starting process wraps this in `EphemeralError::Start`: one prefix, not two.
+            let detail = match err {
+                EphemeralError::Start { detail } => detail,
+                other => other.to_string(),
+            };
+            report(&Report::Failed(detail));
             return 1;
         }
     };

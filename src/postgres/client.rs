@@ -26,7 +26,7 @@ use sqlx::{Connection, Row};
 use tracing::Level;
 
 use super::config::{ConfigError, PgConfig};
-use super::error::Error;
+use super::error::{Error, ErrorCategory};
 use super::global_scope::scoped_global;
 
 /// The `tracing` target of connection events.
@@ -140,7 +140,17 @@ pub(crate) async fn connect_with_timeout(
                 })?
         }
         None => attempt.await,
-    }?;
+    }
+    .map_err(|source| match source {
+        // Nothing answered at the address: say which address.
+        sqlx::Error::Io(_) if ErrorCategory::from_sqlx(&source) == ErrorCategory::Unreachable => {
+            Error::Unreachable {
+                target: endpoint_of(options),
+                source,
+            }
+        }
+        other => Error::from(other),
+    })?;
     tracing::debug!(
         target: EVENTS_TARGET,
         endpoint = %endpoint_of(options),

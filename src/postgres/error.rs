@@ -245,6 +245,21 @@ pub enum Error {
         source: sqlx::Error,
     },
 
+    /// Opening a connection failed because nothing answered at the server's address
+    /// (refused, unknown host, missing unix socket). Category [`ErrorCategory::Unreachable`].
+    #[error(
+        "cannot reach the database server: {target}: {}; check the host and port (or socket \
+         directory), and that PostgreSQL runs there",
+        describe_sqlx(source)
+    )]
+    Unreachable {
+        /// Where we tried to connect (host:port or socket; never credentials).
+        target: String,
+        /// The error sqlx returned.
+        #[source]
+        source: sqlx::Error,
+    },
+
     /// Opening a connection took longer than `connect_timeout`.
     #[error(
         "connecting to {target} timed out after {timeout:?} (connect_timeout); check that the \
@@ -360,7 +375,9 @@ impl Error {
             | Self::ShutdownTimedOut { .. }
             | Self::PoolExhausted { .. } => ErrorCategory::Timeout,
             Self::PoolShutDown => ErrorCategory::ShuttingDown,
-            Self::CommitOutcomeUnknown { .. } => ErrorCategory::Unreachable,
+            Self::CommitOutcomeUnknown { .. } | Self::Unreachable { .. } => {
+                ErrorCategory::Unreachable
+            }
             Self::Migration(_) => ErrorCategory::Migration,
             Self::Io { .. } => ErrorCategory::Other,
         }
@@ -395,7 +412,9 @@ impl Error {
     /// The underlying sqlx error, if there is one.
     pub fn as_sqlx(&self) -> Option<&sqlx::Error> {
         match self {
-            Self::Database { source, .. } | Self::CommitOutcomeUnknown { source } => Some(source),
+            Self::Database { source, .. }
+            | Self::CommitOutcomeUnknown { source }
+            | Self::Unreachable { source, .. } => Some(source),
             Self::Migrate {
                 source: MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _),
                 ..
