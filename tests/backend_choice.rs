@@ -44,8 +44,18 @@ fn backend_chosen(env: &[(&str, &str)]) -> String {
 
 #[test]
 fn a_url_means_external() {
-    // The URL is not even connected to: choosing is all this checks.
-    let chosen = backend_chosen(&[("TEST_DATABASE_URL", "postgres://u:p@127.0.0.1:1/db")]);
+    // The harness connects to TEST_DATABASE_URL once when it first needs the server (a wrong
+    // URL is reported at once): give it one that answers, this run's own server.
+    let settings = persistence::ephemeral::Settings::from_env().expect("settings");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let server = runtime
+        .block_on(persistence::ephemeral::server())
+        .expect("a server");
+    let url = match settings.external_url {
+        Some(url) if server.backend() == persistence::ephemeral::BackendKind::External => url,
+        _ => server.display_url("postgres"),
+    };
+    let chosen = backend_chosen(&[("TEST_DATABASE_URL", &url)]);
     assert_eq!(chosen, "external");
 }
 
