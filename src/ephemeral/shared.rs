@@ -147,23 +147,32 @@ fn started(settings: &Settings) -> Result<Server, EphemeralError> {
         Some(state) => state,
         None => start_or_join(settings)?,
     };
-    let tcp = PgConnectOptions::new().host("127.0.0.1");
-    let admin = match &state.socket_dir {
-        // The unix socket skips TCP's handshake: a little faster per connection.
-        Some(socket) => tcp.socket(socket),
-        None => tcp,
-    };
-    Ok(Server {
-        backend: state.backend,
-        admin: admin
-            .port(state.port)
-            .username("postgres")
-            .database("postgres"),
-        url_base: format!("postgres://postgres@127.0.0.1:{}", state.port),
-        version: Some(state.version),
-        instance: state.instance_id,
-        _users_lock: Some(users),
-    })
+    let mut server = Server::from_state(state);
+    server._users_lock = Some(users);
+    Ok(server)
+}
+
+impl Server {
+    /// The started server `state` describes, without a hold on it (its users lock).
+    pub(crate) fn from_state(state: ServerState) -> Self {
+        let tcp = PgConnectOptions::new().host("127.0.0.1");
+        let admin = match &state.socket_dir {
+            // The unix socket skips TCP's handshake: a little faster per connection.
+            Some(socket) => tcp.socket(socket),
+            None => tcp,
+        };
+        Self {
+            backend: state.backend,
+            admin: admin
+                .port(state.port)
+                .username("postgres")
+                .database("postgres"),
+            url_base: format!("postgres://postgres@127.0.0.1:{}", state.port),
+            version: Some(state.version),
+            instance: state.instance_id,
+            _users_lock: None,
+        }
+    }
 }
 
 fn start_or_join(settings: &Settings) -> Result<ServerState, EphemeralError> {
