@@ -73,6 +73,47 @@ fn a_clone_a_nextest_process_left_used_is_reset_by_the_janitor() {
     let _ = std::fs::remove_dir_all(&state);
 }
 
+#[test]
+fn with_no_ready_clones_there_is_no_janitor_and_a_process_resets_its_own_clone() {
+    if scenario_is(WRITES) {
+        return write_and_leave();
+    }
+    let state = private_state_dir("no-janitor");
+    let mut command = child(
+        "with_no_ready_clones_there_is_no_janitor_and_a_process_resets_its_own_clone",
+        WRITES,
+    );
+    command
+        .env("NEXTEST_EXECUTION_MODE", "process-per-test")
+        .env("PERSISTENCE_STATE_DIR", &state)
+        .env("PERSISTENCE_TEST_IDLE_GRACE", "1")
+        .env("PERSISTENCE_TEST_READY_CLONES", "0");
+    if std::env::var("PERSISTENCE_TEST_BACKEND").is_ok_and(|b| b == "external") {
+        command.env("PERSISTENCE_TEST_BACKEND", "native");
+    }
+    let (output, text) = support::run(command);
+    assert!(output.status.success(), "the child test failed:\n{text}");
+    let clone = text
+        .lines()
+        .find_map(|line| Some(line.split_once("CLONE ")?.1))
+        .unwrap_or_else(|| panic!("the child printed no clone name:\n{text}"))
+        .trim()
+        .to_owned();
+    let server = StateDir::new(&state)
+        .live_server()
+        .expect("the child's server outlives it for its grace");
+    let leases = StateDir::new(&state).server_files(&server.instance_id);
+    // Clean as soon as the child is gone: it reset the clone itself.
+    assert!(
+        lease_state(&leases, &clone).starts_with("clean "),
+        "{clone}: {:?}",
+        lease_state(&leases, &clone)
+    );
+    assert_eq!(ready_clones(&leases), 1, "no clone was made ahead");
+    wait_for_server_to_go(&state);
+    let _ = std::fs::remove_dir_all(&state);
+}
+
 /// The child: a database-mode test that writes rows and advances a sequence, then ends.
 fn write_and_leave() {
     let spec = TestSpec::new("janitor::writes")

@@ -281,7 +281,7 @@ impl DbClone {
         flavor: RuntimeFlavor,
         pool: &PgPool,
     ) -> Result<(), HarnessError> {
-        if janitor::takes_used_clones() {
+        if leases::directory(target.server).is_ok_and(janitor::takes_used_clones) {
             // This process ends with its test (nextest): the clone is left in use, and the
             // janitor resets it once the test's connections are gone.
             let _ = tokio::time::timeout(RETURN_TIMEOUT, pool.close()).await;

@@ -66,13 +66,28 @@ pub(crate) fn ready_clones() -> u32 {
     })
 }
 
+/// The file a running janitor holds locked, among the server's lease files.
+const JANITOR_LOCK: &str = "janitor.lock";
+
 /// Whether this process leaves its database-mode clone to the janitor: it runs one test
-/// and ends (nextest's process-per-test mode) and the janitor is on.
-pub(crate) fn takes_used_clones() -> bool {
+/// and ends (nextest's process-per-test mode), the janitor is on, and the server's
+/// supervisor runs one (a server that `persistence dev` or a program without the harness
+/// started has none). `lease_dir` holds the server's lease files.
+pub(crate) fn takes_used_clones(lease_dir: &Path) -> bool {
     static TAKES: OnceLock<bool> = OnceLock::new();
     *TAKES.get_or_init(|| {
         std::env::var_os("NEXTEST_EXECUTION_MODE").is_some_and(|mode| mode == "process-per-test")
             && ready_clones() > 0
+            && janitor_runs(lease_dir)
+    })
+}
+
+fn janitor_runs(lease_dir: &Path) -> bool {
+    std::fs::File::open(lease_dir.join(JANITOR_LOCK)).is_ok_and(|file| {
+        matches!(
+            file.try_lock_shared(),
+            Err(std::fs::TryLockError::WouldBlock)
+        )
     })
 }
 
@@ -89,6 +104,19 @@ pub(crate) fn run(context: SideJobContext) {
         return;
     };
     let dir = StateDir::new(&context.state_dir).server_files(&context.server.instance_id);
+    // Held while the janitor runs, so that test processes know someone resets their clones.
+    let held = std::fs::create_dir_all(&dir).and_then(|()| {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(JANITOR_LOCK))?;
+        file.lock()?;
+        Ok(file)
+    });
+    let Ok(_held) = held else {
+        return;
+    };
     let mut janitor = Janitor {
         server: Server::from_state(context.server.clone()),
         dir,
