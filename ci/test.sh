@@ -23,8 +23,8 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
 # feature is on. Clippy first: `cargo check` then reuses its dependencies' metadata.
 for target in "${cross_targets[@]}"; do
   echo "ci/test: cross-checking $target"
+  # clippy type-checks every target as `cargo check` does: no separate check needed.
   cargo clippy --all-targets --no-default-features --features testing,docker --target "$target" -- -D warnings
-  cargo check --all-targets --no-default-features --features testing,docker --target "$target"
 done
 
 echo "ci/test: suite on the native backend"
@@ -40,6 +40,9 @@ for _ in $(seq 1 20); do
 done
 cargo test -q --test harness_many_at_once -- --test-threads 80
 cargo nextest run --test harness_many_at_once -j 32
+# Under cargo test a process resets and reuses its own clones (under nextest the janitor
+# does): the reuse tests' same-clone checks run here.
+cargo test -q --test harness_clone_reuse --test database_isolation
 unset PERSISTENCE_TEST_BACKEND
 
 for docker_image in "${docker_images[@]}"; do

@@ -68,15 +68,22 @@ async fn insert_ada(db: &TestDb) {
 }
 
 /// After the test its database is dropped (external server) or reset for the next test (a
-/// pooled clone): either way, nothing it committed is left.
+/// pooled clone): either way, nothing it committed is left. Under nextest the reset is the
+/// janitor's, a few milliseconds after the test: the check waits for it (a while).
 fn assert_nothing_left(name: &str) {
-    let left = tokio::runtime::Runtime::new()
-        .expect("rt")
-        .block_on(users_left_in(name));
-    assert!(
-        matches!(left, None | Some(0)),
-        "{name} still has {left:?} users"
-    );
+    let runtime = tokio::runtime::Runtime::new().expect("rt");
+    let started = std::time::Instant::now();
+    loop {
+        let left = runtime.block_on(users_left_in(name));
+        if matches!(left, None | Some(0)) {
+            return;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{name} still has {left:?} users"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 #[test]

@@ -166,15 +166,25 @@ fn started(settings: &Settings) -> Result<Server, EphemeralError> {
     if let Some(line) = mismatch::line(settings, &state) {
         mismatch::say_once(&line);
     }
-    Ok(Server {
-        backend: state.backend,
-        admin: state.admin_options(),
-        url_base: format!("postgres://postgres@127.0.0.1:{}", state.port),
-        version: Some(state.version),
-        instance: state.instance_id,
-        state_dir: Some(dir.clone()),
-        _users_lock: Some(users),
-    })
+    let mut server = Server::from_state(state, dir);
+    server._users_lock = Some(users);
+    Ok(server)
+}
+
+impl Server {
+    /// The started server `state` (of the state directory `state_dir`) describes, without
+    /// a hold on it (its users lock).
+    pub(crate) fn from_state(state: ServerState, state_dir: &std::path::Path) -> Self {
+        Self {
+            backend: state.backend,
+            admin: state.admin_options(),
+            url_base: format!("postgres://postgres@127.0.0.1:{}", state.port),
+            version: Some(state.version),
+            instance: state.instance_id,
+            state_dir: Some(state_dir.to_path_buf()),
+            _users_lock: None,
+        }
+    }
 }
 
 fn start_or_join(settings: &Settings) -> Result<ServerState, EphemeralError> {

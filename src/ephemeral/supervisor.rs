@@ -15,6 +15,8 @@
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -58,14 +60,32 @@ pub(crate) enum Report {
     Failed(String),
 }
 
+/// Work a supervisor does on a thread of its own while its server runs. The harness makes
+/// clones that tests left used clean again there, off the tests' critical path; this module
+/// knows nothing of clones (the layers point one way), so the harness hands it in.
+pub(crate) type SideJob = fn(SideJobContext);
+
+/// What a [`SideJob`] gets: the server, and a flag raised when it must return (the
+/// supervisor is about to stop the server).
+pub(crate) struct SideJobContext {
+    pub(crate) state_dir: PathBuf,
+    pub(crate) server: ServerState,
+    pub(crate) stop: Arc<AtomicBool>,
+}
+
 /// Runs the supervisor and exits if this process was spawned as one; returns at once
 /// otherwise. Call it first thing in `main` of a binary that starts servers.
 pub fn run_if_requested() {
+    run_with(None);
+}
+
+/// [`run_if_requested`], with `side_job` running beside the watch.
+pub(crate) fn run_with(side_job: Option<SideJob>) {
     let Some(request) = std::env::var_os(SUPERVISOR_ENV) else {
         return;
     };
     let code = match serde_json::from_str::<Request>(&request.to_string_lossy()) {
-        Ok(request) => supervise(&request),
+        Ok(request) => supervise(&request, side_job),
         Err(err) => {
             report(&Report::Failed(format!("bad supervisor request: {err}")));
             2
@@ -74,7 +94,7 @@ pub fn run_if_requested() {
     std::process::exit(code);
 }
 
-fn supervise(request: &Request) -> i32 {
+fn supervise(request: &Request, side_job: Option<SideJob>) -> i32 {
     let (mut running, state) = match start(request) {
         Ok(parts) => parts,
         Err(err) => {
@@ -90,7 +110,21 @@ fn supervise(request: &Request) -> i32 {
     StateDir::new(&request.state_dir).record_start(&state);
     report(&Report::Ready(state.clone()));
     platform::detach_stdio();
+    let stop = Arc::new(AtomicBool::new(false));
+    let side = side_job.map(|job| {
+        let context = SideJobContext {
+            state_dir: request.state_dir.clone(),
+            server: state.clone(),
+            stop: stop.clone(),
+        };
+        std::thread::spawn(move || job(context))
+    });
     watch(request, &mut running, &state);
+    // Its connections end before the server does.
+    stop.store(true, Ordering::Relaxed);
+    if let Some(side) = side {
+        let _ = side.join();
+    }
     running.stop();
     state.remove_if_current(&request.state_dir);
     let _ =

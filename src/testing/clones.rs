@@ -19,12 +19,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
-use super::connections::{HarnessConnection, Target, acquire, connect};
+use super::connections::{HarnessConnection, Target, acquire, connect, pool_options};
 use super::error::{HarnessError, is_missing_database};
-use super::leases::{self, CloneState, Lease};
+use super::janitor;
+use super::leases::{self, CloneState, Existing, Lease};
 use super::names::CloneKind;
 use super::profile::{Profile, Reset, WATERMARK_SQL};
 use super::spec::RuntimeFlavor;
@@ -178,6 +179,20 @@ pub(crate) async fn take_db(
     }
     let dir = lease_dir(target)?;
     let kind = CloneKind::Database;
+    // A clean clone first: under nextest, the janitor has usually made the clones that
+    // earlier tests' processes left used clean again by now.
+    for n in 0..MAX_CLONES {
+        let name = kind.clone_name(&target.names.key, n);
+        match Lease::try_take_existing(dir, &name).map_err(lease_error(dir))? {
+            Existing::Absent => break,
+            Existing::Held => {}
+            Existing::Taken(mut lease) => {
+                if let CloneState::Clean { watermark } = lease.state() {
+                    return hand_out(target, name, lease, watermark).await;
+                }
+            }
+        }
+    }
     let started = Instant::now();
     loop {
         for n in 0..MAX_CLONES {
@@ -214,23 +229,33 @@ pub(crate) async fn take_db(
                     return Err(err);
                 }
             };
-            if known_profile(target).is_none() {
-                // The clone is clean: what the template looks like can be read from it.
-                let mut conn = connect_clone(target, &name).await?;
-                let read = read_profile(target, &mut conn).await;
-                let _ = conn.close().await;
-                read?;
-            }
-            lease.record(CloneState::InUse { watermark });
-            return Ok(DbClone {
-                name,
-                lease,
-                watermark,
-                warm: None,
-            });
+            return hand_out(target, name, lease, watermark).await;
         }
         wait_for_room(&HarnessError::NoClone { limit: MAX_CLONES }, started)?;
     }
+}
+
+/// Hands the clean clone `name` to a test.
+async fn hand_out(
+    target: &Target,
+    name: String,
+    mut lease: Lease,
+    watermark: u64,
+) -> Result<DbClone, HarnessError> {
+    if known_profile(target).is_none() {
+        // The clone is clean: what the template looks like can be read from it.
+        let mut conn = connect_clone(target, &name).await?;
+        let read = read_profile(target, &mut conn).await;
+        let _ = conn.close().await;
+        read?;
+    }
+    lease.record(CloneState::InUse { watermark });
+    Ok(DbClone {
+        name,
+        lease,
+        watermark,
+        warm: None,
+    })
 }
 
 impl DbClone {
@@ -256,6 +281,12 @@ impl DbClone {
         flavor: RuntimeFlavor,
         pool: &PgPool,
     ) -> Result<(), HarnessError> {
+        if leases::directory(target.server).is_ok_and(janitor::takes_used_clones) {
+            // This process ends with its test (nextest): the clone is left in use, and the
+            // janitor resets it once the test's connections are gone.
+            let _ = tokio::time::timeout(RETURN_TIMEOUT, pool.close()).await;
+            return Ok(());
+        }
         let settled = flavor == RuntimeFlavor::Shared && settle(pool).await;
         let watermark = if settled {
             let mut conn = pool
@@ -369,7 +400,7 @@ async fn clean(
         None => Ok(Reset::Recreate),
         // The session outlives the test on a kept pool: the reset also undoes what the test
         // set on it.
-        Some(profile) => profile.reset(conn, watermark, SESSION_RESET).await,
+        Some(profile) => profile.reset(conn, watermark, Some(SESSION_RESET)).await,
     };
     match reset {
         Ok(Reset::Untouched) => Ok((watermark, false)),
@@ -393,34 +424,49 @@ async fn create_clone(
 ) -> Result<u64, HarnessError> {
     let mut admin = HarnessConnection::admin(target, flavor).await?;
     target.ensure_template(&mut admin).await?;
+    let template = &target.names.template;
+    let made = match clone_template(&mut admin, target.server, template, name, replace).await {
+        Err(HarnessError::Sql { source, .. }) if is_missing_database(&source) => {
+            // The template was dropped behind this process's back (a prune elsewhere).
+            super::template::forget(&target.names);
+            target.ensure_template(&mut admin).await?;
+            clone_template(&mut admin, target.server, template, name, false).await
+        }
+        made => made,
+    };
+    admin.release().await;
+    made
+}
+
+/// Clones `template` as `name` (dropping an old `name` first when `replace`), through
+/// `admin`, a connection to the maintenance database. Returns the fresh clone's watermark.
+pub(crate) async fn clone_template(
+    admin: &mut PgConnection,
+    server: &crate::ephemeral::Server,
+    template: &str,
+    name: &str,
+    replace: bool,
+) -> Result<u64, HarnessError> {
     if replace {
         execute(
-            &mut admin,
+            admin,
             format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
         )
         .await?;
     }
     let create = format!(
-        "CREATE DATABASE {name} TEMPLATE {}{}",
-        target.names.template,
-        clone_clause(target.server)
+        "CREATE DATABASE {name} TEMPLATE {template}{}",
+        clone_clause(server)
     );
-    if let Err(err) = execute(&mut admin, create.clone()).await {
-        match &err {
-            HarnessError::Sql { source, .. } if is_missing_database(source) => {
-                // The template was dropped behind this process's back (a prune elsewhere).
-                super::template::forget(&target.names);
-                target.ensure_template(&mut admin).await?;
-                execute(&mut admin, create).await?;
-            }
-            // Created meanwhile by a process of another machine (external server).
-            HarnessError::Sql { source, .. }
-                if source
-                    .as_database_error()
-                    .and_then(|e| e.code())
-                    .is_some_and(|code| code == "42P04") => {}
-            _ => return Err(err),
-        }
+    match execute(admin, create).await {
+        Ok(()) => {}
+        // Created meanwhile by a process of another machine (external server).
+        Err(HarnessError::Sql { source, .. })
+            if source
+                .as_database_error()
+                .and_then(|e| e.code())
+                .is_some_and(|code| code == "42P04") => {}
+        Err(err) => return Err(err),
     }
     let watermark: i64 = sqlx::query_scalar(WATERMARK_SQL)
         .fetch_one(&mut *admin)
@@ -428,7 +474,6 @@ async fn create_clone(
         .map_err(HarnessError::sql(
             "reading the transaction id after a clone",
         ))?;
-    admin.release().await;
     Ok(u64::try_from(watermark).unwrap_or(0))
 }
 
@@ -438,12 +483,7 @@ async fn pooled_clone(
     name: &str,
 ) -> Result<PoolConnection<Postgres>, HarnessError> {
     let options = target.server.options_for(name);
-    let pool = PgPoolOptions::new()
-        .max_connections(1)
-        .acquire_timeout(Duration::from_secs(5))
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .connect_lazy_with(options.clone());
+    let pool = pool_options(1).connect_lazy_with(options.clone());
     acquire(&pool, target.server, &options, name).await
 }
 
@@ -452,12 +492,7 @@ async fn connect_clone(target: &Target, name: &str) -> Result<PgConnection, Harn
 }
 
 fn test_pool(options: PgConnectOptions) -> PgPool {
-    PgPoolOptions::new()
-        .max_connections(TEST_POOL_MAX)
-        .min_connections(0)
-        .idle_timeout(None)
-        .max_lifetime(None)
-        .connect_lazy_with(options)
+    pool_options(TEST_POOL_MAX).connect_lazy_with(options)
 }
 
 fn missing(err: &HarnessError) -> bool {
@@ -524,7 +559,18 @@ fn profiles() -> &'static Mutex<HashMap<String, Arc<Profile>>> {
 
 fn profile_path(target: &Target) -> Option<std::path::PathBuf> {
     let dir = leases::directory(target.server).ok()?;
-    Some(dir.join(format!("{}.profile.json", target.names.key)))
+    Some(profile_file(dir, &target.names.key))
+}
+
+/// Where the profile of the template `key` is kept for the other processes.
+pub(crate) fn profile_file(lease_dir: &std::path::Path, key: &str) -> std::path::PathBuf {
+    lease_dir.join(format!("{key}.profile.json"))
+}
+
+/// The profile of the template `key` from its file, if a process wrote it.
+pub(crate) fn load_profile(lease_dir: &std::path::Path, key: &str) -> Option<Profile> {
+    let bytes = std::fs::read(profile_file(lease_dir, key)).ok()?;
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// The template's profile, if this process has it or a first process wrote it to its file
@@ -538,8 +584,8 @@ fn known_profile(target: &Target) -> Option<Arc<Profile>> {
     {
         return Some(profile.clone());
     }
-    let bytes = std::fs::read(profile_path(target)?).ok()?;
-    let profile = Arc::new(serde_json::from_slice::<Profile>(&bytes).ok()?);
+    let dir = leases::directory(target.server).ok()?;
+    let profile = Arc::new(load_profile(dir, key)?);
     profiles()
         .lock()
         .unwrap_or_else(|e| e.into_inner())

@@ -148,8 +148,14 @@ pub(crate) async fn acquire(
 }
 
 fn pool_for(options: PgConnectOptions) -> PgPool {
+    pool_options(POOL_MAX).connect_lazy_with(options)
+}
+
+/// How every pool of the harness behaves (the shared ones above, a test's own, a leased
+/// clone's): one policy, so that a test's pool costs what the benchmarks measured.
+pub(crate) fn pool_options(max_connections: u32) -> PgPoolOptions {
     PgPoolOptions::new()
-        .max_connections(POOL_MAX)
+        .max_connections(max_connections)
         .min_connections(0)
         // sqlx retries refused connections until this deadline; 30 s is long to wait for
         // a test to say that TEST_DATABASE_URL is wrong.
@@ -157,7 +163,11 @@ fn pool_for(options: PgConnectOptions) -> PgPool {
         // The server is ours for the run: keep connections warm rather than recycle them.
         .idle_timeout(None)
         .max_lifetime(None)
-        .connect_lazy_with(options)
+        // sqlx pings a connection on every acquire by default, a round trip for each query
+        // the test runs through its pool. It already pings on every release, which finds a
+        // connection the test broke; one the server dropped while idle is not a case here
+        // (the server lives as long as the run, and a recreated clone's pool is closed).
+        .test_before_acquire(false)
 }
 
 fn cached(slot: &Mutex<Option<PgPool>>, make: impl FnOnce() -> PgPool) -> PgPool {

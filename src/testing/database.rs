@@ -9,10 +9,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 
 use super::clones::{DbClone, TEST_POOL_MAX, take_db};
-use super::connections::{HarnessConnection, Target};
+use super::connections::{HarnessConnection, Target, pool_options};
 use super::error::{HarnessError, is_missing_database};
 use super::fixtures;
 use super::leases::CloneState;
@@ -86,9 +86,8 @@ impl TestDb {
         let target = Target::resolve(spec.migrations).await?;
         let (name, pool, backing) = if target.server.backend() == BackendKind::External {
             let (name, admin) = create_fresh(&target, flavor).await?;
-            let pool = PgPoolOptions::new()
-                .max_connections(TEST_POOL_MAX)
-                .connect_lazy_with(target.server.options_for(&name));
+            let pool =
+                pool_options(TEST_POOL_MAX).connect_lazy_with(target.server.options_for(&name));
             (name, pool, Backing::Fresh(admin))
         } else {
             let mut clone = take_db(&target, flavor).await?;

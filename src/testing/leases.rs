@@ -61,6 +61,17 @@ impl CloneState {
     }
 }
 
+/// What [`Lease::try_take_existing`] found.
+#[derive(Debug)]
+pub(crate) enum Existing {
+    /// No lease of that name was ever taken: the clone was never made.
+    Absent,
+    /// Another holder has it.
+    Held,
+    /// Ours now.
+    Taken(Lease),
+}
+
 /// An exclusive lease on one clone, released when dropped.
 #[derive(Debug)]
 pub(crate) struct Lease {
@@ -71,16 +82,36 @@ pub(crate) struct Lease {
 impl Lease {
     /// Takes the lease `name` in `dir` if no other holder has it.
     pub(crate) fn try_take(dir: &Path, name: &str) -> std::io::Result<Option<Self>> {
+        match Self::open(dir, name, true)? {
+            Existing::Taken(lease) => Ok(Some(lease)),
+            Existing::Held | Existing::Absent => Ok(None),
+        }
+    }
+
+    /// Takes the lease `name` in `dir` if some holder had it before and none has it now;
+    /// never makes a new one.
+    pub(crate) fn try_take_existing(dir: &Path, name: &str) -> std::io::Result<Existing> {
+        Self::open(dir, name, false)
+    }
+
+    fn open(dir: &Path, name: &str, create: bool) -> std::io::Result<Existing> {
         let path = dir.join(format!("{name}.lock"));
-        let file = OpenOptions::new()
+        let opened = OpenOptions::new()
             .read(true)
             .write(true)
-            .create(true)
+            .create(create)
             .truncate(false)
-            .open(&path)?;
+            .open(&path);
+        let file = match opened {
+            Ok(file) => file,
+            Err(err) if !create && err.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(Existing::Absent);
+            }
+            Err(err) => return Err(err),
+        };
         match file.try_lock() {
-            Ok(()) => Ok(Some(Self { file, path })),
-            Err(TryLockError::WouldBlock) => Ok(None),
+            Ok(()) => Ok(Existing::Taken(Self { file, path })),
+            Err(TryLockError::WouldBlock) => Ok(Existing::Held),
             Err(TryLockError::Error(err)) => Err(err),
         }
     }

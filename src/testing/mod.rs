@@ -10,6 +10,7 @@
 //! | variable | meaning |
 //! |---|---|
 //! | `PERSISTENCE_TEST_KEEP=failed` | keep the database of a failed database-mode test and print its URL; its server stays until the database is dropped or `persistence test-server stop` |
+//! | `PERSISTENCE_TEST_READY_CLONES=N` | clean database-mode clones the server's supervisor keeps ready per template (default 2; `0` turns its janitor off) |
 
 mod args;
 mod clones;
@@ -19,6 +20,7 @@ mod error;
 pub mod factories;
 mod fixtures;
 mod global_scope;
+mod janitor;
 mod leases;
 mod locks;
 mod names;

@@ -167,12 +167,13 @@ impl Profile {
     }
 
     /// Finds what was written since `watermark` and undoes it, if a reset can; runs
-    /// `session_sql` (statements that clean the session up) in the same round trip.
+    /// `session_sql` (statements that clean up a session that outlives the test) in the
+    /// same round trip as the deletes.
     pub(crate) async fn reset(
         &self,
         conn: &mut PgConnection,
         watermark: u64,
-        session_sql: &str,
+        session_sql: Option<&str>,
     ) -> Result<Reset, HarnessError> {
         // The text does not change between calls, so the connection prepares it once.
         let row = sqlx::query(AssertSqlSafe(self.detect_sql()))
@@ -211,10 +212,12 @@ impl Profile {
             }
         }
         if emptied.is_empty() && restores.is_empty() {
-            sqlx::raw_sql(AssertSqlSafe(session_sql.to_owned()))
-                .execute(&mut *conn)
-                .await
-                .map_err(HarnessError::sql("resetting the test's session"))?;
+            if let Some(session_sql) = session_sql {
+                sqlx::raw_sql(AssertSqlSafe(session_sql.to_owned()))
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(HarnessError::sql("resetting the test's session"))?;
+            }
             return Ok(Reset::Untouched);
         }
         let rows = match &self.delete_order {
@@ -263,7 +266,7 @@ impl Profile {
     /// deletes as a replica would: no trigger fires, foreign keys included.
     fn reset_sql(
         &self,
-        session_sql: &str,
+        session_sql: Option<&str>,
         emptied: &[usize],
         restores: &[String],
         forced: bool,
@@ -280,8 +283,11 @@ impl Profile {
                 .map(|&i| format!("DELETE FROM {}", self.tables[i].name)),
         );
         statements.extend(restores.iter().cloned());
+        let session = session_sql
+            .map(|sql| format!("{sql}; "))
+            .unwrap_or_default();
         format!(
-            "{session_sql}; BEGIN; {}; COMMIT; {WATERMARK_SQL}",
+            "{session}BEGIN; {}; COMMIT; {WATERMARK_SQL}",
             statements.join("; ")
         )
     }

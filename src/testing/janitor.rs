@@ -1,0 +1,320 @@
+//! The janitor: the supervisor's side job that keeps database-mode clones ready.
+//!
+//! Under `cargo nextest run` every test is a process of its own, which ends with its test.
+//! Resetting its clone there would put the reset on the test's critical path, on a fresh
+//! connection whose backend has cold caches (the costly part). So such a process leaves its
+//! clone in use, and the supervisor of the server (a long-lived process: see
+//! [`crate::ephemeral::supervisor`]) makes it clean again in the background, once the
+//! process and its connections are gone. It also keeps a few clean clones per template
+//! ready ([`READY_CLONES_ENV`]), so that the first tests of a run rarely wait for
+//! `CREATE DATABASE`.
+//!
+//! The janitor works under the same leases as the tests ([`super::leases`]): it only touches
+//! a clone whose lease it holds, and a dead janitor leaves the same states a dead test does,
+//! which the next holder repairs. Under `cargo test`, a process keeps its clones and their
+//! warm connections between its tests and resets them itself: the janitor finds them leased.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use sqlx::{ConnectOptions, Connection, PgConnection};
+
+use super::clones::{clone_template, load_profile};
+use super::error::{HarnessError, is_missing_database};
+use super::leases::{CloneState, Existing, Lease};
+use super::names::{DB_CLONE_PREFIX, TEMPLATE_PREFIX};
+use super::profile::Reset;
+use crate::ephemeral::Server;
+use crate::ephemeral::state_dir::StateDir;
+use crate::ephemeral::supervisor::SideJobContext;
+
+/// How many clean, unleased database-mode clones the janitor keeps per template; `0` turns
+/// the janitor off (each test process then resets its own clone, as under `cargo test`).
+pub(crate) const READY_CLONES_ENV: &str = "PERSISTENCE_TEST_READY_CLONES";
+
+/// Two: a `cargo nextest` slot finds one while the janitor resets the clone of the test
+/// that just ended, on a 2-core machine as on a bigger one (whose more slots find the
+/// clones their earlier tests left, reset meanwhile).
+const DEFAULT_READY_CLONES: u32 = 2;
+
+/// How often the janitor looks for work while tests run: a nextest slot starts its next
+/// test a few milliseconds after the last one ended.
+const POLL: Duration = Duration::from_millis(2);
+
+/// How often it looks when nothing has happened for a while (no test runs).
+const IDLE_POLL: Duration = Duration::from_millis(50);
+
+/// How long a template whose clone could not be made is left alone.
+const BACK_OFF: Duration = Duration::from_secs(1);
+
+/// The ready-queue depth set by [`READY_CLONES_ENV`]. A value that is not a number is
+/// reported once and the default used.
+pub(crate) fn ready_clones() -> u32 {
+    static DEPTH: OnceLock<u32> = OnceLock::new();
+    *DEPTH.get_or_init(|| match std::env::var(READY_CLONES_ENV) {
+        Err(_) => DEFAULT_READY_CLONES,
+        Ok(text) => text.trim().parse().unwrap_or_else(|_| {
+            eprintln!(
+                "persistence: {READY_CLONES_ENV}={text:?} is not a number of clones; using \
+                 {DEFAULT_READY_CLONES} (0 turns the janitor off)"
+            );
+            DEFAULT_READY_CLONES
+        }),
+    })
+}
+
+/// The file a running janitor holds locked, among the server's lease files.
+const JANITOR_LOCK: &str = "janitor.lock";
+
+/// Whether this process leaves its database-mode clone to the janitor: it runs one test
+/// and ends (nextest's process-per-test mode), the janitor is on, and the server's
+/// supervisor runs one (a server that `persistence dev` or a program without the harness
+/// started has none). `lease_dir` holds the server's lease files.
+pub(crate) fn takes_used_clones(lease_dir: &Path) -> bool {
+    static TAKES: OnceLock<bool> = OnceLock::new();
+    *TAKES.get_or_init(|| {
+        std::env::var_os("NEXTEST_EXECUTION_MODE").is_some_and(|mode| mode == "process-per-test")
+            && ready_clones() > 0
+            && janitor_runs(lease_dir)
+    })
+}
+
+fn janitor_runs(lease_dir: &Path) -> bool {
+    std::fs::File::open(lease_dir.join(JANITOR_LOCK)).is_ok_and(|file| {
+        matches!(
+            file.try_lock_shared(),
+            Err(std::fs::TryLockError::WouldBlock)
+        )
+    })
+}
+
+/// The side job: runs until the supervisor raises `stop`.
+pub(crate) fn run(context: SideJobContext) {
+    let depth = ready_clones();
+    if depth == 0 {
+        return;
+    }
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        return;
+    };
+    let dir = StateDir::new(&context.state_dir).server_files(&context.server.instance_id);
+    // Held while the janitor runs, so that test processes know someone resets their clones.
+    let held = std::fs::create_dir_all(&dir).and_then(|()| {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(JANITOR_LOCK))?;
+        file.lock()?;
+        Ok(file)
+    });
+    let Ok(_held) = held else {
+        return;
+    };
+    let mut janitor = Janitor {
+        server: Server::from_state(context.server.clone(), &context.state_dir),
+        dir,
+        depth,
+        admin: None,
+        resting: HashMap::new(),
+    };
+    runtime.block_on(async {
+        let mut last_work = Instant::now();
+        while !context.stop.load(Ordering::Relaxed) {
+            if janitor.round().await {
+                last_work = Instant::now();
+            } else if last_work.elapsed() < Duration::from_secs(1) {
+                tokio::time::sleep(POLL).await;
+            } else {
+                tokio::time::sleep(IDLE_POLL).await;
+            }
+        }
+        if let Some(admin) = janitor.admin.take() {
+            let _ = admin.close().await;
+        }
+    });
+}
+
+struct Janitor {
+    server: Server,
+    /// The server's lease files (and the templates' profiles).
+    dir: PathBuf,
+    depth: u32,
+    /// A connection to the maintenance database, kept warm for `CREATE DATABASE`.
+    admin: Option<PgConnection>,
+    /// Templates left alone until then (their clone could not be made).
+    resting: HashMap<String, Instant>,
+}
+
+impl Janitor {
+    /// One pass over the clones: resets the used ones, then makes one more clean clone for
+    /// a template short of its ready clones. `true` if it did anything.
+    async fn round(&mut self) -> bool {
+        let mut worked = false;
+        let mut ready: BTreeMap<String, u32> = BTreeMap::new();
+        let mut clones: BTreeMap<String, HashSet<u32>> = BTreeMap::new();
+        for (key, n) in db_clones(&self.dir) {
+            clones.entry(key.clone()).or_default().insert(n);
+            let name = clone_name(&key, n);
+            let Ok(Existing::Taken(mut lease)) = Lease::try_take_existing(&self.dir, &name) else {
+                continue;
+            };
+            let clean = match lease.state() {
+                CloneState::Clean { .. } => true,
+                CloneState::InUse { watermark } => {
+                    worked = true;
+                    self.reset(&mut lease, &key, &name, watermark).await
+                }
+                CloneState::Unknown => {
+                    worked = true;
+                    self.recreate(&mut lease, &key, &name).await
+                }
+            };
+            if clean {
+                *ready.entry(key).or_default() += 1;
+            }
+        }
+        for (key, numbers) in &clones {
+            let short = ready.get(key).copied().unwrap_or(0) < self.depth;
+            let resting = self
+                .resting
+                .get(key)
+                .is_some_and(|until| Instant::now() < *until);
+            if short && !resting && load_profile(&self.dir, key).is_some() {
+                // The lowest free number, as tests would take it.
+                let n = (0..).find(|n| !numbers.contains(n)).unwrap_or(0);
+                let name = clone_name(key, n);
+                if let Ok(Some(mut lease)) = Lease::try_take(&self.dir, &name) {
+                    worked = true;
+                    self.recreate(&mut lease, key, &name).await;
+                }
+            }
+        }
+        worked
+    }
+
+    /// Makes the used clone `name` clean again; `true` if it is. A clone that some session
+    /// still uses (its test's process is still ending) is left for a later round.
+    async fn reset(&mut self, lease: &mut Lease, key: &str, name: &str, watermark: u64) -> bool {
+        let Some(profile) = load_profile(&self.dir, key) else {
+            return self.recreate(lease, key, name).await;
+        };
+        let mut conn = match self.server.options_for(name).connect().await {
+            Ok(conn) => conn,
+            Err(err) if is_missing_database(&err) => return self.recreate(lease, key, name).await,
+            Err(_) => return false,
+        };
+        let others: Result<i64, _> = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+        .fetch_one(&mut conn)
+        .await;
+        if others.is_ok_and(|n| n == 0) {
+            let reset = profile.reset(&mut conn, watermark, None).await;
+            let _ = conn.close().await;
+            match reset {
+                Ok(Reset::Untouched) => {
+                    lease.record(CloneState::Clean { watermark });
+                    true
+                }
+                Ok(Reset::Cleaned { watermark }) => {
+                    lease.record(CloneState::Clean { watermark });
+                    true
+                }
+                Ok(Reset::Recreate) | Err(_) => self.recreate(lease, key, name).await,
+            }
+        } else {
+            let _ = conn.close().await;
+            false
+        }
+    }
+
+    /// Makes `name` a fresh clone of its template; `true` if it is one now.
+    async fn recreate(&mut self, lease: &mut Lease, key: &str, name: &str) -> bool {
+        lease.record(CloneState::Unknown);
+        let template = format!("{TEMPLATE_PREFIX}{key}");
+        let admin = match self.admin.take() {
+            Some(admin) => Ok(admin),
+            None => self.server.admin_options().connect().await,
+        };
+        let made = match admin {
+            Ok(mut admin) => {
+                let made = clone_template(&mut admin, &self.server, &template, name, true).await;
+                // A connection that failed is made anew next time.
+                if made.is_ok() {
+                    self.admin = Some(admin);
+                }
+                made
+            }
+            Err(source) => Err(HarnessError::Connect {
+                url: self.server.display_url("postgres"),
+                source,
+            }),
+        };
+        match made {
+            Ok(watermark) => {
+                lease.record(CloneState::Clean { watermark });
+                true
+            }
+            Err(err) => {
+                // The template may have been pruned: leave it alone for a while.
+                tracing::debug!(clone = name, %err, "persistence: the janitor could not make a clone");
+                self.resting
+                    .insert(key.to_owned(), Instant::now() + BACK_OFF);
+                false
+            }
+        }
+    }
+}
+
+fn clone_name(key: &str, n: u32) -> String {
+    super::names::CloneKind::Database.clone_name(key, n)
+}
+
+/// The database-mode clones that have a lease file in `dir`: `(template key, number)`.
+fn db_clones(dir: &Path) -> Vec<(String, u32)> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut clones: Vec<(String, u32)> = entries
+        .flatten()
+        .filter_map(|entry| {
+            let file = entry.file_name();
+            let rest = file.to_str()?.strip_prefix(DB_CLONE_PREFIX)?;
+            let (key, n) = rest.strip_suffix(".lock")?.rsplit_once('_')?;
+            Some((key.to_owned(), n.parse().ok()?))
+        })
+        .collect();
+    clones.sort();
+    clones
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_database_clone_leases_are_the_janitors() {
+        let dir = std::env::temp_dir().join(format!("persistence-janitor-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        for file in [
+            "persistence_db_00aa_1.lock",
+            "persistence_db_00aa_0.lock",
+            "persistence_tx_00aa_0.lock",
+            "00aa.profile.json",
+            "persistence_db_00aa_x.lock",
+        ] {
+            std::fs::write(dir.join(file), "").expect("file");
+        }
+        let found = db_clones(&dir);
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+        assert_eq!(found, vec![("00aa".to_owned(), 0), ("00aa".to_owned(), 1)]);
+    }
+}

@@ -1,0 +1,187 @@
+//! Under nextest a database-mode test's process leaves its used clone to the janitor (the
+//! server supervisor's side job), which makes it clean again once the process is gone, and
+//! keeps a few clean clones ready.
+//!
+//! A child process plays the nextest test (`NEXTEST_EXECUTION_MODE=process-per-test`) on a
+//! server of its own (a private state directory); this test then watches the clone's lease
+//! file and the clone itself. Only a started server has a supervisor: on the external
+//! backend's pass the child starts a native server instead.
+
+mod support;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use persistence::ephemeral::state_dir::{ServerState, StateDir};
+use persistence::testing::{Isolation, TestDb, TestSpec, run};
+use sqlx::{ConnectOptions, Connection};
+use support::{child, private_state_dir, scenario_is, wait_for_server_to_go};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+const WRITES: &str = "janitor-writes";
+
+#[test]
+fn a_clone_a_nextest_process_left_used_is_reset_by_the_janitor() {
+    if scenario_is(WRITES) {
+        return write_and_leave();
+    }
+    let state = private_state_dir("janitor");
+    let mut command = child(
+        "a_clone_a_nextest_process_left_used_is_reset_by_the_janitor",
+        WRITES,
+    );
+    command
+        .env("NEXTEST_EXECUTION_MODE", "process-per-test")
+        .env("PERSISTENCE_STATE_DIR", &state)
+        .env("PERSISTENCE_TEST_IDLE_GRACE", "3")
+        .env_remove("PERSISTENCE_TEST_READY_CLONES");
+    if std::env::var("PERSISTENCE_TEST_BACKEND").is_ok_and(|b| b == "external") {
+        command.env("PERSISTENCE_TEST_BACKEND", "native");
+    }
+    let (output, text) = support::run(command);
+    assert!(output.status.success(), "the child test failed:\n{text}");
+    let clone = text
+        .lines()
+        .find_map(|line| Some(line.split_once("CLONE ")?.1))
+        .unwrap_or_else(|| panic!("the child printed no clone name:\n{text}"))
+        .trim()
+        .to_owned();
+
+    let server = StateDir::new(&state)
+        .live_server()
+        .expect("the child's server outlives it for its grace");
+    let leases = StateDir::new(&state).server_files(&server.instance_id);
+    // The child has ended: nobody but the janitor can have made its clone clean.
+    wait_until("the janitor resets the clone", || {
+        lease_state(&leases, &clone).starts_with("clean ")
+    });
+    let (users, sequence_called) = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(what_is_in(&server, &clone));
+    assert_eq!(users, 0, "the rows the child wrote are gone from {clone}");
+    assert!(
+        !sequence_called,
+        "the sequence of users.id is back at its start"
+    );
+
+    // Besides the reset one, clean clones are kept ready (two by default).
+    wait_until("two clean clones are ready", || ready_clones(&leases) >= 2);
+    wait_for_server_to_go(&state);
+    // Its supervisor stops the janitor and the server, then removes the server's files.
+    wait_until("the lease files go with the server", || !leases.exists());
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+#[test]
+fn with_no_ready_clones_there_is_no_janitor_and_a_process_resets_its_own_clone() {
+    if scenario_is(WRITES) {
+        return write_and_leave();
+    }
+    let state = private_state_dir("no-janitor");
+    let mut command = child(
+        "with_no_ready_clones_there_is_no_janitor_and_a_process_resets_its_own_clone",
+        WRITES,
+    );
+    command
+        .env("NEXTEST_EXECUTION_MODE", "process-per-test")
+        .env("PERSISTENCE_STATE_DIR", &state)
+        .env("PERSISTENCE_TEST_IDLE_GRACE", "1")
+        .env("PERSISTENCE_TEST_READY_CLONES", "0");
+    if std::env::var("PERSISTENCE_TEST_BACKEND").is_ok_and(|b| b == "external") {
+        command.env("PERSISTENCE_TEST_BACKEND", "native");
+    }
+    let (output, text) = support::run(command);
+    assert!(output.status.success(), "the child test failed:\n{text}");
+    let clone = text
+        .lines()
+        .find_map(|line| Some(line.split_once("CLONE ")?.1))
+        .unwrap_or_else(|| panic!("the child printed no clone name:\n{text}"))
+        .trim()
+        .to_owned();
+    let server = StateDir::new(&state)
+        .live_server()
+        .expect("the child's server outlives it for its grace");
+    let leases = StateDir::new(&state).server_files(&server.instance_id);
+    // Clean as soon as the child is gone: it reset the clone itself.
+    assert!(
+        lease_state(&leases, &clone).starts_with("clean "),
+        "{clone}: {:?}",
+        lease_state(&leases, &clone)
+    );
+    assert_eq!(ready_clones(&leases), 1, "no clone was made ahead");
+    wait_for_server_to_go(&state);
+    let _ = std::fs::remove_dir_all(&state);
+}
+
+/// The child: a database-mode test that writes rows and advances a sequence, then ends.
+fn write_and_leave() {
+    let spec = TestSpec::new("janitor::writes")
+        .migrator(&MIGRATOR)
+        .isolation(Isolation::Database);
+    let name = run::run_with_database(&spec, |db: TestDb| async move {
+        for n in 0..3 {
+            sqlx::query("INSERT INTO users (email, display_name) VALUES ($1, 'J')")
+                .bind(format!("j{n}@example.com"))
+                .execute(db.pool())
+                .await
+                .expect("insert");
+        }
+        Ok::<_, std::convert::Infallible>(db.name().to_owned())
+    })
+    .expect("infallible");
+    println!("CLONE {name}");
+}
+
+fn lease_state(leases: &Path, clone: &str) -> String {
+    std::fs::read_to_string(leases.join(format!("{clone}.lock"))).unwrap_or_default()
+}
+
+fn ready_clones(leases: &Path) -> usize {
+    std::fs::read_dir(leases)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.starts_with("persistence_db_")
+                        && std::fs::read_to_string(e.path())
+                            .is_ok_and(|text| text.starts_with("clean "))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The rows of `users` in `clone`, and whether its id sequence was ever called.
+async fn what_is_in(server: &ServerState, clone: &str) -> (i64, bool) {
+    let mut conn = sqlx::postgres::PgConnectOptions::new()
+        .host("127.0.0.1")
+        .port(server.port)
+        .username("postgres")
+        .database(clone)
+        .connect()
+        .await
+        .expect("connect to the clone");
+    let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
+        .fetch_one(&mut conn)
+        .await
+        .expect("count");
+    let called: bool = sqlx::query_scalar(
+        "SELECT last_value IS NOT NULL FROM pg_sequences \
+         WHERE schemaname = 'public' AND sequencename = 'users_id_seq'",
+    )
+    .fetch_one(&mut conn)
+    .await
+    .expect("sequence");
+    let _ = conn.close().await;
+    (users, called)
+}
