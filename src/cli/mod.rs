@@ -13,10 +13,13 @@ macro_rules! say {
 
 mod db;
 mod dev;
+mod generate;
 mod health;
 mod init;
 mod migrate;
+mod prepare;
 mod source;
+mod throwaway;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -61,6 +64,11 @@ enum Command {
     /// Start a throwaway PostgreSQL (no setup needed), migrate a database on it, print its
     /// DATABASE_URL and health; remove it all on Ctrl-C (or at once with --once).
     Dev(dev::DevArgs),
+    /// Write Rust row types (structs, enums) for the tables of the migrated schema.
+    Generate(generate::GenerateArgs),
+    /// Write sqlx's offline query data (.sqlx/) by checking the crate against a throwaway
+    /// migrated database.
+    Prepare(prepare::PrepareArgs),
 }
 
 /// What the tool reports when it stops early. Every message is one line without secrets.
@@ -78,6 +86,22 @@ pub(crate) enum CliError {
     Source(String),
     /// No development server could be had (`dev`).
     Server(persistence::ephemeral::EphemeralError),
+    /// `generate` failed or found the models out of date.
+    Generate(generate::GenerateError),
+    /// `prepare` failed or found `.sqlx/` out of date.
+    Prepare(prepare::PrepareError),
+}
+
+impl From<generate::GenerateError> for CliError {
+    fn from(error: generate::GenerateError) -> Self {
+        Self::Generate(error)
+    }
+}
+
+impl From<prepare::PrepareError> for CliError {
+    fn from(error: prepare::PrepareError) -> Self {
+        Self::Prepare(error)
+    }
 }
 
 impl From<Error> for CliError {
@@ -101,6 +125,8 @@ impl fmt::Display for CliError {
             }
             Self::Io(action, error) => format!("{action}: {error}"),
             Self::Server(error) => format!("no development server: {error}"),
+            Self::Generate(error) => error.to_string(),
+            Self::Prepare(error) => error.to_string(),
         };
         f.write_str(&one_line(&text))
     }
@@ -156,6 +182,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Health(args) => health::run(args, url).await,
         Command::Dev(args) => dev::run(args, url).await,
         Command::Init => init::run(),
+        Command::Generate(args) => generate::run(args, url).await,
+        Command::Prepare(args) => prepare::run(args, url).await,
     }
 }
 
