@@ -239,7 +239,11 @@ impl PageFactory {
                 .current()
                 .insert(&mut *conn)
                 .await?;
-            page.current_version_id = Some(version.id);
+            // Read back as stored: pointing at the version also touched `updated_at`.
+            page = sqlx::query_as::<_, Page>("SELECT * FROM pages WHERE id = $1")
+                .bind(version.page_id)
+                .fetch_one(&mut *conn)
+                .await?;
         }
         Ok(page)
     }
