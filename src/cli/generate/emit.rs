@@ -296,7 +296,8 @@ fn pascal_case(text: &str, fallback: &str) -> String {
 }
 
 /// The singular of a table name's last word: `page_versions` -> `page_version`,
-/// `categories` -> `category`, `boxes` -> `box`; `health_check`, `status` stay.
+/// `categories` -> `category`, `boxes` -> `box`, `people` -> `person`; `health_check`,
+/// `status` stay.
 fn singular(table: &str) -> String {
     let (head, last) = match table.rfind('_') {
         Some(at) => table.split_at(at + 1),
@@ -304,7 +305,13 @@ fn singular(table: &str) -> String {
     };
     let lower = last.to_ascii_lowercase();
     let keep = |n: usize| last[..last.len() - n].to_owned();
-    let word = if lower.ends_with("ies") && last.len() > 3 {
+    let word = if let Some(irregular) = match lower.as_str() {
+        "people" => Some("person"),
+        "children" => Some("child"),
+        _ => None,
+    } {
+        irregular.to_owned()
+    } else if lower.ends_with("ies") && last.len() > 3 {
         format!("{}y", keep(3))
     } else if ["sses", "shes", "ches", "xes", "zes"]
         .iter()
@@ -336,6 +343,7 @@ mod tests {
         assert_eq!(singular("addresses"), "address");
         assert_eq!(singular("status"), "status");
         assert_eq!(singular("s"), "s");
+        assert_eq!(singular("people"), "person");
         assert_eq!(pascal_case("in-progress", "Variant"), "InProgress");
         assert_eq!(pascal_case("2fa", "Variant"), "Variant2fa");
         assert_eq!(pascal_case("++", "Variant"), "Variant2");
