@@ -109,7 +109,10 @@ fn check_passes_on_the_checkout_then_names_the_table_a_migration_changed() {
         stderr.contains("is out of date: table users changed (added `nickname`)"),
         "{stderr}"
     );
-    assert!(stderr.contains("run `persistence generate --out"), "{stderr}");
+    assert!(
+        stderr.contains("run `persistence generate --out"),
+        "{stderr}"
+    );
     assert_eq!(
         std::fs::read(&models).expect("read"),
         std::fs::read(committed_models()).expect("read"),
@@ -204,7 +207,10 @@ fn every_mapped_type_in_stable_rustfmt_clean_output() {
         "    pub created_at: chrono::DateTime<chrono::Utc>,\n}",
         "#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow, serde::Serialize, serde::Deserialize)]\npub struct Category {\n    /// Column `id`: `smallint`, not null.\n    pub id: i16,\n",
     ] {
-        assert!(first.contains(expected), "missing {expected:?} in:\n{first}");
+        assert!(
+            first.contains(expected),
+            "missing {expected:?} in:\n{first}"
+        );
     }
     // Items in a fixed order: enums, then tables by name.
     let order: Vec<usize> = ["pub enum Mood", "pub struct Category", "pub struct Person"]
@@ -263,7 +269,10 @@ fn an_unmappable_type_names_the_column_and_the_override() {
         "{stdout}"
     );
     // An overridden type may not be `Eq`: the struct does not claim it.
-    assert!(stdout.contains("#[derive(Debug, Clone, PartialEq, sqlx::FromRow"), "{stdout}");
+    assert!(
+        stdout.contains("#[derive(Debug, Clone, PartialEq, sqlx::FromRow"),
+        "{stdout}"
+    );
 }
 
 #[test]
@@ -276,7 +285,13 @@ fn check_needs_a_file_and_a_missing_one_is_out_of_date() {
     let missing = dir.join("nowhere.rs");
     let output = generate(
         dir,
-        &["--check", "--out", path(&missing), "--source", path(&migrations)],
+        &[
+            "--check",
+            "--out",
+            path(&missing),
+            "--source",
+            path(&migrations),
+        ],
     );
     let (_, stderr) = texts(&output);
     assert_eq!(output.status.code(), Some(1), "{stderr}");

@@ -35,7 +35,11 @@ async fn every_table_reads_back_into_its_generated_struct(
     conn: &mut PgConnection,
 ) -> anyhow::Result<()> {
     // A published page has a `published_at`; its author column is set; blocks have props.
-    let page = PageFactory::new().published().blocks(2).insert(conn).await?;
+    let page = PageFactory::new()
+        .published()
+        .blocks(2)
+        .insert(conn)
+        .await?;
     let read: Page = select_all(conn, "pages", page.id).await?;
     assert_eq!(read, page);
     assert!(read.published_at.is_some() && read.current_version_id.is_some());
@@ -79,7 +83,10 @@ async fn the_checked_queries_write_and_read_the_models(
     assert_eq!(HealthCheck::latest(&mut *conn).await?, None);
     let first = HealthCheck::record(&mut *conn, HealthStatus::Warn, None).await?;
     let second = HealthCheck::record(&mut *conn, HealthStatus::Pass, Some("deploy 42")).await?;
-    assert_eq!((first.status.as_str(), first.note.as_deref()), ("warn", None));
+    assert_eq!(
+        (first.status.as_str(), first.note.as_deref()),
+        ("warn", None)
+    );
     assert_eq!(second.note.as_deref(), Some("deploy 42"));
     let read: HealthCheck = select_all(conn, "health_check", second.id).await?;
     assert_eq!(read, second);
@@ -95,6 +102,9 @@ async fn the_checked_queries_write_and_read_the_models(
         User::by_email(&mut *conn, "grace.hopper@example.COM").await?,
         Some(user)
     );
-    assert_eq!(User::by_email(&mut *conn, "nobody@example.com").await?, None);
+    assert_eq!(
+        User::by_email(&mut *conn, "nobody@example.com").await?,
+        None
+    );
     Ok(())
 }

@@ -60,9 +60,7 @@ pub(crate) enum PrepareError {
     #[error("{0}")]
     Cargo(String),
     /// `--check`: the query files differ.
-    #[error(
-        "{dir} is out of date: {changes}; run `persistence prepare` and commit {dir}"
-    )]
+    #[error("{dir} is out of date: {changes}; run `persistence prepare` and commit {dir}")]
     OutOfDate { dir: String, changes: String },
     /// Reading or writing query files.
     #[error("{action} {path}: {source}")]
@@ -198,7 +196,10 @@ fn compare_or_write(
         .into());
     }
     if changes.is_empty() {
-        say!("{shown} is already up to date ({} query file(s))", fresh.len());
+        say!(
+            "{shown} is already up to date ({} query file(s))",
+            fresh.len()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     std::fs::create_dir_all(target).map_err(|e| io("creating", target, e))?;
@@ -316,13 +317,10 @@ impl Workspace {
             .iter()
             .map(|package| {
                 let manifest = PathBuf::from(package["manifest_path"].as_str().unwrap_or(""));
-                let uses_sqlx = package["dependencies"]
-                    .as_array()
-                    .is_some_and(|deps| {
-                        deps.iter().any(|dep| {
-                            matches!(dep["name"].as_str(), Some("sqlx" | "sqlx-macros"))
-                        })
-                    });
+                let uses_sqlx = package["dependencies"].as_array().is_some_and(|deps| {
+                    deps.iter()
+                        .any(|dep| matches!(dep["name"].as_str(), Some("sqlx" | "sqlx-macros")))
+                });
                 let sources = package["targets"]
                     .as_array()
                     .map(Vec::as_slice)
@@ -454,6 +452,9 @@ mod tests {
             workspace.package_dir(Path::new("/ws/macros/src")),
             Path::new("/ws/macros")
         );
-        assert_eq!(workspace.package_dir(Path::new("/ws/src")), Path::new("/ws"));
+        assert_eq!(
+            workspace.package_dir(Path::new("/ws/src")),
+            Path::new("/ws")
+        );
     }
 }

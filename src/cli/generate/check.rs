@@ -115,7 +115,10 @@ mod tests {
         };
         let after = Generated {
             items: vec![
-                item("User", &["id: i64", "email: Option<String>", "nick: String"]),
+                item(
+                    "User",
+                    &["id: i64", "email: Option<String>", "nick: String"],
+                ),
                 item("Site", &["id: i64"]),
             ],
         };

@@ -248,9 +248,9 @@ fn escape_doc(text: &str) -> String {
 const KEYWORDS: &[&str] = &[
     "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "crate",
     "do", "dyn", "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl",
-    "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub",
-    "ref", "return", "self", "static", "struct", "super", "trait", "true", "try", "type",
-    "typeof", "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
+    "in", "let", "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref",
+    "return", "self", "static", "struct", "super", "trait", "true", "try", "type", "typeof",
+    "unsafe", "unsized", "use", "virtual", "where", "while", "yield",
 ];
 
 /// The field name of a column: the column name when it is a plain snake_case identifier,
@@ -335,7 +335,10 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(pascal_case(&singular("page_versions"), "Row"), "PageVersion");
+        assert_eq!(
+            pascal_case(&singular("page_versions"), "Row"),
+            "PageVersion"
+        );
         assert_eq!(pascal_case(&singular("health_check"), "Row"), "HealthCheck");
         assert_eq!(pascal_case(&singular("users"), "Row"), "User");
         assert_eq!(singular("categories"), "category");
