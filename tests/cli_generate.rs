@@ -299,3 +299,28 @@ fn check_needs_a_file_and_a_missing_one_is_out_of_date() {
     assert!(stderr.contains("the file does not exist"), "{stderr}");
     assert!(!missing.exists());
 }
+
+/// With `--database-url`, an existing (here: the test's migrated) database is read as it is.
+#[persistence::db_test(isolation = "database")]
+async fn an_existing_database_is_read_with_database_url(pool: sqlx::PgPool) {
+    let database = pool
+        .connect_options()
+        .get_database()
+        .expect("a database")
+        .to_owned();
+    let url = core_support::url_for(&database).await;
+    let scratch = TempDir::new("generate-url");
+    let output = generate(
+        scratch.path(),
+        &[
+            "--database-url",
+            &url,
+            "--check",
+            "--out",
+            path(&committed_models()),
+        ],
+    );
+    let (stdout, stderr) = texts(&output);
+    assert!(output.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("is up to date (6 table(s)"), "{stdout}");
+}
