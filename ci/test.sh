@@ -18,6 +18,14 @@ cargo fmt --all -- --check
 cargo clippy --all-targets --all-features -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
 
+# The crate's own checked queries build from the committed .sqlx/ alone (no database), and
+# the generated models and .sqlx/ still match the migrations and the queries.
+env -u DATABASE_URL SQLX_OFFLINE=true cargo build --bin persistence
+persistence_bin="${CARGO_TARGET_DIR:-target}/debug/persistence"
+PERSISTENCE_TEST_BACKEND=native "$persistence_bin" generate --check \
+  --out src/postgres/models/generated.rs --source migrations
+PERSISTENCE_TEST_BACKEND=native "$persistence_bin" prepare --check --all-features
+
 # Nothing Linux-only may slip back in: the crate, its tests and benches must build for macOS
 # and Windows. `tls` is off because ring's C code cannot be cross-compiled here; every other
 # feature is on. Clippy first: `cargo check` then reuses its dependencies' metadata.

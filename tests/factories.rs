@@ -21,7 +21,7 @@ async fn a_published_page_with_blocks_and_all_its_parents(
         .blocks(3)
         .insert(conn)
         .await?;
-    assert_eq!(page.status, PageStatus::Published);
+    assert_eq!(page.status, PageStatus::Published.as_str());
     let version = page.current_version_id.expect("a current version");
     let blocks: i64 = sqlx::query_scalar("SELECT count(*) FROM blocks WHERE page_version_id = $1")
         .bind(version)

@@ -13,11 +13,14 @@ macro_rules! say {
 
 mod db;
 mod dev;
+mod generate;
 mod health;
 mod init;
 mod migrate;
+mod prepare;
 mod source;
 mod test_server;
+mod throwaway;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -67,6 +70,11 @@ enum Command {
         #[command(subcommand)]
         command: test_server::TestServerCommand,
     },
+    /// Write Rust row types (structs, enums) for the tables of the migrated schema.
+    Generate(generate::GenerateArgs),
+    /// Write sqlx's offline query data (.sqlx/) by checking the crate against a throwaway
+    /// migrated database.
+    Prepare(prepare::PrepareArgs),
 }
 
 /// What the tool reports when it stops early. Every message is one line without secrets.
@@ -86,6 +94,22 @@ pub(crate) enum CliError {
     Server(persistence::ephemeral::EphemeralError),
     /// A test server could not be found or stopped (`test-server`).
     TestServer(persistence::ephemeral::EphemeralError),
+    /// `generate` failed or found the models out of date.
+    Generate(generate::GenerateError),
+    /// `prepare` failed or found `.sqlx/` out of date.
+    Prepare(prepare::PrepareError),
+}
+
+impl From<generate::GenerateError> for CliError {
+    fn from(error: generate::GenerateError) -> Self {
+        Self::Generate(error)
+    }
+}
+
+impl From<prepare::PrepareError> for CliError {
+    fn from(error: prepare::PrepareError) -> Self {
+        Self::Prepare(error)
+    }
 }
 
 impl From<Error> for CliError {
@@ -110,6 +134,8 @@ impl fmt::Display for CliError {
             Self::Io(action, error) => format!("{action}: {error}"),
             Self::Server(error) => format!("no development server: {error}"),
             Self::TestServer(error) => error.to_string(),
+            Self::Generate(error) => error.to_string(),
+            Self::Prepare(error) => error.to_string(),
         };
         f.write_str(&one_line(&text))
     }
@@ -166,6 +192,8 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Dev(args) => dev::run(args, url).await,
         Command::Init => init::run(),
         Command::TestServer { command } => test_server::run(command).await,
+        Command::Generate(args) => generate::run(args, url).await,
+        Command::Prepare(args) => prepare::run(args, url).await,
     }
 }
 

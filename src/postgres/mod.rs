@@ -9,6 +9,7 @@
 //! | [`check`] | an `application/health+json` health report |
 //! | [`Error`], [`ErrorCategory`] | what failed and whether trying again can help |
 //! | [`migrate`] | the embedded [`MIGRATOR`] and the run / status / add / revert / reset workflow |
+//! | [`models`] | row types generated from the schema (`persistence generate`), checked queries |
 //!
 //! Passwords never appear in `Display`, `Debug`, errors or logs of anything here.
 //!
@@ -40,6 +41,7 @@ mod error;
 mod global_scope;
 mod health;
 pub mod migrate;
+pub mod models;
 mod redact;
 mod transaction;
 

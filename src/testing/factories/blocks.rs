@@ -5,25 +5,10 @@ use fake::faker::name::en::Name;
 use serde_json::{Value, json};
 use sqlx::PgConnection;
 
-use super::{PageVersion, PageVersionFactory, draw, slugify, unique_token};
+use super::{Block, PageVersion, PageVersionFactory, draw, slugify, unique_token};
 
 /// Block kinds the factory knows fake props for.
 const KINDS: [&str; 6] = ["heading", "paragraph", "image", "hero", "quote", "button"];
-
-/// A row of `blocks` as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Block {
-    /// Primary key.
-    pub id: i64,
-    /// The version the block belongs to (`page_versions.id`).
-    pub page_version_id: i64,
-    /// Position from 0, unique within the version (checked at commit).
-    pub position: i32,
-    /// Block type, e.g. `heading`, `paragraph`, `image`.
-    pub kind: String,
-    /// Block settings (a JSON object).
-    pub props: Value,
-}
 
 /// A block that is not stored yet, as made by [`BlockFactory::build`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,7 +44,7 @@ impl NewBlock {
                      COALESCE($2, (SELECT COALESCE(max(position) + 1, 0) \
                                    FROM blocks WHERE page_version_id = $1)), \
                      $3, $4) \
-             RETURNING id, page_version_id, position, kind, props",
+             RETURNING *",
         )
         .bind(page_version_id)
         .bind(self.position)

@@ -22,8 +22,8 @@
 //! from that generator and a counter: unique within a test (or, outside tests, within the
 //! process), and different across tests with overwhelming probability.
 //!
-//! Timestamps (`created_at`, `updated_at`, `published_at`) are set by the database and are
-//! not part of the row structs.
+//! The rows returned are the generated models of [`crate::postgres::models`] with every
+//! column; timestamps (`created_at`, `updated_at`, `published_at`) are set by the database.
 //!
 //! # Example
 //!
@@ -45,7 +45,7 @@
 //!     .blocks(3)
 //!     .insert(conn)
 //!     .await?;
-//! assert_eq!(page.status, PageStatus::Published);
+//! assert_eq!(page.status, PageStatus::Published.as_str());
 //! assert!(page.current_version_id.is_some());
 //!
 //! // Parents are created when not given: this inserts a user, a site, a page and a version.
@@ -67,11 +67,14 @@ mod pages;
 mod sites;
 mod users;
 
-pub use blocks::{Block, BlockFactory, NewBlock};
-pub use page_versions::{NewPageVersion, PageVersion, PageVersionFactory};
-pub use pages::{NewPage, Page, PageFactory, PageStatus, ParsePageStatusError};
-pub use sites::{NewSite, Site, SiteFactory};
-pub use users::{NewUser, User, UserFactory};
+pub use blocks::{BlockFactory, NewBlock};
+pub use page_versions::{NewPageVersion, PageVersionFactory};
+pub use pages::{NewPage, PageFactory, PageStatus, ParsePageStatusError};
+pub use sites::{NewSite, SiteFactory};
+pub use users::{NewUser, UserFactory};
+
+/// The rows the factories return: the generated models of the production core.
+pub use crate::postgres::models::{Block, Page, PageVersion, Site, User};
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};

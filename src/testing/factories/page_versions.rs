@@ -4,22 +4,7 @@ use fake::faker::lorem::en::Sentence;
 use serde_json::{Value, json};
 use sqlx::PgConnection;
 
-use super::{BlockFactory, Page, PageFactory, User, draw};
-
-/// A row of `page_versions` as stored (`created_at` left out).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct PageVersion {
-    /// Primary key.
-    pub id: i64,
-    /// The page this is a version of (`pages.id`).
-    pub page_id: i64,
-    /// Version number, from 1, unique within the page.
-    pub version: i32,
-    /// Page-level settings of this version (a JSON object).
-    pub content: Value,
-    /// Who saved it (`users.id`); `None` once that account is deleted.
-    pub author_id: Option<i64>,
-}
+use super::{BlockFactory, Page, PageFactory, PageVersion, User, draw};
 
 /// A version that is not stored yet, as made by [`PageVersionFactory::build`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,7 +35,7 @@ impl NewPageVersion {
                      $3, \
                      COALESCE($4, (SELECT s.owner_id FROM pages p \
                                    JOIN sites s ON s.id = p.site_id WHERE p.id = $1))) \
-             RETURNING id, page_id, version, content, author_id",
+             RETURNING *",
         )
         .bind(page_id)
         .bind(self.version)

@@ -9,7 +9,7 @@ use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef, Postgres};
 
-use super::{PageVersionFactory, Site, SiteFactory, draw, slug_with_token};
+use super::{Page, PageVersionFactory, Site, SiteFactory, draw, slug_with_token};
 
 /// The `pages.status` column: `draft`, `published` or `archived`.
 ///
@@ -95,23 +95,6 @@ impl<'r> sqlx::Decode<'r, Postgres> for PageStatus {
     }
 }
 
-/// A row of `pages` as stored (timestamps left out).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Page {
-    /// Primary key.
-    pub id: i64,
-    /// The site the page belongs to (`sites.id`).
-    pub site_id: i64,
-    /// Slug, unique within the site.
-    pub slug: String,
-    /// Title shown to visitors.
-    pub title: String,
-    /// Lifecycle state.
-    pub status: PageStatus,
-    /// The version the page shows (`page_versions.id`), if any.
-    pub current_version_id: Option<i64>,
-}
-
 /// A page that is not stored yet, as made by [`PageFactory::build`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewPage {
@@ -137,7 +120,7 @@ impl NewPage {
         sqlx::query_as::<_, Page>(
             "INSERT INTO pages (site_id, slug, title, status, published_at) \
              VALUES ($1, $2, $3, $4, CASE WHEN $4 = 'published' THEN now() END) \
-             RETURNING id, site_id, slug, title, status, current_version_id",
+             RETURNING *",
         )
         .bind(site_id)
         .bind(self.slug)
@@ -256,7 +239,11 @@ impl PageFactory {
                 .current()
                 .insert(&mut *conn)
                 .await?;
-            page.current_version_id = Some(version.id);
+            // Read back as stored: pointing at the version also touched `updated_at`.
+            page = sqlx::query_as::<_, Page>("SELECT * FROM pages WHERE id = $1")
+                .bind(version.page_id)
+                .fetch_one(&mut *conn)
+                .await?;
         }
         Ok(page)
     }

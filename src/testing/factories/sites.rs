@@ -3,20 +3,7 @@
 use fake::faker::company::en::CompanyName;
 use sqlx::PgConnection;
 
-use super::{User, UserFactory, draw, slug_with_token};
-
-/// A row of `sites` as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Site {
-    /// Primary key.
-    pub id: i64,
-    /// The user who owns the site (`users.id`).
-    pub owner_id: i64,
-    /// Globally unique slug, `^[a-z0-9]+(-[a-z0-9]+)*$`, at most 63 bytes.
-    pub slug: String,
-    /// Name shown to visitors.
-    pub name: String,
-}
+use super::{Site, User, UserFactory, draw, slug_with_token};
 
 /// A site that is not stored yet, as made by [`SiteFactory::build`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +25,7 @@ impl NewSite {
         };
         sqlx::query_as::<_, Site>(
             "INSERT INTO sites (owner_id, slug, name) VALUES ($1, $2, $3) \
-             RETURNING id, owner_id, slug, name",
+             RETURNING *",
         )
         .bind(owner_id)
         .bind(self.slug)
@@ -186,6 +173,8 @@ mod tests {
             id: 42,
             email: "a@example.com".into(),
             display_name: "A".into(),
+            created_at: chrono::DateTime::UNIX_EPOCH,
+            updated_at: chrono::DateTime::UNIX_EPOCH,
         };
         assert_eq!(SiteFactory::new().owner(&user).build().owner_id, Some(42));
         assert_eq!(SiteFactory::new().build().owner_id, None);

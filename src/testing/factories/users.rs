@@ -3,18 +3,7 @@
 use fake::faker::name::en::{FirstName, LastName};
 use sqlx::PgConnection;
 
-use super::{draw, slugify, unique_token};
-
-/// A row of `users` as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct User {
-    /// Primary key.
-    pub id: i64,
-    /// E-mail address; unique regardless of case.
-    pub email: String,
-    /// Name shown in the editor.
-    pub display_name: String,
-}
+use super::{User, draw, slugify, unique_token};
 
 /// A user that is not stored yet, as made by [`UserFactory::build`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +19,7 @@ impl NewUser {
     pub async fn insert(self, conn: &mut PgConnection) -> sqlx::Result<User> {
         sqlx::query_as::<_, User>(
             "INSERT INTO users (email, display_name) VALUES ($1, $2) \
-             RETURNING id, email, display_name",
+             RETURNING *",
         )
         .bind(self.email)
         .bind(self.display_name)
