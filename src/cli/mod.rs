@@ -17,6 +17,7 @@ mod health;
 mod init;
 mod migrate;
 mod source;
+mod studio;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -61,6 +62,9 @@ enum Command {
     /// Start a throwaway PostgreSQL (no setup needed), migrate a database on it, print its
     /// DATABASE_URL and health; remove it all on Ctrl-C (or at once with --once).
     Dev(dev::DevArgs),
+    /// Browse and edit the database's data in a web page on 127.0.0.1 (default database:
+    /// --database-url, else DATABASE_URL, else the one of a running `persistence dev`).
+    Studio(studio::StudioArgs),
 }
 
 /// What the tool reports when it stops early. Every message is one line without secrets.
@@ -156,6 +160,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Health(args) => health::run(args, url).await,
         Command::Dev(args) => dev::run(args, url).await,
         Command::Init => init::run(),
+        Command::Studio(args) => studio::run(args, url).await,
     }
 }
 
