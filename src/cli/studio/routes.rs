@@ -244,14 +244,14 @@ fn writable(app: &App, table: &Table) -> Result<(), StudioError> {
     Ok(())
 }
 
-/// The checks every write makes first: the anti-forgery value, then read-only.
+/// The checks every write makes first: read-only, then the anti-forgery value.
 async fn write_form(app: &App, body: &[u8]) -> Result<(Params, Table), StudioError> {
+    if let Some(reason) = app.read_only {
+        return Err(StudioError::ReadOnly(reason));
+    }
     let form = Params::parse(body);
     if !form.get("csrf").is_some_and(|v| app.auth.csrf_valid(v)) {
         return Err(StudioError::Forgery);
-    }
-    if let Some(reason) = app.read_only {
-        return Err(StudioError::ReadOnly(reason));
     }
     let table = form.table(&app.pool).await?;
     writable(app, &table)?;
