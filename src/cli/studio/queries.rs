@@ -213,13 +213,19 @@ pub(crate) async fn page(pool: &PgPool, table: &Table, view: &View) -> Result<Ro
     if let Some((column, descending)) = &view.sort {
         let column = table.column(column)?;
         order.push(format!(
-            "{} {}",
+            "r.{} {}",
             quote_identifier(&column.name),
             if *descending { "DESC NULLS LAST" } else { "ASC NULLS FIRST" }
         ));
     }
-    // The primary key keeps pages stable among equal sort values.
-    order.extend(table.primary_key.iter().map(|c| quote_identifier(c)));
+    // The primary key keeps pages stable among equal sort values. Sort keys are qualified:
+    // a bare name would sort by the selected `name::text` output column, as text.
+    order.extend(
+        table
+            .primary_key
+            .iter()
+            .map(|c| format!("r.{}", quote_identifier(c))),
+    );
     let order = if order.is_empty() {
         String::new()
     } else {
@@ -227,7 +233,7 @@ pub(crate) async fn page(pool: &PgPool, table: &Table, view: &View) -> Result<Ro
     };
     let offset = view.page.max(0).saturating_mul(PAGE_SIZE);
     statement.sql = format!(
-        "SELECT {} FROM {from}{filter}{order} LIMIT {PAGE_SIZE} OFFSET {offset}",
+        "SELECT {} FROM {from} AS r{filter}{order} LIMIT {PAGE_SIZE} OFFSET {offset}",
         text_columns(table)
     );
     let rows = statement
