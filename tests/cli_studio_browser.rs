@@ -138,8 +138,16 @@ async fn browse_follow_edit_and_the_refused_writes_in_a_browser() {
     } else {
         vec![]
     };
-    let studio = Studio::start(dir.path(), &url_args, &[("PERSISTENCE_STATE_DIR", state_env)]);
-    assert!(studio.output().contains(&format!("/{database}")), "{}", studio.output());
+    let studio = Studio::start(
+        dir.path(),
+        &url_args,
+        &[("PERSISTENCE_STATE_DIR", state_env)],
+    );
+    assert!(
+        studio.output().contains(&format!("/{database}")),
+        "{}",
+        studio.output()
+    );
 
     let browser = Browser::start().await;
     let client = &browser.client;
@@ -150,7 +158,10 @@ async fn browse_follow_edit_and_the_refused_writes_in_a_browser() {
         "the token left the address bar"
     );
     let tables = browser.text().await;
-    assert!(tables.contains("Tables") && tables.contains("page_versions"), "{tables}");
+    assert!(
+        tables.contains("Tables") && tables.contains("page_versions"),
+        "{tables}"
+    );
     browser.screenshot("01-tables").await;
 
     click_link(client, "pages").await;
@@ -257,10 +268,16 @@ async fn browse_follow_edit_and_the_refused_writes_in_a_browser() {
     let (status, body) =
         post_from_page(client, "/update", "s=public&t=pages&c3=title&v3=nope").await;
     assert_eq!(status, 403, "{body}");
-    assert!(body.contains("no writes: started with --read-only"), "{body}");
+    assert!(
+        body.contains("no writes: started with --read-only"),
+        "{body}"
+    );
 
     // Without the token: nothing to see, and no write.
-    client.delete_all_cookies().await.expect("forget the cookie");
+    client
+        .delete_all_cookies()
+        .await
+        .expect("forget the cookie");
     let base = format!("http://{}/", studio.address);
     client.goto(&base).await.expect("open without the token");
     let refused = browser.text().await;

@@ -21,7 +21,10 @@ async fn title_of(db: &TestDb, id: i64) -> String {
 }
 
 fn pages_row(id: &str) -> String {
-    path("/row", &[("s", "public"), ("t", "pages"), ("c", "id"), ("k", id)])
+    path(
+        "/row",
+        &[("s", "public"), ("t", "pages"), ("c", "id"), ("k", id)],
+    )
 }
 
 #[db_test(isolation = "database", fixtures("users", "sites", "pages"))]
@@ -35,31 +38,69 @@ async fn values_show_as_they_are_and_keys_link_both_ways(db: TestDb) {
         .await
         .expect("long name");
     let dir = TempDir::new("studio-values");
-    let studio = Studio::start(dir.path(), &["--database-url", &url_for(db.name()).await], &[]);
+    let studio = Studio::start(
+        dir.path(),
+        &["--database-url", &url_for(db.name()).await],
+        &[],
+    );
 
     let index = studio.get("/");
-    assert!(index.body.contains(">pages</a></td><td class=\"type\">table</td><td class=\"num count\">2<"));
-    let pages = studio.get(&path("/table", &[("s", "public"), ("t", "pages")])).body;
-    assert!(pages.contains("<span class=\"null\">NULL</span>"), "published_at of page 1");
-    assert!(pages.contains("<span class=\"empty\" title=\"empty string\">''</span>"), "title of page 2");
+    assert!(
+        index
+            .body
+            .contains(">pages</a></td><td class=\"type\">table</td><td class=\"num count\">2<")
+    );
+    let pages = studio
+        .get(&path("/table", &[("s", "public"), ("t", "pages")]))
+        .body;
+    assert!(
+        pages.contains("<span class=\"null\">NULL</span>"),
+        "published_at of page 1"
+    );
+    assert!(
+        pages.contains("<span class=\"empty\" title=\"empty string\">''</span>"),
+        "title of page 2"
+    );
     // site_id links to the site's row.
-    let site = path("/row", &[("s", "public"), ("t", "sites"), ("c", "id"), ("k", "1")]);
-    assert!(pages.contains(&format!("href=\"{}\"", site.replace('&', "&amp;"))), "{pages}");
+    let site = path(
+        "/row",
+        &[("s", "public"), ("t", "sites"), ("c", "id"), ("k", "1")],
+    );
+    assert!(
+        pages.contains(&format!("href=\"{}\"", site.replace('&', "&amp;"))),
+        "{pages}"
+    );
 
-    let versions = studio.get(&path("/table", &[("s", "public"), ("t", "page_versions")])).body;
+    let versions = studio
+        .get(&path("/table", &[("s", "public"), ("t", "page_versions")]))
+        .body;
     assert!(
         versions.contains("<pre class=\"json\">{\n  &quot;layout&quot;: &quot;article&quot;"),
         "jsonb indented: {versions}"
     );
-    let sites = studio.get(&path("/table", &[("s", "public"), ("t", "sites")])).body;
-    assert!(sites.contains("<details><summary>long name long name"), "long text folded");
+    let sites = studio
+        .get(&path("/table", &[("s", "public"), ("t", "sites")]))
+        .body;
+    assert!(
+        sites.contains("<details><summary>long name long name"),
+        "long text folded"
+    );
 
     // The site's row lists the pages that reference it, linked to them.
     let site_row = studio.get(&site).body;
-    assert!(site_row.contains("public.pages</a> (site_id): 2 row(s)"), "{site_row}");
+    assert!(
+        site_row.contains("public.pages</a> (site_id): 2 row(s)"),
+        "{site_row}"
+    );
     let referencing = path(
         "/table",
-        &[("s", "public"), ("t", "pages"), ("fc", "site_id"), ("fo", "eq"), ("fv", "1")],
+        &[
+            ("s", "public"),
+            ("t", "pages"),
+            ("fc", "site_id"),
+            ("fo", "eq"),
+            ("fv", "1"),
+        ],
     );
     assert!(site_row.contains(&referencing.replace('&', "&amp;")));
     let filtered = studio.get(&referencing).body;
@@ -69,7 +110,11 @@ async fn values_show_as_they_are_and_keys_link_both_ways(db: TestDb) {
 #[db_test(isolation = "database", fixtures("users", "sites", "pages"))]
 async fn writes_are_checked_by_the_server_and_against_the_page(db: TestDb) {
     let dir = TempDir::new("studio-writes");
-    let studio = Studio::start(dir.path(), &["--database-url", &url_for(db.name()).await], &[]);
+    let studio = Studio::start(
+        dir.path(),
+        &["--database-url", &url_for(db.name()).await],
+        &[],
+    );
 
     // A constraint violation: the server's message, nothing written.
     let page = studio.get(&pages_row("2")).body;
@@ -78,7 +123,9 @@ async fn writes_are_checked_by_the_server_and_against_the_page(db: TestDb) {
     let refused = studio.post("/update", &form);
     assert_eq!(refused.status, 422, "{}", refused.body);
     assert!(
-        refused.body.contains("the database refused: duplicate key value violates unique constraint"),
+        refused
+            .body
+            .contains("the database refused: duplicate key value violates unique constraint"),
         "{}",
         refused.body
     );
@@ -87,7 +134,11 @@ async fn writes_are_checked_by_the_server_and_against_the_page(db: TestDb) {
     form.push((field_of(&form, "status"), "lost".to_owned()));
     let refused = studio.post("/update", &form);
     assert_eq!(refused.status, 422);
-    assert!(refused.body.contains("check constraint"), "{}", refused.body);
+    assert!(
+        refused.body.contains("check constraint"),
+        "{}",
+        refused.body
+    );
 
     // The row changes after the page was shown: refused, the other change stays.
     let page = studio.get(&pages_row("1")).body;
@@ -99,7 +150,11 @@ async fn writes_are_checked_by_the_server_and_against_the_page(db: TestDb) {
     form.push((field_of(&form, "slug"), "about-ada".to_owned()));
     let stale = studio.post("/update", &form);
     assert_eq!(stale.status, 409, "{}", stale.body);
-    assert!(stale.body.contains("the row changed since it was shown"), "{}", stale.body);
+    assert!(
+        stale.body.contains("the row changed since it was shown"),
+        "{}",
+        stale.body
+    );
     assert_eq!(title_of(&db, 1).await, "Changed elsewhere");
     let slug: String = sqlx::query_scalar("SELECT slug FROM pages WHERE id = 1")
         .fetch_one(db.pool())
@@ -114,24 +169,33 @@ async fn writes_are_checked_by_the_server_and_against_the_page(db: TestDb) {
     // Typed input goes through PostgreSQL's own parsing.
     let page = studio.get(&pages_row("1")).body;
     let mut form = hidden_fields(&page, "/update");
-    form.push((field_of(&form, "published_at"), "yesterday at noon".to_owned()));
+    form.push((
+        field_of(&form, "published_at"),
+        "yesterday at noon".to_owned(),
+    ));
     let refused = studio.post("/update", &form);
     assert_eq!(refused.status, 422);
-    assert!(refused.body.contains("invalid input syntax for type timestamp with time zone"));
+    assert!(
+        refused
+            .body
+            .contains("invalid input syntax for type timestamp with time zone")
+    );
     let mut form = hidden_fields(&page, "/update");
-    form.push((field_of(&form, "published_at"), "2026-03-01 10:00+00".to_owned()));
+    form.push((
+        field_of(&form, "published_at"),
+        "2026-03-01 10:00+00".to_owned(),
+    ));
     form.push((field_of(&form, "title"), "About Ada, edited".to_owned()));
     let saved = studio.post("/update", &form);
     assert_eq!(saved.status, 303, "{}", saved.body);
     let location = saved.header("location").expect("location");
     assert!(studio.get(location).body.contains("Saved."));
     assert_eq!(title_of(&db, 1).await, "About Ada, edited");
-    let published: bool = sqlx::query_scalar(
-        "SELECT published_at = '2026-03-01 10:00+00' FROM pages WHERE id = 1",
-    )
-    .fetch_one(db.pool())
-    .await
-    .expect("published_at");
+    let published: bool =
+        sqlx::query_scalar("SELECT published_at = '2026-03-01 10:00+00' FROM pages WHERE id = 1")
+            .fetch_one(db.pool())
+            .await
+            .expect("published_at");
     assert!(published);
 }
 
@@ -145,7 +209,11 @@ async fn read_only_allows_no_writes(db: TestDb) {
     drop(writable);
 
     let studio = Studio::start(dir.path(), &["--database-url", &url, "--read-only"], &[]);
-    assert!(studio.output().contains("read-only: started with --read-only"));
+    assert!(
+        studio
+            .output()
+            .contains("read-only: started with --read-only")
+    );
     let row = studio.get(&pages_row("1")).body;
     assert!(!row.contains("action=\"/update\""), "no edit form");
     assert!(row.contains("read-only"));

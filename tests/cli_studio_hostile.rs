@@ -79,8 +79,15 @@ async fn hostile_names_are_listed_paged_filtered_and_edited(db: TestDb) {
     };
 
     let first = table(&[]);
-    assert!(first.contains("c&quot;d; drop table y"), "the column is listed");
-    assert!(rows_line(&first).starts_with("Rows 1–50 of 120"), "{}", rows_line(&first));
+    assert!(
+        first.contains("c&quot;d; drop table y"),
+        "the column is listed"
+    );
+    assert!(
+        rows_line(&first).starts_with("Rows 1–50 of 120"),
+        "{}",
+        rows_line(&first)
+    );
     let third = table(&[("page", "2")]);
     assert!(rows_line(&third).starts_with("Rows 101–120 of 120"));
     assert!(
@@ -90,7 +97,10 @@ async fn hostile_names_are_listed_paged_filtered_and_edited(db: TestDb) {
 
     let sorted = table(&[("sort", COLUMN), ("desc", "1")]);
     let first_value = sorted.find(">v99<").expect("v99 shown");
-    assert!(first_value < sorted.find(">v98<").expect("v98 shown"), "sorted as text, descending");
+    assert!(
+        first_value < sorted.find(">v98<").expect("v98 shown"),
+        "sorted as text, descending"
+    );
 
     let by_number = table(&[("sort", "n' OR 1=1 --"), ("desc", "1")]);
     assert!(
@@ -99,12 +109,24 @@ async fn hostile_names_are_listed_paged_filtered_and_edited(db: TestDb) {
     );
 
     let equal = table(&[("fc", COLUMN), ("fo", "eq"), ("fv", "v7")]);
-    assert!(rows_line(&equal).starts_with("Rows 1–1 of 1"), "{}", rows_line(&equal));
+    assert!(
+        rows_line(&equal).starts_with("Rows 1–1 of 1"),
+        "{}",
+        rows_line(&equal)
+    );
     let contains = table(&[("fc", COLUMN), ("fo", "contains"), ("fv", "V11")]);
     // v11, v110..v119
-    assert!(rows_line(&contains).starts_with("Rows 1–11 of 11"), "{}", rows_line(&contains));
+    assert!(
+        rows_line(&contains).starts_with("Rows 1–11 of 11"),
+        "{}",
+        rows_line(&contains)
+    );
     let other = table(&[("fc", "n' OR 1=1 --"), ("fo", "eq"), ("fv", "70")]);
-    assert!(rows_line(&other).starts_with("Rows 1–1 of 1"), "{}", rows_line(&other));
+    assert!(
+        rows_line(&other).starts_with("Rows 1–1 of 1"),
+        "{}",
+        rows_line(&other)
+    );
     let nothing = table(&[("fc", COLUMN), ("fo", "eq"), ("fv", VALUE)]);
     assert!(rows_line(&nothing).starts_with("No rows"));
     let search = table(&[("q", "v119")]);

@@ -65,7 +65,10 @@ async fn the_printed_studio_command_opens_the_kept_database() {
         .lines()
         .find(|l| l.contains("kept the database of this failed test"))
         .unwrap_or_else(|| panic!("no kept line: {text}"));
-    assert!(line.contains("browse it: persistence studio --database-url "), "{line}");
+    assert!(
+        line.contains("browse it: persistence studio --database-url "),
+        "{line}"
+    );
     let arguments = studio_arguments(line);
     let database = line
         .split_once("failed test: ")
@@ -79,15 +82,26 @@ async fn the_printed_studio_command_opens_the_kept_database() {
     all.extend(arguments.iter().map(String::as_str));
     let studio = Studio::spawn(cli(dir.path(), &all));
     assert!(studio.output().contains(&database), "{}", studio.output());
-    assert!(studio.output().contains("read-only"), "a kept database is read-only");
+    assert!(
+        studio.output().contains("read-only"),
+        "a kept database is read-only"
+    );
 
     let users = studio.get(&path("/table", &[("s", "public"), ("t", "users")]));
     assert_eq!(users.status, 200, "{}", users.body);
-    assert!(users.body.contains(EMAIL), "the failed test's row: {}", users.body);
+    assert!(
+        users.body.contains(EMAIL),
+        "the failed test's row: {}",
+        users.body
+    );
 
     // The same in a browser.
     let browser = Browser::start().await;
-    browser.client.goto(&studio.url()).await.expect("open the studio");
+    browser
+        .client
+        .goto(&studio.url())
+        .await
+        .expect("open the studio");
     browser
         .client
         .find(Locator::LinkText("users"))

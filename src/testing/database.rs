@@ -367,10 +367,16 @@ mod tests {
     #[test]
     fn the_studio_command_of_a_kept_database_never_holds_a_password() {
         assert_eq!(
-            studio_command("postgres://postgres@127.0.0.1:5/persistence_keep_x", "persistence_keep_x"),
+            studio_command(
+                "postgres://postgres@127.0.0.1:5/persistence_keep_x",
+                "persistence_keep_x"
+            ),
             "persistence studio --database-url 'postgres://postgres@127.0.0.1:5/persistence_keep_x'"
         );
-        let external = studio_command("postgres://app:***@db:5432/persistence_keep_x", "persistence_keep_x");
+        let external = studio_command(
+            "postgres://app:***@db:5432/persistence_keep_x",
+            "persistence_keep_x",
+        );
         assert_eq!(
             external,
             "persistence studio --database-url \"$TEST_DATABASE_URL\" --database persistence_keep_x"

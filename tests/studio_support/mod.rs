@@ -54,7 +54,10 @@ impl Studio {
             std::thread::spawn(move || {
                 for line in BufReader::new(stream).lines() {
                     let Ok(line) = line else { break };
-                    output.lock().expect("output").push_str(&format!("{line}\n"));
+                    output
+                        .lock()
+                        .expect("output")
+                        .push_str(&format!("{line}\n"));
                     let _ = lines.send(line);
                 }
             });
@@ -233,7 +236,10 @@ pub fn hidden_fields(page: &str, action: &str) -> Vec<(String, String)> {
         .filter(|tag| tag.starts_with("type=\"hidden\""))
         .filter_map(|tag| {
             let tag = &tag[..tag.find('>')?];
-            Some((attribute(&format!(" {tag}"), "name")?, attribute(&format!(" {tag}"), "value")?))
+            Some((
+                attribute(&format!(" {tag}"), "name")?,
+                attribute(&format!(" {tag}"), "value")?,
+            ))
         })
         .collect()
 }
@@ -303,8 +309,8 @@ impl Browser {
                  chromedriver (`apt-get install chromium chromium-driver`, as ci/setup.sh does)"
             )
         });
-        let chromium = program(&["chromium", "chromium-browser", "google-chrome"])
-            .unwrap_or_else(|| {
+        let chromium =
+            program(&["chromium", "chromium-browser", "google-chrome"]).unwrap_or_else(|| {
                 panic!(
                     "Chromium is not installed: the studio's browser tests need it \
                      (`apt-get install chromium chromium-driver`, as ci/setup.sh does)"

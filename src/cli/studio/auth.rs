@@ -113,12 +113,11 @@ pub(crate) async fn require_token(
     match app.auth.check(query.as_deref(), request.headers()) {
         Access::Granted => next.run(request).await,
         Access::FromUrl => {
-            let rest: Vec<(String, String)> = url::form_urlencoded::parse(
-                query.as_deref().unwrap_or_default().as_bytes(),
-            )
-            .filter(|(name, _)| name != TOKEN_PARAM)
-            .map(|(n, v)| (n.into_owned(), v.into_owned()))
-            .collect();
+            let rest: Vec<(String, String)> =
+                url::form_urlencoded::parse(query.as_deref().unwrap_or_default().as_bytes())
+                    .filter(|(name, _)| name != TOKEN_PARAM)
+                    .map(|(n, v)| (n.into_owned(), v.into_owned()))
+                    .collect();
             let mut location = request.uri().path().to_owned();
             if !rest.is_empty() {
                 location.push('?');
@@ -192,8 +191,14 @@ mod tests {
         let mut headers = HeaderMap::new();
         assert!(matches!(auth.check(None, &headers), Access::Missing));
         let query = format!("token={}", auth.token());
-        assert!(matches!(auth.check(Some(&query), &headers), Access::FromUrl));
-        assert!(matches!(auth.check(Some("token=x"), &headers), Access::Wrong));
+        assert!(matches!(
+            auth.check(Some(&query), &headers),
+            Access::FromUrl
+        ));
+        assert!(matches!(
+            auth.check(Some("token=x"), &headers),
+            Access::Wrong
+        ));
         let cookie = format!("a=b; persistence_studio_7={}", auth.token());
         headers.insert(header::COOKIE, cookie.parse().expect("header"));
         assert!(matches!(auth.check(None, &headers), Access::Granted));

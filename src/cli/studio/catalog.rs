@@ -65,9 +65,10 @@ pub(crate) struct Table {
 impl Table {
     /// The column named `name`.
     pub(crate) fn column(&self, name: &str) -> Result<&Column, StudioError> {
-        self.columns.iter().find(|c| c.name == name).ok_or_else(|| {
-            StudioError::NotFound(format!("column `{name}` of `{}`", self.name))
-        })
+        self.columns
+            .iter()
+            .find(|c| c.name == name)
+            .ok_or_else(|| StudioError::NotFound(format!("column `{name}` of `{}`", self.name)))
     }
 
     /// Rows can be edited, inserted and deleted only in tables with a primary key.

@@ -170,7 +170,11 @@ fn contains_pattern(text: &str) -> String {
 }
 
 /// The WHERE clause of a view (empty if it has no condition).
-fn conditions(table: &Table, view: &View, statement: &mut Statement) -> Result<String, StudioError> {
+fn conditions(
+    table: &Table,
+    view: &View,
+    statement: &mut Statement,
+) -> Result<String, StudioError> {
     let mut parts = Vec::new();
     for filter in &view.filters {
         let column = table.column(&filter.column)?;
@@ -215,7 +219,11 @@ pub(crate) async fn page(pool: &PgPool, table: &Table, view: &View) -> Result<Ro
         order.push(format!(
             "r.{} {}",
             quote_identifier(&column.name),
-            if *descending { "DESC NULLS LAST" } else { "ASC NULLS FIRST" }
+            if *descending {
+                "DESC NULLS LAST"
+            } else {
+                "ASC NULLS FIRST"
+            }
         ));
     }
     // The primary key keeps pages stable among equal sort values. Sort keys are qualified:
@@ -327,7 +335,11 @@ pub(crate) async fn count_matching(
 }
 
 /// The optimistic check: every column still has the text the page showed.
-fn unchanged(table: &Table, shown: &[Value], statement: &mut Statement) -> Result<String, StudioError> {
+fn unchanged(
+    table: &Table,
+    shown: &[Value],
+    statement: &mut Statement,
+) -> Result<String, StudioError> {
     if shown.len() != table.columns.len() {
         return Err(StudioError::Changed);
     }
@@ -361,9 +373,12 @@ pub(crate) fn key_of(table: &Table, shown: &[Value]) -> Option<Vec<String>> {
 /// Runs one write in a transaction of its own; `Changed` if it touched no row.
 async fn write_one(pool: &PgPool, statement: &Statement) -> Result<(), StudioError> {
     let mut tx = pool.begin().await?;
-    let done = sqlx::query_with(sqlx::AssertSqlSafe(statement.sql.clone()), statement.arguments()?)
-        .execute(&mut *tx)
-        .await?;
+    let done = sqlx::query_with(
+        sqlx::AssertSqlSafe(statement.sql.clone()),
+        statement.arguments()?,
+    )
+    .execute(&mut *tx)
+    .await?;
     if done.rows_affected() != 1 {
         tx.rollback().await?;
         return Err(StudioError::Changed);
@@ -398,7 +413,11 @@ pub(crate) async fn update(
 }
 
 /// Deletes the row shown with `shown`, if it still has those values.
-pub(crate) async fn delete(pool: &PgPool, table: &Table, shown: &[Value]) -> Result<(), StudioError> {
+pub(crate) async fn delete(
+    pool: &PgPool,
+    table: &Table,
+    shown: &[Value],
+) -> Result<(), StudioError> {
     let key = key_of(table, shown).ok_or(StudioError::Changed)?;
     let mut statement = Statement::new("");
     let condition = matching(table, &table.primary_key, &key, &mut statement)?;
@@ -433,13 +452,23 @@ pub(crate) async fn insert(
     let body = if names.is_empty() {
         "DEFAULT VALUES".to_owned()
     } else {
-        format!("({}) VALUES ({})", names.join(", "), placeholders.join(", "))
+        format!(
+            "({}) VALUES ({})",
+            names.join(", "),
+            placeholders.join(", ")
+        )
     };
-    statement.sql = format!("INSERT INTO {target} {body} RETURNING {}", returning.join(", "));
+    statement.sql = format!(
+        "INSERT INTO {target} {body} RETURNING {}",
+        returning.join(", ")
+    );
     let mut tx = pool.begin().await?;
-    let row = sqlx::query_with(sqlx::AssertSqlSafe(statement.sql.clone()), statement.arguments()?)
-        .fetch_one(&mut *tx)
-        .await?;
+    let row = sqlx::query_with(
+        sqlx::AssertSqlSafe(statement.sql.clone()),
+        statement.arguments()?,
+    )
+    .fetch_one(&mut *tx)
+    .await?;
     let key = (0..returning.len())
         .map(|i| row.try_get::<String, _>(i))
         .collect::<Result<Vec<_>, _>>()?;

@@ -153,7 +153,10 @@ async fn index(State(app): Shared) -> Result<Response, StudioError> {
     Ok(views::index(&app.frame(), &relations).into_response())
 }
 
-async fn table_page(State(app): Shared, RawQuery(query): RawQuery) -> Result<Response, StudioError> {
+async fn table_page(
+    State(app): Shared,
+    RawQuery(query): RawQuery,
+) -> Result<Response, StudioError> {
     let params = Params::query(query);
     let table = params.table(&app.pool).await?;
     let view = params.view()?;
@@ -362,10 +365,12 @@ async fn update(State(app): Shared, body: Bytes) -> Result<Response, StudioError
                 .primary_key
                 .iter()
                 .zip(&key)
-                .map(|(name, old)| match changes.iter().find(|(c, _)| c == name) {
-                    Some((_, value)) => value.clone(),
-                    None => Some(old.clone()),
-                })
+                .map(
+                    |(name, old)| match changes.iter().find(|(c, _)| c == name) {
+                        Some((_, value)) => value.clone(),
+                        None => Some(old.clone()),
+                    },
+                )
                 .collect();
             Ok(to_row(&table, &new_key.unwrap_or(key), "saved"))
         }

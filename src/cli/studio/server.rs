@@ -97,8 +97,8 @@ fn open_browser(url: &str) {
     match command.spawn() {
         // The opener returns at once; it is not waited for, so a slow browser holds nothing.
         Ok(child) => drop(child),
-        Err(error) => eprintln!(
-            "warning: could not open a browser ({error}); open the URL above by hand"
-        ),
+        Err(error) => {
+            eprintln!("warning: could not open a browser ({error}); open the URL above by hand")
+        }
     }
 }

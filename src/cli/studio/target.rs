@@ -79,8 +79,12 @@ mod tests {
 
     #[test]
     fn a_kept_database_is_read_only() {
-        let target = resolve(Some("postgres://u@h/app"), Some("persistence_keep_x"), false)
-            .expect("valid");
+        let target = resolve(
+            Some("postgres://u@h/app"),
+            Some("persistence_keep_x"),
+            false,
+        )
+        .expect("valid");
         assert_eq!(target.config.database(), "persistence_keep_x");
         assert!(target.read_only.is_some());
         let target = resolve(Some("postgres://u@h/app"), None, false).expect("valid");

@@ -213,7 +213,12 @@ fn follow(fk: &ForeignKey, table: &Table, values: &[Value]) -> Option<String> {
             values.get(index)?.clone()
         })
         .collect::<Option<Vec<String>>>()?;
-    Some(row_link(&fk.to_schema, &fk.to_table, &fk.to_columns, &referencing))
+    Some(row_link(
+        &fk.to_schema,
+        &fk.to_table,
+        &fk.to_columns,
+        &referencing,
+    ))
 }
 
 fn key_link(table: &Table, values: &[Value]) -> Option<String> {
