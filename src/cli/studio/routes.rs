@@ -186,7 +186,6 @@ async fn render_row(
 ) -> Result<Response, StudioError> {
     let values = queries::row(&app.pool, table, columns, key).await?;
     let mut referrers = Vec::new();
-    let mut referencing_tables = Vec::new();
     for fk in &table.incoming {
         let referenced: Option<Vec<String>> = fk
             .to_columns
@@ -209,13 +208,12 @@ async fn render_row(
             params.push(("fv", value.clone()));
         }
         let href = views::link("/table", params.iter().map(|(n, v)| (*n, v.as_str())));
-        referencing_tables.push(from);
-        referrers.push((fk, count, href));
+        referrers.push(Referrer {
+            key: fk,
+            count,
+            href,
+        });
     }
-    let referrers: Vec<Referrer<'_>> = referrers
-        .into_iter()
-        .map(|(key, count, href)| Referrer { key, count, href })
-        .collect();
     let page = views::row(&app.frame(), table, &values, &referrers, error, ok);
     Ok(page.into_response())
 }
