@@ -5,7 +5,8 @@
 #  - cargo-nextest, the README's test runner;
 #  - rustfmt and clippy components, and the macOS and Windows targets of the cross checks;
 #  - the PostgreSQL 15 and 17 images of the docker backend, built from Debian's packages
-#    (bookworm and trixie; no registry).
+#    (bookworm and trixie; no registry);
+#  - Chromium and chromedriver for the studio's browser tests.
 set -euo pipefail
 
 have_pg_server() {
@@ -42,6 +43,14 @@ command -v docker-compose >/dev/null 2>&1 || docker compose version >/dev/null 2
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
   }
 }
+# The studio's browser tests drive a headless Chromium through chromedriver.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  echo "ci/setup: installing chromium and chromium-driver"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null || {
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+  }
+fi
 image=$(bash "$(dirname "$0")/build-postgres-image.sh" --suite bookworm | tail -n 1)
 image17=$(bash "$(dirname "$0")/build-postgres-image.sh" --suite trixie | tail -n 1)
 

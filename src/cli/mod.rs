@@ -21,6 +21,7 @@ mod prepare;
 mod source;
 mod test_server;
 mod throwaway;
+mod studio;
 
 use std::fmt;
 use std::process::ExitCode;
@@ -75,6 +76,9 @@ enum Command {
     /// Write sqlx's offline query data (.sqlx/) by checking the crate against a throwaway
     /// migrated database.
     Prepare(prepare::PrepareArgs),
+    /// Browse and edit the database's data in a web page on 127.0.0.1 (default database:
+    /// --database-url, else DATABASE_URL, else the one of a running `persistence dev`).
+    Studio(studio::StudioArgs),
 }
 
 /// What the tool reports when it stops early. Every message is one line without secrets.
@@ -194,6 +198,7 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::TestServer { command } => test_server::run(command).await,
         Command::Generate(args) => generate::run(args, url).await,
         Command::Prepare(args) => prepare::run(args, url).await,
+        Command::Studio(args) => studio::run(args, url).await,
     }
 }
 

@@ -241,12 +241,25 @@ async fn keep(
     // Recorded first: whatever happens to this process next, the server stays for it.
     target.server.hold_for(&kept)?;
     execute(admin, format!("ALTER DATABASE {name} RENAME TO {kept}")).await?;
+    let url = target.server.display_url(&kept);
     eprintln!(
-        "persistence: kept the database of this failed test: {} (drop it with DROP DATABASE \
-         when done; the server stays until then, or until `persistence test-server stop`)",
-        target.server.display_url(&kept),
+        "persistence: kept the database of this failed test: {url} (drop it with DROP DATABASE \
+         when done; the server stays until then, or until `persistence test-server stop`); \
+         browse it: {}",
+        studio_command(&url, &kept),
     );
     Ok(())
+}
+
+/// The `persistence studio` command that opens a kept database. The URL is printed only if
+/// it has no password (the harness's own servers trust loopback); an external server's is
+/// masked, so the command takes it from `TEST_DATABASE_URL` in the user's shell instead.
+fn studio_command(display_url: &str, kept: &str) -> String {
+    if display_url.contains(":***@") {
+        format!("persistence studio --database-url \"$TEST_DATABASE_URL\" --database {kept}")
+    } else {
+        format!("persistence studio --database-url '{display_url}'")
+    }
 }
 
 impl Drop for Inner {
@@ -345,5 +358,29 @@ async fn sweep_once(admin: &mut HarnessConnection) {
             .await;
             let _ = locks::unlock(admin, &name).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::studio_command;
+
+    #[test]
+    fn the_studio_command_of_a_kept_database_never_holds_a_password() {
+        assert_eq!(
+            studio_command(
+                "postgres://postgres@127.0.0.1:5/persistence_keep_x",
+                "persistence_keep_x"
+            ),
+            "persistence studio --database-url 'postgres://postgres@127.0.0.1:5/persistence_keep_x'"
+        );
+        let external = studio_command(
+            "postgres://app:***@db:5432/persistence_keep_x",
+            "persistence_keep_x",
+        );
+        assert_eq!(
+            external,
+            "persistence studio --database-url \"$TEST_DATABASE_URL\" --database persistence_keep_x"
+        );
     }
 }

@@ -409,8 +409,9 @@ fn escape_percent(text: &str) -> String {
     text.replace('%', "%25")
 }
 
-/// Quotes an identifier for `search_path` so any schema name (mixed case, spaces) works.
-pub(crate) fn quote_identifier(name: &str) -> String {
+/// Quotes an SQL identifier (schema, table, column, database name) so that any name works
+/// and none can end the identifier early: `we"ird` becomes `"we""ird"`.
+pub fn quote_identifier(name: &str) -> String {
     format!("\"{}\"", name.replace('"', "\"\""))
 }
 

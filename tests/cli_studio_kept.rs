@@ -1,0 +1,137 @@
+//! The failed-test path: with `PERSISTENCE_TEST_KEEP=failed` the line about a kept database
+//! gives a `persistence studio` command; run as printed it opens that database, read-only,
+//! and a browser shows the rows the failed test wrote.
+#![cfg(all(unix, feature = "studio"))]
+
+mod core_support;
+mod studio_support;
+mod support;
+
+use core_support::{TempDir, cli};
+use fantoccini::Locator;
+use persistence::db_test;
+use sqlx::PgPool;
+use studio_support::{Browser, Studio, path};
+use support::{child, scenario_is};
+
+const EMAIL: &str = "kept-for-studio@example.com";
+
+#[db_test]
+async fn writes_then_fails(pool: PgPool) {
+    sqlx::query("INSERT INTO users (email, display_name) VALUES ($1, 'Kept For Studio')")
+        .bind(EMAIL)
+        .execute(&pool)
+        .await
+        .expect("insert");
+    assert!(!scenario_is("fail"), "failing on purpose");
+}
+
+/// The arguments after `persistence studio` in the printed command, as a shell would pass
+/// them (single or double quotes, `$TEST_DATABASE_URL` expanded).
+fn studio_arguments(line: &str) -> Vec<String> {
+    let command = line
+        .split_once("persistence studio ")
+        .unwrap_or_else(|| panic!("no studio command in: {line}"))
+        .1;
+    let mut arguments = Vec::new();
+    let mut rest = command.trim();
+    while !rest.is_empty() {
+        let (word, tail) = match rest.chars().next() {
+            Some(quote @ ('\'' | '"')) => {
+                let end = rest[1..].find(quote).expect("closing quote") + 1;
+                (&rest[1..end], &rest[end + 1..])
+            }
+            _ => rest.split_once(' ').unwrap_or((rest, "")),
+        };
+        let word = word.replace(
+            "$TEST_DATABASE_URL",
+            &std::env::var("TEST_DATABASE_URL").unwrap_or_default(),
+        );
+        arguments.push(word);
+        rest = tail.trim_start();
+    }
+    arguments
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_printed_studio_command_opens_the_kept_database() {
+    // Hold the harness's server so it outlives the child test.
+    let _server = persistence::ephemeral::server().await.expect("server");
+    let mut command = child("writes_then_fails", "fail");
+    command.env("PERSISTENCE_TEST_KEEP", "failed");
+    let (output, text) = support::run(command);
+    assert!(!output.status.success(), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("kept the database of this failed test"))
+        .unwrap_or_else(|| panic!("no kept line: {text}"));
+    assert!(
+        line.contains("browse it: persistence studio --database-url "),
+        "{line}"
+    );
+    let arguments = studio_arguments(line);
+    let database = line
+        .split_once("failed test: ")
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .and_then(|url| url.rsplit('/').next())
+        .expect("the kept database")
+        .to_owned();
+
+    let dir = TempDir::new("studio-kept");
+    let mut all: Vec<&str> = vec!["studio", "--port", "0"];
+    all.extend(arguments.iter().map(String::as_str));
+    let studio = Studio::spawn(cli(dir.path(), &all));
+    assert!(studio.output().contains(&database), "{}", studio.output());
+    assert!(
+        studio.output().contains("read-only"),
+        "a kept database is read-only"
+    );
+
+    let users = studio.get(&path("/table", &[("s", "public"), ("t", "users")]));
+    assert_eq!(users.status, 200, "{}", users.body);
+    assert!(
+        users.body.contains(EMAIL),
+        "the failed test's row: {}",
+        users.body
+    );
+
+    // The same in a browser.
+    let browser = Browser::start().await;
+    browser
+        .client
+        .goto(&studio.url())
+        .await
+        .expect("open the studio");
+    browser
+        .client
+        .find(Locator::LinkText("users"))
+        .await
+        .expect("the users table is listed")
+        .click()
+        .await
+        .expect("open users");
+    let text = browser.text().await;
+    assert!(text.contains(EMAIL), "{text}");
+    assert!(text.contains("read-only"), "{text}");
+    browser.screenshot("kept-database").await;
+    browser.close().await;
+    drop(studio);
+
+    let admin = PgPool::connect_with(_server.admin_options().clone())
+        .await
+        .expect("admin");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE {database} WITH (FORCE)"
+    )))
+    .execute(&admin)
+    .await
+    .expect("drop the kept database");
+}
+
+#[test]
+fn quoted_arguments_are_split_as_a_shell_would() {
+    assert_eq!(
+        studio_arguments("browse it: persistence studio --database-url 'postgres://p@h:1/d x'"),
+        ["--database-url", "postgres://p@h:1/d x"]
+    );
+}

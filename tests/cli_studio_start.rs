@@ -1,0 +1,75 @@
+//! How `persistence studio` starts: without a database it says in one line how to get one;
+//! a port in use is named with the way out (`--port 0`); `--open` without a browser opener
+//! is only a warning, and the page is served all the same.
+#![cfg(feature = "studio")]
+
+mod core_support;
+mod studio_support;
+
+use core_support::{TempDir, cli, texts, url_for};
+use persistence::db_test;
+use persistence::testing::TestDb;
+use studio_support::Studio;
+
+#[test]
+fn without_a_database_it_says_how_to_get_one() {
+    let dir = TempDir::new("studio-none");
+    let state = dir.path().join("state");
+    let output = cli(dir.path(), &["studio", "--port", "0"])
+        .env("PERSISTENCE_STATE_DIR", &state)
+        .output()
+        .expect("run studio");
+    let (stdout, stderr) = texts(&output);
+    assert!(!output.status.success());
+    assert_eq!(stdout, "");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: no database to open: pass --database-url")
+            && stderr.contains("DATABASE_URL")
+            && stderr.contains("`persistence dev`"),
+        "{stderr}"
+    );
+}
+
+#[db_test(isolation = "database")]
+async fn a_busy_port_is_named_and_open_failing_is_a_warning(db: TestDb) {
+    let dir = TempDir::new("studio-start");
+    let url = url_for(db.name()).await;
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = busy.local_addr().expect("address").port().to_string();
+    let output = cli(
+        dir.path(),
+        &["studio", "--port", &port, "--database-url", &url],
+    )
+    .output()
+    .expect("run studio");
+    let (_, stderr) = texts(&output);
+    assert!(!output.status.success());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("listening on 127.0.0.1:{port}")) && stderr.contains("--port 0"),
+        "{stderr}"
+    );
+    drop(busy);
+
+    // No opener on PATH: a warning, and the studio serves.
+    let mut command = cli(
+        dir.path(),
+        &["studio", "--port", "0", "--open", "--database-url", &url],
+    );
+    command.env("PATH", dir.path());
+    let studio = Studio::spawn(command);
+    assert_eq!(studio.get("/").status, 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !studio
+        .output()
+        .contains("warning: could not open a browser")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no warning: {}",
+            studio.output()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
