@@ -27,26 +27,11 @@ fn a_clone_a_nextest_process_left_used_is_reset_by_the_janitor() {
         return write_and_leave();
     }
     let state = private_state_dir("janitor");
-    let mut command = child(
+    let clone = leave_a_used_clone(
         "a_clone_a_nextest_process_left_used_is_reset_by_the_janitor",
-        WRITES,
+        &state,
+        None,
     );
-    command
-        .env("NEXTEST_EXECUTION_MODE", "process-per-test")
-        .env("PERSISTENCE_STATE_DIR", &state)
-        .env("PERSISTENCE_TEST_IDLE_GRACE", "3")
-        .env_remove("PERSISTENCE_TEST_READY_CLONES");
-    if std::env::var("PERSISTENCE_TEST_BACKEND").is_ok_and(|b| b == "external") {
-        command.env("PERSISTENCE_TEST_BACKEND", "native");
-    }
-    let (output, text) = support::run(command);
-    assert!(output.status.success(), "the child test failed:\n{text}");
-    let clone = text
-        .lines()
-        .find_map(|line| Some(line.split_once("CLONE ")?.1))
-        .unwrap_or_else(|| panic!("the child printed no clone name:\n{text}"))
-        .trim()
-        .to_owned();
 
     let server = StateDir::new(&state)
         .live_server()
@@ -79,26 +64,11 @@ fn with_no_ready_clones_there_is_no_janitor_and_a_process_resets_its_own_clone()
         return write_and_leave();
     }
     let state = private_state_dir("no-janitor");
-    let mut command = child(
+    let clone = leave_a_used_clone(
         "with_no_ready_clones_there_is_no_janitor_and_a_process_resets_its_own_clone",
-        WRITES,
+        &state,
+        Some("0"),
     );
-    command
-        .env("NEXTEST_EXECUTION_MODE", "process-per-test")
-        .env("PERSISTENCE_STATE_DIR", &state)
-        .env("PERSISTENCE_TEST_IDLE_GRACE", "1")
-        .env("PERSISTENCE_TEST_READY_CLONES", "0");
-    if std::env::var("PERSISTENCE_TEST_BACKEND").is_ok_and(|b| b == "external") {
-        command.env("PERSISTENCE_TEST_BACKEND", "native");
-    }
-    let (output, text) = support::run(command);
-    assert!(output.status.success(), "the child test failed:\n{text}");
-    let clone = text
-        .lines()
-        .find_map(|line| Some(line.split_once("CLONE ")?.1))
-        .unwrap_or_else(|| panic!("the child printed no clone name:\n{text}"))
-        .trim()
-        .to_owned();
     let server = StateDir::new(&state)
         .live_server()
         .expect("the child's server outlives it for its grace");
@@ -112,6 +82,31 @@ fn with_no_ready_clones_there_is_no_janitor_and_a_process_resets_its_own_clone()
     assert_eq!(ready_clones(&leases), 1, "no clone was made ahead");
     wait_for_server_to_go(&state);
     let _ = std::fs::remove_dir_all(&state);
+}
+
+/// Runs `test` as a nextest process would (one test, then the process ends) on a server of
+/// its own in `state`, with `PERSISTENCE_TEST_READY_CLONES` set to `ready` if given; returns
+/// the name of the clone it wrote to.
+fn leave_a_used_clone(test: &str, state: &Path, ready: Option<&str>) -> String {
+    let mut command = child(test, WRITES);
+    command
+        .env("NEXTEST_EXECUTION_MODE", "process-per-test")
+        .env("PERSISTENCE_STATE_DIR", state)
+        .env("PERSISTENCE_TEST_IDLE_GRACE", "3")
+        .env_remove("PERSISTENCE_TEST_READY_CLONES");
+    if let Some(ready) = ready {
+        command.env("PERSISTENCE_TEST_READY_CLONES", ready);
+    }
+    if std::env::var("PERSISTENCE_TEST_BACKEND").is_ok_and(|b| b == "external") {
+        command.env("PERSISTENCE_TEST_BACKEND", "native");
+    }
+    let (output, text) = support::run(command);
+    assert!(output.status.success(), "the child test failed:\n{text}");
+    text.lines()
+        .find_map(|line| Some(line.split_once("CLONE ")?.1))
+        .unwrap_or_else(|| panic!("the child printed no clone name:\n{text}"))
+        .trim()
+        .to_owned()
 }
 
 /// The child: a database-mode test that writes rows and advances a sequence, then ends.

@@ -19,9 +19,9 @@ mod init;
 mod migrate;
 mod prepare;
 mod source;
+mod studio;
 mod test_server;
 mod throwaway;
-mod studio;
 
 use std::fmt;
 use std::process::ExitCode;
