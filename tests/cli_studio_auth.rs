@@ -224,8 +224,18 @@ async fn the_password_shows_nowhere(db: TestDb) {
             output.contains(":***@"),
             "the URL is shown masked: {output}"
         );
+        // On an external server the role is the URL's own (`postgres:postgres` in CI): its
+        // password is also a user and a database name, so it is looked for where a URL
+        // would put it. A role of its own has a random password, found anywhere.
+        let leaked = |text: &str| {
+            if own_role {
+                text.contains(&password)
+            } else {
+                text.contains(&format!(":{password}@"))
+            }
+        };
         for text in &seen {
-            assert!(!text.contains(&password), "the password leaked: {text}");
+            assert!(!leaked(text), "the password leaked: {text}");
         }
         drop(studio);
 
