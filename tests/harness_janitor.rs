@@ -30,7 +30,7 @@ fn a_clone_a_nextest_process_left_used_is_reset_by_the_janitor() {
     let clone = leave_a_used_clone(
         "a_clone_a_nextest_process_left_used_is_reset_by_the_janitor",
         &state,
-        None,
+        Some("2"),
     );
 
     let server = StateDir::new(&state)
@@ -50,7 +50,7 @@ fn a_clone_a_nextest_process_left_used_is_reset_by_the_janitor() {
         "the sequence of users.id is back at its start"
     );
 
-    // Besides the reset one, clean clones are kept ready (two by default).
+    // Besides the reset one, clean clones are kept ready (two, as asked).
     wait_until("two clean clones are ready", || ready_clones(&leases) >= 2);
     wait_for_server_to_go(&state);
     // Its supervisor stops the janitor and the server, then removes the server's files.
@@ -85,7 +85,7 @@ fn with_no_ready_clones_there_is_no_janitor_and_a_process_resets_its_own_clone()
 }
 
 /// Runs `test` as a nextest process would (one test, then the process ends) on a server of
-/// its own in `state`, with `PERSISTENCE_TEST_READY_CLONES` set to `ready` if given; returns
+/// its own in `state`, with `PERSISTENCE_TEST_READY_CLONES` set to `ready` (unset if `None`); returns
 /// the name of the clone it wrote to.
 fn leave_a_used_clone(test: &str, state: &Path, ready: Option<&str>) -> String {
     let mut command = child(test, WRITES);

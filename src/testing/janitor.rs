@@ -35,10 +35,11 @@ use crate::ephemeral::supervisor::SideJobContext;
 /// the janitor off (each test process then resets its own clone, as under `cargo test`).
 pub(crate) const READY_CLONES_ENV: &str = "PERSISTENCE_TEST_READY_CLONES";
 
-/// Two: a `cargo nextest` slot finds one while the janitor resets the clone of the test
-/// that just ended, on a 2-core machine as on a bigger one (whose more slots find the
-/// clones their earlier tests left, reset meanwhile).
-const DEFAULT_READY_CLONES: u32 = 2;
+/// Off by default for now: in one CI run a test got a clone without the schema while the
+/// janitor ran (a clone made from a template that was being rebuilt, as far as we can tell).
+/// The janitor now clones only a complete template, but until that is proven over many
+/// runs it is opt-in (`2` suits a 2-core machine).
+const DEFAULT_READY_CLONES: u32 = 0;
 
 /// How often the janitor looks for work while tests run: a nextest slot starts its next
 /// test a few milliseconds after the last one ended.
@@ -246,7 +247,20 @@ impl Janitor {
         };
         let made = match admin {
             Ok(mut admin) => {
-                let made = clone_template(&mut admin, &self.server, &template, name, true).await;
+                let made = match complete(&mut admin, &template).await {
+                    Ok(true) => {
+                        clone_template(&mut admin, &self.server, &template, name, true).await
+                    }
+                    Ok(false) => {
+                        // Being built or rebuilt: the tests' own processes make this
+                        // clone, under the template's lock.
+                        self.admin = Some(admin);
+                        self.resting
+                            .insert(key.to_owned(), Instant::now() + BACK_OFF);
+                        return false;
+                    }
+                    Err(err) => Err(err),
+                };
                 // A connection that failed is made anew next time.
                 if made.is_ok() {
                     self.admin = Some(admin);
@@ -272,6 +286,18 @@ impl Janitor {
             }
         }
     }
+}
+
+/// Whether `template` is complete (marked `IS_TEMPLATE` after its last migration): one
+/// being built or rebuilt must not be cloned.
+async fn complete(admin: &mut PgConnection, template: &str) -> Result<bool, HarnessError> {
+    let marked: Option<bool> =
+        sqlx::query_scalar("SELECT datistemplate FROM pg_database WHERE datname = $1")
+            .bind(template)
+            .fetch_optional(admin)
+            .await
+            .map_err(HarnessError::sql("looking for the template"))?;
+    Ok(marked == Some(true))
 }
 
 fn clone_name(key: &str, n: u32) -> String {
