@@ -21,7 +21,7 @@ use persistence::ephemeral::state_dir::{ServerState, StateDir};
 use persistence::ephemeral::{BackendKind, Settings};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
-use support::{child, private_state_dir, scenario_is};
+use support::{child, kept_url, private_state_dir, scenario_is};
 
 #[db_test]
 async fn fails_after_writing(pool: sqlx::PgPool) {
@@ -119,16 +119,7 @@ fn a_kept_database_outlives_the_idle_grace_until_the_server_is_stopped() {
     failing.env("PERSISTENCE_TEST_KEEP", "failed");
     let (output, text) = support::run(failing);
     assert!(!output.status.success(), "{text}");
-    let url = text
-        .lines()
-        .find_map(|l| {
-            l.split_once("kept the database of this failed test: ")?
-                .1
-                .split_whitespace()
-                .next()
-        })
-        .unwrap_or_else(|| panic!("no URL printed: {text}"))
-        .to_owned();
+    let url = kept_url(&text);
     let traces = Traces::of(&state);
 
     // Five idle graces after the test process ended, the database still answers.

@@ -5,7 +5,7 @@ mod support;
 
 use persistence::db_test;
 use sqlx::PgPool;
-use support::{child, scenario_is};
+use support::{child, kept_url, scenario_is};
 
 #[db_test]
 async fn fails_after_writing(pool: PgPool) {
@@ -22,16 +22,7 @@ fn a_failed_tests_database_is_kept_and_its_url_printed() {
     command.env("PERSISTENCE_TEST_KEEP", "failed");
     let (output, text) = support::run(command);
     assert!(!output.status.success(), "{text}");
-    let url = text
-        .lines()
-        .find_map(|l| {
-            l.split_once("kept the database of this failed test: ")?
-                .1
-                .split_whitespace()
-                .next()
-        })
-        .unwrap_or_else(|| panic!("no URL printed: {text}"))
-        .to_owned();
+    let url = kept_url(&text);
     let database = url.rsplit('/').next().expect("database name").to_owned();
     assert!(database.starts_with("persistence_keep_"), "{url}");
 
