@@ -67,6 +67,8 @@ pub(crate) type SideJob = fn(SideJobContext);
 
 /// What a [`SideJob`] gets: the server, and a flag raised when it must return (the
 /// supervisor is about to stop the server).
+// Only the harness (feature `testing`) runs a side job; the CLI's supervisor has none.
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 pub(crate) struct SideJobContext {
     pub(crate) state_dir: PathBuf,
     pub(crate) server: ServerState,

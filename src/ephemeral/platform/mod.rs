@@ -120,6 +120,8 @@ pub(crate) fn free_bytes(path: &Path) -> Option<u64> {
 }
 
 /// This machine's name, to tell its containers from other hosts' on a shared daemon.
+// Used by the docker backend only (feature `docker`).
+#[cfg_attr(not(feature = "docker"), allow(dead_code))]
 pub(crate) fn hostname() -> String {
     family::hostname()
 }

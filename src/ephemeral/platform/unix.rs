@@ -101,6 +101,8 @@ pub(super) fn free_bytes(path: &Path) -> Option<u64> {
     Some(available.saturating_mul(fragment))
 }
 
+// Used by the docker backend only (feature `docker`).
+#[cfg_attr(not(feature = "docker"), allow(dead_code))]
 pub(super) fn hostname() -> String {
     nix::unistd::gethostname()
         .map(|name| name.to_string_lossy().trim().to_owned())

@@ -72,6 +72,8 @@ pub(super) fn free_bytes(_path: &Path) -> Option<u64> {
     None
 }
 
+// Used by the docker backend only (feature `docker`).
+#[cfg_attr(not(feature = "docker"), allow(dead_code))]
 pub(super) fn hostname() -> String {
     std::env::var("COMPUTERNAME").unwrap_or_default()
 }
