@@ -31,6 +31,28 @@ fn without_a_database_it_says_how_to_get_one() {
     );
 }
 
+#[test]
+fn a_server_that_does_not_answer_is_named_by_host_and_port() {
+    let dir = TempDir::new("studio-unreachable");
+    // Nothing listens on port 1.
+    let url = "postgres://app:s3cret-pw@127.0.0.1:1/app";
+    let output = cli(
+        dir.path(),
+        &["studio", "--port", "0", "--database-url", url],
+    )
+    .output()
+    .expect("run studio");
+    let (stdout, stderr) = texts(&output);
+    assert!(!output.status.success());
+    assert_eq!(stdout, "");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("error: cannot reach the database server: 127.0.0.1:1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret-pw"), "{stderr}");
+}
+
 #[db_test(isolation = "database")]
 async fn a_busy_port_is_named_and_open_failing_is_a_warning(db: TestDb) {
     let dir = TempDir::new("studio-start");

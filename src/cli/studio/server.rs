@@ -21,6 +21,10 @@ pub(crate) async fn serve(args: &StudioArgs, target: Target) -> Result<ExitCode,
         // Also the server refuses writes, whatever this program's code does.
         options = options.options([("default_transaction_read_only", "on")]);
     }
+    // One direct connection first: a server that does not answer is then named by host and
+    // port at once (the core's `Unreachable`), not reported as a pool timeout seconds later.
+    let probe = persistence::postgres::connect_one(config).await?;
+    let _ = sqlx::Connection::close(probe).await;
     let pool = config
         .pool_options()
         .max_connections(4)
