@@ -97,14 +97,13 @@ async fn post_from_page(client: &Client, action: &str, body: &str) -> (u64, Stri
     )
 }
 
-async fn click_link(client: &Client, text: &str) {
-    client
+async fn click_link(browser: &Browser, text: &str) {
+    let link = browser
+        .client
         .find(Locator::LinkText(text))
         .await
-        .unwrap_or_else(|e| panic!("no link {text:?}: {e}"))
-        .click()
-        .await
-        .expect("click");
+        .unwrap_or_else(|e| panic!("no link {text:?}: {e}"));
+    browser.click_to_navigate(link, text).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -164,7 +163,7 @@ async fn browse_follow_edit_and_the_refused_writes_in_a_browser() {
     );
     browser.screenshot("01-tables").await;
 
-    click_link(client, "pages").await;
+    click_link(&browser, "pages").await;
     let pages = browser.text().await;
     assert!(pages.contains("Notes on the Analytical Engine"), "{pages}");
     assert!(pages.contains("Rows 1–2 of 2"), "{pages}");
@@ -175,13 +174,13 @@ async fn browse_follow_edit_and_the_refused_writes_in_a_browser() {
         .find(Locator::Css("table.rows tbody tr"))
         .await
         .expect("a row");
-    first_row
+    let site_link = first_row
         .find(Locator::Css("a.fk[href*='t=sites']"))
         .await
-        .expect("a link to the site")
-        .click()
-        .await
-        .expect("follow the foreign key");
+        .expect("a link to the site");
+    browser
+        .click_to_navigate(site_link, "follow the foreign key")
+        .await;
     let site = browser.text().await;
     assert!(site.contains("public.sites 1"), "{site}");
     for value in ["ada-notes", "Ada's Notes"] {
@@ -202,13 +201,11 @@ async fn browse_follow_edit_and_the_refused_writes_in_a_browser() {
 
     // Back to pages, open page 1, edit its title.
     client.back().await.expect("back");
-    client
+    let open_link = client
         .find(Locator::Css("table.rows tbody tr a.open"))
         .await
-        .expect("open link")
-        .click()
-        .await
-        .expect("open page 1");
+        .expect("open link");
+    browser.click_to_navigate(open_link, "open page 1").await;
     let label = client
         .find(Locator::XPath("//label[text()='title']"))
         .await
@@ -223,13 +220,11 @@ async fn browse_follow_edit_and_the_refused_writes_in_a_browser() {
         .send_keys("About Ada (edited in a browser)")
         .await
         .expect("type");
-    client
+    let save = client
         .find(Locator::Css("button[name=save]"))
         .await
-        .expect("save button")
-        .click()
-        .await
-        .expect("save");
+        .expect("save button");
+    browser.click_to_navigate(save, "save").await;
     let saved = browser.text().await;
     assert!(saved.contains("Saved."), "{saved}");
     browser.screenshot("04-row-saved").await;
@@ -247,14 +242,12 @@ async fn browse_follow_edit_and_the_refused_writes_in_a_browser() {
         &[("PERSISTENCE_STATE_DIR", state_env)],
     );
     client.goto(&read_only.url()).await.expect("open");
-    click_link(client, "pages").await;
-    client
+    click_link(&browser, "pages").await;
+    let open_link = client
         .find(Locator::Css("table.rows tbody tr a.open"))
         .await
-        .expect("open link")
-        .click()
-        .await
-        .expect("open page 1");
+        .expect("open link");
+    browser.click_to_navigate(open_link, "open page 1").await;
     assert!(
         client
             .find_all(Locator::Css("form.edit"))

@@ -102,14 +102,12 @@ async fn the_printed_studio_command_opens_the_kept_database() {
         .goto(&studio.url())
         .await
         .expect("open the studio");
-    browser
+    let users_link = browser
         .client
         .find(Locator::LinkText("users"))
         .await
-        .expect("the users table is listed")
-        .click()
-        .await
-        .expect("open users");
+        .expect("the users table is listed");
+    browser.click_to_navigate(users_link, "open users").await;
     let text = browser.text().await;
     assert!(text.contains(EMAIL), "{text}");
     assert!(text.contains("read-only"), "{text}");

@@ -378,6 +378,39 @@ impl Browser {
         path
     }
 
+    /// Clicks `element`, which leads to another page, and returns once that page has
+    /// replaced the current one. WebDriver's click returns when the click is dispatched, not
+    /// when the navigation it starts is done: reading the page right after it can find the
+    /// old page's elements, or find them gone stale midway.
+    pub async fn click_to_navigate(&self, element: fantoccini::elements::Element, what: &str) {
+        let old = self
+            .client
+            .find(fantoccini::Locator::Css("html"))
+            .await
+            .expect("the current page");
+        element
+            .click()
+            .await
+            .unwrap_or_else(|e| panic!("{what}: {e}"));
+        // A bound on the wait, not a timing assertion: a click that leads nowhere fails
+        // here instead of hanging the run.
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            match old.tag_name().await {
+                Err(error) if error.is_stale_element_reference() => break,
+                Ok(_) if std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                other => panic!("{what}: the click led to no new page ({other:?})"),
+            }
+        }
+        self.client
+            .wait()
+            .for_element(fantoccini::Locator::Css("body"))
+            .await
+            .unwrap_or_else(|e| panic!("{what}: the new page has no body: {e}"));
+    }
+
     /// The page's visible text.
     pub async fn text(&self) -> String {
         self.client
