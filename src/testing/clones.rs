@@ -22,13 +22,12 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
-use super::connections::{HarnessConnection, Target, acquire, connect, pool_options};
+use super::connections::{HarnessConnection, PoolPolicy, Target, acquire, connect, pool_options};
 use super::error::{HarnessError, is_missing_database};
 use super::janitor;
 use super::leases::{self, CloneState, Existing, Lease};
 use super::names::CloneKind;
 use super::profile::{Profile, Reset, WATERMARK_SQL};
-use super::spec::RuntimeFlavor;
 use super::template::{clone_clause, execute};
 
 /// More clones than any machine runs tests at once; past it something is wrong.
@@ -111,9 +110,9 @@ fn push<T>(list: &FreeList<T>, key: &str, item: T) {
 /// Leases a transaction-mode clone with a connection to it, creating the clone if needed.
 pub(crate) async fn take_tx(
     target: &Target,
-    flavor: RuntimeFlavor,
+    pools: PoolPolicy,
 ) -> Result<TxClone, HarnessError> {
-    if flavor == RuntimeFlavor::Shared
+    if pools == PoolPolicy::ProcessWide
         && let Some(clone) = pop(free_tx(), &target.names.key)
     {
         return Ok(clone);
@@ -130,7 +129,7 @@ pub(crate) async fn take_tx(
             let mut conn = match pooled_clone(target, &name).await {
                 Ok(conn) => conn,
                 Err(err) if missing(&err) => {
-                    create_clone(target, flavor, &name, false).await?;
+                    create_clone(target, pools, &name, false).await?;
                     pooled_clone(target, &name).await?
                 }
                 Err(err) if is_capacity(&err) => {
@@ -156,8 +155,8 @@ pub(crate) async fn take_tx(
 
 /// Gives a transaction-mode clone back after a rollback: kept for the next test of this
 /// process on the shared runtime, released otherwise.
-pub(crate) async fn give_back_tx(target: &Target, flavor: RuntimeFlavor, clone: TxClone) {
-    if flavor == RuntimeFlavor::Shared {
+pub(crate) async fn give_back_tx(target: &Target, pools: PoolPolicy, clone: TxClone) {
+    if pools == PoolPolicy::ProcessWide {
         push(free_tx(), &target.names.key, clone);
     } else {
         let _ = clone.conn.detach().close().await;
@@ -167,9 +166,9 @@ pub(crate) async fn give_back_tx(target: &Target, flavor: RuntimeFlavor, clone: 
 /// Leases a clean database-mode clone.
 pub(crate) async fn take_db(
     target: &Target,
-    flavor: RuntimeFlavor,
+    pools: PoolPolicy,
 ) -> Result<DbClone, HarnessError> {
-    if flavor == RuntimeFlavor::Shared
+    if pools == PoolPolicy::ProcessWide
         && let Some(mut clone) = pop(free_db(), &target.names.key)
     {
         clone.lease.record(CloneState::InUse {
@@ -206,17 +205,17 @@ pub(crate) async fn take_db(
                     // Its test died before the reset: do it now.
                     match connect_clone(target, &name).await {
                         Ok(mut conn) => {
-                            let reset = clean(target, flavor, &name, &mut conn, watermark).await;
+                            let reset = clean(target, pools, &name, &mut conn, watermark).await;
                             let _ = conn.close().await;
                             reset.map(|(watermark, _)| watermark)
                         }
                         Err(err) if missing(&err) => {
-                            create_clone(target, flavor, &name, true).await
+                            create_clone(target, pools, &name, true).await
                         }
                         Err(err) => Err(err),
                     }
                 }
-                CloneState::Unknown => create_clone(target, flavor, &name, true).await,
+                CloneState::Unknown => create_clone(target, pools, &name, true).await,
             };
             let watermark = match prepared {
                 Ok(watermark) => watermark,
@@ -261,12 +260,12 @@ async fn hand_out(
 impl DbClone {
     /// The pool the test gets: the warm one kept from this process's earlier tests on the
     /// shared runtime, else a new one (connections open lazily).
-    pub(crate) fn pool(&mut self, target: &Target, flavor: RuntimeFlavor) -> PgPool {
+    pub(crate) fn pool(&mut self, target: &Target, pools: PoolPolicy) -> PgPool {
         if let Some(pool) = self.warm.as_ref().filter(|p| !p.is_closed()) {
             return pool.clone();
         }
         let pool = test_pool(target.server.options_for(&self.name));
-        if flavor == RuntimeFlavor::Shared {
+        if pools == PoolPolicy::ProcessWide {
             self.warm = Some(pool.clone());
         }
         pool
@@ -278,7 +277,7 @@ impl DbClone {
     pub(crate) async fn give_back(
         mut self,
         target: &Target,
-        flavor: RuntimeFlavor,
+        pools: PoolPolicy,
         pool: &PgPool,
     ) -> Result<(), HarnessError> {
         if leases::directory(target.server).is_ok_and(janitor::takes_used_clones) {
@@ -287,7 +286,7 @@ impl DbClone {
             let _ = tokio::time::timeout(RETURN_TIMEOUT, pool.close()).await;
             return Ok(());
         }
-        let settled = flavor == RuntimeFlavor::Shared && settle(pool).await;
+        let settled = pools == PoolPolicy::ProcessWide && settle(pool).await;
         let watermark = if settled {
             let mut conn = pool
                 .acquire()
@@ -297,7 +296,7 @@ impl DbClone {
                     source,
                 })?;
             let (watermark, recreated) =
-                clean(target, flavor, &self.name, &mut conn, self.watermark).await?;
+                clean(target, pools, &self.name, &mut conn, self.watermark).await?;
             drop(conn);
             if recreated {
                 // Its sessions were ended with the old database.
@@ -312,21 +311,21 @@ impl DbClone {
                 .is_ok();
             if closed {
                 let mut own = connect_clone(target, &self.name).await?;
-                let cleaned = clean(target, flavor, &self.name, &mut own, self.watermark).await;
+                let cleaned = clean(target, pools, &self.name, &mut own, self.watermark).await;
                 let _ = own.close().await;
                 cleaned?.0
             } else {
                 // A task of the test still holds a connection and may still write.
-                create_clone(target, flavor, &self.name, true).await?
+                create_clone(target, pools, &self.name, true).await?
             }
         };
-        self.release(target, flavor, watermark)
+        self.release(target, pools, watermark)
     }
 
     fn release(
         mut self,
         target: &Target,
-        flavor: RuntimeFlavor,
+        pools: PoolPolicy,
         watermark: u64,
     ) -> Result<(), HarnessError> {
         self.watermark = watermark;
@@ -334,7 +333,7 @@ impl DbClone {
         if self.warm.as_ref().is_some_and(PgPool::is_closed) {
             self.warm = None;
         }
-        if flavor == RuntimeFlavor::Shared {
+        if pools == PoolPolicy::ProcessWide {
             push(free_db(), &target.names.key, self);
         }
         Ok(())
@@ -390,7 +389,7 @@ const SESSION_RESET: &str = "SET SESSION AUTHORIZATION DEFAULT; RESET ALL; CLOSE
 /// clean. Returns the new watermark, and whether the database was recreated.
 async fn clean(
     target: &Target,
-    flavor: RuntimeFlavor,
+    pools: PoolPolicy,
     name: &str,
     conn: &mut PgConnection,
     watermark: u64,
@@ -409,7 +408,7 @@ async fn clean(
             if let Err(err) = &reset {
                 tracing::info!(database = name, %err, "persistence: recreating a clone the reset could not clean");
             }
-            Ok((create_clone(target, flavor, name, true).await?, true))
+            Ok((create_clone(target, pools, name, true).await?, true))
         }
     }
 }
@@ -418,11 +417,11 @@ async fn clean(
 /// old one when `replace`. Returns the watermark of the fresh clone.
 async fn create_clone(
     target: &Target,
-    flavor: RuntimeFlavor,
+    pools: PoolPolicy,
     name: &str,
     replace: bool,
 ) -> Result<u64, HarnessError> {
-    let mut admin = HarnessConnection::admin(target, flavor).await?;
+    let mut admin = HarnessConnection::admin(target, pools).await?;
     target.ensure_template(&mut admin).await?;
     let template = &target.names.template;
     let made = match clone_template(&mut admin, target.server, template, name, replace).await {

@@ -18,6 +18,28 @@ use crate::ephemeral::{self, Server};
 /// process running one test (nextest) opens one.
 const POOL_MAX: u32 = 16;
 
+/// Which connections a test may use, apart from the runtime it runs on (though derived from
+/// it for `#[db_test]`s: see [`PoolPolicy::of`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PoolPolicy {
+    /// The process-wide pools and the clones a process keeps, with their warm connections,
+    /// between its tests.
+    ProcessWide,
+    /// Connections of the test's own, closed (and clones given up) after it.
+    Own,
+}
+
+impl PoolPolicy {
+    /// What a test on the runtime `flavor` may use. Pools belong to the runtime that created
+    /// them: only the shared runtime outlives a test, so only its tests may share pools.
+    pub(crate) fn of(flavor: RuntimeFlavor) -> Self {
+        match flavor {
+            RuntimeFlavor::Shared => Self::ProcessWide,
+            RuntimeFlavor::CurrentThread | RuntimeFlavor::MultiThread { .. } => Self::Own,
+        }
+    }
+}
+
 /// The server and the template names of one test.
 pub(crate) struct Target {
     pub(crate) server: &'static Server,
@@ -88,10 +110,10 @@ impl HarnessConnection {
     /// A connection to the maintenance database.
     pub(crate) async fn admin(
         target: &Target,
-        flavor: RuntimeFlavor,
+        pools: PoolPolicy,
     ) -> Result<Self, HarnessError> {
         let server = target.server;
-        if flavor != RuntimeFlavor::Shared {
+        if pools != PoolPolicy::ProcessWide {
             return Ok(Self::Own(
                 connect(server, server.admin_options(), "postgres").await?,
             ));

@@ -12,13 +12,13 @@ use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 
 use super::clones::{DbClone, TEST_POOL_MAX, take_db};
-use super::connections::{HarnessConnection, Target, pool_options};
+use super::connections::{HarnessConnection, PoolPolicy, Target, pool_options};
 use super::error::{HarnessError, is_missing_database};
 use super::fixtures;
 use super::leases::CloneState;
 use super::locks;
 use super::names::{TEST_DB_PREFIX, kept_name, like_prefix};
-use super::spec::{RuntimeFlavor, TestSpec};
+use super::spec::TestSpec;
 use super::template::{clone_clause, execute};
 use crate::ephemeral::BackendKind;
 
@@ -49,7 +49,7 @@ struct Inner {
 
 struct Owner {
     target: Target,
-    flavor: RuntimeFlavor,
+    pools: PoolPolicy,
     backing: Backing,
 }
 
@@ -76,22 +76,23 @@ impl TestDb {
     /// The database is dropped by [`TestDb::close`], or, if it is never called, when the
     /// last clone of the handle is dropped (which blocks that thread for the drop).
     pub async fn create(spec: &TestSpec) -> Result<Self, HarnessError> {
-        Self::create_on(spec, RuntimeFlavor::CurrentThread).await
+        Self::create_with(spec, PoolPolicy::Own).await
     }
 
-    pub(crate) async fn create_on(
+    /// Creates a database for `spec` whose connections follow `pools`.
+    pub(crate) async fn create_with(
         spec: &TestSpec,
-        flavor: RuntimeFlavor,
+        pools: PoolPolicy,
     ) -> Result<Self, HarnessError> {
         let target = Target::resolve(spec.migrations).await?;
         let (name, pool, backing) = if target.server.backend() == BackendKind::External {
-            let (name, admin) = create_fresh(&target, flavor).await?;
+            let (name, admin) = create_fresh(&target, pools).await?;
             let pool =
                 pool_options(TEST_POOL_MAX).connect_lazy_with(target.server.options_for(&name));
             (name, pool, Backing::Fresh(admin))
         } else {
-            let mut clone = take_db(&target, flavor).await?;
-            let pool = clone.pool(&target, flavor);
+            let mut clone = take_db(&target, pools).await?;
+            let pool = clone.pool(&target, pools);
             (clone.name.clone(), pool, Backing::Clone(clone))
         };
         let db = Self {
@@ -102,7 +103,7 @@ impl TestDb {
                 pool,
                 owner: Mutex::new(Some(Owner {
                     target,
-                    flavor,
+                    pools,
                     backing,
                 })),
             }),
@@ -158,7 +159,7 @@ impl TestDb {
             .take();
         let Some(Owner {
             target,
-            flavor,
+            pools,
             backing,
         }) = owner
         else {
@@ -168,13 +169,13 @@ impl TestDb {
         match backing {
             Backing::Clone(clone) if failed && keep_failed() => {
                 let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.inner.pool.close()).await;
-                let mut admin = HarnessConnection::admin(&target, flavor).await?;
+                let mut admin = HarnessConnection::admin(&target, pools).await?;
                 let kept = keep(&mut admin, &target, name).await;
                 // Renamed away (or half-way): the next holder of the lease makes it anew.
                 clone.abandon(Some(CloneState::Unknown));
                 kept
             }
-            Backing::Clone(clone) => clone.give_back(&target, flavor, &self.inner.pool).await,
+            Backing::Clone(clone) => clone.give_back(&target, pools, &self.inner.pool).await,
             Backing::Fresh(mut admin) => {
                 let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.inner.pool.close()).await;
                 if failed && keep_failed() {
@@ -201,9 +202,9 @@ impl TestDb {
 /// held by the returned admin session.
 async fn create_fresh(
     target: &Target,
-    flavor: RuntimeFlavor,
+    pools: PoolPolicy,
 ) -> Result<(String, HarnessConnection), HarnessError> {
-    let mut admin = HarnessConnection::admin(target, flavor).await?;
+    let mut admin = HarnessConnection::admin(target, pools).await?;
     sweep_once(&mut admin).await;
     target.ensure_template(&mut admin).await?;
     let name = target.names.test_database();
@@ -292,7 +293,7 @@ impl Drop for Inner {
                 .build()
                 .ok()?;
             runtime.block_on(async {
-                let mut admin = HarnessConnection::admin(&target, RuntimeFlavor::CurrentThread)
+                let mut admin = HarnessConnection::admin(&target, PoolPolicy::Own)
                     .await
                     .ok()?;
                 execute(

@@ -10,7 +10,7 @@ use sqlx::{Connection, PgConnection};
 
 use super::FromTestDb;
 use super::clones;
-use super::connections::Target;
+use super::connections::{PoolPolicy, Target};
 use super::database::TestDb;
 use super::fixtures;
 use super::outcome::TestOutcome;
@@ -28,11 +28,12 @@ where
     F: for<'c> FnOnce(&'c mut PgConnection) -> BodyFuture<'c, R>,
 {
     super::stale::check(spec).unwrap_or_else(|e| harness_failure(spec.name, e));
+    let pools = PoolPolicy::of(spec.runtime);
     block_on(spec.runtime, async {
         let target = Target::resolve(spec.migrations)
             .await
             .unwrap_or_else(|e| harness_failure(spec.name, e));
-        let mut clone = clones::take_tx(&target, spec.runtime)
+        let mut clone = clones::take_tx(&target, pools)
             .await
             .unwrap_or_else(|e| harness_failure(spec.name, e));
         let mut tx =
@@ -52,7 +53,7 @@ where
         let rolled_back = tx.rollback().await.is_ok();
         match outcome {
             Ok(result) if rolled_back => {
-                clones::give_back_tx(&target, spec.runtime, clone).await;
+                clones::give_back_tx(&target, pools, clone).await;
                 result
             }
             // Ending the session rolls back whatever is left and frees the clone.
@@ -77,8 +78,9 @@ where
     Fut: Future<Output = R>,
 {
     super::stale::check(spec).unwrap_or_else(|e| harness_failure(spec.name, e));
+    let pools = PoolPolicy::of(spec.runtime);
     block_on(spec.runtime, async {
-        let db = TestDb::create_on(spec, spec.runtime)
+        let db = TestDb::create_with(spec, pools)
             .await
             .unwrap_or_else(|e| harness_failure(spec.name, e));
         let arg = match A::from_test_db(&db).await {

@@ -5,10 +5,10 @@ use std::ops::{Deref, DerefMut};
 use sqlx::{PgConnection, Postgres, Transaction};
 
 use super::clones::{self, TxLease};
-use super::connections::Target;
+use super::connections::{PoolPolicy, Target};
 use super::error::HarnessError;
 use super::fixtures;
-use super::spec::{RuntimeFlavor, TestSpec};
+use super::spec::TestSpec;
 
 /// What PostgreSQL answers in a transaction that an earlier error aborted.
 const IN_FAILED_TRANSACTION: &str = "25P02";
@@ -31,7 +31,7 @@ impl TestTransaction {
     /// own, usable on any runtime.
     pub async fn begin(spec: &TestSpec) -> Result<Self, HarnessError> {
         let target = Target::resolve(spec.migrations).await?;
-        let (conn, lease) = clones::take_tx(&target, RuntimeFlavor::CurrentThread)
+        let (conn, lease) = clones::take_tx(&target, PoolPolicy::Own)
             .await?
             .into_parts();
         let mut tx = Transaction::begin(conn, None)
