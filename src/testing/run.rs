@@ -15,7 +15,8 @@ use super::database::TestDb;
 use super::fixtures;
 use super::outcome::TestOutcome;
 use super::runtime::block_on;
-use super::spec::TestSpec;
+use super::error::HarnessError;
+use super::spec::{Isolation, TestSpec};
 use super::transaction::{check_deferred, harness_failure};
 
 /// The future a transaction-mode body returns: it borrows the connection.
@@ -27,6 +28,7 @@ where
     R: TestOutcome,
     F: for<'c> FnOnce(&'c mut PgConnection) -> BodyFuture<'c, R>,
 {
+    check_isolation(spec, Isolation::Transaction);
     super::stale::check(spec).unwrap_or_else(|e| harness_failure(spec.name, e));
     let pools = PoolPolicy::of(spec.runtime);
     block_on(spec.runtime, async {
@@ -77,6 +79,7 @@ where
     F: FnOnce(A) -> Fut,
     Fut: Future<Output = R>,
 {
+    check_isolation(spec, Isolation::Database);
     super::stale::check(spec).unwrap_or_else(|e| harness_failure(spec.name, e));
     let pools = PoolPolicy::of(spec.runtime);
     block_on(spec.runtime, async {
@@ -110,6 +113,7 @@ where
 }
 
 /// Runs a body that takes no database (`#[db_test] async fn t()`), on the test's runtime.
+/// Such a test has no isolation: `spec.isolation` is whatever the macro filled in.
 pub fn run_without_database<R, Fut>(spec: &TestSpec, body: Fut) -> R
 where
     R: TestOutcome,
@@ -117,4 +121,30 @@ where
 {
     let body = super::global_scope::without_database(spec.name, body);
     block_on(spec.runtime, body)
+}
+
+/// `spec.isolation` is what the macro read from the test's arguments; the entry point it
+/// called says the same thing by its name. A hand-built spec can disagree: say so rather than
+/// run the test in a mode it did not ask for.
+fn check_isolation(spec: &TestSpec, ran: Isolation) {
+    if spec.isolation != ran {
+        harness_failure(
+            spec.name,
+            HarnessError::IsolationMismatch {
+                asked: spec.isolation,
+                ran,
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[should_panic(expected = "asks for Transaction isolation but was run in Database isolation")]
+    fn a_spec_run_in_the_other_mode_fails_before_any_database() {
+        run_with_database(&TestSpec::new("mismatch"), |_db: TestDb| async {});
+    }
 }

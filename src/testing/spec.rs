@@ -62,7 +62,11 @@ pub struct TestSpec {
     pub migrations: Migrations,
     /// Fixtures to run, in order, before the body.
     pub fixtures: &'static [Fixture],
-    /// Transaction or database isolation.
+    /// Transaction or database isolation. The `run` entry points check that it names their
+    /// mode (the macro calls the one the test's arguments imply, a hand-built spec could
+    /// call the other); [`TestDb::create`](super::TestDb::create) and
+    /// [`TestTransaction::begin`](super::TestTransaction::begin) ignore it, their type
+    /// being the mode, and a test without a database has none.
     pub isolation: Isolation,
     /// The runtime the test runs on.
     pub runtime: RuntimeFlavor,
