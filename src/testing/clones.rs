@@ -291,10 +291,7 @@ impl DbClone {
             let mut conn = pool
                 .acquire()
                 .await
-                .map_err(|source| HarnessError::Connect {
-                    url: target.server.display_url(&self.name),
-                    source,
-                })?;
+                .map_err(|source| HarnessError::connect(target.server.display_url(&self.name), source))?;
             let (watermark, recreated) =
                 clean(target, pools, &self.name, &mut conn, self.watermark).await?;
             drop(conn);

@@ -74,10 +74,7 @@ pub(crate) async fn connect(
 ) -> Result<PgConnection, HarnessError> {
     PgConnection::connect_with(options)
         .await
-        .map_err(|source| HarnessError::Connect {
-            url: server.display_url(database),
-            source,
-        })
+        .map_err(|source| HarnessError::connect(server.display_url(database), source))
 }
 
 /// A connection the harness hands out: pooled on the shared runtime (pools belong to the

@@ -114,10 +114,7 @@ impl TestDb {
                     .pool
                     .acquire()
                     .await
-                    .map_err(|source| HarnessError::Connect {
-                        url: db.inner.url.clone(),
-                        source,
-                    })?;
+                    .map_err(|source| HarnessError::connect(db.inner.url.clone(), source))?;
             fixtures::apply(&mut conn, spec.fixtures).await?;
         }
         Ok(db)

@@ -111,6 +111,14 @@ pub enum HarnessError {
 }
 
 impl HarnessError {
+    /// A connection to `url` (without password) failed with `source`.
+    pub(crate) fn connect(url: impl Into<String>, source: sqlx::Error) -> Self {
+        Self::Connect {
+            url: url.into(),
+            source,
+        }
+    }
+
     pub(crate) fn sql(action: impl Into<String>) -> impl FnOnce(sqlx::Error) -> Self {
         let action = action.into();
         move |source| Self::Sql { action, source }

@@ -267,10 +267,7 @@ impl Janitor {
                 }
                 made
             }
-            Err(source) => Err(HarnessError::Connect {
-                url: self.server.display_url("postgres"),
-                source,
-            }),
+            Err(source) => Err(HarnessError::connect(self.server.display_url("postgres"), source)),
         };
         match made {
             Ok(watermark) => {

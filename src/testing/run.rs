@@ -40,7 +40,7 @@ where
             .unwrap_or_else(|e| harness_failure(spec.name, e));
         let mut tx =
             clone.conn.begin().await.unwrap_or_else(|e| {
-                harness_failure(spec.name, super::HarnessError::sql("BEGIN")(e))
+                harness_failure(spec.name, HarnessError::sql("BEGIN")(e))
             });
         if let Err(err) = fixtures::apply(&mut tx, spec.fixtures).await {
             harness_failure(spec.name, err);
@@ -90,10 +90,7 @@ where
             Ok(arg) => arg,
             Err(source) => harness_failure(
                 spec.name,
-                super::HarnessError::Connect {
-                    url: db.url().to_owned(),
-                    source,
-                },
+                HarnessError::connect(db.url(), source),
             ),
         };
         let body = super::global_scope::in_database_mode(spec.name, db.pool().clone(), body(arg));

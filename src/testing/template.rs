@@ -159,10 +159,7 @@ async fn build(
         let options = server.options_for(&names.template);
         let mut conn = PgConnection::connect_with(&options)
             .await
-            .map_err(|source| HarnessError::Connect {
-                url: server.display_url(&names.template),
-                source,
-            })?;
+            .map_err(|source| HarnessError::connect(server.display_url(&names.template), source))?;
         let applied = migrator.run(&mut conn).await;
         let _ = conn.close().await;
         applied.map_err(|err| migration_error(migrator, err))?;
