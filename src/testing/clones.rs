@@ -23,12 +23,13 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
 use super::connections::{HarnessConnection, PoolPolicy, Target, acquire, connect, pool_options};
-use super::error::{HarnessError, is_missing_database};
+use super::error::HarnessError;
 use super::janitor;
 use super::leases::{self, CloneState, Existing, Lease};
 use super::names::CloneKind;
-use super::profile::{Profile, Reset, WATERMARK_SQL};
-use super::template::{clone_clause, execute};
+use super::profile::{Profile, Reset};
+use super::sql::{is_insufficient_resources, is_missing_database};
+use super::template::clone_template;
 
 /// More clones than any machine runs tests at once; past it something is wrong.
 const MAX_CLONES: u32 = 1024;
@@ -434,45 +435,6 @@ async fn create_clone(
     made
 }
 
-/// Clones `template` as `name` (dropping an old `name` first when `replace`), through
-/// `admin`, a connection to the maintenance database. Returns the fresh clone's watermark.
-pub(crate) async fn clone_template(
-    admin: &mut PgConnection,
-    server: &crate::ephemeral::Server,
-    template: &str,
-    name: &str,
-    replace: bool,
-) -> Result<u64, HarnessError> {
-    if replace {
-        execute(
-            admin,
-            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-        )
-        .await?;
-    }
-    let create = format!(
-        "CREATE DATABASE {name} TEMPLATE {template}{}",
-        clone_clause(server)
-    );
-    match execute(admin, create).await {
-        Ok(()) => {}
-        // Created meanwhile by a process of another machine (external server).
-        Err(HarnessError::Sql { source, .. })
-            if source
-                .as_database_error()
-                .and_then(|e| e.code())
-                .is_some_and(|code| code == "42P04") => {}
-        Err(err) => return Err(err),
-    }
-    let watermark: i64 = sqlx::query_scalar(WATERMARK_SQL)
-        .fetch_one(&mut *admin)
-        .await
-        .map_err(HarnessError::sql(
-            "reading the transaction id after a clone",
-        ))?;
-    Ok(u64::try_from(watermark).unwrap_or(0))
-}
-
 /// A connection to the clone `name` from a pool of one made for it.
 async fn pooled_clone(
     target: &Target,
@@ -503,10 +465,7 @@ fn is_capacity(err: &HarnessError) -> bool {
         HarnessError::NoClone { .. } => return true,
         _ => return false,
     };
-    source
-        .as_database_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| code.starts_with("53"))
+    is_insufficient_resources(source)
 }
 
 /// Sleeps a little before the next try, saying once per process why tests wait; gives up

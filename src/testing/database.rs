@@ -13,13 +13,15 @@ use sqlx::postgres::PgConnectOptions;
 
 use super::clones::{DbClone, TEST_POOL_MAX, take_db};
 use super::connections::{HarnessConnection, PoolPolicy, Target, pool_options};
-use super::error::{HarnessError, is_missing_database};
+use super::error::HarnessError;
 use super::fixtures;
 use super::leases::CloneState;
 use super::locks;
 use super::names::{TEST_DB_PREFIX, kept_name, like_prefix};
 use super::spec::TestSpec;
-use super::template::{clone_clause, execute};
+use super::sql::{
+    create_from_template, databases_like, drop_database, execute, is_missing_database,
+};
 use crate::ephemeral::BackendKind;
 
 /// How long the harness waits for the test's pool to close and its backends to exit.
@@ -179,11 +181,7 @@ impl TestDb {
                     keep(&mut admin, &target, name).await?;
                 } else {
                     wait_for_backends(&mut admin, name).await;
-                    execute(
-                        &mut admin,
-                        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                    )
-                    .await?;
+                    drop_database(&mut admin, name).await?;
                 }
                 let unlocked = locks::unlock(&mut admin, name).await;
                 if unlocked.is_err() {
@@ -208,11 +206,7 @@ async fn create_fresh(
     locks::lock(&mut admin, &name)
         .await
         .map_err(HarnessError::sql("taking the test database's lock"))?;
-    let create = format!(
-        "CREATE DATABASE {name} TEMPLATE {}{}",
-        target.names.template,
-        clone_clause(target.server)
-    );
+    let create = create_from_template(target.server, &name, &target.names.template);
     if let Err(err) = execute(&mut admin, create.clone()).await {
         // The template was dropped behind this process's back (a pruning run elsewhere).
         let HarnessError::Sql { source, .. } = &err else {
@@ -293,12 +287,7 @@ impl Drop for Inner {
                 let mut admin = HarnessConnection::admin(&target, PoolPolicy::Own)
                     .await
                     .ok()?;
-                execute(
-                    &mut admin,
-                    format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-                )
-                .await
-                .ok()
+                drop_database(&mut admin, &name).await.ok()
             })
         })
         .join();
@@ -339,21 +328,11 @@ async fn sweep_once(admin: &mut HarnessConnection) {
     if SWEPT.swap(true, Ordering::SeqCst) {
         return;
     }
-    let names: Vec<String> =
-        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE $1")
-            .bind(like_prefix(TEST_DB_PREFIX))
-            .fetch_all(&mut **admin)
-            .await
-            .unwrap_or_default();
-    for name in names {
+    for name in databases_like(admin, &like_prefix(TEST_DB_PREFIX)).await {
         let free = locks::try_lock(admin, &name).await.unwrap_or(false);
         if free {
             tracing::info!(database = %name, "persistence: dropping a test database whose owner died");
-            let _ = execute(
-                admin,
-                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            )
-            .await;
+            let _ = drop_database(admin, &name).await;
             let _ = locks::unlock(admin, &name).await;
         }
     }

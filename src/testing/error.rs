@@ -177,9 +177,3 @@ pub(crate) fn locate(sql: &str, err: &sqlx::Error, completed: Option<usize>) -> 
     )
 }
 
-/// Whether `err` is PostgreSQL's "database does not exist".
-pub(crate) fn is_missing_database(err: &sqlx::Error) -> bool {
-    err.as_database_error()
-        .and_then(|e| e.code())
-        .is_some_and(|code| code == "3D000")
-}

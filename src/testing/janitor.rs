@@ -22,10 +22,12 @@ use std::time::{Duration, Instant};
 
 use sqlx::{ConnectOptions, Connection, PgConnection};
 
-use super::clones::{clone_template, load_profile};
-use super::error::{HarnessError, is_missing_database};
+use super::clones::load_profile;
+use super::error::HarnessError;
+use super::sql::{is_missing_database, template_mark};
+use super::template::clone_template;
 use super::leases::{CloneState, Existing, Lease};
-use super::names::{DB_CLONE_PREFIX, TEMPLATE_PREFIX};
+use super::names::{CloneKind, LEASE_SUFFIX, template_name};
 use super::profile::Reset;
 use crate::ephemeral::Server;
 use crate::ephemeral::state_dir::StateDir;
@@ -240,7 +242,7 @@ impl Janitor {
     /// Makes `name` a fresh clone of its template; `true` if it is one now.
     async fn recreate(&mut self, lease: &mut Lease, key: &str, name: &str) -> bool {
         lease.record(CloneState::Unknown);
-        let template = format!("{TEMPLATE_PREFIX}{key}");
+        let template = template_name(key);
         let admin = match self.admin.take() {
             Some(admin) => Ok(admin),
             None => self.server.admin_options().connect().await,
@@ -288,17 +290,11 @@ impl Janitor {
 /// Whether `template` is complete (marked `IS_TEMPLATE` after its last migration): one
 /// being built or rebuilt must not be cloned.
 async fn complete(admin: &mut PgConnection, template: &str) -> Result<bool, HarnessError> {
-    let marked: Option<bool> =
-        sqlx::query_scalar("SELECT datistemplate FROM pg_database WHERE datname = $1")
-            .bind(template)
-            .fetch_optional(admin)
-            .await
-            .map_err(HarnessError::sql("looking for the template"))?;
-    Ok(marked == Some(true))
+    Ok(template_mark(admin, template).await? == Some(true))
 }
 
 fn clone_name(key: &str, n: u32) -> String {
-    super::names::CloneKind::Database.clone_name(key, n)
+    CloneKind::Database.clone_name(key, n)
 }
 
 /// The database-mode clones that have a lease file in `dir`: `(template key, number)`.
@@ -310,9 +306,9 @@ fn db_clones(dir: &Path) -> Vec<(String, u32)> {
         .flatten()
         .filter_map(|entry| {
             let file = entry.file_name();
-            let rest = file.to_str()?.strip_prefix(DB_CLONE_PREFIX)?;
-            let (key, n) = rest.strip_suffix(".lock")?.rsplit_once('_')?;
-            Some((key.to_owned(), n.parse().ok()?))
+            let name = file.to_str()?.strip_suffix(LEASE_SUFFIX)?;
+            let (key, n) = CloneKind::Database.parse(name)?;
+            Some((key.to_owned(), n))
         })
         .collect();
     clones.sort();

@@ -19,6 +19,7 @@ use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
+use super::names::LEASE_SUFFIX;
 use crate::ephemeral::state_dir::{EXTERNAL_SERVER_PREFIX, SERVERS_DIR, StateDir};
 use crate::ephemeral::{BackendKind, Server, Settings};
 
@@ -95,7 +96,7 @@ impl Lease {
     }
 
     fn open(dir: &Path, name: &str, create: bool) -> std::io::Result<Existing> {
-        let path = dir.join(format!("{name}.lock"));
+        let path = dir.join(format!("{name}{LEASE_SUFFIX}"));
         let opened = OpenOptions::new()
             .read(true)
             .write(true)

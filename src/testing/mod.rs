@@ -32,6 +32,7 @@ pub mod run;
 mod runtime;
 mod seed;
 mod spec;
+mod sql;
 mod stale;
 mod statements;
 mod supervisor_hook;

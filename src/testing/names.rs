@@ -22,6 +22,19 @@ pub(crate) const TEST_DB_PREFIX: &str = "persistence_t_";
 /// Databases kept after a failed test (`PERSISTENCE_TEST_KEEP=failed`).
 pub(crate) const KEEP_PREFIX: &str = "persistence_keep_";
 
+/// What a lease file's name adds to its clone's name (see [`super::leases`]).
+pub(crate) const LEASE_SUFFIX: &str = ".lock";
+
+/// The template of the schema `key`.
+pub(crate) fn template_name(key: &str) -> String {
+    format!("{TEMPLATE_PREFIX}{key}")
+}
+
+/// A new name for a database of one test, cloned from the template of `key`.
+pub(crate) fn test_database_name(key: &str) -> String {
+    format!("{TEST_DB_PREFIX}{key}_{:08x}", rand::random::<u32>())
+}
+
 /// The two families of pooled clones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum CloneKind {
@@ -42,6 +55,17 @@ impl CloneKind {
     /// Clone `n` of the template `key`.
     pub(crate) fn clone_name(self, key: &str, n: u32) -> String {
         format!("{}{key}_{n}", self.prefix())
+    }
+
+    /// A `LIKE` pattern matching every clone of this kind of the template `key`.
+    pub(crate) fn like_clones_of(self, key: &str) -> String {
+        like_prefix(&format!("{}{key}_", self.prefix()))
+    }
+
+    /// The template key and the number of `name`, if it is a clone of this kind.
+    pub(crate) fn parse(self, name: &str) -> Option<(&str, u32)> {
+        let (key, n) = name.strip_prefix(self.prefix())?.rsplit_once('_')?;
+        Some((key, n.parse().ok()?))
     }
 }
 
@@ -78,5 +102,13 @@ mod tests {
         assert!(kept.starts_with("persistence_keep_0123456789abcdef_4000000_"));
         assert!(kept.len() < 63, "{kept}");
         assert_eq!(like_prefix(TX_CLONE_PREFIX), "persistence\\_tx\\_%");
+        assert_eq!(CloneKind::Database.parse(&db), Some((key, 4_000_000)));
+        assert_eq!(CloneKind::Transaction.parse(&db), None);
+        assert_eq!(
+            CloneKind::Database.like_clones_of(key),
+            "persistence\\_db\\_0123456789abcdef\\_%"
+        );
+        assert!(template_name(key).starts_with(TEMPLATE_PREFIX));
+        assert!(test_database_name(key).len() < 63);
     }
 }

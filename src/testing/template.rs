@@ -12,12 +12,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use sqlx::postgres::PgConnection;
-use sqlx::{AssertSqlSafe, Connection, Row};
+use sqlx::{Connection, Row};
 
 use super::error::{HarnessError, describe, locate};
 use super::locks;
-use super::names::{CloneKind, TEMPLATE_PREFIX, TEST_DB_PREFIX, like_prefix};
+use super::names::{
+    CloneKind, TEMPLATE_PREFIX, like_prefix, template_name, test_database_name,
+};
+use super::profile::WATERMARK_SQL;
 use super::spec::Migrations;
+use super::sql::{
+    create_from_template, databases_like, drop_database, execute, is_duplicate_database,
+    template_mark,
+};
 use crate::ephemeral::Server;
 
 /// Changes whenever what the harness puts in a template changes.
@@ -53,26 +60,14 @@ impl TemplateNames {
         let digest = hash.finalize();
         let key: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
         Self {
-            template: format!("{TEMPLATE_PREFIX}{key}"),
+            template: template_name(&key),
             key,
         }
     }
 
     /// The name of a per-test database cloned from this template.
     pub(crate) fn test_database(&self) -> String {
-        format!("{TEST_DB_PREFIX}{}_{:08x}", self.key, rand::random::<u32>())
-    }
-}
-
-/// `STRATEGY FILE_COPY` (PostgreSQL 15+) copies files instead of WAL-logging every block:
-/// the fast way for small databases.
-pub(crate) fn clone_clause(server: &Server) -> &'static str {
-    let major = server
-        .version()
-        .and_then(|v| v.split('.').next()?.parse::<u32>().ok());
-    match major {
-        Some(major) if major >= 15 => " STRATEGY FILE_COPY",
-        _ => "",
+        test_database_name(&self.key)
     }
 }
 
@@ -124,23 +119,13 @@ async fn build_under_lock(
     names: &TemplateNames,
     migrations: Migrations,
 ) -> Result<(), HarnessError> {
-    let state: Option<bool> =
-        sqlx::query_scalar("SELECT datistemplate FROM pg_database WHERE datname = $1")
-            .bind(&names.template)
-            .fetch_optional(&mut *admin)
-            .await
-            .map_err(HarnessError::sql("looking for the template"))?;
-    match state {
+    match template_mark(admin, &names.template).await? {
         Some(true) => {}
         half_built => {
             if half_built.is_some() {
                 tracing::info!(template = %names.template, "persistence: rebuilding a half-built template");
                 drop_clones(admin, &names.key).await;
-                execute(
-                    admin,
-                    format!("DROP DATABASE {} WITH (FORCE)", names.template),
-                )
-                .await?;
+                drop_database(admin, &names.template).await?;
             }
             build(admin, server, names, migrations).await?;
         }
@@ -225,19 +210,8 @@ async fn prune(admin: &mut PgConnection, current: &TemplateNames, now: u64) {
 /// Drops every clone of the template `key` (a clone in use is ended with it).
 async fn drop_clones(admin: &mut PgConnection, key: &str) {
     for kind in [CloneKind::Transaction, CloneKind::Database] {
-        let pattern = like_prefix(&format!("{}{key}_", kind.prefix()));
-        let names: Vec<String> =
-            sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE $1")
-                .bind(pattern)
-                .fetch_all(&mut *admin)
-                .await
-                .unwrap_or_default();
-        for name in names {
-            let _ = execute(
-                admin,
-                format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            )
-            .await;
+        for name in databases_like(admin, &kind.like_clones_of(key)).await {
+            let _ = drop_database(admin, &name).await;
         }
     }
 }
@@ -303,19 +277,37 @@ fn dir_of(migrator: &'static sqlx::migrate::Migrator) -> Option<&'static str> {
     dirs.iter().find(|(k, _)| *k == key).map(|(_, dir)| *dir)
 }
 
-/// Runs a statement the harness built itself (names are ours: `persistence_*` and hex).
-pub(crate) async fn execute(conn: &mut PgConnection, sql: String) -> Result<(), HarnessError> {
-    let action = sql.clone();
-    sqlx::raw_sql(AssertSqlSafe(sql))
-        .execute(conn)
+/// Clones `template` as `name` (dropping an old `name` first when `replace`), through
+/// `admin`, a connection to the maintenance database. Returns the fresh clone's watermark.
+pub(crate) async fn clone_template(
+    admin: &mut PgConnection,
+    server: &Server,
+    template: &str,
+    name: &str,
+    replace: bool,
+) -> Result<u64, HarnessError> {
+    if replace {
+        drop_database(admin, name).await?;
+    }
+    match execute(admin, create_from_template(server, name, template)).await {
+        Ok(()) => {}
+        // Created meanwhile by a process of another machine (external server).
+        Err(HarnessError::Sql { source, .. }) if is_duplicate_database(&source) => {}
+        Err(err) => return Err(err),
+    }
+    let watermark: i64 = sqlx::query_scalar(WATERMARK_SQL)
+        .fetch_one(&mut *admin)
         .await
-        .map(drop)
-        .map_err(HarnessError::sql(action))
+        .map_err(HarnessError::sql(
+            "reading the transaction id after a clone",
+        ))?;
+    Ok(u64::try_from(watermark).unwrap_or(0))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::testing::names::TEST_DB_PREFIX;
 
     #[test]
     fn names_depend_on_the_server_version() {
@@ -339,7 +331,7 @@ mod tests {
                 .expect("admin");
             let old = format!("{:016x}", rand::random::<u64>());
             let current = TemplateNames::new(Migrations::None, Some(&old));
-            let old_template = format!("{TEMPLATE_PREFIX}{old}");
+            let old_template = template_name(&old);
             let clones = [
                 CloneKind::Transaction.clone_name(&old, 0),
                 CloneKind::Database.clone_name(&old, 3),

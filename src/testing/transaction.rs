@@ -9,9 +9,7 @@ use super::connections::{PoolPolicy, Target};
 use super::error::HarnessError;
 use super::fixtures;
 use super::spec::TestSpec;
-
-/// What PostgreSQL answers in a transaction that an earlier error aborted.
-const IN_FAILED_TRANSACTION: &str = "25P02";
+use super::sql::is_in_failed_transaction;
 
 /// A connection inside a transaction on a migrated clone that no other running test holds,
 /// for a test to use and to be rolled back when dropped (or by [`TestTransaction::rollback`]).
@@ -71,11 +69,7 @@ pub(crate) async fn check_deferred(conn: &mut PgConnection, test: &str) {
         .execute(conn)
         .await;
     if let Err(err) = checked {
-        let aborted = err
-            .as_database_error()
-            .and_then(|e| e.code())
-            .is_some_and(|code| code == IN_FAILED_TRANSACTION);
-        if !aborted {
+        if !is_in_failed_transaction(&err) {
             panic!("{test}: a deferred constraint is violated by what the test wrote: {err}");
         }
     }
