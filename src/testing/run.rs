@@ -17,7 +17,7 @@ use super::outcome::TestOutcome;
 use super::runtime::block_on;
 use super::error::HarnessError;
 use super::spec::{Isolation, TestSpec};
-use super::transaction::{check_deferred, harness_failure};
+use super::sql::is_in_failed_transaction;
 
 /// The future a transaction-mode body returns: it borrows the connection.
 pub type BodyFuture<'c, R> = Pin<Box<dyn Future<Output = R> + 'c>>;
@@ -118,6 +118,25 @@ where
 {
     let body = super::global_scope::without_database(spec.name, body);
     block_on(spec.runtime, body)
+}
+
+/// Checks deferred constraints before the rollback: a violation the test made must fail it,
+/// as it would have at COMMIT. A transaction that an error already aborted (a test that
+/// expects a failing statement) has nothing left to check.
+async fn check_deferred(conn: &mut PgConnection, test: &str) {
+    let checked = sqlx::query("SET CONSTRAINTS ALL IMMEDIATE")
+        .execute(conn)
+        .await;
+    if let Err(err) = checked {
+        if !is_in_failed_transaction(&err) {
+            panic!("{test}: a deferred constraint is violated by what the test wrote: {err}");
+        }
+    }
+}
+
+/// Fails the test `test` for a reason of the harness's, not of its body.
+fn harness_failure(test: &str, err: HarnessError) -> ! {
+    panic!("persistence: {test}: {err}")
 }
 
 /// `spec.isolation` is what the macro read from the test's arguments; the entry point it

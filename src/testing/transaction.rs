@@ -9,7 +9,6 @@ use super::connections::{PoolPolicy, Target};
 use super::error::HarnessError;
 use super::fixtures;
 use super::spec::TestSpec;
-use super::sql::is_in_failed_transaction;
 
 /// A connection inside a transaction on a migrated clone that no other running test holds,
 /// for a test to use and to be rolled back when dropped (or by [`TestTransaction::rollback`]).
@@ -59,22 +58,4 @@ impl DerefMut for TestTransaction {
     fn deref_mut(&mut self) -> &mut PgConnection {
         &mut self.tx
     }
-}
-
-/// Checks deferred constraints before the rollback: a violation the test made must fail it,
-/// as it would have at COMMIT. A transaction that an error already aborted (a test that
-/// expects a failing statement) has nothing left to check.
-pub(crate) async fn check_deferred(conn: &mut PgConnection, test: &str) {
-    let checked = sqlx::query("SET CONSTRAINTS ALL IMMEDIATE")
-        .execute(conn)
-        .await;
-    if let Err(err) = checked {
-        if !is_in_failed_transaction(&err) {
-            panic!("{test}: a deferred constraint is violated by what the test wrote: {err}");
-        }
-    }
-}
-
-pub(crate) fn harness_failure(test: &str, err: HarnessError) -> ! {
-    panic!("persistence: {test}: {err}")
 }
