@@ -13,9 +13,8 @@
 //!   test did. On an external server, which other machines may share, database mode creates
 //!   and drops a database per test instead (see [`super::database`]).
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
@@ -23,6 +22,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
 use super::connections::{HarnessConnection, PoolPolicy, Target, acquire, connect, pool_options};
+use super::context::{FreeList, harness};
 use super::error::HarnessError;
 use super::janitor;
 use super::leases::{self, CloneState, Existing, Lease};
@@ -81,18 +81,6 @@ pub(crate) struct DbClone {
     warm: Option<PgPool>,
 }
 
-type FreeList<T> = Mutex<HashMap<String, Vec<T>>>;
-
-fn free_tx() -> &'static FreeList<TxClone> {
-    static FREE: std::sync::OnceLock<FreeList<TxClone>> = std::sync::OnceLock::new();
-    FREE.get_or_init(Default::default)
-}
-
-fn free_db() -> &'static FreeList<DbClone> {
-    static FREE: std::sync::OnceLock<FreeList<DbClone>> = std::sync::OnceLock::new();
-    FREE.get_or_init(Default::default)
-}
-
 fn pop<T>(list: &FreeList<T>, key: &str) -> Option<T> {
     list.lock()
         .unwrap_or_else(|e| e.into_inner())
@@ -114,7 +102,7 @@ pub(crate) async fn take_tx(
     pools: PoolPolicy,
 ) -> Result<TxClone, HarnessError> {
     if pools == PoolPolicy::ProcessWide
-        && let Some(clone) = pop(free_tx(), &target.names.key)
+        && let Some(clone) = pop(&harness().free_tx, &target.names.key)
     {
         return Ok(clone);
     }
@@ -158,7 +146,7 @@ pub(crate) async fn take_tx(
 /// process on the shared runtime, released otherwise.
 pub(crate) async fn give_back_tx(target: &Target, pools: PoolPolicy, clone: TxClone) {
     if pools == PoolPolicy::ProcessWide {
-        push(free_tx(), &target.names.key, clone);
+        push(&harness().free_tx, &target.names.key, clone);
     } else {
         let _ = clone.conn.detach().close().await;
     }
@@ -170,7 +158,7 @@ pub(crate) async fn take_db(
     pools: PoolPolicy,
 ) -> Result<DbClone, HarnessError> {
     if pools == PoolPolicy::ProcessWide
-        && let Some(mut clone) = pop(free_db(), &target.names.key)
+        && let Some(mut clone) = pop(&harness().free_db, &target.names.key)
     {
         clone.lease.record(CloneState::InUse {
             watermark: clone.watermark,
@@ -332,7 +320,7 @@ impl DbClone {
             self.warm = None;
         }
         if pools == PoolPolicy::ProcessWide {
-            push(free_db(), &target.names.key, self);
+            push(&harness().free_db, &target.names.key, self);
         }
         Ok(())
     }
@@ -471,14 +459,13 @@ fn is_capacity(err: &HarnessError) -> bool {
 /// Sleeps a little before the next try, saying once per process why tests wait; gives up
 /// with `err` after [`CAPACITY_WAIT`].
 fn wait_for_room(err: &HarnessError, started: Instant) -> Result<(), HarnessError> {
-    static SAID: AtomicBool = AtomicBool::new(false);
     if started.elapsed() > CAPACITY_WAIT {
         return Err(HarnessError::Capacity {
             waited: CAPACITY_WAIT,
             detail: err.to_string(),
         });
     }
-    if !SAID.swap(true, Ordering::Relaxed) {
+    if !harness().said_waiting.swap(true, Ordering::Relaxed) {
         eprintln!(
             "persistence: a test waits for a clone: {err}; it goes on when another test gives \
              one back (raise the server's max_connections or its disk space to run more at once)"
@@ -506,12 +493,6 @@ fn lease_error(dir: &std::path::Path) -> impl FnOnce(std::io::Error) -> HarnessE
     }
 }
 
-fn profiles() -> &'static Mutex<HashMap<String, Arc<Profile>>> {
-    static PROFILES: std::sync::OnceLock<Mutex<HashMap<String, Arc<Profile>>>> =
-        std::sync::OnceLock::new();
-    PROFILES.get_or_init(Default::default)
-}
-
 fn profile_path(target: &Target) -> Option<std::path::PathBuf> {
     let dir = leases::directory(target.server).ok()?;
     Some(profile_file(dir, &target.names.key))
@@ -532,7 +513,7 @@ pub(crate) fn load_profile(lease_dir: &std::path::Path, key: &str) -> Option<Pro
 /// (so that a `cargo nextest` process needs no query for it).
 fn known_profile(target: &Target) -> Option<Arc<Profile>> {
     let key = &target.names.key;
-    if let Some(profile) = profiles()
+    if let Some(profile) = harness().profiles
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get(key)
@@ -541,7 +522,7 @@ fn known_profile(target: &Target) -> Option<Arc<Profile>> {
     }
     let dir = leases::directory(target.server).ok()?;
     let profile = Arc::new(load_profile(dir, key)?);
-    profiles()
+    harness().profiles
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(key.clone(), profile.clone());
@@ -563,7 +544,7 @@ async fn read_profile(target: &Target, conn: &mut PgConnection) -> Result<(), Ha
             let _ = std::fs::remove_file(&tmp);
         }
     }
-    profiles()
+    harness().profiles
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(target.names.key.clone(), profile);

@@ -3,12 +3,11 @@
 //! Pools belong to the runtime that created them, so only tests on the shared runtime use
 //! the pools kept here; a test on a runtime of its own gets plain connections.
 
-use std::sync::Mutex;
-
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
+use super::context::harness;
 use super::error::HarnessError;
 use super::spec::{Migrations, RuntimeFlavor};
 use super::template::{self, TemplateNames};
@@ -115,9 +114,10 @@ impl HarnessConnection {
                 connect(server, server.admin_options(), "postgres").await?,
             ));
         }
-        static ADMIN: Mutex<Option<PgPool>> = Mutex::new(None);
-        let pool = cached(&ADMIN, || pool_for(server.admin_options().clone()));
-        acquire(&pool, server, server.admin_options(), "postgres")
+        let pool = harness()
+            .admin_pool
+            .get_or_init(|| pool_options(POOL_MAX).connect_lazy_with(server.admin_options().clone()));
+        acquire(pool, server, server.admin_options(), "postgres")
             .await
             .map(Self::Pooled)
     }
@@ -166,10 +166,6 @@ pub(crate) async fn acquire(
     }
 }
 
-fn pool_for(options: PgConnectOptions) -> PgPool {
-    pool_options(POOL_MAX).connect_lazy_with(options)
-}
-
 /// How every pool of the harness behaves (the shared ones above, a test's own, a leased
 /// clone's): one policy, so that a test's pool costs what the benchmarks measured.
 pub(crate) fn pool_options(max_connections: u32) -> PgPoolOptions {
@@ -187,9 +183,4 @@ pub(crate) fn pool_options(max_connections: u32) -> PgPoolOptions {
         // connection the test broke; one the server dropped while idle is not a case here
         // (the server lives as long as the run, and a recreated clone's pool is closed).
         .test_before_acquire(false)
-}
-
-fn cached(slot: &Mutex<Option<PgPool>>, make: impl FnOnce() -> PgPool) -> PgPool {
-    let mut slot = slot.lock().unwrap_or_else(|e| e.into_inner());
-    slot.get_or_insert_with(make).clone()
 }

@@ -4,7 +4,7 @@
 //! reset after the test. On an external server, which other machines may share, it is
 //! created for the test and dropped after it.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,7 @@ use sqlx::postgres::PgConnectOptions;
 
 use super::clones::{DbClone, TEST_POOL_MAX, take_db};
 use super::connections::{HarnessConnection, PoolPolicy, Target, pool_options};
+use super::context::harness;
 use super::error::HarnessError;
 use super::fixtures;
 use super::leases::CloneState;
@@ -324,8 +325,7 @@ fn keep_failed() -> bool {
 /// Drops per-test databases whose owner is gone (its session's advisory lock is free).
 /// Once per process, before this process takes any such lock.
 async fn sweep_once(admin: &mut HarnessConnection) {
-    static SWEPT: AtomicBool = AtomicBool::new(false);
-    if SWEPT.swap(true, Ordering::SeqCst) {
+    if harness().swept_test_databases.swap(true, Ordering::SeqCst) {
         return;
     }
     for name in databases_like(admin, &like_prefix(TEST_DB_PREFIX)).await {

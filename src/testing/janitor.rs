@@ -16,13 +16,13 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use sqlx::{ConnectOptions, Connection, PgConnection};
 
 use super::clones::load_profile;
+use super::context::harness;
 use super::error::HarnessError;
 use super::sql::{is_missing_database, template_mark};
 use super::template::clone_template;
@@ -56,8 +56,7 @@ const BACK_OFF: Duration = Duration::from_secs(1);
 /// The ready-queue depth set by [`READY_CLONES_ENV`]. A value that is not a number is
 /// reported once and the default used.
 pub(crate) fn ready_clones() -> u32 {
-    static DEPTH: OnceLock<u32> = OnceLock::new();
-    *DEPTH.get_or_init(|| match std::env::var(READY_CLONES_ENV) {
+    *harness().ready_clones.get_or_init(|| match std::env::var(READY_CLONES_ENV) {
         Err(_) => DEFAULT_READY_CLONES,
         Ok(text) => text.trim().parse().unwrap_or_else(|_| {
             eprintln!(
@@ -77,8 +76,7 @@ const JANITOR_LOCK: &str = "janitor.lock";
 /// supervisor runs one (a server that `persistence dev` or a program without the harness
 /// started has none). `lease_dir` holds the server's lease files.
 pub(crate) fn takes_used_clones(lease_dir: &Path) -> bool {
-    static TAKES: OnceLock<bool> = OnceLock::new();
-    *TAKES.get_or_init(|| {
+    *harness().takes_used_clones.get_or_init(|| {
         std::env::var_os("NEXTEST_EXECUTION_MODE").is_some_and(|mode| mode == "process-per-test")
             && ready_clones() > 0
             && janitor_runs(lease_dir)

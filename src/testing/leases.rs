@@ -15,10 +15,10 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use sha2::{Digest, Sha256};
 
+use super::context::harness;
 use super::names::LEASE_SUFFIX;
 use crate::ephemeral::state_dir::{EXTERNAL_SERVER_PREFIX, SERVERS_DIR, StateDir};
 use crate::ephemeral::{BackendKind, Server, Settings};
@@ -151,8 +151,8 @@ impl Lease {
 /// server's stay, as its clones do). Those of started servers that no longer run (one whose
 /// supervisor was killed) are removed then.
 pub(crate) fn directory(server: &Server) -> std::io::Result<&'static Path> {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    if let Some(dir) = DIR.get() {
+    let cached = &harness().lease_dir;
+    if let Some(dir) = cached.get() {
         return Ok(dir);
     }
     let state = StateDir::new(
@@ -174,7 +174,7 @@ pub(crate) fn directory(server: &Server) -> std::io::Result<&'static Path> {
         dir
     };
     std::fs::create_dir_all(&dir)?;
-    Ok(DIR.get_or_init(|| dir))
+    Ok(cached.get_or_init(|| dir))
 }
 
 /// Only one started server runs per state directory at a time, so the files of any other

@@ -15,6 +15,7 @@
 mod args;
 mod clones;
 mod connections;
+mod context;
 mod database;
 mod error;
 pub mod factories;

@@ -7,10 +7,10 @@
 //! connection and for its cold caches.
 
 use std::future::Future;
-use std::sync::OnceLock;
 
 use tokio::runtime::{Builder, Runtime};
 
+use super::context::harness;
 use super::spec::RuntimeFlavor;
 
 /// Runs `future` to completion on the runtime `flavor` asks for.
@@ -29,8 +29,7 @@ pub(crate) fn block_on<F: Future>(flavor: RuntimeFlavor, future: F) -> F::Output
 }
 
 fn shared() -> &'static Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
+    harness().runtime.get_or_init(|| {
         Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("persistence-test")

@@ -15,12 +15,12 @@
 use std::cell::RefCell;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, resume_unwind};
-use std::sync::OnceLock;
 
 use fake::rand::rngs::StdRng;
 use fake::rand::{RngExt, SeedableRng};
 use futures_util::FutureExt;
 
+use super::context::harness;
 use super::outcome::TestOutcome;
 
 /// The variable that fixes the run seed.
@@ -57,12 +57,11 @@ thread_local! {
 
 /// The seed of this run: [`SEED_VAR`] when set, else a random one drawn once per process.
 pub fn run_seed() -> Result<u64, SeedError> {
-    static DRAWN: OnceLock<u64> = OnceLock::new();
     match std::env::var(SEED_VAR) {
         Ok(value) if !value.trim().is_empty() => {
             value.trim().parse().map_err(|_| SeedError { value })
         }
-        _ => Ok(*DRAWN.get_or_init(|| fake::rand::rng().random())),
+        _ => Ok(*harness().run_seed.get_or_init(|| fake::rand::rng().random())),
     }
 }
 

@@ -6,14 +6,13 @@
 //! with `IS_TEMPLATE`; one found half built (a builder crashed) is dropped and rebuilt.
 //! Tests never run in the template: they lease clones of it ([`super::clones`]).
 
-use std::collections::BTreeSet;
-use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Row};
 
+use super::context::harness;
 use super::error::{HarnessError, describe, locate};
 use super::locks;
 use super::names::{
@@ -79,7 +78,7 @@ pub(crate) async fn ensure(
     names: &TemplateNames,
     migrations: Migrations,
 ) -> Result<(), HarnessError> {
-    if known_ready()
+    if harness().ready_templates
         .lock()
         .is_ok_and(|set| set.contains(&names.key))
     {
@@ -95,20 +94,15 @@ pub(crate) async fn ensure(
         .map_err(HarnessError::sql("releasing the template lock"));
     built?;
     unlocked?;
-    if let Ok(mut set) = known_ready().lock() {
+    if let Ok(mut set) = harness().ready_templates.lock() {
         set.insert(names.key.clone());
     }
     Ok(())
 }
 
-fn known_ready() -> &'static Mutex<BTreeSet<String>> {
-    static READY: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
-    &READY
-}
-
 /// Forgets that this process saw the template of `names` ready (it was dropped since).
 pub(crate) fn forget(names: &TemplateNames) {
-    if let Ok(mut set) = known_ready().lock() {
+    if let Ok(mut set) = harness().ready_templates.lock() {
         set.remove(&names.key);
     }
 }
@@ -255,17 +249,10 @@ fn migration_error(
     }
 }
 
-/// The directories migrators were embedded from, by the migrator's address: the macro hands
-/// the directory to the stale check, and a failing migration is then named by its path.
-fn dirs() -> &'static Mutex<Vec<(usize, &'static str)>> {
-    static DIRS: Mutex<Vec<(usize, &'static str)>> = Mutex::new(Vec::new());
-    &DIRS
-}
-
 /// Remembers that `migrator` was embedded from `dir` (an absolute path).
 pub(crate) fn remember_dir(migrator: &'static sqlx::migrate::Migrator, dir: &'static str) {
     let key = std::ptr::from_ref(migrator) as usize;
-    let mut dirs = dirs().lock().unwrap_or_else(|e| e.into_inner());
+    let mut dirs = harness().migration_dirs.lock().unwrap_or_else(|e| e.into_inner());
     if !dirs.iter().any(|(k, _)| *k == key) {
         dirs.push((key, dir));
     }
@@ -273,7 +260,7 @@ pub(crate) fn remember_dir(migrator: &'static sqlx::migrate::Migrator, dir: &'st
 
 fn dir_of(migrator: &'static sqlx::migrate::Migrator) -> Option<&'static str> {
     let key = std::ptr::from_ref(migrator) as usize;
-    let dirs = dirs().lock().unwrap_or_else(|e| e.into_inner());
+    let dirs = harness().migration_dirs.lock().unwrap_or_else(|e| e.into_inner());
     dirs.iter().find(|(k, _)| *k == key).map(|(_, dir)| *dir)
 }
 

@@ -76,12 +76,12 @@ pub use users::{NewUser, UserFactory};
 /// The rows the factories return: the generated models of the production core.
 pub use crate::postgres::models::{Block, Page, PageVersion, Site, User};
 
-use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use fake::Fake;
 use fake::rand::rngs::StdRng;
 
+use super::context::harness;
 use super::seed;
 
 /// Digits of the tokens that make generated values unique.
@@ -96,12 +96,12 @@ const NONCE_WIDTH: usize = 6;
 /// In a test it is the test's seeded nonce and counter, so a seed reproduces it; outside
 /// tests, a random per-process nonce and a process-wide counter.
 pub(crate) fn unique_token() -> String {
-    static NONCE: OnceLock<String> = OnceLock::new();
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-
     let (nonce, count) = seed::token_parts().unwrap_or_else(|| {
-        let nonce = NONCE.get_or_init(|| seed::with_rng(nonce));
-        (nonce.clone(), COUNTER.fetch_add(1, Ordering::Relaxed))
+        let nonce = harness().token_nonce.get_or_init(|| seed::with_rng(nonce));
+        (
+            nonce.clone(),
+            harness().token_counter.fetch_add(1, Ordering::Relaxed),
+        )
     });
     format!("{nonce}{}", base36(count))
 }

@@ -152,12 +152,12 @@ impl Proxy {
 /// 100 bytes).
 #[cfg(unix)]
 fn socket_dir() -> io::Result<PathBuf> {
-    use std::sync::atomic::AtomicU64;
-    static NEXT: AtomicU64 = AtomicU64::new(0);
     let dir = std::env::temp_dir().join(format!(
         "persistence-count-{}-{}",
         std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
+        super::super::context::harness()
+            .relay_dirs
+            .fetch_add(1, Ordering::Relaxed)
     ));
     // Left over by a process with the same pid that was killed: nobody uses it any more.
     let _ = std::fs::remove_dir_all(&dir);
