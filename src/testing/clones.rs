@@ -97,10 +97,7 @@ fn push<T>(list: &FreeList<T>, key: &str, item: T) {
 }
 
 /// Leases a transaction-mode clone with a connection to it, creating the clone if needed.
-pub(crate) async fn take_tx(
-    target: &Target,
-    pools: PoolPolicy,
-) -> Result<TxClone, HarnessError> {
+pub(crate) async fn take_tx(target: &Target, pools: PoolPolicy) -> Result<TxClone, HarnessError> {
     if pools == PoolPolicy::ProcessWide
         && let Some(clone) = pop(&harness().free_tx, &target.names.key)
     {
@@ -153,10 +150,7 @@ pub(crate) async fn give_back_tx(target: &Target, pools: PoolPolicy, clone: TxCl
 }
 
 /// Leases a clean database-mode clone.
-pub(crate) async fn take_db(
-    target: &Target,
-    pools: PoolPolicy,
-) -> Result<DbClone, HarnessError> {
+pub(crate) async fn take_db(target: &Target, pools: PoolPolicy) -> Result<DbClone, HarnessError> {
     if pools == PoolPolicy::ProcessWide
         && let Some(mut clone) = pop(&harness().free_db, &target.names.key)
     {
@@ -198,9 +192,7 @@ pub(crate) async fn take_db(
                             let _ = conn.close().await;
                             reset.map(|(watermark, _)| watermark)
                         }
-                        Err(err) if missing(&err) => {
-                            create_clone(target, pools, &name, true).await
-                        }
+                        Err(err) if missing(&err) => create_clone(target, pools, &name, true).await,
                         Err(err) => Err(err),
                     }
                 }
@@ -277,10 +269,9 @@ impl DbClone {
         }
         let settled = pools == PoolPolicy::ProcessWide && settle(pool).await;
         let watermark = if settled {
-            let mut conn = pool
-                .acquire()
-                .await
-                .map_err(|source| HarnessError::connect(target.server.display_url(&self.name), source))?;
+            let mut conn = pool.acquire().await.map_err(|source| {
+                HarnessError::connect(target.server.display_url(&self.name), source)
+            })?;
             let (watermark, recreated) =
                 clean(target, pools, &self.name, &mut conn, self.watermark).await?;
             drop(conn);
@@ -513,7 +504,8 @@ pub(crate) fn load_profile(lease_dir: &std::path::Path, key: &str) -> Option<Pro
 /// (so that a `cargo nextest` process needs no query for it).
 fn known_profile(target: &Target) -> Option<Arc<Profile>> {
     let key = &target.names.key;
-    if let Some(profile) = harness().profiles
+    if let Some(profile) = harness()
+        .profiles
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .get(key)
@@ -522,7 +514,8 @@ fn known_profile(target: &Target) -> Option<Arc<Profile>> {
     }
     let dir = leases::directory(target.server).ok()?;
     let profile = Arc::new(load_profile(dir, key)?);
-    harness().profiles
+    harness()
+        .profiles
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(key.clone(), profile.clone());
@@ -544,7 +537,8 @@ async fn read_profile(target: &Target, conn: &mut PgConnection) -> Result<(), Ha
             let _ = std::fs::remove_file(&tmp);
         }
     }
-    harness().profiles
+    harness()
+        .profiles
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .insert(target.names.key.clone(), profile);

@@ -104,19 +104,16 @@ impl std::ops::DerefMut for HarnessConnection {
 
 impl HarnessConnection {
     /// A connection to the maintenance database.
-    pub(crate) async fn admin(
-        target: &Target,
-        pools: PoolPolicy,
-    ) -> Result<Self, HarnessError> {
+    pub(crate) async fn admin(target: &Target, pools: PoolPolicy) -> Result<Self, HarnessError> {
         let server = target.server;
         if pools != PoolPolicy::ProcessWide {
             return Ok(Self::Own(
                 connect(server, server.admin_options(), "postgres").await?,
             ));
         }
-        let pool = harness()
-            .admin_pool
-            .get_or_init(|| pool_options(POOL_MAX).connect_lazy_with(server.admin_options().clone()));
+        let pool = harness().admin_pool.get_or_init(|| {
+            pool_options(POOL_MAX).connect_lazy_with(server.admin_options().clone())
+        });
         acquire(pool, server, server.admin_options(), "postgres")
             .await
             .map(Self::Pooled)

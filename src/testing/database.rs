@@ -112,12 +112,12 @@ impl TestDb {
             }),
         };
         if !spec.fixtures.is_empty() {
-            let mut conn =
-                db.inner
-                    .pool
-                    .acquire()
-                    .await
-                    .map_err(|source| HarnessError::connect(db.inner.url.clone(), source))?;
+            let mut conn = db
+                .inner
+                .pool
+                .acquire()
+                .await
+                .map_err(|source| HarnessError::connect(db.inner.url.clone(), source))?;
             fixtures::apply(&mut conn, spec.fixtures).await?;
         }
         Ok(db)

@@ -176,4 +176,3 @@ pub(crate) fn locate(sql: &str, err: &sqlx::Error, completed: Option<usize>) -> 
         statement.one_line(120)
     )
 }
-

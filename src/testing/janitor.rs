@@ -24,11 +24,11 @@ use sqlx::{ConnectOptions, Connection, PgConnection};
 use super::clones::load_profile;
 use super::context::harness;
 use super::error::HarnessError;
-use super::sql::{is_missing_database, template_mark};
-use super::template::clone_template;
 use super::leases::{CloneState, Existing, Lease};
 use super::names::{CloneKind, LEASE_SUFFIX, template_name};
 use super::profile::Reset;
+use super::sql::{is_missing_database, template_mark};
+use super::template::clone_template;
 use crate::ephemeral::Server;
 use crate::ephemeral::state_dir::StateDir;
 use crate::ephemeral::supervisor::SideJobContext;
@@ -56,16 +56,18 @@ const BACK_OFF: Duration = Duration::from_secs(1);
 /// The ready-queue depth set by [`READY_CLONES_ENV`]. A value that is not a number is
 /// reported once and the default used.
 pub(crate) fn ready_clones() -> u32 {
-    *harness().ready_clones.get_or_init(|| match std::env::var(READY_CLONES_ENV) {
-        Err(_) => DEFAULT_READY_CLONES,
-        Ok(text) => text.trim().parse().unwrap_or_else(|_| {
-            eprintln!(
-                "persistence: {READY_CLONES_ENV}={text:?} is not a number of clones; using \
+    *harness()
+        .ready_clones
+        .get_or_init(|| match std::env::var(READY_CLONES_ENV) {
+            Err(_) => DEFAULT_READY_CLONES,
+            Ok(text) => text.trim().parse().unwrap_or_else(|_| {
+                eprintln!(
+                    "persistence: {READY_CLONES_ENV}={text:?} is not a number of clones; using \
                  {DEFAULT_READY_CLONES} (0 turns the janitor off)"
-            );
-            DEFAULT_READY_CLONES
-        }),
-    })
+                );
+                DEFAULT_READY_CLONES
+            }),
+        })
 }
 
 /// The file a running janitor holds locked, among the server's lease files.
@@ -267,7 +269,10 @@ impl Janitor {
                 }
                 made
             }
-            Err(source) => Err(HarnessError::connect(self.server.display_url("postgres"), source)),
+            Err(source) => Err(HarnessError::connect(
+                self.server.display_url("postgres"),
+                source,
+            )),
         };
         match made {
             Ok(watermark) => {

@@ -12,10 +12,10 @@ use super::FromTestDb;
 use super::clones;
 use super::connections::{PoolPolicy, Target};
 use super::database::TestDb;
+use super::error::HarnessError;
 use super::fixtures;
 use super::outcome::TestOutcome;
 use super::runtime::block_on;
-use super::error::HarnessError;
 use super::spec::{Isolation, TestSpec};
 use super::sql::is_in_failed_transaction;
 
@@ -38,10 +38,11 @@ where
         let mut clone = clones::take_tx(&target, pools)
             .await
             .unwrap_or_else(|e| harness_failure(spec.name, e));
-        let mut tx =
-            clone.conn.begin().await.unwrap_or_else(|e| {
-                harness_failure(spec.name, HarnessError::sql("BEGIN")(e))
-            });
+        let mut tx = clone
+            .conn
+            .begin()
+            .await
+            .unwrap_or_else(|e| harness_failure(spec.name, HarnessError::sql("BEGIN")(e)));
         if let Err(err) = fixtures::apply(&mut tx, spec.fixtures).await {
             harness_failure(spec.name, err);
         }
@@ -88,10 +89,7 @@ where
             .unwrap_or_else(|e| harness_failure(spec.name, e));
         let arg = match A::from_test_db(&db).await {
             Ok(arg) => arg,
-            Err(source) => harness_failure(
-                spec.name,
-                HarnessError::connect(db.url(), source),
-            ),
+            Err(source) => harness_failure(spec.name, HarnessError::connect(db.url(), source)),
         };
         let body = super::global_scope::in_database_mode(spec.name, db.pool().clone(), body(arg));
         let outcome = AssertUnwindSafe(body).catch_unwind().await;

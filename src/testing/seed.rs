@@ -61,7 +61,9 @@ pub fn run_seed() -> Result<u64, SeedError> {
         Ok(value) if !value.trim().is_empty() => {
             value.trim().parse().map_err(|_| SeedError { value })
         }
-        _ => Ok(*harness().run_seed.get_or_init(|| fake::rand::rng().random())),
+        _ => Ok(*harness()
+            .run_seed
+            .get_or_init(|| fake::rand::rng().random())),
     }
 }
 

@@ -15,9 +15,7 @@ use sqlx::{Connection, Row};
 use super::context::harness;
 use super::error::{HarnessError, describe, locate};
 use super::locks;
-use super::names::{
-    CloneKind, TEMPLATE_PREFIX, like_prefix, template_name, test_database_name,
-};
+use super::names::{CloneKind, TEMPLATE_PREFIX, like_prefix, template_name, test_database_name};
 use super::profile::WATERMARK_SQL;
 use super::spec::Migrations;
 use super::sql::{
@@ -78,7 +76,8 @@ pub(crate) async fn ensure(
     names: &TemplateNames,
     migrations: Migrations,
 ) -> Result<(), HarnessError> {
-    if harness().ready_templates
+    if harness()
+        .ready_templates
         .lock()
         .is_ok_and(|set| set.contains(&names.key))
     {
@@ -252,7 +251,10 @@ fn migration_error(
 /// Remembers that `migrator` was embedded from `dir` (an absolute path).
 pub(crate) fn remember_dir(migrator: &'static sqlx::migrate::Migrator, dir: &'static str) {
     let key = std::ptr::from_ref(migrator) as usize;
-    let mut dirs = harness().migration_dirs.lock().unwrap_or_else(|e| e.into_inner());
+    let mut dirs = harness()
+        .migration_dirs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     if !dirs.iter().any(|(k, _)| *k == key) {
         dirs.push((key, dir));
     }
@@ -260,7 +262,10 @@ pub(crate) fn remember_dir(migrator: &'static sqlx::migrate::Migrator, dir: &'st
 
 fn dir_of(migrator: &'static sqlx::migrate::Migrator) -> Option<&'static str> {
     let key = std::ptr::from_ref(migrator) as usize;
-    let dirs = harness().migration_dirs.lock().unwrap_or_else(|e| e.into_inner());
+    let dirs = harness()
+        .migration_dirs
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     dirs.iter().find(|(k, _)| *k == key).map(|(_, dir)| *dir)
 }
 
