@@ -13,6 +13,7 @@
 //!   test did. On an external server, which other machines may share, database mode creates
 //!   and drops a database per test instead (see [`super::database`]).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -96,6 +97,48 @@ fn push<T>(list: &FreeList<T>, key: &str, item: T) {
         .push(item);
 }
 
+/// What one try at a leased clone gave.
+enum Attempt<T> {
+    /// The clone, ready for the test.
+    Ready(T),
+    /// Leased by a process of another machine sharing this (external) server: try the next.
+    HeldElsewhere,
+    /// The server has no room now: wait (still holding the lease), then start over.
+    NoRoom(HarnessError, Lease),
+}
+
+/// Leases the first clone of `kind` whose lease is free and that `prepare` makes ready for
+/// a test, waiting (up to [`CAPACITY_WAIT`]) while all are leased or the server is full.
+async fn lease_first<T, F, Fut>(
+    target: &Target,
+    kind: CloneKind,
+    mut prepare: F,
+) -> Result<T, HarnessError>
+where
+    F: FnMut(String, Lease) -> Fut,
+    Fut: Future<Output = Result<Attempt<T>, HarnessError>>,
+{
+    let dir = lease_dir(target)?;
+    let started = Instant::now();
+    'retry: loop {
+        for n in 0..MAX_CLONES {
+            let name = kind.clone_name(&target.names.key, n);
+            let Some(lease) = Lease::try_take(dir, &name).map_err(lease_error(dir))? else {
+                continue;
+            };
+            match prepare(name, lease).await? {
+                Attempt::Ready(clone) => return Ok(clone),
+                Attempt::HeldElsewhere => {}
+                Attempt::NoRoom(err, _lease) => {
+                    wait_for_room(&err, started)?;
+                    continue 'retry;
+                }
+            }
+        }
+        wait_for_room(&HarnessError::NoClone { limit: MAX_CLONES }, started)?;
+    }
+}
+
 /// Leases a transaction-mode clone with a connection to it, creating the clone if needed.
 pub(crate) async fn take_tx(target: &Target, pools: PoolPolicy) -> Result<TxClone, HarnessError> {
     if pools == PoolPolicy::ProcessWide
@@ -103,40 +146,28 @@ pub(crate) async fn take_tx(target: &Target, pools: PoolPolicy) -> Result<TxClon
     {
         return Ok(clone);
     }
-    let dir = lease_dir(target)?;
-    let kind = CloneKind::Transaction;
-    let started = Instant::now();
-    loop {
-        for n in 0..MAX_CLONES {
-            let name = kind.clone_name(&target.names.key, n);
-            let Some(lease) = Lease::try_take(dir, &name).map_err(lease_error(dir))? else {
-                continue;
-            };
-            let mut conn = match pooled_clone(target, &name).await {
-                Ok(conn) => conn,
-                Err(err) if missing(&err) => {
-                    create_clone(target, pools, &name, false).await?;
-                    pooled_clone(target, &name).await?
-                }
-                Err(err) if is_capacity(&err) => {
-                    wait_for_room(&err, started)?;
-                    break;
-                }
-                Err(err) => return Err(err),
-            };
-            let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-                .bind(TX_LEASE_LOCK)
-                .fetch_one(&mut *conn)
-                .await
-                .map_err(HarnessError::sql("leasing a transaction clone"))?;
-            if ours {
-                return Ok(TxClone { conn, lease });
+    lease_first(target, CloneKind::Transaction, |name, lease| async move {
+        let mut conn = match pooled_clone(target, &name).await {
+            Ok(conn) => conn,
+            Err(err) if missing(&err) => {
+                create_clone(target, pools, &name, false).await?;
+                pooled_clone(target, &name).await?
             }
-            // Leased by a process of another machine sharing this (external) server.
-            let _ = conn.detach().close().await;
+            Err(err) if is_capacity(&err) => return Ok(Attempt::NoRoom(err, lease)),
+            Err(err) => return Err(err),
+        };
+        let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(TX_LEASE_LOCK)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(HarnessError::sql("leasing a transaction clone"))?;
+        if ours {
+            return Ok(Attempt::Ready(TxClone { conn, lease }));
         }
-        wait_for_room(&HarnessError::NoClone { limit: MAX_CLONES }, started)?;
-    }
+        let _ = conn.detach().close().await;
+        Ok(Attempt::HeldElsewhere)
+    })
+    .await
 }
 
 /// Gives a transaction-mode clone back after a rollback: kept for the next test of this
@@ -175,44 +206,35 @@ pub(crate) async fn take_db(target: &Target, pools: PoolPolicy) -> Result<DbClon
             }
         }
     }
-    let started = Instant::now();
-    loop {
-        for n in 0..MAX_CLONES {
-            let name = kind.clone_name(&target.names.key, n);
-            let Some(mut lease) = Lease::try_take(dir, &name).map_err(lease_error(dir))? else {
-                continue;
-            };
-            let prepared = match lease.state() {
-                CloneState::Clean { watermark } => Ok(watermark),
-                CloneState::InUse { watermark } => {
-                    // Its test died before the reset: do it now.
-                    match connect_clone(target, &name).await {
-                        Ok(mut conn) => {
-                            let reset = clean(target, pools, &name, &mut conn, watermark).await;
-                            let _ = conn.close().await;
-                            reset.map(|(watermark, _)| watermark)
-                        }
-                        Err(err) if missing(&err) => create_clone(target, pools, &name, true).await,
-                        Err(err) => Err(err),
+    lease_first(target, kind, |name, mut lease| async move {
+        let prepared = match lease.state() {
+            CloneState::Clean { watermark } => Ok(watermark),
+            CloneState::InUse { watermark } => {
+                // Its test died before the reset: do it now.
+                match connect_clone(target, &name).await {
+                    Ok(mut conn) => {
+                        let reset = clean(target, pools, &name, &mut conn, watermark).await;
+                        let _ = conn.close().await;
+                        reset.map(|(watermark, _)| watermark)
                     }
+                    Err(err) if missing(&err) => create_clone(target, pools, &name, true).await,
+                    Err(err) => Err(err),
                 }
-                CloneState::Unknown => create_clone(target, pools, &name, true).await,
-            };
-            let watermark = match prepared {
-                Ok(watermark) => watermark,
-                Err(err) if is_capacity(&err) => {
-                    wait_for_room(&err, started)?;
-                    break;
-                }
-                Err(err) => {
-                    lease.record(CloneState::Unknown);
-                    return Err(err);
-                }
-            };
-            return hand_out(target, name, lease, watermark).await;
+            }
+            CloneState::Unknown => create_clone(target, pools, &name, true).await,
+        };
+        match prepared {
+            Ok(watermark) => hand_out(target, name, lease, watermark)
+                .await
+                .map(Attempt::Ready),
+            Err(err) if is_capacity(&err) => Ok(Attempt::NoRoom(err, lease)),
+            Err(err) => {
+                lease.record(CloneState::Unknown);
+                Err(err)
+            }
         }
-        wait_for_room(&HarnessError::NoClone { limit: MAX_CLONES }, started)?;
-    }
+    })
+    .await
 }
 
 /// Hands the clean clone `name` to a test.
