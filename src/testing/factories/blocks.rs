@@ -83,33 +83,21 @@ impl BlockFactory {
         Self::default()
     }
 
-    /// Puts the block in `version`.
-    pub fn page_version(self, version: &PageVersion) -> Self {
-        self.page_version_id(version.id)
-    }
+    overrides! {
+        /// Puts the block in `version`.
+        page_version(&PageVersion) => page_version_id;
 
-    /// Puts the block in the version with this id.
-    pub fn page_version_id(mut self, page_version_id: i64) -> Self {
-        self.page_version_id = Some(page_version_id);
-        self
-    }
+        /// Puts the block in the version with this id.
+        page_version_id: i64;
 
-    /// Uses this position instead of appending.
-    pub fn position(mut self, position: i32) -> Self {
-        self.position = Some(position);
-        self
-    }
+        /// Uses this position instead of appending.
+        position: i32;
 
-    /// Uses this kind; faked props then fit it (unknown kinds get `{"text": ...}`).
-    pub fn kind(mut self, kind: impl Into<String>) -> Self {
-        self.kind = Some(kind.into());
-        self
-    }
+        /// Uses this kind; faked props then fit it (unknown kinds get `{"text": ...}`).
+        kind: into String;
 
-    /// Uses these props (they must be a JSON object).
-    pub fn props(mut self, props: Value) -> Self {
-        self.props = Some(props);
-        self
+        /// Uses these props (they must be a JSON object).
+        props: Value;
     }
 
     /// A new block with the overrides and fake data for the rest; no database needed.

@@ -61,6 +61,36 @@
 //! # }
 //! ```
 
+/// The builder methods of a factory that set one override each, so that each is one line:
+/// `name: Type;` stores `Some(value)` in the field `name`, `name: into Type;` converts the
+/// value first, and `name(&Row) => name_id;` takes the id of a parent row.
+macro_rules! overrides {
+    () => {};
+    ($(#[$doc:meta])* $name:ident: into $ty:ty; $($rest:tt)*) => {
+        $(#[$doc])*
+        pub fn $name(mut self, $name: impl Into<$ty>) -> Self {
+            self.$name = Some($name.into());
+            self
+        }
+        overrides!($($rest)*);
+    };
+    ($(#[$doc:meta])* $name:ident: $ty:ty; $($rest:tt)*) => {
+        $(#[$doc])*
+        pub fn $name(mut self, $name: $ty) -> Self {
+            self.$name = Some($name);
+            self
+        }
+        overrides!($($rest)*);
+    };
+    ($(#[$doc:meta])* $name:ident(&$row:ty) => $id_setter:ident; $($rest:tt)*) => {
+        $(#[$doc])*
+        pub fn $name(self, $name: &$row) -> Self {
+            self.$id_setter($name.id)
+        }
+        overrides!($($rest)*);
+    };
+}
+
 mod blocks;
 mod page_versions;
 mod pages;
@@ -80,6 +110,8 @@ use std::sync::atomic::Ordering;
 
 use fake::Fake;
 use fake::rand::rngs::StdRng;
+
+use sqlx::PgConnection;
 
 use super::context::harness;
 use super::seed;
@@ -174,6 +206,19 @@ pub(crate) fn slug_with_token(text: &str, fallback: &str) -> String {
 }
 
 /// `true` when `slug` matches the slug format the schema enforces: `^[a-z0-9]+(-[a-z0-9]+)*$`.
+/// Inserts `count` rows, one after the other, each with `insert`.
+async fn insert_rows<R>(
+    count: usize,
+    conn: &mut PgConnection,
+    mut insert: impl AsyncFnMut(&mut PgConnection) -> sqlx::Result<R>,
+) -> sqlx::Result<Vec<R>> {
+    let mut rows = Vec::with_capacity(count);
+    for _ in 0..count {
+        rows.push(insert(&mut *conn).await?);
+    }
+    Ok(rows)
+}
+
 #[cfg(test)]
 pub(crate) fn is_valid_slug(slug: &str) -> bool {
     !slug.is_empty()

@@ -76,38 +76,24 @@ impl PageVersionFactory {
         Self::default()
     }
 
-    /// Makes this a version of `page`.
-    pub fn page(self, page: &Page) -> Self {
-        self.page_id(page.id)
-    }
+    overrides! {
+        /// Makes this a version of `page`.
+        page(&Page) => page_id;
 
-    /// Makes this a version of the page with this id.
-    pub fn page_id(mut self, page_id: i64) -> Self {
-        self.page_id = Some(page_id);
-        self
-    }
+        /// Makes this a version of the page with this id.
+        page_id: i64;
 
-    /// Uses this version number instead of the page's next one.
-    pub fn version(mut self, version: i32) -> Self {
-        self.version = Some(version);
-        self
-    }
+        /// Uses this version number instead of the page's next one.
+        version: i32;
 
-    /// Uses this content (it must be a JSON object).
-    pub fn content(mut self, content: Value) -> Self {
-        self.content = Some(content);
-        self
-    }
+        /// Uses this content (it must be a JSON object).
+        content: Value;
 
-    /// Makes `author` the author.
-    pub fn author(self, author: &User) -> Self {
-        self.author_id(author.id)
-    }
+        /// Makes `author` the author.
+        author(&User) => author_id;
 
-    /// Makes the user with this id the author.
-    pub fn author_id(mut self, author_id: i64) -> Self {
-        self.author_id = Some(author_id);
-        self
+        /// Makes the user with this id the author.
+        author_id: i64;
     }
 
     /// On insert, also creates `count` fake blocks at positions `0..count`.

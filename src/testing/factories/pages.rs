@@ -9,6 +9,7 @@ use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef, Postgres};
 
+use super::insert_rows;
 use super::{Page, PageVersionFactory, Site, SiteFactory, draw, slug_with_token};
 
 /// The `pages.status` column: `draft`, `published` or `archived`.
@@ -159,27 +160,18 @@ impl PageFactory {
         Self::default()
     }
 
-    /// Puts the page on `site`.
-    pub fn site(self, site: &Site) -> Self {
-        self.site_id(site.id)
-    }
+    overrides! {
+        /// Puts the page on `site`.
+        site(&Site) => site_id;
 
-    /// Puts the page on the site with this id.
-    pub fn site_id(mut self, site_id: i64) -> Self {
-        self.site_id = Some(site_id);
-        self
-    }
+        /// Puts the page on the site with this id.
+        site_id: i64;
 
-    /// Uses this slug as is (it is not made unique).
-    pub fn slug(mut self, slug: impl Into<String>) -> Self {
-        self.slug = Some(slug.into());
-        self
-    }
+        /// Uses this slug as is (it is not made unique).
+        slug: into String;
 
-    /// Uses this title; a faked slug is then derived from it.
-    pub fn title(mut self, title: impl Into<String>) -> Self {
-        self.title = Some(title.into());
-        self
+        /// Uses this title; a faked slug is then derived from it.
+        title: into String;
     }
 
     /// Sets the status (default [`PageStatus::Draft`]).
@@ -254,11 +246,7 @@ impl PageFactory {
         count: usize,
         conn: &mut PgConnection,
     ) -> sqlx::Result<Vec<Page>> {
-        let mut pages = Vec::with_capacity(count);
-        for _ in 0..count {
-            pages.push(self.clone().insert(&mut *conn).await?);
-        }
-        Ok(pages)
+        insert_rows(count, conn, async |conn| self.clone().insert(conn).await).await
     }
 }
 

@@ -3,6 +3,7 @@
 use fake::faker::company::en::CompanyName;
 use sqlx::PgConnection;
 
+use super::insert_rows;
 use super::{Site, User, UserFactory, draw, slug_with_token};
 
 /// A site that is not stored yet, as made by [`SiteFactory::build`].
@@ -60,27 +61,18 @@ impl SiteFactory {
         Self::default()
     }
 
-    /// Makes `owner` the owner.
-    pub fn owner(self, owner: &User) -> Self {
-        self.owner_id(owner.id)
-    }
+    overrides! {
+        /// Makes `owner` the owner.
+        owner(&User) => owner_id;
 
-    /// Makes the user with this id the owner.
-    pub fn owner_id(mut self, owner_id: i64) -> Self {
-        self.owner_id = Some(owner_id);
-        self
-    }
+        /// Makes the user with this id the owner.
+        owner_id: i64;
 
-    /// Uses this slug as is (it is not made unique).
-    pub fn slug(mut self, slug: impl Into<String>) -> Self {
-        self.slug = Some(slug.into());
-        self
-    }
+        /// Uses this slug as is (it is not made unique).
+        slug: into String;
 
-    /// Uses this name; a faked slug is then derived from it.
-    pub fn name(mut self, name: impl Into<String>) -> Self {
-        self.name = Some(name.into());
-        self
+        /// Uses this name; a faked slug is then derived from it.
+        name: into String;
     }
 
     /// A new site with the overrides and fake data for the rest; no database needed.
@@ -108,11 +100,7 @@ impl SiteFactory {
         count: usize,
         conn: &mut PgConnection,
     ) -> sqlx::Result<Vec<Site>> {
-        let mut sites = Vec::with_capacity(count);
-        for _ in 0..count {
-            sites.push(self.build().insert(&mut *conn).await?);
-        }
-        Ok(sites)
+        insert_rows(count, conn, async |conn| self.build().insert(conn).await).await
     }
 }
 

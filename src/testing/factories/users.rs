@@ -3,6 +3,7 @@
 use fake::faker::name::en::{FirstName, LastName};
 use sqlx::PgConnection;
 
+use super::insert_rows;
 use super::{User, draw, slugify, unique_token};
 
 /// A user that is not stored yet, as made by [`UserFactory::build`].
@@ -53,16 +54,12 @@ impl UserFactory {
         Self::default()
     }
 
-    /// Uses this e-mail address as is (it is not made unique).
-    pub fn email(mut self, email: impl Into<String>) -> Self {
-        self.email = Some(email.into());
-        self
-    }
+    overrides! {
+        /// Uses this e-mail address as is (it is not made unique).
+        email: into String;
 
-    /// Uses this display name; a faked e-mail address is then derived from it.
-    pub fn display_name(mut self, display_name: impl Into<String>) -> Self {
-        self.display_name = Some(display_name.into());
-        self
+        /// Uses this display name; a faked e-mail address is then derived from it.
+        display_name: into String;
     }
 
     /// A new user with the overrides and fake data for the rest; no database needed.
@@ -95,11 +92,7 @@ impl UserFactory {
         count: usize,
         conn: &mut PgConnection,
     ) -> sqlx::Result<Vec<User>> {
-        let mut users = Vec::with_capacity(count);
-        for _ in 0..count {
-            users.push(self.build().insert(&mut *conn).await?);
-        }
-        Ok(users)
+        insert_rows(count, conn, async |conn| self.build().insert(conn).await).await
     }
 }
 
