@@ -125,10 +125,10 @@ async fn check_deferred(conn: &mut PgConnection, test: &str) {
     let checked = sqlx::query("SET CONSTRAINTS ALL IMMEDIATE")
         .execute(conn)
         .await;
-    if let Err(err) = checked {
-        if !is_in_failed_transaction(&err) {
-            panic!("{test}: a deferred constraint is violated by what the test wrote: {err}");
-        }
+    if let Err(err) = checked
+        && !is_in_failed_transaction(&err)
+    {
+        panic!("{test}: a deferred constraint is violated by what the test wrote: {err}");
     }
 }
 
