@@ -206,6 +206,18 @@ pub(crate) fn slug_with_token(text: &str, fallback: &str) -> String {
 }
 
 /// `true` when `slug` matches the slug format the schema enforces: `^[a-z0-9]+(-[a-z0-9]+)*$`.
+/// The parent row's `id` when the factory was given one, else the id of the parent that
+/// `insert` makes.
+async fn parent_id(
+    id: Option<i64>,
+    insert: impl AsyncFnOnce() -> sqlx::Result<i64>,
+) -> sqlx::Result<i64> {
+    match id {
+        Some(id) => Ok(id),
+        None => insert().await,
+    }
+}
+
 /// Inserts `count` rows, one after the other, each with `insert`.
 async fn insert_rows<R>(
     count: usize,

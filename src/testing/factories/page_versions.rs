@@ -4,6 +4,7 @@ use fake::faker::lorem::en::Sentence;
 use serde_json::{Value, json};
 use sqlx::PgConnection;
 
+use super::parent_id;
 use super::{BlockFactory, Page, PageFactory, PageVersion, User, draw};
 
 /// A version that is not stored yet, as made by [`PageVersionFactory::build`].
@@ -22,11 +23,11 @@ pub struct NewPageVersion {
 impl NewPageVersion {
     /// Inserts this version (and a page first when it has none) and returns the stored row.
     pub async fn insert(self, conn: &mut PgConnection) -> sqlx::Result<PageVersion> {
-        let page_id = match self.page_id {
-            Some(id) => id,
-            // Not `PageFactory::insert`: that one may insert versions.
-            None => PageFactory::new().build().insert(&mut *conn).await?.id,
-        };
+        // Not `PageFactory::insert`: that one may insert versions.
+        let page_id = parent_id(self.page_id, async || {
+            Ok(PageFactory::new().build().insert(&mut *conn).await?.id)
+        })
+        .await?;
         sqlx::query_as::<_, PageVersion>(
             "INSERT INTO page_versions (page_id, version, content, author_id) \
              VALUES ($1, \

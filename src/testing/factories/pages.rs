@@ -9,8 +9,8 @@ use sqlx::encode::IsNull;
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef, Postgres};
 
-use super::insert_rows;
 use super::{Page, PageVersionFactory, Site, SiteFactory, draw, slug_with_token};
+use super::{insert_rows, parent_id};
 
 /// The `pages.status` column: `draft`, `published` or `archived`.
 ///
@@ -114,10 +114,10 @@ impl NewPage {
     ///
     /// The page has no version; see [`PageFactory::blocks`] for one that has.
     pub async fn insert(self, conn: &mut PgConnection) -> sqlx::Result<Page> {
-        let site_id = match self.site_id {
-            Some(id) => id,
-            None => SiteFactory::new().insert(&mut *conn).await?.id,
-        };
+        let site_id = parent_id(self.site_id, async || {
+            Ok(SiteFactory::new().insert(&mut *conn).await?.id)
+        })
+        .await?;
         sqlx::query_as::<_, Page>(
             "INSERT INTO pages (site_id, slug, title, status, published_at) \
              VALUES ($1, $2, $3, $4, CASE WHEN $4 = 'published' THEN now() END) \

@@ -3,8 +3,8 @@
 use fake::faker::company::en::CompanyName;
 use sqlx::PgConnection;
 
-use super::insert_rows;
 use super::{Site, User, UserFactory, draw, slug_with_token};
+use super::{insert_rows, parent_id};
 
 /// A site that is not stored yet, as made by [`SiteFactory::build`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -20,10 +20,10 @@ pub struct NewSite {
 impl NewSite {
     /// Inserts this site (and an owner first when it has none) and returns the stored row.
     pub async fn insert(self, conn: &mut PgConnection) -> sqlx::Result<Site> {
-        let owner_id = match self.owner_id {
-            Some(id) => id,
-            None => UserFactory::new().insert(&mut *conn).await?.id,
-        };
+        let owner_id = parent_id(self.owner_id, async || {
+            Ok(UserFactory::new().insert(&mut *conn).await?.id)
+        })
+        .await?;
         sqlx::query_as::<_, Site>(
             "INSERT INTO sites (owner_id, slug, name) VALUES ($1, $2, $3) \
              RETURNING *",
