@@ -93,28 +93,52 @@ pub async fn acquire(pool: &PgPool) -> Result<PoolConnection<Postgres>, Error> {
 }
 
 /// Why `pool` had no connection to give after `waited`: exhausted, or the server's own error.
-pub(crate) async fn explain_pool_timeout(pool: &PgPool, waited: Duration) -> Error {
+async fn explain_pool_timeout(pool: &PgPool, waited: Duration) -> Error {
     let max_connections = pool.options().get_max_connections();
     let exhausted = || Error::PoolExhausted {
         max_connections,
         in_use: in_use(pool),
         waited,
     };
+    // At its limit the pool holds connections the server accepted: no need to ask it.
     if pool.size() >= max_connections {
         return exhausted();
     }
-    // Below its limit, the pool was trying to open a connection and failing: ask the
-    // server directly, with a bounded wait (a silent host gives a connect timeout).
+    // A silent host must not make the explanation as slow as the wait it explains.
     let limit = pool
         .options()
         .get_acquire_timeout()
         .clamp(Duration::from_millis(500), Duration::from_secs(5));
-    match connect_with_timeout(&pool.connect_options(), Some(limit)).await {
-        Err(error) => error,
-        Ok(connection) => {
+    match diagnose_pool_timeout(pool, Some(limit)).await {
+        PoolTimeoutCause::ServerRefused(error) => error,
+        PoolTimeoutCause::Exhausted(connection) => {
             let _ = connection.close().await;
             exhausted()
         }
+    }
+}
+
+/// What a pool timeout meant: the answer of [`diagnose_pool_timeout`].
+pub(crate) enum PoolTimeoutCause {
+    /// A direct connection answered: the server is fine and every connection the pool may
+    /// open is busy. The connection is handed over, to measure on or to close.
+    Exhausted(PgConnection),
+    /// A direct connection failed too, and its error (`Unreachable`, `AuthFailed`,
+    /// `ConnectTimeout`, ...) is why the pool could not open one.
+    ServerRefused(Error),
+}
+
+/// Tells "every pooled connection is busy" from "the server cannot be used" after `pool`
+/// timed out, which sqlx reports alike: a pool that cannot open a connection retries until
+/// its acquire timeout. One direct connection with the pool's own options, bounded by `limit`
+/// (`None`: no bound), decides.
+pub(crate) async fn diagnose_pool_timeout(
+    pool: &PgPool,
+    limit: Option<Duration>,
+) -> PoolTimeoutCause {
+    match connect_with_timeout(&pool.connect_options(), limit).await {
+        Ok(connection) => PoolTimeoutCause::Exhausted(connection),
+        Err(error) => PoolTimeoutCause::ServerRefused(error),
     }
 }
 
