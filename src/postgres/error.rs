@@ -323,9 +323,10 @@ pub enum Error {
         source: sqlx::Error,
     },
 
-    /// Running, reverting or inspecting migrations failed.
+    /// sqlx's migrator failed while running, reverting or inspecting migrations; holds its
+    /// [`MigrateError`].
     #[error("{}: {}", category.headline(), scrub(&source.to_string()))]
-    Migrate {
+    Migrator {
         /// [`ErrorCategory::Migration`], or the connection problem that stopped the migration.
         category: ErrorCategory,
         /// The error sqlx's migrator returned.
@@ -338,9 +339,10 @@ pub enum Error {
     #[error(transparent)]
     GlobalUnavailable(#[from] GlobalUnavailable),
 
-    /// A migration workflow problem found by this crate (e.g. nothing to revert).
+    /// A migration workflow problem found by this crate, not by sqlx's migrator (nothing to
+    /// revert, a migration file missing): holds its description.
     #[error("migration error: {0}")]
-    Migration(String),
+    MigrationWorkflow(String),
 
     /// A file operation failed (e.g. writing new migration files).
     #[error("{action}: {source}")]
@@ -370,7 +372,7 @@ impl Error {
     pub fn category(&self) -> ErrorCategory {
         match self {
             Self::Config(_) | Self::GlobalUnavailable(_) => ErrorCategory::Config,
-            Self::Database { category, .. } | Self::Migrate { category, .. } => *category,
+            Self::Database { category, .. } | Self::Migrator { category, .. } => *category,
             Self::ConnectTimeout { .. }
             | Self::ShutdownTimedOut { .. }
             | Self::PoolExhausted { .. } => ErrorCategory::Timeout,
@@ -378,7 +380,7 @@ impl Error {
             Self::CommitOutcomeUnknown { .. } | Self::Unreachable { .. } => {
                 ErrorCategory::Unreachable
             }
-            Self::Migration(_) => ErrorCategory::Migration,
+            Self::MigrationWorkflow(_) => ErrorCategory::Migration,
             Self::Io { .. } => ErrorCategory::Other,
         }
     }
@@ -415,7 +417,7 @@ impl Error {
             Self::Database { source, .. }
             | Self::CommitOutcomeUnknown { source }
             | Self::Unreachable { source, .. } => Some(source),
-            Self::Migrate {
+            Self::Migrator {
                 source: MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _),
                 ..
             } => Some(e),
@@ -447,7 +449,7 @@ impl From<sqlx::Error> for Error {
 
 impl From<MigrateError> for Error {
     fn from(source: MigrateError) -> Self {
-        Self::Migrate {
+        Self::Migrator {
             category: ErrorCategory::from_migrate(&source),
             source,
         }
@@ -725,7 +727,7 @@ pub(crate) mod tests {
         assert_eq!(migrate.category(), ErrorCategory::Migration);
         assert!(migrate.as_sqlx().is_none());
 
-        let workflow = Error::Migration("nothing to revert".into());
+        let workflow = Error::MigrationWorkflow("nothing to revert".into());
         assert_eq!(workflow.category(), ErrorCategory::Migration);
 
         let io = Error::io(
