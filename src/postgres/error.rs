@@ -472,13 +472,11 @@ impl fmt::Debug for Error {
 pub(crate) fn category_in_chain(error: &(dyn StdError + 'static)) -> Option<ErrorCategory> {
     let mut current = Some(error);
     while let Some(e) = current {
+        // The same answer as `category()`: a commit whose outcome is unknown is `Unreachable`
+        // (the connection was lost) in both, and is kept from a rerun by `is_retryable` and by
+        // `transaction` rerunning on `Conflict` only.
         if let Some(ours) = e.downcast_ref::<Error>() {
-            // A commit with unknown outcome must never look like a retryable conflict.
-            return Some(if ours.is_commit_outcome_unknown() {
-                ErrorCategory::Other
-            } else {
-                ours.category()
-            });
+            return Some(ours.category());
         }
         if let Some(sqlx) = e.downcast_ref::<sqlx::Error>() {
             return Some(ErrorCategory::from_sqlx(sqlx));
@@ -783,6 +781,31 @@ pub(crate) mod tests {
         let unknown = Error::CommitOutcomeUnknown {
             source: sqlx::Error::Io(io::Error::from(io::ErrorKind::ConnectionReset)),
         };
-        assert_eq!(category_in_chain(&unknown), Some(ErrorCategory::Other));
+        assert_eq!(
+            category_in_chain(&unknown),
+            Some(ErrorCategory::Unreachable)
+        );
+    }
+
+    #[test]
+    fn the_chain_and_the_error_agree_on_every_category() {
+        let lost = || sqlx::Error::Io(io::Error::from(io::ErrorKind::ConnectionReset));
+        let errors = [
+            Error::CommitOutcomeUnknown { source: lost() },
+            Error::from(db_error("40001")),
+            Error::from(lost()),
+            Error::from(sqlx::Error::PoolClosed),
+            Error::from(MigrateError::Dirty(3)),
+            Error::MigrationWorkflow("nothing to revert".into()),
+            Error::from(ConfigError::MissingUrl),
+            Error::PoolExhausted {
+                max_connections: 1,
+                in_use: 1,
+                waited: Duration::from_secs(1),
+            },
+        ];
+        for error in errors {
+            assert_eq!(category_in_chain(&error), Some(error.category()), "{error}");
+        }
     }
 }
