@@ -17,7 +17,7 @@ use sqlx::migrate::MigrateError;
 
 use super::config::ConfigError;
 use super::global_scope::GlobalUnavailable;
-use super::redact::scrub;
+use super::redact::redact_passwords;
 
 /// What kind of failure an [`Error`] is, and therefore what the caller should do about it.
 ///
@@ -325,7 +325,7 @@ pub enum Error {
 
     /// sqlx's migrator failed while running, reverting or inspecting migrations; holds its
     /// [`MigrateError`].
-    #[error("{}: {}", category.headline(), scrub(&source.to_string()))]
+    #[error("{}: {}", category.headline(), redact_passwords(&source.to_string()))]
     Migrator {
         /// [`ErrorCategory::Migration`], or the connection problem that stopped the migration.
         category: ErrorCategory,
@@ -364,7 +364,7 @@ fn describe_sqlx(error: &sqlx::Error) -> String {
         },
         other => other.to_string(),
     };
-    scrub(&text).into_owned()
+    redact_passwords(&text).into_owned()
 }
 
 impl Error {
@@ -428,7 +428,7 @@ impl Error {
     /// Builds an [`Error::Io`] naming what was being done.
     pub(crate) fn io(action: impl Into<String>, source: io::Error) -> Self {
         Self::Io {
-            action: scrub(&action.into()).into_owned(),
+            action: redact_passwords(&action.into()).into_owned(),
             source,
         }
     }

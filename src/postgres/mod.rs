@@ -58,7 +58,7 @@ pub use health::{
     PoolStats, Probe, ResponseTimeCheck, check, check_with, format_server_version, probe,
 };
 pub use migrate::MIGRATOR;
-pub use redact::scrub as redact_passwords;
+pub use redact::redact_passwords;
 pub use transaction::{
     BoxedBody, IsolationLevel, RetryPolicy, Scope, TransactionDepth, TransactionOptions,
     TransactionTarget, transaction, transaction_boxed,

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::error::{ConfigError, Origin};
-use crate::postgres::redact::scrub;
+use crate::postgres::redact::redact_passwords;
 
 /// The largest duration any parameter accepts: PostgreSQL keeps timeouts in milliseconds in an
 /// `i32`, so this (about 24.8 days) is also the largest `statement_timeout` it can enforce.
@@ -373,7 +373,7 @@ impl Layer {
     ) -> Result<(), ConfigError> {
         let invalid = || ConfigError::InvalidValue {
             param: param.name(),
-            value: scrub(raw).into_owned(),
+            value: redact_passwords(raw).into_owned(),
             origin: origin.clone(),
             expected: param.expected(),
         };
@@ -393,12 +393,12 @@ impl Layer {
                 {
                     return Err(ConfigError::Conflict {
                         first: format!("{}={earlier_raw} {origin}", earlier.name()),
-                        second: format!("{}={} {origin}", param.name(), scrub(raw)),
+                        second: format!("{}={} {origin}", param.name(), redact_passwords(raw)),
                         hint: "both set the per-statement time limit; keep one of them",
                     });
                 }
                 self.statement_timeout = Some(value);
-                self.statement_timeout_given_as = Some((param, scrub(raw).into_owned()));
+                self.statement_timeout_given_as = Some((param, redact_passwords(raw).into_owned()));
             }
             Param::MaxIdleConnectionLifetime => self.idle_timeout = Some(limit(duration()?)),
             Param::MaxConnectionLifetime => self.max_lifetime = Some(limit(duration()?)),
