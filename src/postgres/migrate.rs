@@ -318,15 +318,7 @@ fn version_of(file_name: &str) -> Option<i64> {
 
 /// `Add users.email!` -> `add_users_email`; `None` if nothing usable is left.
 pub(crate) fn slugify(name: &str) -> Option<String> {
-    let mut slug = String::with_capacity(name.len());
-    for c in name.trim().chars() {
-        if c.is_ascii_alphanumeric() {
-            slug.push(c.to_ascii_lowercase());
-        } else if !slug.is_empty() && !slug.ends_with('_') {
-            slug.push('_');
-        }
-    }
-    let slug = slug.trim_end_matches('_').to_owned();
+    let slug = super::slugify(name, '_');
     (!slug.is_empty()).then_some(slug)
 }
 

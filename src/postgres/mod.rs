@@ -43,6 +43,7 @@ mod health;
 pub mod migrate;
 pub mod models;
 mod redact;
+mod slug;
 mod transaction;
 
 pub use client::{
@@ -59,6 +60,7 @@ pub use health::{
 };
 pub use migrate::MIGRATOR;
 pub use redact::redact_passwords;
+pub(crate) use slug::slugify;
 pub use transaction::{
     BoxedBody, IsolationLevel, RetryPolicy, Scope, TransactionDepth, TransactionOptions,
     TransactionTarget, transaction, transaction_boxed,
