@@ -499,6 +499,24 @@ pub(crate) fn connection_limit_for_cores(cores: usize) -> u32 {
 mod tests {
     use super::*;
 
+    /// For each parameter but the `socket_timeout` alias: a value it accepts, and values it
+    /// refuses (sslmode's refusal is checked with its whole message).
+    const VALUES: [(Param, &str, &[&str]); 13] = [
+        (Param::ConnectionLimit, "7", &["0", "10001"]),
+        (Param::PoolTimeout, "0", &["soon"]),
+        (Param::ConnectTimeout, "3", &["-5"]),
+        (Param::StatementTimeout, "1500ms", &["1.5"]),
+        (Param::MaxIdleConnectionLifetime, "60", &["x"]),
+        (Param::MaxConnectionLifetime, "0", &["x"]),
+        (Param::PgBouncer, "true", &["sometimes"]),
+        (Param::StatementCacheSize, "0", &["-1"]),
+        (Param::SslMode, "require", &[]),
+        (Param::SslRootCert, "/etc/ca.pem", &[" "]),
+        (Param::ApplicationName, "billing", &[""]),
+        (Param::Schema, "tenant_1", &[""]),
+        (Param::SlowAcquireThreshold, "250ms", &["x"]),
+    ];
+
     #[test]
     fn names_and_env_vars_are_consistent() {
         for param in Param::all() {
@@ -624,22 +642,10 @@ mod tests {
                 .to_string()
                 .contains("invalid sslmode `strict` in environment variable PERSISTENCE_SSLMODE")
         );
-        let cases = [
-            (Param::ConnectionLimit, "0"),
-            (Param::ConnectionLimit, "10001"),
-            (Param::PoolTimeout, "soon"),
-            (Param::ConnectTimeout, "-5"),
-            (Param::StatementTimeout, "1.5"),
-            (Param::MaxIdleConnectionLifetime, "x"),
-            (Param::MaxConnectionLifetime, "x"),
-            (Param::SlowAcquireThreshold, "x"),
-            (Param::PgBouncer, "sometimes"),
-            (Param::StatementCacheSize, "-1"),
-            (Param::SslRootCert, " "),
-            (Param::ApplicationName, ""),
-            (Param::Schema, ""),
-        ];
-        for (param, raw) in cases {
+        for (param, raw) in VALUES
+            .into_iter()
+            .flat_map(|(param, _, refused)| refused.iter().map(move |raw| (param, *raw)))
+        {
             let error = layer.set(param, raw, &Origin::Code).expect_err(raw);
             let message = error.to_string();
             assert!(message.contains(param.name()), "{message}");
@@ -652,21 +658,7 @@ mod tests {
     fn layer_records_every_parameter() {
         let mut layer = Layer::default();
         let origin = Origin::Url;
-        for (param, raw) in [
-            (Param::ConnectionLimit, "7"),
-            (Param::PoolTimeout, "0"),
-            (Param::ConnectTimeout, "3"),
-            (Param::StatementTimeout, "1500ms"),
-            (Param::MaxIdleConnectionLifetime, "60"),
-            (Param::MaxConnectionLifetime, "0"),
-            (Param::PgBouncer, "true"),
-            (Param::StatementCacheSize, "0"),
-            (Param::SslMode, "require"),
-            (Param::SslRootCert, "/etc/ca.pem"),
-            (Param::ApplicationName, "billing"),
-            (Param::Schema, "tenant_1"),
-            (Param::SlowAcquireThreshold, "250ms"),
-        ] {
+        for (param, raw, _) in VALUES {
             layer.set(param, raw, &origin).expect(raw);
         }
         assert_eq!(layer.connection_limit, Some(7));
