@@ -11,9 +11,11 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use persistence::ephemeral::platform::process_alive;
 use persistence::ephemeral::{self, BackendKind, IdleGrace, Server, Settings};
 use persistence::postgres::{
-    Error, HealthOptions, check_with, format_server_version, migrate, shutdown_signal,
+    Error, HealthOptions, check_with, format_server_version, migrate, quote_identifier,
+    shutdown_signal,
 };
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection};
@@ -392,16 +394,6 @@ fn wait_for_removal(state_dir: &Path, instance: &str, supervisor: Option<u32>) -
         }
         std::thread::sleep(Duration::from_millis(25));
     }
-}
-
-/// Whether `pid` runs; a zombie (the supervisor is this process's child until it exits and
-/// is reaped) counts as gone.
-fn process_alive(pid: u32) -> bool {
-    ephemeral::platform::process_alive(pid)
-}
-
-fn quote_identifier(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 #[cfg(test)]

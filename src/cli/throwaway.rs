@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use persistence::ephemeral::{self, BackendKind, IdleGrace, Server, Settings};
-use persistence::postgres::{Error, migrate};
+use persistence::postgres::{Error, migrate, quote_identifier};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, Connection};
@@ -122,8 +122,4 @@ async fn connect(options: &PgConnectOptions) -> Result<PgConnection, CliError> {
             "the throwaway server did not accept a connection within {CONNECT_TIMEOUT:?}"
         ))),
     }
-}
-
-fn quote_identifier(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }

@@ -17,7 +17,7 @@ use sqlx::migrate::MigrateError;
 
 use super::config::ConfigError;
 use super::global_scope::GlobalUnavailable;
-use super::redact::scrub;
+use super::redact::redact_passwords;
 
 /// What kind of failure an [`Error`] is, and therefore what the caller should do about it.
 ///
@@ -323,9 +323,10 @@ pub enum Error {
         source: sqlx::Error,
     },
 
-    /// Running, reverting or inspecting migrations failed.
-    #[error("{}: {}", category.headline(), scrub(&source.to_string()))]
-    Migrate {
+    /// sqlx's migrator failed while running, reverting or inspecting migrations; holds its
+    /// [`MigrateError`].
+    #[error("{}: {}", category.headline(), redact_passwords(&source.to_string()))]
+    Migrator {
         /// [`ErrorCategory::Migration`], or the connection problem that stopped the migration.
         category: ErrorCategory,
         /// The error sqlx's migrator returned.
@@ -338,9 +339,10 @@ pub enum Error {
     #[error(transparent)]
     GlobalUnavailable(#[from] GlobalUnavailable),
 
-    /// A migration workflow problem found by this crate (e.g. nothing to revert).
+    /// A migration workflow problem found by this crate, not by sqlx's migrator (nothing to
+    /// revert, a migration file missing): holds its description.
     #[error("migration error: {0}")]
-    Migration(String),
+    MigrationWorkflow(String),
 
     /// A file operation failed (e.g. writing new migration files).
     #[error("{action}: {source}")]
@@ -362,7 +364,7 @@ fn describe_sqlx(error: &sqlx::Error) -> String {
         },
         other => other.to_string(),
     };
-    scrub(&text).into_owned()
+    redact_passwords(&text).into_owned()
 }
 
 impl Error {
@@ -370,7 +372,7 @@ impl Error {
     pub fn category(&self) -> ErrorCategory {
         match self {
             Self::Config(_) | Self::GlobalUnavailable(_) => ErrorCategory::Config,
-            Self::Database { category, .. } | Self::Migrate { category, .. } => *category,
+            Self::Database { category, .. } | Self::Migrator { category, .. } => *category,
             Self::ConnectTimeout { .. }
             | Self::ShutdownTimedOut { .. }
             | Self::PoolExhausted { .. } => ErrorCategory::Timeout,
@@ -378,7 +380,7 @@ impl Error {
             Self::CommitOutcomeUnknown { .. } | Self::Unreachable { .. } => {
                 ErrorCategory::Unreachable
             }
-            Self::Migration(_) => ErrorCategory::Migration,
+            Self::MigrationWorkflow(_) => ErrorCategory::Migration,
             Self::Io { .. } => ErrorCategory::Other,
         }
     }
@@ -415,7 +417,7 @@ impl Error {
             Self::Database { source, .. }
             | Self::CommitOutcomeUnknown { source }
             | Self::Unreachable { source, .. } => Some(source),
-            Self::Migrate {
+            Self::Migrator {
                 source: MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _),
                 ..
             } => Some(e),
@@ -426,7 +428,7 @@ impl Error {
     /// Builds an [`Error::Io`] naming what was being done.
     pub(crate) fn io(action: impl Into<String>, source: io::Error) -> Self {
         Self::Io {
-            action: scrub(&action.into()).into_owned(),
+            action: redact_passwords(&action.into()).into_owned(),
             source,
         }
     }
@@ -447,7 +449,7 @@ impl From<sqlx::Error> for Error {
 
 impl From<MigrateError> for Error {
     fn from(source: MigrateError) -> Self {
-        Self::Migrate {
+        Self::Migrator {
             category: ErrorCategory::from_migrate(&source),
             source,
         }
@@ -470,13 +472,11 @@ impl fmt::Debug for Error {
 pub(crate) fn category_in_chain(error: &(dyn StdError + 'static)) -> Option<ErrorCategory> {
     let mut current = Some(error);
     while let Some(e) = current {
+        // The same answer as `category()`: a commit whose outcome is unknown is `Unreachable`
+        // (the connection was lost) in both, and is kept from a rerun by `is_retryable` and by
+        // `transaction` rerunning on `Conflict` only.
         if let Some(ours) = e.downcast_ref::<Error>() {
-            // A commit with unknown outcome must never look like a retryable conflict.
-            return Some(if ours.is_commit_outcome_unknown() {
-                ErrorCategory::Other
-            } else {
-                ours.category()
-            });
+            return Some(ours.category());
         }
         if let Some(sqlx) = e.downcast_ref::<sqlx::Error>() {
             return Some(ErrorCategory::from_sqlx(sqlx));
@@ -725,7 +725,7 @@ pub(crate) mod tests {
         assert_eq!(migrate.category(), ErrorCategory::Migration);
         assert!(migrate.as_sqlx().is_none());
 
-        let workflow = Error::Migration("nothing to revert".into());
+        let workflow = Error::MigrationWorkflow("nothing to revert".into());
         assert_eq!(workflow.category(), ErrorCategory::Migration);
 
         let io = Error::io(
@@ -781,6 +781,31 @@ pub(crate) mod tests {
         let unknown = Error::CommitOutcomeUnknown {
             source: sqlx::Error::Io(io::Error::from(io::ErrorKind::ConnectionReset)),
         };
-        assert_eq!(category_in_chain(&unknown), Some(ErrorCategory::Other));
+        assert_eq!(
+            category_in_chain(&unknown),
+            Some(ErrorCategory::Unreachable)
+        );
+    }
+
+    #[test]
+    fn the_chain_and_the_error_agree_on_every_category() {
+        let lost = || sqlx::Error::Io(io::Error::from(io::ErrorKind::ConnectionReset));
+        let errors = [
+            Error::CommitOutcomeUnknown { source: lost() },
+            Error::from(db_error("40001")),
+            Error::from(lost()),
+            Error::from(sqlx::Error::PoolClosed),
+            Error::from(MigrateError::Dirty(3)),
+            Error::MigrationWorkflow("nothing to revert".into()),
+            Error::from(ConfigError::MissingUrl),
+            Error::PoolExhausted {
+                max_connections: 1,
+                in_use: 1,
+                waited: Duration::from_secs(1),
+            },
+        ];
+        for error in errors {
+            assert_eq!(category_in_chain(&error), Some(error.category()), "{error}");
+        }
     }
 }

@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 use serde::{Serialize, Serializer};
 use sqlx::postgres::{PgConnection, PgPool};
 
-use super::client::{connect_with_timeout, millis};
+use super::client::millis;
 use super::error::{Error, ErrorCategory};
+use super::{PoolTimeoutCause, diagnose_pool_timeout};
 
 /// The media type of a serialized [`HealthReport`].
 pub const HEALTH_CONTENT_TYPE: &str = "application/health+json";
@@ -404,50 +405,45 @@ pub async fn probe(pool: &PgPool, options: &HealthOptions) -> Probe {
             latency,
             server_version: connection.server_version_num().map(format_server_version),
         },
-        Err(error) => failed(&error),
+        Err(failure) => failure,
     }
 }
 
 async fn probe_directly(pool: &PgPool, options: &HealthOptions, waited: Duration) -> Probe {
-    let options_for_connect = pool.connect_options();
-    let mut connection =
-        match connect_with_timeout(&options_for_connect, Some(options.timeout)).await {
-            Ok(connection) => connection,
-            Err(error) => return failed(&error),
-        };
+    let mut connection = match diagnose_pool_timeout(pool, Some(options.timeout)).await {
+        PoolTimeoutCause::Exhausted(connection) => connection,
+        PoolTimeoutCause::ServerRefused(error) => return failed(&error),
+    };
     let outcome = match select_one(&mut connection, options).await {
         Ok(latency) => Probe::PoolExhausted {
             waited,
             latency,
             server_version: connection.server_version_num().map(format_server_version),
         },
-        Err(error) => failed(&error),
+        Err(failure) => failure,
     };
     let _ = sqlx::Connection::close(connection).await;
     outcome
 }
 
-/// Runs `SELECT 1` within the timeout and returns its round trip.
+/// Runs `SELECT 1` within the timeout and returns its round trip, or the failed probe.
 async fn select_one(
     connection: &mut PgConnection,
     options: &HealthOptions,
-) -> Result<Duration, Error> {
+) -> Result<Duration, Probe> {
     let started = Instant::now();
-    tokio::time::timeout(
-        options.timeout,
-        sqlx::query("SELECT 1").execute(&mut *connection),
-    )
-    .await
-    .map_err(|_| {
-        Error::from(sqlx::Error::Io(std::io::Error::new(
-            std::io::ErrorKind::TimedOut,
-            format!(
-                "SELECT 1 did not answer within {} ms",
+    let round_trip = sqlx::query("SELECT 1").execute(&mut *connection);
+    match tokio::time::timeout(options.timeout, round_trip).await {
+        Ok(Ok(_)) => Ok(started.elapsed()),
+        Ok(Err(error)) => Err(failed(&Error::from(error))),
+        Err(_) => Err(Probe::Failed {
+            category: ErrorCategory::Timeout,
+            message: format!(
+                "database operation timed out: SELECT 1 did not answer within {} ms",
                 millis(options.timeout)
             ),
-        )))
-    })??;
-    Ok(started.elapsed())
+        }),
+    }
 }
 
 fn failed(error: &Error) -> Probe {

@@ -229,13 +229,13 @@ pub async fn revert(
         .iter()
         .find(|m| m.version == latest.version)
     else {
-        return Err(Error::Migration(format!(
+        return Err(Error::MigrationWorkflow(format!(
             "the latest applied migration {} ({}) is not in the migration source; revert it by hand",
             latest.version, latest.description
         )));
     };
     if !migration.reversible {
-        return Err(Error::Migration(format!(
+        return Err(Error::MigrationWorkflow(format!(
             "migration {} ({}) has no .down.sql, so it cannot be reverted",
             migration.version, migration.description
         )));
@@ -268,7 +268,7 @@ pub struct NewMigration {
 /// current UTC time, bumped past the newest existing migration so the order is always right.
 pub fn add(directory: &Path, name: &str) -> Result<NewMigration, Error> {
     let slug = slugify(name).ok_or_else(|| {
-        Error::Migration(format!(
+        Error::MigrationWorkflow(format!(
             "`{name}` is not a usable migration name: use letters and digits, e.g. add_users_email"
         ))
     })?;
@@ -318,15 +318,7 @@ fn version_of(file_name: &str) -> Option<i64> {
 
 /// `Add users.email!` -> `add_users_email`; `None` if nothing usable is left.
 pub(crate) fn slugify(name: &str) -> Option<String> {
-    let mut slug = String::with_capacity(name.len());
-    for c in name.trim().chars() {
-        if c.is_ascii_alphanumeric() {
-            slug.push(c.to_ascii_lowercase());
-        } else if !slug.is_empty() && !slug.ends_with('_') {
-            slug.push('_');
-        }
-    }
-    let slug = slug.trim_end_matches('_').to_owned();
+    let slug = super::slugify(name, '_');
     (!slug.is_empty()).then_some(slug)
 }
 

@@ -43,12 +43,14 @@ mod health;
 pub mod migrate;
 pub mod models;
 mod redact;
+mod slug;
 mod transaction;
 
 pub use client::{
     EVENTS_TARGET, Signal, acquire, close, close_on_signal, connect, connect_lazy, connect_one,
     global, init_global, pool_options_with_events, shutdown, shutdown_on_signal, shutdown_signal,
 };
+pub(crate) use client::{PoolTimeoutCause, diagnose_pool_timeout};
 pub use config::{ConfigError, Host, Origin, PgConfig, PgConfigBuilder, SslMode, quote_identifier};
 pub use error::{Error, ErrorCategory, RetryAdvice};
 pub use global_scope::{GlobalScope, GlobalUnavailable, forbid_unscoped_global, spawn_scoped};
@@ -57,7 +59,8 @@ pub use health::{
     PoolStats, Probe, ResponseTimeCheck, check, check_with, format_server_version, probe,
 };
 pub use migrate::MIGRATOR;
-pub use redact::scrub as redact_passwords;
+pub use redact::redact_passwords;
+pub(crate) use slug::slugify;
 pub use transaction::{
     BoxedBody, IsolationLevel, RetryPolicy, Scope, TransactionDepth, TransactionOptions,
     TransactionTarget, transaction, transaction_boxed,

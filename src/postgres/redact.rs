@@ -2,7 +2,8 @@
 //!
 //! The connection URL is the one place a password lives. [`PgConfig`](super::PgConfig) never
 //! stores it as a URL (it keeps the password in a [`Secret`]), and every message that may carry
-//! text from elsewhere (sqlx errors, URLs given by the user) goes through [`scrub`] first.
+//! text from elsewhere (sqlx errors, URLs given by the user) goes through [`redact_passwords`]
+//! first: one name, inside the crate and out.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -46,7 +47,7 @@ impl fmt::Debug for Secret {
 ///     "cannot use postgres://app:***@db/app?password=***"
 /// );
 /// ```
-pub fn scrub(text: &str) -> Cow<'_, str> {
+pub fn redact_passwords(text: &str) -> Cow<'_, str> {
     let with_userinfo_masked = mask_userinfo(text);
     match mask_password_params(&with_userinfo_masked) {
         Cow::Borrowed(_) => with_userinfo_masked,
@@ -128,7 +129,7 @@ mod tests {
     #[test]
     fn masks_the_password_of_a_url() {
         assert_eq!(
-            scrub("postgres://app:hunter2@db.internal:5432/app"),
+            redact_passwords("postgres://app:hunter2@db.internal:5432/app"),
             "postgres://app:***@db.internal:5432/app"
         );
     }
@@ -136,29 +137,32 @@ mod tests {
     #[test]
     fn masks_passwords_containing_at_signs_and_urls_inside_text() {
         assert_eq!(
-            scrub("cannot parse 'postgresql://u:p@ss@h/db?x=1' (line 3)"),
+            redact_passwords("cannot parse 'postgresql://u:p@ss@h/db?x=1' (line 3)"),
             "cannot parse 'postgresql://u:***@h/db?x=1' (line 3)"
         );
         assert_eq!(
-            scrub("a postgres://a:b@h and b postgres://c:d@i end"),
+            redact_passwords("a postgres://a:b@h and b postgres://c:d@i end"),
             "a postgres://a:***@h and b postgres://c:***@i end"
         );
     }
 
     #[test]
     fn leaves_urls_without_password_alone() {
-        assert_eq!(scrub("postgres://app@h/db"), "postgres://app@h/db");
-        assert_eq!(scrub("postgres://h/db"), "postgres://h/db");
-        assert!(matches!(scrub("no url here"), Cow::Borrowed(_)));
+        assert_eq!(
+            redact_passwords("postgres://app@h/db"),
+            "postgres://app@h/db"
+        );
+        assert_eq!(redact_passwords("postgres://h/db"), "postgres://h/db");
+        assert!(matches!(redact_passwords("no url here"), Cow::Borrowed(_)));
     }
 
     #[test]
     fn masks_password_parameters() {
         assert_eq!(
-            scrub("postgres://h/db?user=a&password=hunter2&sslmode=require"),
+            redact_passwords("postgres://h/db?user=a&password=hunter2&sslmode=require"),
             "postgres://h/db?user=a&password=***&sslmode=require"
         );
-        assert_eq!(scrub("PASSWORD=x y"), "PASSWORD=*** y");
-        assert_eq!(scrub("password= empty"), "password= empty");
+        assert_eq!(redact_passwords("PASSWORD=x y"), "PASSWORD=*** y");
+        assert_eq!(redact_passwords("password= empty"), "password= empty");
     }
 }

@@ -732,8 +732,8 @@ mod tests {
         assert!(!unknown.is_retryable());
         assert_eq!(
             category_in_chain(&unknown),
-            Some(ErrorCategory::Other),
-            "never retried"
+            Some(ErrorCategory::Unreachable),
+            "the connection was lost, and only a conflict is rerun"
         );
 
         let known = commit_error(db_error("40001"), false);

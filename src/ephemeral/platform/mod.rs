@@ -45,10 +45,20 @@ use windows as family;
 /// stays until init reaps it (some container inits never do), and a child that has exited
 /// stays one until its parent waits for it.
 pub fn process_alive(pid: u32) -> bool {
-    use sysinfo::{Pid, ProcessRefreshKind, ProcessStatus, ProcessesToUpdate, System};
+    use sysinfo::ProcessStatus;
     if pid == 0 || i32::try_from(pid).is_err() {
         return false;
     }
+    with_process(pid, |p| {
+        !matches!(p.status(), ProcessStatus::Zombie | ProcessStatus::Dead)
+    })
+    .unwrap_or(false)
+}
+
+/// Runs `act` on the process `pid`, if there is one; only that process is read, not the
+/// whole process table.
+pub(super) fn with_process<T>(pid: u32, act: impl FnOnce(&sysinfo::Process) -> T) -> Option<T> {
+    use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
     let pid = Pid::from_u32(pid);
     let mut system = System::new();
     system.refresh_processes_specifics(
@@ -56,9 +66,7 @@ pub fn process_alive(pid: u32) -> bool {
         false,
         ProcessRefreshKind::nothing(),
     );
-    system
-        .process(pid)
-        .is_some_and(|p| !matches!(p.status(), ProcessStatus::Zombie | ProcessStatus::Dead))
+    system.process(pid).map(act)
 }
 
 /// Asks `pid` to stop at once: for PostgreSQL, an immediate shutdown (`SIGQUIT`), nothing

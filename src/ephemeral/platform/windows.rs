@@ -4,7 +4,7 @@ use std::os::windows::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
-use super::{InstallRoot, RunAs, Watcher};
+use super::{InstallRoot, RunAs, Watcher, with_process};
 
 /// No unix sockets are used on Windows.
 pub(super) const MAX_SOCKET_PATH: Option<usize> = None;
@@ -15,18 +15,6 @@ pub(super) const MAX_SOCKET_PATH: Option<usize> = None;
 const DETACHED_PROCESS: u32 = 0x0000_0008;
 const CREATE_NEW_PROCESS_GROUP: u32 = 0x0000_0200;
 const CREATE_BREAKAWAY_FROM_JOB: u32 = 0x0100_0000;
-
-fn with_process<T>(pid: u32, act: impl FnOnce(&sysinfo::Process) -> T) -> Option<T> {
-    use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
-    let pid = Pid::from_u32(pid);
-    let mut system = System::new();
-    system.refresh_processes_specifics(
-        ProcessesToUpdate::Some(&[pid]),
-        false,
-        ProcessRefreshKind::nothing(),
-    );
-    system.process(pid).map(act)
-}
 
 /// Windows has no immediate-shutdown signal; only the native backend, which does not run
 /// here, asks for one.

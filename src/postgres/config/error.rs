@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::params::{KNOWN_URL_PARAMETERS, SslMode};
+use super::params::{SslMode, known_url_parameters};
 
 /// Where a configuration value came from; error messages say it so the user knows what to edit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -119,7 +119,7 @@ pub enum ConfigError {
     #[error(
         "unknown parameter `{name}` in the database URL{}; remove it, or use one of: {}",
         suggestion.map(|s| format!(" (did you mean `{s}`?)")).unwrap_or_default(),
-        KNOWN_URL_PARAMETERS.join(", ")
+        known_url_parameters().collect::<Vec<_>>().join(", ")
     )]
     UnknownParameter {
         /// The parameter as written.

@@ -7,7 +7,7 @@ use url::Url;
 
 use super::error::{ConfigError, Origin};
 use super::params::{Layer, Param, is_passthrough, suggest, unsupported_hint};
-use crate::postgres::redact::{Secret, scrub};
+use crate::postgres::redact::{Secret, redact_passwords};
 
 /// Where the server listens.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -57,7 +57,7 @@ pub(crate) struct ParsedUrl {
 pub(crate) fn parse_url(raw: &str) -> Result<ParsedUrl, ConfigError> {
     let raw = raw.trim();
     let invalid = |reason: &str| ConfigError::InvalidUrl {
-        url: scrub(raw).into_owned(),
+        url: redact_passwords(raw).into_owned(),
         reason: reason.to_owned(),
     };
     let Some(scheme_end) = raw.find("://") else {
@@ -66,7 +66,7 @@ pub(crate) fn parse_url(raw: &str) -> Result<ParsedUrl, ConfigError> {
     let scheme = raw[..scheme_end].to_ascii_lowercase();
     if scheme != "postgres" && scheme != "postgresql" {
         return Err(ConfigError::UnsupportedScheme {
-            scheme: scrub(&raw[..scheme_end]).into_owned(),
+            scheme: redact_passwords(&raw[..scheme_end]).into_owned(),
         });
     }
     let url = Url::parse(raw).map_err(|error| match error {
@@ -104,7 +104,7 @@ pub(crate) fn parse_url(raw: &str) -> Result<ParsedUrl, ConfigError> {
     if !path.is_empty() {
         if path.contains('/') {
             return Err(ConfigError::InvalidDatabase {
-                name: scrub(path).into_owned(),
+                name: redact_passwords(path).into_owned(),
                 origin: Origin::Url,
                 reason: "the URL path must be just the database name; percent-encode a '/' in the name as %2F",
             });
@@ -139,7 +139,7 @@ pub(crate) fn parse_url(raw: &str) -> Result<ParsedUrl, ConfigError> {
                     });
                 }
                 return Err(ConfigError::UnknownParameter {
-                    name: scrub(key).into_owned(),
+                    name: redact_passwords(key).into_owned(),
                     suggestion: suggest(key),
                 });
             }
@@ -164,7 +164,7 @@ pub(crate) fn checked_port(raw: &str, origin: &Origin) -> Result<u16, ConfigErro
         .ok()
         .filter(|port| *port != 0)
         .ok_or_else(|| ConfigError::InvalidPort {
-            value: scrub(raw).into_owned(),
+            value: redact_passwords(raw).into_owned(),
             origin: origin.clone(),
         })
 }

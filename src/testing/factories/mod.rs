@@ -115,6 +115,7 @@ use sqlx::PgConnection;
 
 use super::context::harness;
 use super::seed;
+pub(crate) use crate::postgres::slugify;
 
 /// Digits of the tokens that make generated values unique.
 const BASE36: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
@@ -166,25 +167,6 @@ fn base36(mut n: u64) -> String {
     }
     digits.reverse();
     String::from_utf8_lossy(&digits).into_owned()
-}
-
-/// Lowercase ASCII letters and digits of `text`, runs of anything else turned into `sep`,
-/// without a leading or trailing separator. Empty when `text` has no ASCII alphanumerics.
-pub(crate) fn slugify(text: &str, sep: char) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut pending_sep = false;
-    for c in text.chars() {
-        if c.is_ascii_alphanumeric() {
-            if pending_sep && !out.is_empty() {
-                out.push(sep);
-            }
-            pending_sep = false;
-            out.push(c.to_ascii_lowercase());
-        } else {
-            pending_sep = true;
-        }
-    }
-    out
 }
 
 /// `text` as a slug (at most 40 bytes of it, `fallback` when it has no ASCII letters or
