@@ -12,6 +12,7 @@ use super::error::HarnessError;
 use super::spec::{Migrations, RuntimeFlavor};
 use super::template::{self, TemplateNames};
 use crate::ephemeral::{self, Server};
+use crate::postgres::{PoolTimeoutCause, diagnose_pool_timeout_by};
 
 /// Enough for `cargo test`'s threads on bigger machines; connections open lazily, so a
 /// process running one test (nextest) opens one.
@@ -149,17 +150,19 @@ pub(crate) async fn acquire(
 ) -> Result<PoolConnection<Postgres>, HarnessError> {
     match pool.acquire().await {
         Ok(conn) => Ok(conn),
-        Err(sqlx::Error::PoolTimedOut) => match connect(server, options, database).await {
-            Err(err) => Err(err),
-            Ok(_) => Err(HarnessError::Connect {
-                url: server.display_url(database),
-                source: sqlx::Error::PoolTimedOut,
-            }),
-        },
-        Err(source) => Err(HarnessError::Connect {
-            url: server.display_url(database),
-            source,
-        }),
+        Err(sqlx::Error::PoolTimedOut) => {
+            match diagnose_pool_timeout_by(connect(server, options, database)).await {
+                PoolTimeoutCause::ServerRefused(err) => Err(err),
+                PoolTimeoutCause::Exhausted(conn) => {
+                    let _ = conn.close().await;
+                    Err(HarnessError::connect(
+                        server.display_url(database),
+                        sqlx::Error::PoolTimedOut,
+                    ))
+                }
+            }
+        }
+        Err(source) => Err(HarnessError::connect(server.display_url(database), source)),
     }
 }
 

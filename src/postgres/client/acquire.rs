@@ -64,13 +64,13 @@ async fn explain_pool_timeout(pool: &PgPool, waited: Duration) -> Error {
 }
 
 /// What a pool timeout meant: the answer of [`diagnose_pool_timeout`].
-pub(crate) enum PoolTimeoutCause {
+pub(crate) enum PoolTimeoutCause<E = Error> {
     /// A direct connection answered: the server is fine and every connection the pool may
     /// open is busy. The connection is handed over, to measure on or to close.
     Exhausted(PgConnection),
     /// A direct connection failed too, and its error (`Unreachable`, `AuthFailed`,
     /// `ConnectTimeout`, ...) is why the pool could not open one.
-    ServerRefused(Error),
+    ServerRefused(E),
 }
 
 /// Tells "every pooled connection is busy" from "the server cannot be used" after `pool`
@@ -81,7 +81,16 @@ pub(crate) async fn diagnose_pool_timeout(
     pool: &PgPool,
     limit: Option<Duration>,
 ) -> PoolTimeoutCause {
-    match connect_with_timeout(&pool.connect_options(), limit).await {
+    diagnose_pool_timeout_by(connect_with_timeout(&pool.connect_options(), limit)).await
+}
+
+/// [`diagnose_pool_timeout`] with a direct connection of the caller's making: the test
+/// harness connects through its own function, whose errors name the test's database and
+/// the setting that chose it.
+pub(crate) async fn diagnose_pool_timeout_by<E>(
+    direct: impl Future<Output = Result<PgConnection, E>>,
+) -> PoolTimeoutCause<E> {
+    match direct.await {
         Ok(connection) => PoolTimeoutCause::Exhausted(connection),
         Err(error) => PoolTimeoutCause::ServerRefused(error),
     }
