@@ -13,6 +13,7 @@ use syn::punctuated::Punctuated;
 use syn::{Expr, Lit, LitStr, Meta, Token};
 
 use crate::error::Errors;
+use crate::harness::{Isolation, RuntimeFlavor};
 
 mod fixture_list;
 
@@ -119,15 +120,6 @@ const EXCLUSIVE: [Exclusive; 1] = [Exclusive {
     forget: |args| args.migrations = MigrationsArg::Default,
 }];
 
-/// How one test is isolated from the others.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Isolation {
-    /// A transaction on a shared database, rolled back afterwards.
-    Transaction,
-    /// A database of its own.
-    Database,
-}
-
 /// `isolation = "..."`, kept with its literal so that a conflict with the signature points at it.
 #[derive(Clone)]
 pub(crate) struct IsolationArg {
@@ -149,18 +141,6 @@ pub(crate) enum MigrationsArg {
     Migrator(syn::Path),
 }
 
-/// The tokio runtime the test runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) enum Flavor {
-    /// The harness's process-wide runtime.
-    #[default]
-    Shared,
-    /// `flavor = "current_thread"`.
-    CurrentThread,
-    /// `flavor = "multi_thread"`, with `worker_threads = N` if given.
-    MultiThread { worker_threads: Option<usize> },
-}
-
 /// Everything the attribute's arguments say.
 #[derive(Default)]
 pub(crate) struct Args {
@@ -168,7 +148,7 @@ pub(crate) struct Args {
     pub(crate) migrations: MigrationsArg,
     /// Every fixture of every `fixtures(...)` list, in order.
     pub(crate) fixtures: Vec<FixtureRef>,
-    pub(crate) flavor: Flavor,
+    pub(crate) flavor: RuntimeFlavor,
     /// The arguments given that only mean something when the test takes a database, with
     /// their spans: a test without a database argument must not silently ignore them.
     pub(crate) database_only: Vec<(&'static str, Span)>,
@@ -250,16 +230,16 @@ impl Parsed {
     fn finish(mut self, errors: &mut Errors) -> Args {
         if let Some((n, span)) = self.worker_threads {
             match &mut self.args.flavor {
-                Flavor::MultiThread { worker_threads } => *worker_threads = Some(n),
+                RuntimeFlavor::MultiThread { worker_threads } => *worker_threads = Some(n),
                 // A bad `flavor` value was reported already; do not add a consequence of it.
-                Flavor::Shared if self.flavor_given => {}
-                Flavor::CurrentThread => errors.at(
+                RuntimeFlavor::Shared if self.flavor_given => {}
+                RuntimeFlavor::CurrentThread => errors.at(
                     span,
                     "`worker_threads` needs the multi-thread runtime: write \
                      `flavor = \"multi_thread\"` instead of `flavor = \"current_thread\"`, or \
                      remove `worker_threads`",
                 ),
-                Flavor::Shared => errors.at(
+                RuntimeFlavor::Shared => errors.at(
                     span,
                     "`worker_threads` needs the multi-thread runtime: add \
                      `flavor = \"multi_thread\"`",
@@ -430,7 +410,7 @@ fn parse_migrator(meta: &Meta, errors: &mut Errors) -> Option<syn::Path> {
     }
 }
 
-fn parse_flavor(meta: &Meta, errors: &mut Errors) -> Option<Flavor> {
+fn parse_flavor(meta: &Meta, errors: &mut Errors) -> Option<RuntimeFlavor> {
     const EXPECTED: &str = r#"flavor = "current_thread"` or `flavor = "multi_thread""#;
     let value = value_of(meta, EXPECTED, errors)?;
     let Some(Lit::Str(lit)) = literal(value) else {
@@ -438,8 +418,8 @@ fn parse_flavor(meta: &Meta, errors: &mut Errors) -> Option<Flavor> {
         return None;
     };
     match lit.value().as_str() {
-        "current_thread" => Some(Flavor::CurrentThread),
-        "multi_thread" => Some(Flavor::MultiThread {
+        "current_thread" => Some(RuntimeFlavor::CurrentThread),
+        "multi_thread" => Some(RuntimeFlavor::MultiThread {
             worker_threads: None,
         }),
         other => {
@@ -509,7 +489,7 @@ mod tests {
         assert!(args.isolation.is_none());
         assert!(matches!(args.migrations, MigrationsArg::Default));
         assert!(args.fixtures.is_empty());
-        assert_eq!(args.flavor, Flavor::Shared);
+        assert_eq!(args.flavor, RuntimeFlavor::Shared);
         assert!(args.database_only.is_empty());
     }
 
@@ -687,17 +667,17 @@ mod tests {
     fn runtime_flavor() {
         assert_eq!(
             parse_ok(quote!(flavor = "current_thread")).flavor,
-            Flavor::CurrentThread
+            RuntimeFlavor::CurrentThread
         );
         assert_eq!(
             parse_ok(quote!(flavor = "multi_thread")).flavor,
-            Flavor::MultiThread {
+            RuntimeFlavor::MultiThread {
                 worker_threads: None
             }
         );
         assert_eq!(
             parse_ok(quote!(worker_threads = 4, flavor = "multi_thread")).flavor,
-            Flavor::MultiThread {
+            RuntimeFlavor::MultiThread {
                 worker_threads: Some(4)
             }
         );

@@ -12,8 +12,8 @@ use syn::{
     TypeReference,
 };
 
-use crate::args::Isolation;
 use crate::error::Errors;
+use crate::harness::Isolation;
 
 /// What one recognised argument is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
