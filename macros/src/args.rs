@@ -483,6 +483,14 @@ mod tests {
         args.fixtures.iter().map(|f| f.location.clone()).collect()
     }
 
+    fn bare(name: &str) -> FixtureLocation {
+        FixtureLocation::Bare(name.into())
+    }
+
+    fn relative(path: &str) -> FixtureLocation {
+        FixtureLocation::Relative(path.into())
+    }
+
     #[test]
     fn no_arguments() {
         let args = parse_ok(quote!());
@@ -594,13 +602,7 @@ mod tests {
     #[test]
     fn bare_fixture_names() {
         let args = parse_ok(quote!(fixtures("users", "sites.sql")));
-        assert_eq!(
-            locations(&args),
-            [
-                FixtureLocation::Bare("users.sql".into()),
-                FixtureLocation::Bare("sites.sql".into())
-            ]
-        );
+        assert_eq!(locations(&args), [bare("users.sql"), bare("sites.sql")]);
     }
 
     #[test]
@@ -608,10 +610,7 @@ mod tests {
         let args = parse_ok(quote!(fixtures("../fixtures/users.sql", "./local")));
         assert_eq!(
             locations(&args),
-            [
-                FixtureLocation::Relative("../fixtures/users.sql".into()),
-                FixtureLocation::Relative("./local".into())
-            ]
+            [relative("../fixtures/users.sql"), relative("./local")]
         );
     }
 
@@ -624,8 +623,8 @@ mod tests {
         assert_eq!(
             locations(&args),
             [
-                FixtureLocation::Relative("../fixtures/users.sql".into()),
-                FixtureLocation::Relative("../fixtures/x.psql".into())
+                relative("../fixtures/users.sql"),
+                relative("../fixtures/x.psql")
             ]
         );
     }
@@ -640,11 +639,7 @@ mod tests {
         ));
         assert_eq!(
             locations(&args),
-            [
-                FixtureLocation::Bare("a.sql".into()),
-                FixtureLocation::Relative("d/b.sql".into()),
-                FixtureLocation::Bare("c.sql".into())
-            ]
+            [bare("a.sql"), relative("d/b.sql"), bare("c.sql")]
         );
         assert_eq!(args.database_only.len(), 4);
     }
