@@ -7,4 +7,5 @@ pub mod postgres;
 pub mod testing;
 
 #[cfg(feature = "testing")]
+#[doc = include_str!("db_test.md")]
 pub use persistence_macros::db_test;

@@ -8,30 +8,117 @@
 use std::path::Path;
 
 use proc_macro2::{Span, TokenStream};
-use syn::parse::{Parse, ParseStream, Parser};
+use syn::parse::Parser;
 use syn::punctuated::Punctuated;
-use syn::{Expr, Ident, Lit, LitStr, Meta, MetaList, Token};
+use syn::{Expr, Lit, LitStr, Meta, Token};
 
 use crate::error::Errors;
+use crate::harness::{Isolation, RuntimeFlavor};
 
-/// The arguments this attribute knows, as the "unknown argument" error lists them.
-const KNOWN: [&str; 6] = [
-    "isolation",
-    "migrations",
-    "migrator",
-    "fixtures",
-    "flavor",
-    "worker_threads",
+mod fixture_list;
+
+use fixture_list::parse_fixtures;
+pub(crate) use fixture_list::{FixtureLocation, FixtureRef};
+
+/// One argument the attribute knows: everything the parser and its messages say about it.
+struct ArgSpec {
+    name: &'static str,
+    /// The forms it takes, as the "unknown argument" error lists them.
+    takes: &'static str,
+    /// It only means something for a test that takes a database: a test without one must not
+    /// silently ignore it.
+    database_only: bool,
+    /// It may be given more than once (`fixtures(...)` lists add up); any other argument given
+    /// twice is an error.
+    repeatable: bool,
+    /// Reads its value into `parsed`; the span is the argument's name, for the checks that can
+    /// only be made once every argument is read.
+    read: fn(&Meta, Span, &mut Parsed, &mut Errors),
+}
+
+/// Every argument, in the order the "unknown argument" error lists them.
+const ARGUMENTS: [ArgSpec; 6] = [
+    ArgSpec {
+        name: "isolation",
+        takes: r#"isolation = "transaction" | "database""#,
+        database_only: true,
+        repeatable: false,
+        read: |meta, _, parsed, errors| parsed.args.isolation = parse_isolation(meta, errors),
+    },
+    ArgSpec {
+        name: "migrations",
+        takes: r#"migrations = "<dir>" | false"#,
+        database_only: true,
+        repeatable: false,
+        read: |meta, _, parsed, errors| {
+            if let Some(migrations) = parse_migrations(meta, errors) {
+                parsed.args.migrations = migrations;
+            }
+        },
+    },
+    ArgSpec {
+        name: "migrator",
+        takes: r#"migrator = "<path>""#,
+        database_only: true,
+        repeatable: false,
+        read: |meta, _, parsed, errors| {
+            if let Some(path) = parse_migrator(meta, errors) {
+                parsed.args.migrations = MigrationsArg::Migrator(path);
+            }
+        },
+    },
+    ArgSpec {
+        name: "fixtures",
+        takes: "fixtures(...)",
+        database_only: true,
+        repeatable: true,
+        read: |meta, _, parsed, errors| match meta {
+            Meta::List(list) => parsed.args.fixtures.extend(parse_fixtures(list, errors)),
+            _ => errors.spanned(
+                meta,
+                "expected a list of fixtures: `fixtures(\"users\", \"sites\")`",
+            ),
+        },
+    },
+    ArgSpec {
+        name: "flavor",
+        takes: r#"flavor = "current_thread" | "multi_thread""#,
+        database_only: false,
+        repeatable: false,
+        read: |meta, _, parsed, errors| {
+            parsed.flavor_given = true;
+            if let Some(flavor) = parse_flavor(meta, errors) {
+                parsed.args.flavor = flavor;
+            }
+        },
+    },
+    ArgSpec {
+        name: "worker_threads",
+        takes: "worker_threads = <n>",
+        database_only: false,
+        repeatable: false,
+        read: |meta, span, parsed, errors| {
+            parsed.worker_threads = parse_worker_threads(meta, errors).map(|n| (n, span));
+        },
+    },
 ];
 
-/// How one test is isolated from the others.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Isolation {
-    /// A transaction on a shared database, rolled back afterwards.
-    Transaction,
-    /// A database of its own.
-    Database,
+/// Two arguments that say the same thing two ways: at most one of them may be given.
+struct Exclusive {
+    pair: [&'static str; 2],
+    /// Why, for the error.
+    why: &'static str,
+    /// Forgets what either said, once one is repeated or both are given: which one was meant is
+    /// unknown, and checking the one that stays (say, the directory of a `migrations` that is the
+    /// one to remove) would report a problem with what may not stay.
+    forget: fn(&mut Args),
 }
+
+const EXCLUSIVE: [Exclusive; 1] = [Exclusive {
+    pair: ["migrations", "migrator"],
+    why: "a `migrator` already says which migrations to apply",
+    forget: |args| args.migrations = MigrationsArg::Default,
+}];
 
 /// `isolation = "..."`, kept with its literal so that a conflict with the signature points at it.
 #[derive(Clone)]
@@ -54,37 +141,6 @@ pub(crate) enum MigrationsArg {
     Migrator(syn::Path),
 }
 
-/// Where a fixture file is, before it is looked up on disk.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum FixtureLocation {
-    /// A bare name (`"users"`, `"users.sql"`): `fixtures/<name>` next to the test's source file,
-    /// else `$CARGO_MANIFEST_DIR/fixtures/<name>`. Holds the file name, extension included.
-    Bare(String),
-    /// A path relative to the directory of the test's source file (`"../fixtures/users.sql"`,
-    /// or `path = "dir", scripts("users")` which means `dir/users.sql`).
-    Relative(String),
-}
-
-/// One fixture named in a `fixtures(...)` list.
-#[derive(Clone)]
-pub(crate) struct FixtureRef {
-    pub(crate) location: FixtureLocation,
-    /// The literal that named it, for spans.
-    pub(crate) lit: LitStr,
-}
-
-/// The tokio runtime the test runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) enum Flavor {
-    /// The harness's process-wide runtime.
-    #[default]
-    Shared,
-    /// `flavor = "current_thread"`.
-    CurrentThread,
-    /// `flavor = "multi_thread"`, with `worker_threads = N` if given.
-    MultiThread { worker_threads: Option<usize> },
-}
-
 /// Everything the attribute's arguments say.
 #[derive(Default)]
 pub(crate) struct Args {
@@ -92,7 +148,7 @@ pub(crate) struct Args {
     pub(crate) migrations: MigrationsArg,
     /// Every fixture of every `fixtures(...)` list, in order.
     pub(crate) fixtures: Vec<FixtureRef>,
-    pub(crate) flavor: Flavor,
+    pub(crate) flavor: RuntimeFlavor,
     /// The arguments given that only mean something when the test takes a database, with
     /// their spans: a test without a database argument must not silently ignore them.
     pub(crate) database_only: Vec<(&'static str, Span)>,
@@ -103,106 +159,95 @@ pub(crate) struct Args {
 /// Returns what could be understood: an argument with an error is left at its default, so the
 /// checks that follow do not report consequences of an error already reported.
 pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> Args {
-    let mut args = Args::default();
     let Some(metas) = errors.ok(Punctuated::<Meta, Token![,]>::parse_terminated.parse2(tokens))
     else {
-        return args;
+        return Args::default();
     };
-
-    // The first occurrence of each single-valued argument, to report repeats.
-    let mut seen: Vec<(&'static str, Span)> = Vec::new();
-    let mut worker_threads: Option<(usize, Span)> = None;
-    let mut flavor_given = false;
-
+    let mut parsed = Parsed::default();
     for meta in &metas {
         let path = meta.path();
-        let Some(name) = KNOWN.into_iter().find(|known| path.is_ident(known)) else {
+        let Some(spec) = ARGUMENTS.iter().find(|spec| path.is_ident(spec.name)) else {
             errors.spanned(path, unknown_argument(path));
             continue;
         };
         let span = path_span(path);
-
-        if name != "fixtures" {
-            if let Some((first, _)) = seen.iter().find(|(first, _)| {
-                *first == name
-                    || matches!(
-                        (*first, name),
-                        ("migrations", "migrator") | ("migrator", "migrations")
-                    )
-            }) {
-                let message = if *first == name {
-                    format!("duplicate `{name}` argument: give it once")
-                } else {
-                    "`migrations` and `migrator` cannot be combined: a `migrator` already says \
-                     which migrations to apply; keep one of them"
-                        .to_owned()
-                };
-                errors.at(span, message);
-                // Which one was meant is unknown: forget both rather than report a problem
-                // with the directory of a `migrations` that may be the one to remove.
-                if name == "migrations" || name == "migrator" {
-                    args.migrations = MigrationsArg::Default;
-                }
-                continue;
-            }
-            seen.push((name, span));
+        if let Some(message) = parsed.repeat(spec) {
+            errors.at(span, message);
+            continue;
         }
-        if matches!(name, "isolation" | "migrations" | "migrator" | "fixtures") {
-            args.database_only.push((name, span));
+        if spec.database_only {
+            parsed.args.database_only.push((spec.name, span));
         }
+        (spec.read)(meta, span, &mut parsed, errors);
+    }
+    parsed.finish(errors)
+}
 
-        match name {
-            "isolation" => args.isolation = parse_isolation(meta, errors),
-            "migrations" => {
-                if let Some(migrations) = parse_migrations(meta, errors) {
-                    args.migrations = migrations;
-                }
-            }
-            "migrator" => {
-                if let Some(path) = parse_migrator(meta, errors) {
-                    args.migrations = MigrationsArg::Migrator(path);
-                }
-            }
-            "fixtures" => match meta {
-                Meta::List(list) => args.fixtures.extend(parse_fixtures(list, errors)),
-                _ => errors.spanned(
-                    meta,
-                    "expected a list of fixtures: `fixtures(\"users\", \"sites\")`",
+/// The arguments read so far, and what can only be checked once all are read.
+#[derive(Default)]
+struct Parsed {
+    args: Args,
+    /// Each single-valued argument given so far, to report repeats.
+    seen: Vec<&'static str>,
+    /// `worker_threads = N` and its span: it needs `flavor`, which may come after it.
+    worker_threads: Option<(usize, Span)>,
+    /// `flavor` was given, even if its value was wrong.
+    flavor_given: bool,
+}
+
+impl Parsed {
+    /// The error when `spec` may not be given here (a repeat, or the other of an exclusive
+    /// pair); else records it as given.
+    fn repeat(&mut self, spec: &ArgSpec) -> Option<String> {
+        let name = spec.name;
+        if spec.repeatable {
+            return None;
+        }
+        let exclusive = EXCLUSIVE
+            .iter()
+            .find(|exclusive| exclusive.pair.contains(&name));
+        let message = if self.seen.contains(&name) {
+            format!("duplicate `{name}` argument: give it once")
+        } else if let Some(exclusive) =
+            exclusive.filter(|exclusive| exclusive.pair.iter().any(|a| self.seen.contains(a)))
+        {
+            let [first, second] = exclusive.pair;
+            format!(
+                "`{first}` and `{second}` cannot be combined: {}; keep one of them",
+                exclusive.why
+            )
+        } else {
+            self.seen.push(name);
+            return None;
+        };
+        if let Some(exclusive) = exclusive {
+            (exclusive.forget)(&mut self.args);
+        }
+        Some(message)
+    }
+
+    /// The arguments, once `worker_threads` is checked against the flavor.
+    fn finish(mut self, errors: &mut Errors) -> Args {
+        if let Some((n, span)) = self.worker_threads {
+            match &mut self.args.flavor {
+                RuntimeFlavor::MultiThread { worker_threads } => *worker_threads = Some(n),
+                // A bad `flavor` value was reported already; do not add a consequence of it.
+                RuntimeFlavor::Shared if self.flavor_given => {}
+                RuntimeFlavor::CurrentThread => errors.at(
+                    span,
+                    "`worker_threads` needs the multi-thread runtime: write \
+                     `flavor = \"multi_thread\"` instead of `flavor = \"current_thread\"`, or \
+                     remove `worker_threads`",
                 ),
-            },
-            "flavor" => {
-                flavor_given = true;
-                if let Some(flavor) = parse_flavor(meta, errors) {
-                    args.flavor = flavor;
-                }
+                RuntimeFlavor::Shared => errors.at(
+                    span,
+                    "`worker_threads` needs the multi-thread runtime: add \
+                     `flavor = \"multi_thread\"`",
+                ),
             }
-            "worker_threads" => {
-                if let Some(n) = parse_worker_threads(meta, errors) {
-                    worker_threads = Some((n, span));
-                }
-            }
-            _ => unreachable!("every known argument is handled"),
         }
+        self.args
     }
-
-    if let Some((n, span)) = worker_threads {
-        match &mut args.flavor {
-            Flavor::MultiThread { worker_threads } => *worker_threads = Some(n),
-            // A bad `flavor` value was reported already; do not add a consequence of it.
-            Flavor::Shared if flavor_given => {}
-            Flavor::CurrentThread => errors.at(
-                span,
-                "`worker_threads` needs the multi-thread runtime: write `flavor = \"multi_thread\"` \
-                 instead of `flavor = \"current_thread\"`, or remove `worker_threads`",
-            ),
-            _ => errors.at(
-                span,
-                "`worker_threads` needs the multi-thread runtime: add `flavor = \"multi_thread\"`",
-            ),
-        }
-    }
-
-    args
 }
 
 /// The span of a whole path (`a::b` spans both segments, as `new_spanned` would).
@@ -219,34 +264,29 @@ fn path_span(path: &syn::Path) -> Span {
 fn unknown_argument(path: &syn::Path) -> String {
     let written = quote::quote!(#path).to_string().replace(' ', "");
     let mut message = format!("unknown `#[db_test]` argument `{written}`");
-    if let Some(close) = KNOWN
-        .into_iter()
-        .filter(|known| edit_distance(known, &written) <= 2)
-        .min_by_key(|known| edit_distance(known, &written))
-    {
+    if let Some(close) = nearest_argument(&written) {
         message.push_str(&format!("; did you mean `{close}`?"));
     }
-    message.push_str(
-        "\nexpected `isolation = \"transaction\" | \"database\"`, `migrations = \"<dir>\" | false`, \
-         `migrator = \"<path>\"`, `fixtures(...)`, `flavor = \"current_thread\" | \"multi_thread\"` \
-         or `worker_threads = <n>`",
-    );
+    message.push_str("\nexpected ");
+    for (i, spec) in ARGUMENTS.iter().enumerate() {
+        let separator = match i {
+            0 => "",
+            _ if i + 1 == ARGUMENTS.len() => " or ",
+            _ => ", ",
+        };
+        message.push_str(&format!("{separator}`{}`", spec.takes));
+    }
     message
 }
 
-/// Levenshtein distance, for "did you mean".
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != *cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
-    }
-    previous[b.len()]
+/// The known argument closest to `written`, if it is close enough to be a typo of it.
+fn nearest_argument(written: &str) -> Option<&'static str> {
+    ARGUMENTS
+        .iter()
+        .map(|spec| (spec.name, strsim::levenshtein(spec.name, written)))
+        .filter(|&(_, distance)| distance <= 2)
+        .min_by_key(|&(_, distance)| distance)
+        .map(|(name, _)| name)
 }
 
 /// The value of `name = value`, or an error showing `example`.
@@ -370,7 +410,7 @@ fn parse_migrator(meta: &Meta, errors: &mut Errors) -> Option<syn::Path> {
     }
 }
 
-fn parse_flavor(meta: &Meta, errors: &mut Errors) -> Option<Flavor> {
+fn parse_flavor(meta: &Meta, errors: &mut Errors) -> Option<RuntimeFlavor> {
     const EXPECTED: &str = r#"flavor = "current_thread"` or `flavor = "multi_thread""#;
     let value = value_of(meta, EXPECTED, errors)?;
     let Some(Lit::Str(lit)) = literal(value) else {
@@ -378,8 +418,8 @@ fn parse_flavor(meta: &Meta, errors: &mut Errors) -> Option<Flavor> {
         return None;
     };
     match lit.value().as_str() {
-        "current_thread" => Some(Flavor::CurrentThread),
-        "multi_thread" => Some(Flavor::MultiThread {
+        "current_thread" => Some(RuntimeFlavor::CurrentThread),
+        "multi_thread" => Some(RuntimeFlavor::MultiThread {
             worker_threads: None,
         }),
         other => {
@@ -415,143 +455,6 @@ fn parse_worker_threads(meta: &Meta, errors: &mut Errors) -> Option<usize> {
     }
 }
 
-/// One item of a `fixtures(...)` list.
-enum FixtureItem {
-    /// `"users"` or `"../fixtures/users.sql"`.
-    Name(LitStr),
-    /// `path = "dir"`.
-    Dir { key: Ident, dir: LitStr },
-    /// `scripts("users", "sites")`.
-    Scripts {
-        key: Ident,
-        names: Punctuated<LitStr, Token![,]>,
-    },
-}
-
-impl Parse for FixtureItem {
-    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        if input.peek(LitStr) {
-            return input.parse().map(FixtureItem::Name);
-        }
-        let expected = "expected a fixture name or path (`\"users\"`, `\"../fixtures/users.sql\"`), \
-                        or `path = \"<dir>\", scripts(\"<name>\", ...)`";
-        let key: Ident = input
-            .parse()
-            .map_err(|error| syn::Error::new(error.span(), expected))?;
-        if key == "path" {
-            input.parse::<Token![=]>()?;
-            let dir = input.parse()?;
-            Ok(FixtureItem::Dir { key, dir })
-        } else if key == "scripts" {
-            let content;
-            syn::parenthesized!(content in input);
-            let names = content.parse_terminated(<LitStr as Parse>::parse, Token![,])?;
-            Ok(FixtureItem::Scripts { key, names })
-        } else {
-            Err(syn::Error::new(key.span(), expected))
-        }
-    }
-}
-
-/// Parses one `fixtures(...)` list, with `#[sqlx::test]`'s three forms:
-/// - `fixtures("users", "sites")`: bare names, `fixtures/<name>.sql` next to the source file;
-/// - `fixtures("../fixtures/users.sql")`: paths relative to the source file, taken as written;
-/// - `fixtures(path = "../fixtures", scripts("users", "sites"))`: `<path>/<name>.sql`.
-fn parse_fixtures(list: &MetaList, errors: &mut Errors) -> Vec<FixtureRef> {
-    let Some(items) =
-        errors.ok(list.parse_args_with(Punctuated::<FixtureItem, Token![,]>::parse_terminated))
-    else {
-        return Vec::new();
-    };
-    if items.is_empty() {
-        errors.spanned(
-            list,
-            "`fixtures()` names no fixture: list at least one, e.g. `fixtures(\"users\")`",
-        );
-        return Vec::new();
-    }
-
-    let mut fixtures = Vec::new();
-    let mut dir: Option<(Ident, LitStr)> = None;
-    let mut has_scripts = false;
-    for (index, item) in items.into_iter().enumerate() {
-        match item {
-            FixtureItem::Name(lit) if dir.is_some() => errors.spanned(
-                lit,
-                "after `path = ...`, name the files in `scripts(...)`: \
-                 `fixtures(path = \"<dir>\", scripts(\"users\"))`",
-            ),
-            FixtureItem::Name(lit) => {
-                if let Some(location) = name_location(&lit, errors) {
-                    fixtures.push(FixtureRef { location, lit });
-                }
-            }
-            FixtureItem::Dir { key, .. } if index != 0 => errors.spanned(
-                key,
-                "`path` must come first: `fixtures(path = \"<dir>\", scripts(\"users\"))`",
-            ),
-            FixtureItem::Dir { key, dir: lit } => dir = Some((key, lit)),
-            FixtureItem::Scripts { key, .. } if dir.is_none() => errors.spanned(
-                key,
-                "`scripts(...)` needs the directory first: \
-                 `fixtures(path = \"<dir>\", scripts(\"users\"))`",
-            ),
-            FixtureItem::Scripts { key, names } => {
-                has_scripts = true;
-                if names.is_empty() {
-                    errors.spanned(key, "`scripts()` names no fixture: list at least one");
-                }
-                let base = dir.as_ref().map(|(_, lit)| lit.value()).unwrap_or_default();
-                for lit in names {
-                    let name = lit.value();
-                    if name.is_empty() {
-                        errors.spanned(&lit, "empty fixture name");
-                        continue;
-                    }
-                    let location = FixtureLocation::Relative(format!(
-                        "{}/{}",
-                        base.trim_end_matches('/'),
-                        with_sql_extension(&name)
-                    ));
-                    fixtures.push(FixtureRef { location, lit });
-                }
-            }
-        }
-    }
-    if let (Some((key, _)), false) = (&dir, has_scripts) {
-        errors.spanned(
-            key,
-            "`path` names a directory but no fixture: add `scripts(\"<name>\", ...)`",
-        );
-    }
-    fixtures
-}
-
-/// Where a string of `fixtures("...")` points: a name without a directory is looked up in
-/// `fixtures/` and gets `.sql` if it has no extension; anything with a directory (`a/b.sql`,
-/// `./b.sql`, an absolute path) is taken as written, as `#[sqlx::test]` does.
-fn name_location(lit: &LitStr, errors: &mut Errors) -> Option<FixtureLocation> {
-    let name = lit.value();
-    if name.is_empty() {
-        errors.spanned(lit, "empty fixture name");
-        return None;
-    }
-    if Path::new(&name).components().count() > 1 {
-        Some(FixtureLocation::Relative(name))
-    } else {
-        Some(FixtureLocation::Bare(with_sql_extension(&name)))
-    }
-}
-
-/// `users` → `users.sql`; a name with an extension is kept.
-fn with_sql_extension(name: &str) -> String {
-    if Path::new(name).extension().is_some() {
-        name.to_owned()
-    } else {
-        format!("{name}.sql")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use quote::quote;
@@ -580,13 +483,21 @@ mod tests {
         args.fixtures.iter().map(|f| f.location.clone()).collect()
     }
 
+    fn bare(name: &str) -> FixtureLocation {
+        FixtureLocation::Bare(name.into())
+    }
+
+    fn relative(path: &str) -> FixtureLocation {
+        FixtureLocation::Relative(path.into())
+    }
+
     #[test]
     fn no_arguments() {
         let args = parse_ok(quote!());
         assert!(args.isolation.is_none());
         assert!(matches!(args.migrations, MigrationsArg::Default));
         assert!(args.fixtures.is_empty());
-        assert_eq!(args.flavor, Flavor::Shared);
+        assert_eq!(args.flavor, RuntimeFlavor::Shared);
         assert!(args.database_only.is_empty());
     }
 
@@ -653,6 +564,11 @@ mod tests {
     fn duplicates_are_errors() {
         let errors = parse_err(quote!(isolation = "database", isolation = "database"));
         assert_eq!(errors, ["duplicate `isolation` argument: give it once"]);
+        // A repeated `migrations` is forgotten, as a conflicting one is: which was meant is
+        // unknown.
+        let mut errors = Errors::default();
+        let args = parse(quote!(migrations = "a", migrations = "b"), &mut errors);
+        assert!(matches!(args.migrations, MigrationsArg::Default));
     }
 
     #[test]
@@ -663,9 +579,12 @@ mod tests {
                 .starts_with("unknown `#[db_test]` argument `fixture`; did you mean `fixtures`?")
         );
         let errors = parse_err(quote!(timeout = 3));
-        assert!(
-            errors[0].starts_with("unknown `#[db_test]` argument `timeout`\n"),
-            "{errors:?}"
+        assert_eq!(
+            errors,
+            ["unknown `#[db_test]` argument `timeout`\nexpected \
+              `isolation = \"transaction\" | \"database\"`, `migrations = \"<dir>\" | false`, \
+              `migrator = \"<path>\"`, `fixtures(...)`, \
+              `flavor = \"current_thread\" | \"multi_thread\"` or `worker_threads = <n>`"]
         );
     }
 
@@ -683,13 +602,7 @@ mod tests {
     #[test]
     fn bare_fixture_names() {
         let args = parse_ok(quote!(fixtures("users", "sites.sql")));
-        assert_eq!(
-            locations(&args),
-            [
-                FixtureLocation::Bare("users.sql".into()),
-                FixtureLocation::Bare("sites.sql".into())
-            ]
-        );
+        assert_eq!(locations(&args), [bare("users.sql"), bare("sites.sql")]);
     }
 
     #[test]
@@ -697,10 +610,7 @@ mod tests {
         let args = parse_ok(quote!(fixtures("../fixtures/users.sql", "./local")));
         assert_eq!(
             locations(&args),
-            [
-                FixtureLocation::Relative("../fixtures/users.sql".into()),
-                FixtureLocation::Relative("./local".into())
-            ]
+            [relative("../fixtures/users.sql"), relative("./local")]
         );
     }
 
@@ -713,8 +623,8 @@ mod tests {
         assert_eq!(
             locations(&args),
             [
-                FixtureLocation::Relative("../fixtures/users.sql".into()),
-                FixtureLocation::Relative("../fixtures/x.psql".into())
+                relative("../fixtures/users.sql"),
+                relative("../fixtures/x.psql")
             ]
         );
     }
@@ -729,11 +639,7 @@ mod tests {
         ));
         assert_eq!(
             locations(&args),
-            [
-                FixtureLocation::Bare("a.sql".into()),
-                FixtureLocation::Relative("d/b.sql".into()),
-                FixtureLocation::Bare("c.sql".into())
-            ]
+            [bare("a.sql"), relative("d/b.sql"), bare("c.sql")]
         );
         assert_eq!(args.database_only.len(), 4);
     }
@@ -756,17 +662,17 @@ mod tests {
     fn runtime_flavor() {
         assert_eq!(
             parse_ok(quote!(flavor = "current_thread")).flavor,
-            Flavor::CurrentThread
+            RuntimeFlavor::CurrentThread
         );
         assert_eq!(
             parse_ok(quote!(flavor = "multi_thread")).flavor,
-            Flavor::MultiThread {
+            RuntimeFlavor::MultiThread {
                 worker_threads: None
             }
         );
         assert_eq!(
             parse_ok(quote!(worker_threads = 4, flavor = "multi_thread")).flavor,
-            Flavor::MultiThread {
+            RuntimeFlavor::MultiThread {
                 worker_threads: Some(4)
             }
         );
@@ -809,9 +715,10 @@ mod tests {
     }
 
     #[test]
-    fn distance() {
-        assert_eq!(edit_distance("fixtures", "fixture"), 1);
-        assert_eq!(edit_distance("migrator", "migrations"), 3);
-        assert_eq!(edit_distance("", "abc"), 3);
+    fn nearest_argument_for_typos() {
+        assert_eq!(nearest_argument("fixture"), Some("fixtures"));
+        assert_eq!(nearest_argument("migrater"), Some("migrator"));
+        assert_eq!(nearest_argument("workers"), None);
+        assert_eq!(nearest_argument(""), None);
     }
 }

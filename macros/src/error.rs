@@ -37,10 +37,14 @@ impl Errors {
     }
 
     /// Every error recorded, and `last`.
-    pub(crate) fn with(mut self, last: syn::Error) -> syn::Error {
-        self.push(last);
-        self.0
-            .unwrap_or_else(|| unreachable!("an error was just pushed"))
+    pub(crate) fn with(self, last: syn::Error) -> syn::Error {
+        match self.0 {
+            Some(mut all) => {
+                all.combine(last);
+                all
+            }
+            None => last,
+        }
     }
 
     /// `true` when nothing was recorded.

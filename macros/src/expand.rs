@@ -10,9 +10,11 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::{FnArg, Ident, ItemFn, ReturnType, parse_quote};
 
-use crate::args::{self, Args, Flavor, Isolation};
+use crate::args::{self, Args};
+use crate::env::{Env, normalize};
 use crate::error::Errors;
-use crate::fixtures::{self, Env, ResolvedFixture, normalize};
+use crate::fixtures::{self, ResolvedFixture};
+use crate::harness::Isolation;
 use crate::migrations::{self, Schema};
 use crate::signature::{self, DbArgs, TestFn};
 use crate::time_pause;
@@ -180,29 +182,13 @@ fn test_fn(
     });
 
     // A test without a database has no isolation; the field is required, and ignored then.
-    let isolation = match args
+    let isolation = args
         .isolation
         .as_ref()
         .map(|i| i.value)
         .or(test.db.isolation())
-    {
-        Some(Isolation::Database) => quote!(::persistence::testing::Isolation::Database),
-        Some(Isolation::Transaction) | None => {
-            quote!(::persistence::testing::Isolation::Transaction)
-        }
-    };
-
-    let runtime = match args.flavor {
-        Flavor::Shared => quote!(::persistence::testing::RuntimeFlavor::Shared),
-        Flavor::CurrentThread => quote!(::persistence::testing::RuntimeFlavor::CurrentThread),
-        Flavor::MultiThread { worker_threads } => {
-            let worker_threads = match worker_threads {
-                Some(n) => quote!(::core::option::Option::Some(#n)),
-                None => quote!(::core::option::Option::None),
-            };
-            quote!(::persistence::testing::RuntimeFlavor::MultiThread { worker_threads: #worker_threads })
-        }
-    };
+        .unwrap_or(Isolation::Transaction);
+    let runtime = args.flavor;
 
     // Spanned on the return type, so that "`i32` is not a test outcome" points at `-> i32`.
     let outcome_span = match output {

@@ -10,22 +10,13 @@
 //! - the expansion can `include_str!` an absolute path, so the test binary is rebuilt when a
 //!   fixture changes and the path does not depend on where the expansion ends up.
 
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use proc_macro2::Span;
 
 use crate::args::{FixtureLocation, FixtureRef};
+use crate::env::{Env, display, normalize};
 use crate::error::Errors;
-
-/// Where the expansion happens: the inputs of path resolution.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Env {
-    /// `CARGO_MANIFEST_DIR` of the crate being compiled.
-    pub(crate) manifest_dir: Option<PathBuf>,
-    /// The absolute path of the source file that contains the test, when the compiler can say
-    /// (`proc_macro::Span::local_file`; not for code that comes from nowhere on disk).
-    pub(crate) source_file: Option<PathBuf>,
-}
 
 /// A fixture found on disk.
 #[derive(Debug, Clone)]
@@ -131,34 +122,6 @@ fn found_at(
         display: display(path, manifest_dir),
         span,
     })
-}
-
-/// `path` relative to the crate root when it is inside it, else absolute.
-pub(crate) fn display(path: &Path, manifest_dir: Option<&Path>) -> String {
-    manifest_dir
-        .map(normalize)
-        .and_then(|root| path.strip_prefix(root).ok().map(Path::to_path_buf))
-        .unwrap_or_else(|| path.to_path_buf())
-        .to_string_lossy()
-        .replace('\\', "/")
-}
-
-/// Removes `.` and resolves `..` without touching the file system, so messages show
-/// `crate/fixtures/users.sql` rather than `crate/tests/../fixtures/users.sql`.
-pub(crate) fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for component in path.components() {
-        match component {
-            Component::CurDir => {}
-            Component::ParentDir => {
-                if !out.pop() {
-                    out.push("..");
-                }
-            }
-            other => out.push(other),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -280,14 +243,5 @@ mod tests {
             errors.finish().expect_err("an error").into_iter().count(),
             2
         );
-    }
-
-    #[test]
-    fn normalizes_lexically() {
-        assert_eq!(
-            normalize(Path::new("/a/b/../c/./d.sql")),
-            Path::new("/a/c/d.sql")
-        );
-        assert_eq!(normalize(Path::new("../x")), Path::new("../x"));
     }
 }

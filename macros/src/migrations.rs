@@ -11,8 +11,8 @@ use proc_macro2::Span;
 use syn::LitStr;
 
 use crate::args::MigrationsArg;
+use crate::env::{display, normalize};
 use crate::error::Errors;
-use crate::fixtures::{display, normalize};
 
 /// The directory `#[sqlx::test]` applies when nothing is said, if it exists.
 const DEFAULT_DIR: &str = "./migrations";

@@ -8,12 +8,12 @@
 
 use quote::quote;
 use syn::{
-    Attribute, FnArg, GenericArgument, ItemFn, PatType, PathArguments, Type, TypePath,
+    Attribute, FnArg, GenericArgument, ItemFn, PatType, PathArguments, Signature, Type, TypePath,
     TypeReference,
 };
 
-use crate::args::Isolation;
 use crate::error::Errors;
+use crate::harness::Isolation;
 
 /// What one recognised argument is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,19 +78,42 @@ pub(crate) struct TestFn {
 /// Checks `item`, recording every problem in `errors`. Returns `None` when the signature is
 /// too broken to say what the test takes.
 pub(crate) fn check(item: ItemFn, errors: &mut Errors) -> Option<TestFn> {
-    let sig = &item.sig;
     let rstest = item
         .attrs
         .iter()
         .any(|attr| last_segment_is(attr, "rstest"));
+    let rewritten_by = rewritten_by(&item);
+    check_qualifiers(&item.sig, rewritten_by, errors);
+    check_attributes(&item.attrs, rstest, rewritten_by.is_some(), errors);
+    let typed = typed_inputs(&item.sig, errors)?;
+    let db = if rstest {
+        // rstest resolves the other arguments (cases, values, fixtures); the database ones are
+        // left in each case's signature, for `#[db_test]` to provide.
+        let db_args = typed
+            .into_iter()
+            .filter_map(|arg| classify(&arg.ty).ok().map(|kind| (arg, kind)))
+            .collect();
+        db_args_of(db_args, Form::Rstest, errors)?
+    } else {
+        plain_db_args(typed, errors)?
+    };
+    Some(TestFn { item, db, rstest })
+}
 
-    // `#[tokio::test]` (or a macro like it) *above* `#[db_test]` expands first: it takes
-    // `async` away and adds a `#[::core::prelude::v1::test]`, spanned on itself. Saying "write
-    // `async fn`" about a function the user wrote `async` would point the wrong way.
-    let rewritten_by = item
-        .attrs
+/// `#[tokio::test]` (or a macro like it) *above* `#[db_test]` expands first: it takes `async`
+/// away and adds a `#[::core::prelude::v1::test]`, spanned on itself. Saying "write
+/// `async fn`" about a function the user wrote `async` would point the wrong way.
+fn rewritten_by(item: &ItemFn) -> Option<&Attribute> {
+    if item.sig.asyncness.is_some() {
+        return None;
+    }
+    item.attrs
         .iter()
-        .find(|attr| sig.asyncness.is_none() && is_generated_test_attribute(attr));
+        .find(|attr| is_generated_test_attribute(attr))
+}
+
+/// What the signature must not be: not `async`, `unsafe`, `const`, `extern`, generic, variadic.
+fn check_qualifiers(sig: &Signature, rewritten_by: Option<&Attribute>, errors: &mut Errors) {
     if let Some(attr) = rewritten_by {
         errors.spanned(
             attr,
@@ -127,10 +150,15 @@ pub(crate) fn check(item: ItemFn, errors: &mut Errors) -> Option<TestFn> {
     if let Some(variadic) = &sig.variadic {
         errors.spanned(variadic, "a `#[db_test]` function cannot be variadic");
     }
-    for attr in &item.attrs {
+}
+
+/// The attributes `#[db_test]` adds itself, written again below it.
+fn check_attributes(attrs: &[Attribute], rstest: bool, rewritten: bool, errors: &mut Errors) {
+    for attr in attrs {
         // `#[test]`, `#[tokio::test]`, `#[sqlx::test]`, ...: a second test attribute would
-        // register the function twice or wrap it in another runtime.
-        if last_segment_is(attr, "test") && rewritten_by.is_none() {
+        // register the function twice or wrap it in another runtime. One that has already
+        // rewritten the function was reported as such.
+        if last_segment_is(attr, "test") && !rewritten {
             errors.spanned(
                 attr,
                 "`#[db_test]` already makes this function a test: remove this attribute",
@@ -144,7 +172,10 @@ pub(crate) fn check(item: ItemFn, errors: &mut Errors) -> Option<TestFn> {
             );
         }
     }
+}
 
+/// The typed arguments, or `None` after an error for each `self`.
+fn typed_inputs(sig: &Signature, errors: &mut Errors) -> Option<Vec<PatType>> {
     let mut typed = Vec::new();
     let mut broken = false;
     for input in &sig.inputs {
@@ -159,73 +190,81 @@ pub(crate) fn check(item: ItemFn, errors: &mut Errors) -> Option<TestFn> {
             FnArg::Typed(arg) => typed.push(arg.clone()),
         }
     }
-    if broken {
+    (!broken).then_some(typed)
+}
+
+/// The database argument(s) of a test without rstest, where every argument must be one.
+fn plain_db_args(typed: Vec<PatType>, errors: &mut Errors) -> Option<DbArgs> {
+    let kinds: Vec<_> = typed.iter().map(|arg| classify(&arg.ty)).collect();
+    let options_pair = matches!(
+        kinds[..],
+        [Ok(ArgKind::PoolOptions), Ok(ArgKind::ConnectOptions)]
+    );
+    if typed.len() > 1 && !options_pair {
+        // The count is the error to fix, not the types. When exactly one argument is a
+        // database handle, the others are what is too much (likely meant for rstest); else all
+        // but the first.
+        let db_positions: Vec<usize> = (0..kinds.len()).filter(|&i| kinds[i].is_ok()).collect();
+        let extra: Vec<&PatType> = match db_positions[..] {
+            [db] => typed
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != db)
+                .map(|(_, arg)| arg)
+                .collect(),
+            _ => typed[1..].iter().collect(),
+        };
+        too_many_arguments(&extra, Form::Plain, errors);
         return None;
     }
-
-    let db = if rstest {
-        // rstest resolves the other arguments (cases, values, fixtures); the database ones are
-        // left in each case's signature, for `#[db_test]` to provide.
-        let db_args = typed
-            .into_iter()
-            .filter_map(|arg| classify(&arg.ty).ok().map(|kind| (arg, kind)))
-            .collect();
-        db_args_of(db_args, true, errors)?
-    } else {
-        if typed.len() > 1
-            && !(typed.len() == 2
-                && classify(&typed[0].ty) == Ok(ArgKind::PoolOptions)
-                && classify(&typed[1].ty) == Ok(ArgKind::ConnectOptions))
-        {
-            // The count is the error to fix. When exactly one argument is a database handle,
-            // the others are what is too much (likely meant for rstest); else all but the first.
-            let db_positions: Vec<usize> = (0..typed.len())
-                .filter(|&i| classify(&typed[i].ty).is_ok())
-                .collect();
-            let extra: Vec<&PatType> = match db_positions[..] {
-                [db] => typed
-                    .iter()
-                    .enumerate()
-                    .filter(|&(i, _)| i != db)
-                    .map(|(_, arg)| arg)
-                    .collect(),
-                _ => typed[1..].iter().collect(),
-            };
-            errors.spanned(
-                quote!(#(#extra),*),
-                "a `#[db_test]` function takes one database argument; the only two-argument form \
-                 is `(opts: PgPoolOptions, connect: PgConnectOptions)`, in that order.\n\
-                 For arguments that rstest provides, put `#[db_test]` above `#[rstest]`",
-            );
-            return None;
-        }
-        let mut classified = Vec::new();
-        for arg in &typed {
-            match classify(&arg.ty) {
-                Ok(kind) => classified.push((arg.clone(), kind)),
-                Err(hint) => {
-                    let message = match hint {
-                        Some(hint) => format!("unsupported argument type: {hint}"),
-                        None => format!("unsupported argument type: {ACCEPTED}"),
-                    };
-                    errors.spanned(&arg.ty, message);
-                    broken = true;
-                }
+    let count = kinds.len();
+    let mut classified = Vec::new();
+    for (arg, kind) in typed.into_iter().zip(kinds) {
+        match kind {
+            Ok(kind) => classified.push((arg, kind)),
+            Err(hint) => {
+                let hint = hint.unwrap_or_else(|| ACCEPTED.to_owned());
+                errors.spanned(&arg.ty, format!("unsupported argument type: {hint}"));
             }
         }
-        if broken {
-            return None;
-        }
-        db_args_of(classified, false, errors)?
-    };
+    }
+    // Every argument whose type is not recognised was reported.
+    if classified.len() < count {
+        return None;
+    }
+    db_args_of(classified, Form::Plain, errors)
+}
 
-    Some(TestFn { item, db, rstest })
+/// Which function has too many database arguments, for the message.
+#[derive(Debug, Clone, Copy)]
+enum Form {
+    /// A test of its own: every argument is for `#[db_test]` to provide.
+    Plain,
+    /// An rstest template or case: rstest provides the other arguments.
+    Rstest,
+}
+
+/// Records the error for database arguments beyond the one a test takes, spanned on `extra`.
+fn too_many_arguments(extra: &[&PatType], form: Form, errors: &mut Errors) {
+    const TWO_ARGUMENT_FORM: &str = "the only two-argument form is \
+        `(opts: PgPoolOptions, connect: PgConnectOptions)`, in that order";
+    let message = match form {
+        Form::Plain => format!(
+            "a `#[db_test]` function takes one database argument; {TWO_ARGUMENT_FORM}.\n\
+             For arguments that rstest provides, put `#[db_test]` above `#[rstest]`"
+        ),
+        Form::Rstest => format!(
+            "a `#[db_test]` rstest function takes one database argument (the others come from \
+             rstest); {TWO_ARGUMENT_FORM}"
+        ),
+    };
+    errors.spanned(quote!(#(#extra),*), message);
 }
 
 /// Groups the recognised arguments into what the test takes.
 fn db_args_of(
     mut args: Vec<(PatType, ArgKind)>,
-    rstest: bool,
+    form: Form,
     errors: &mut Errors,
 ) -> Option<DbArgs> {
     match args.as_slice() {
@@ -247,28 +286,20 @@ fn db_args_of(
         }
         [_, extra @ ..] => {
             let extra: Vec<&PatType> = extra.iter().map(|(arg, _)| arg).collect();
-            let message = if rstest {
-                "a `#[db_test]` rstest function takes one database argument (the others come \
-                 from rstest); the only two-argument form is \
-                 `(opts: PgPoolOptions, connect: PgConnectOptions)`, in that order"
-            } else {
-                "a `#[db_test]` function takes one database argument; the only two-argument form \
-                 is `(opts: PgPoolOptions, connect: PgConnectOptions)`, in that order"
-            };
-            errors.spanned(quote!(#(#extra),*), message);
+            too_many_arguments(&extra, form, errors);
             None
         }
     }
 }
 
-/// `true` when the attribute's path ends with `name` (`#[tokio::test]` ends with `test`), which
-/// is also how rstest recognises test attributes.
-/// `#[::core::prelude::v1::test]` and the like: a path from the crate root, as macros write
-/// `#[test]` so that no user item can shadow it; a person writes `#[test]`.
+/// `#[::core::prelude::v1::test]` and the like: a path from the crate root ending in `test`, as
+/// macros write `#[test]` so that no user item can shadow it; a person writes `#[test]`.
 fn is_generated_test_attribute(attr: &Attribute) -> bool {
     attr.path().leading_colon.is_some() && last_segment_is(attr, "test")
 }
 
+/// `true` when the attribute's path ends with `name` (`#[tokio::test]` ends with `test`), which
+/// is also how rstest recognises test attributes.
 pub(crate) fn last_segment_is(attr: &Attribute, name: &str) -> bool {
     attr.path()
         .segments

@@ -4,13 +4,13 @@
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 
-use crate::args::Flavor;
 use crate::error::Errors;
+use crate::harness::RuntimeFlavor;
 
 /// Records an error at each `time::pause` in `body` unless the test has its own
 /// current-thread runtime.
-pub(crate) fn check(body: TokenStream, flavor: &Flavor, errors: &mut Errors) {
-    if matches!(flavor, Flavor::CurrentThread) {
+pub(crate) fn check(body: TokenStream, flavor: &RuntimeFlavor, errors: &mut Errors) {
+    if matches!(flavor, RuntimeFlavor::CurrentThread) {
         return;
     }
     for span in pause_calls(body) {
@@ -52,7 +52,7 @@ mod tests {
 
     use super::*;
 
-    fn count(body: TokenStream, flavor: Flavor) -> usize {
+    fn count(body: TokenStream, flavor: RuntimeFlavor) -> usize {
         let mut errors = Errors::default();
         check(body, &flavor, &mut errors);
         errors
@@ -68,16 +68,16 @@ mod tests {
             pause();
             other::pause();
         });
-        assert_eq!(count(body.clone(), Flavor::Shared), 2);
+        assert_eq!(count(body.clone(), RuntimeFlavor::Shared), 2);
         assert_eq!(
             count(
                 body.clone(),
-                Flavor::MultiThread {
+                RuntimeFlavor::MultiThread {
                     worker_threads: None
                 }
             ),
             2
         );
-        assert_eq!(count(body, Flavor::CurrentThread), 0);
+        assert_eq!(count(body, RuntimeFlavor::CurrentThread), 0);
     }
 }
