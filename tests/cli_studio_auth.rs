@@ -1,16 +1,20 @@
 //! `persistence studio` safety: every request needs the printed token (401 without, 403 with
 //! a wrong one), writes also need the page's anti-forgery value, it listens on 127.0.0.1
 //! only, and the database password shows nowhere: not in pages, errors or its output.
+
 #![cfg(feature = "studio")]
 
-mod core_support;
-mod studio_support;
+mod common;
 
-use core_support::{TempDir, backend, cli, texts, url_for, with_checked_password};
 use persistence::db_test;
 use persistence::ephemeral::BackendKind;
 use persistence::testing::TestDb;
-use studio_support::{Studio, field_of, hidden_fields, path, request};
+
+use common::cli::{cli, texts};
+use common::password::with_checked_password;
+use common::server::{backend, url_for};
+use common::studio::{Studio, field_of, hidden_fields, path, request};
+use common::tempdir::temp_dir;
 
 async fn email_of(db: &TestDb, id: i64) -> String {
     sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
@@ -22,7 +26,7 @@ async fn email_of(db: &TestDb, id: i64) -> String {
 
 #[db_test(isolation = "database", fixtures("users"))]
 async fn requests_without_the_token_are_refused(db: TestDb) {
-    let dir = TempDir::new("studio-auth");
+    let dir = temp_dir("studio-auth");
     let url = url_for(db.name()).await;
     let studio = Studio::start(dir.path(), &["--database-url", &url], &[]);
     let users = path("/table", &[("s", "public"), ("t", "users")]);
@@ -70,7 +74,7 @@ async fn requests_without_the_token_are_refused(db: TestDb) {
 
 #[db_test(isolation = "database", fixtures("users"))]
 async fn writes_need_the_pages_anti_forgery_value(db: TestDb) {
-    let dir = TempDir::new("studio-csrf");
+    let dir = temp_dir("studio-csrf");
     let url = url_for(db.name()).await;
     let studio = Studio::start(dir.path(), &["--database-url", &url], &[]);
     let row = studio.get("/row?s=public&t=users&c=id&k=2");
@@ -116,7 +120,7 @@ async fn writes_need_the_pages_anti_forgery_value(db: TestDb) {
 
 #[db_test(isolation = "database")]
 async fn it_listens_on_loopback_only(db: TestDb) {
-    let dir = TempDir::new("studio-bind");
+    let dir = temp_dir("studio-bind");
     let url = url_for(db.name()).await;
     let studio = Studio::start(dir.path(), &["--database-url", &url], &[]);
     assert!(
@@ -166,7 +170,7 @@ async fn it_listens_on_loopback_only(db: TestDb) {
 
 #[db_test(isolation = "database", fixtures("users"))]
 async fn the_password_shows_nowhere(db: TestDb) {
-    let dir = TempDir::new("studio-password");
+    let dir = temp_dir("studio-password");
     let pool = db.pool().clone();
     with_checked_password(db.name(), |urls| async move {
         let parsed = url::Url::parse(&urls.right).expect("URL");

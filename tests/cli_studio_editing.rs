@@ -2,15 +2,17 @@
 //! string, jsonb indented, long text folded, foreign keys followed both ways; writes refused
 //! with the server's message on a constraint violation, and with a clear message when the row
 //! changed since the page showed it; `--read-only` allows no write at all.
+
 #![cfg(feature = "studio")]
 
-mod core_support;
-mod studio_support;
+mod common;
 
-use core_support::{TempDir, url_for};
 use persistence::db_test;
 use persistence::testing::TestDb;
-use studio_support::{Studio, field_of, hidden_fields, path, request};
+
+use common::server::url_for;
+use common::studio::{Studio, field_of, hidden_fields, path, request};
+use common::tempdir::temp_dir;
 
 async fn title_of(db: &TestDb, id: i64) -> String {
     sqlx::query_scalar("SELECT title FROM pages WHERE id = $1")
@@ -37,7 +39,7 @@ async fn values_show_as_they_are_and_keys_link_both_ways(db: TestDb) {
         .execute(db.pool())
         .await
         .expect("long name");
-    let dir = TempDir::new("studio-values");
+    let dir = temp_dir("studio-values");
     let studio = Studio::start(
         dir.path(),
         &["--database-url", &url_for(db.name()).await],
@@ -109,7 +111,7 @@ async fn values_show_as_they_are_and_keys_link_both_ways(db: TestDb) {
 
 #[db_test(isolation = "database", fixtures("users", "sites", "pages"))]
 async fn writes_are_checked_by_the_server_and_against_the_page(db: TestDb) {
-    let dir = TempDir::new("studio-writes");
+    let dir = temp_dir("studio-writes");
     let studio = Studio::start(
         dir.path(),
         &["--database-url", &url_for(db.name()).await],
@@ -201,7 +203,7 @@ async fn writes_are_checked_by_the_server_and_against_the_page(db: TestDb) {
 
 #[db_test(isolation = "database", fixtures("users", "sites", "pages"))]
 async fn read_only_allows_no_writes(db: TestDb) {
-    let dir = TempDir::new("studio-read-only");
+    let dir = temp_dir("studio-read-only");
     let url = url_for(db.name()).await;
     let writable = Studio::start(dir.path(), &["--database-url", &url], &[]);
     // A form with a valid anti-forgery value, from a studio that may write.

@@ -1,15 +1,17 @@
 //! `persistence studio` with hostile names: a table `a"b; drop table x` with a column
 //! `c"d; drop table y` is listed, paged, sorted, filtered, searched and edited, and no name or
 //! value runs as SQL (the tables `x` and `y` survive, the values arrive as typed).
+
 #![cfg(feature = "studio")]
 
-mod core_support;
-mod studio_support;
+mod common;
 
-use core_support::{TempDir, url_for};
 use persistence::db_test;
 use persistence::testing::TestDb;
-use studio_support::{Studio, field_of, hidden_fields, path, unescape};
+
+use common::server::url_for;
+use common::studio::{Studio, field_of, hidden_fields, path, unescape};
+use common::tempdir::temp_dir;
 
 const TABLE: &str = "a\"b; drop table x";
 const COLUMN: &str = "c\"d; drop table y";
@@ -59,7 +61,7 @@ fn rows_line(body: &str) -> String {
 #[db_test(isolation = "database")]
 async fn hostile_names_are_listed_paged_filtered_and_edited(db: TestDb) {
     setup(&db).await;
-    let dir = TempDir::new("studio-hostile");
+    let dir = temp_dir("studio-hostile");
     let url = url_for(db.name()).await;
     let studio = Studio::start(dir.path(), &["--database-url", &url], &[]);
 

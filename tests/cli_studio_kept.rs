@@ -1,18 +1,20 @@
 //! The failed-test path: with `PERSISTENCE_TEST_KEEP=failed` the line about a kept database
 //! gives a `persistence studio` command; run as printed it opens that database, read-only,
 //! and a browser shows the rows the failed test wrote.
+
 #![cfg(all(unix, feature = "studio"))]
 
-mod core_support;
-mod studio_support;
-mod support;
+mod common;
 
-use core_support::{TempDir, cli};
 use fantoccini::Locator;
 use persistence::db_test;
 use sqlx::PgPool;
-use studio_support::{Browser, Studio, path};
-use support::{child, scenario_is};
+
+use common::browser::Browser;
+use common::cli::cli;
+use common::scenario::{self, child, scenario_is};
+use common::studio::{Studio, path};
+use common::tempdir::temp_dir;
 
 const EMAIL: &str = "kept-for-studio@example.com";
 
@@ -59,7 +61,7 @@ async fn the_printed_studio_command_opens_the_kept_database() {
     let _server = persistence::ephemeral::server().await.expect("server");
     let mut command = child("writes_then_fails", "fail");
     command.env("PERSISTENCE_TEST_KEEP", "failed");
-    let (output, text) = support::run(command);
+    let (output, text) = scenario::run(command);
     assert!(!output.status.success(), "{text}");
     let line = text
         .lines()
@@ -77,7 +79,7 @@ async fn the_printed_studio_command_opens_the_kept_database() {
         .expect("the kept database")
         .to_owned();
 
-    let dir = TempDir::new("studio-kept");
+    let dir = temp_dir("studio-kept");
     let mut all: Vec<&str> = vec!["studio", "--port", "0"];
     all.extend(arguments.iter().map(String::as_str));
     let studio = Studio::spawn(cli(dir.path(), &all));

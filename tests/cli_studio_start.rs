@@ -1,19 +1,22 @@
 //! How `persistence studio` starts: without a database it says in one line how to get one;
 //! a port in use is named with the way out (`--port 0`); `--open` without a browser opener
 //! is only a warning, and the page is served all the same.
+
 #![cfg(feature = "studio")]
 
-mod core_support;
-mod studio_support;
+mod common;
 
-use core_support::{TempDir, cli, texts, url_for};
 use persistence::db_test;
 use persistence::testing::TestDb;
-use studio_support::Studio;
+
+use common::cli::{cli, texts};
+use common::server::url_for;
+use common::studio::Studio;
+use common::tempdir::temp_dir;
 
 #[test]
 fn without_a_database_it_says_how_to_get_one() {
-    let dir = TempDir::new("studio-none");
+    let dir = temp_dir("studio-none");
     let state = dir.path().join("state");
     let output = cli(dir.path(), &["studio", "--port", "0"])
         .env("PERSISTENCE_STATE_DIR", &state)
@@ -33,7 +36,7 @@ fn without_a_database_it_says_how_to_get_one() {
 
 #[test]
 fn a_server_that_does_not_answer_is_named_by_host_and_port() {
-    let dir = TempDir::new("studio-unreachable");
+    let dir = temp_dir("studio-unreachable");
     // Nothing listens on port 1.
     let url = "postgres://app:s3cret-pw@127.0.0.1:1/app";
     let output = cli(
@@ -55,7 +58,7 @@ fn a_server_that_does_not_answer_is_named_by_host_and_port() {
 
 #[db_test(isolation = "database")]
 async fn a_busy_port_is_named_and_open_failing_is_a_warning(db: TestDb) {
-    let dir = TempDir::new("studio-start");
+    let dir = temp_dir("studio-start");
     let url = url_for(db.name()).await;
     let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = busy.local_addr().expect("address").port().to_string();

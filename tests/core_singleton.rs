@@ -5,18 +5,17 @@
 //! `global()` reads the process environment, which a test must not change in a shared test
 //! process: each scenario runs in a child process (this binary again, `--exact` one test)
 //! with `DATABASE_URL` pointing at the parent's test database.
+
 // The SIGTERM test, and what only it uses, is Unix-only.
 #![cfg_attr(not(unix), allow(unused_imports, dead_code))]
 
-mod core_support;
-mod support;
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use core_support::{url_for, wait_with_timeout};
 use persistence::db_test;
 use persistence::postgres::{
     Error, ErrorCategory, Signal, TransactionOptions, global, shutdown, shutdown_on_signal,
@@ -24,7 +23,10 @@ use persistence::postgres::{
 };
 use persistence::testing::TestDb;
 use sqlx::{Connection, PgConnection};
-use support::{child, scenario_is};
+
+use common::cli::wait_with_timeout;
+use common::scenario::{self, child, scenario_is};
+use common::server::{eventually, url_for};
 
 const APP: &str = "persistence-singleton";
 
@@ -154,7 +156,7 @@ fn shared_pool_scenario() {
         assert_eq!(pool.size(), 0);
         assert_refuses_work(pool).await;
         // The server sees the sessions go.
-        let gone = core_support::eventually(Duration::from_secs(5), async || {
+        let gone = eventually(Duration::from_secs(5), async || {
             sessions_of_the_pool().await == 0
         })
         .await;
@@ -166,7 +168,7 @@ fn shared_pool_scenario() {
 #[db_test]
 async fn one_lazy_pool_shared_by_tasks_and_closed_by_shutdown(db: TestDb) {
     let command = scenario("shared_pool_scenario", "shared", &db).await;
-    let (output, text) = support::run(command);
+    let (output, text) = scenario::run(command);
     assert!(output.status.success(), "{text}");
     assert!(text.contains("scenario shared: ok"), "{text}");
 }
@@ -202,7 +204,7 @@ fn shutdown_timeout_scenario() {
         assert!(pool.is_closed());
         assert_refuses_work(pool).await;
         drop(held);
-        let gone = core_support::eventually(Duration::from_secs(5), async || {
+        let gone = eventually(Duration::from_secs(5), async || {
             sessions_of_the_pool().await == 0
         })
         .await;
@@ -214,7 +216,7 @@ fn shutdown_timeout_scenario() {
 #[db_test]
 async fn shutdown_gives_up_at_its_timeout(db: TestDb) {
     let command = scenario("shutdown_timeout_scenario", "shutdown-timeout", &db).await;
-    let (output, text) = support::run(command);
+    let (output, text) = scenario::run(command);
     assert!(output.status.success(), "{text}");
     assert!(text.contains("scenario shutdown-timeout: ok"), "{text}");
 }

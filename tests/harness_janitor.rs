@@ -7,7 +7,7 @@
 //! file and the clone itself. Only a started server has a supervisor: on the external
 //! backend's pass the child starts a native server instead.
 
-mod support;
+mod common;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -15,7 +15,10 @@ use std::time::{Duration, Instant};
 use persistence::ephemeral::state_dir::{ServerState, StateDir};
 use persistence::testing::{Isolation, TestDb, TestSpec, run};
 use sqlx::{ConnectOptions, Connection};
-use support::{child, private_state_dir, scenario_is, wait_for_server_to_go};
+
+use common::scenario::{self, child, scenario_is};
+use common::server::wait_for_server_to_go;
+use common::tempdir::temp_dir;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -26,17 +29,18 @@ fn a_clone_a_nextest_process_left_used_is_reset_by_the_janitor() {
     if scenario_is(WRITES) {
         return write_and_leave();
     }
-    let state = private_state_dir("janitor");
+    let scratch = temp_dir("janitor");
+    let state = scratch.path();
     let clone = leave_a_used_clone(
         "a_clone_a_nextest_process_left_used_is_reset_by_the_janitor",
-        &state,
+        state,
         Some("2"),
     );
 
-    let server = StateDir::new(&state)
+    let server = StateDir::new(state)
         .live_server()
         .expect("the child's server outlives it for its grace");
-    let leases = StateDir::new(&state).server_files(&server.instance_id);
+    let leases = StateDir::new(state).server_files(&server.instance_id);
     // The child has ended: nobody but the janitor can have made its clone clean.
     wait_until("the janitor resets the clone", || {
         lease_state(&leases, &clone).starts_with("clean ")
@@ -52,10 +56,9 @@ fn a_clone_a_nextest_process_left_used_is_reset_by_the_janitor() {
 
     // Besides the reset one, clean clones are kept ready (two, as asked).
     wait_until("two clean clones are ready", || ready_clones(&leases) >= 2);
-    wait_for_server_to_go(&state);
+    wait_for_server_to_go(state);
     // Its supervisor stops the janitor and the server, then removes the server's files.
     wait_until("the lease files go with the server", || !leases.exists());
-    let _ = std::fs::remove_dir_all(&state);
 }
 
 #[test]
@@ -63,16 +66,17 @@ fn with_no_ready_clones_there_is_no_janitor_and_a_process_resets_its_own_clone()
     if scenario_is(WRITES) {
         return write_and_leave();
     }
-    let state = private_state_dir("no-janitor");
+    let scratch = temp_dir("no-janitor");
+    let state = scratch.path();
     let clone = leave_a_used_clone(
         "with_no_ready_clones_there_is_no_janitor_and_a_process_resets_its_own_clone",
-        &state,
+        state,
         Some("0"),
     );
-    let server = StateDir::new(&state)
+    let server = StateDir::new(state)
         .live_server()
         .expect("the child's server outlives it for its grace");
-    let leases = StateDir::new(&state).server_files(&server.instance_id);
+    let leases = StateDir::new(state).server_files(&server.instance_id);
     // Clean as soon as the child is gone: it reset the clone itself.
     assert!(
         lease_state(&leases, &clone).starts_with("clean "),
@@ -80,8 +84,7 @@ fn with_no_ready_clones_there_is_no_janitor_and_a_process_resets_its_own_clone()
         lease_state(&leases, &clone)
     );
     assert_eq!(ready_clones(&leases), 1, "no clone was made ahead");
-    wait_for_server_to_go(&state);
-    let _ = std::fs::remove_dir_all(&state);
+    wait_for_server_to_go(state);
 }
 
 /// Runs `test` as a nextest process would (one test, then the process ends) on a server of
@@ -100,7 +103,7 @@ fn leave_a_used_clone(test: &str, state: &Path, ready: Option<&str>) -> String {
     if std::env::var("PERSISTENCE_TEST_BACKEND").is_ok_and(|b| b == "external") {
         command.env("PERSISTENCE_TEST_BACKEND", "native");
     }
-    let (output, text) = support::run(command);
+    let (output, text) = scenario::run(command);
     assert!(output.status.success(), "the child test failed:\n{text}");
     text.lines()
         .find_map(|line| Some(line.split_once("CLONE ")?.1))

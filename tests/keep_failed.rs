@@ -1,11 +1,13 @@
 //! `PERSISTENCE_TEST_KEEP=failed` keeps the database of a failed database-mode test and prints
 //! a URL to inspect it.
 
-mod support;
+mod common;
 
 use persistence::db_test;
 use sqlx::PgPool;
-use support::{child, kept_url, scenario_is};
+
+use common::kept::kept_url;
+use common::scenario::{self, child, scenario_is};
 
 #[db_test]
 async fn fails_after_writing(pool: PgPool) {
@@ -20,7 +22,7 @@ async fn fails_after_writing(pool: PgPool) {
 fn a_failed_tests_database_is_kept_and_its_url_printed() {
     let mut command = child("fails_after_writing", "fail");
     command.env("PERSISTENCE_TEST_KEEP", "failed");
-    let (output, text) = support::run(command);
+    let (output, text) = scenario::run(command);
     assert!(!output.status.success(), "{text}");
     let url = kept_url(&text);
     let database = url.rsplit('/').next().expect("database name").to_owned();
@@ -53,7 +55,7 @@ fn a_failed_tests_database_is_kept_and_its_url_printed() {
 
 #[test]
 fn without_the_variable_a_failed_tests_database_is_dropped() {
-    let (output, text) = support::run(child("fails_after_writing", "fail"));
+    let (output, text) = scenario::run(child("fails_after_writing", "fail"));
     assert!(!output.status.success(), "{text}");
     assert!(!text.contains("kept the database"), "{text}");
 }
