@@ -25,16 +25,16 @@ const DATABASE: &str = "app_data";
 /// The binaries the nested run runs: every kind of test (both isolation modes, fixtures,
 /// rstest, factories, `global()` in every mode, statement counts, seeds, child processes).
 const NESTED: &str = "binary(harness_global_pool) | binary(harness_query_count) | \
-                      binary(harness_seeds) | binary(factories) | binary(transaction_rollback) \
-                      | binary(database_isolation) | binary(fixtures_and_migrations) | \
-                      binary(rstest_cases)";
+                      binary(harness_seeds) | binary(harness_factories) | binary(harness_transaction_rollback) \
+                      | binary(harness_database_isolation) | binary(harness_fixtures_and_migrations) | \
+                      binary(harness_rstest_cases)";
 
 /// `PERSISTENCE_DATABASE_URL_CHECK=whole-suite` runs every test of this package instead
-/// (minutes on 2 cores), but this one and `nextest_one_server` (a nested run of its own).
+/// (minutes on 2 cores), but this one and `harness_nextest_one_server` (a nested run of its own).
 fn nested_filter() -> String {
     match std::env::var("PERSISTENCE_DATABASE_URL_CHECK").as_deref() {
         Ok("whole-suite") => {
-            "package(persistence) - binary(harness_database_url) - binary(nextest_one_server)"
+            "package(persistence) - binary(harness_database_url) - binary(harness_nextest_one_server)"
                 .to_owned()
         }
         _ => NESTED.to_owned(),

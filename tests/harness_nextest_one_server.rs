@@ -25,7 +25,7 @@ fn nextest_run(backend: &str, env: &[(&str, &str)]) -> (Vec<StartRecord>, TempDi
         .args(["nextest", "run", "--no-fail-fast", "--color", "never"])
         // The same packages as the outer run (no target selection), so cargo finds every
         // binary fresh instead of building another feature set; a filter picks the tests.
-        .args(["-E", "binary(transaction_rollback) | binary(database_isolation) | binary(fixtures_and_migrations) | binary(rstest_cases)"])
+        .args(["-E", "binary(harness_transaction_rollback) | binary(harness_database_isolation) | binary(harness_fixtures_and_migrations) | binary(harness_rstest_cases)"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("PERSISTENCE_STATE_DIR", state_dir.path())
         .env("PERSISTENCE_TEST_BACKEND", backend)
