@@ -6,6 +6,8 @@
 
 mod common;
 
+use std::process::Command;
+
 use persistence::db_test;
 use persistence::testing::TestDb;
 
@@ -14,18 +16,24 @@ use common::server::url_for;
 use common::studio::Studio;
 use common::tempdir::temp_dir;
 
-#[test]
-fn without_a_database_it_says_how_to_get_one() {
-    let dir = temp_dir("studio-none");
-    let state = dir.path().join("state");
-    let output = cli(dir.path(), &["studio", "--port", "0"])
-        .env("PERSISTENCE_STATE_DIR", &state)
-        .output()
-        .expect("run studio");
+/// Runs `command`, which must fail with one line on stderr and nothing on stdout; returns
+/// the line.
+fn one_line_failure(mut command: Command) -> String {
+    let output = command.output().expect("run studio");
     let (stdout, stderr) = texts(&output);
     assert!(!output.status.success());
     assert_eq!(stdout, "");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr
+}
+
+#[test]
+fn without_a_database_it_says_how_to_get_one() {
+    let dir = temp_dir("studio-none");
+    let state = dir.path().join("state");
+    let mut command = cli(dir.path(), &["studio", "--port", "0"]);
+    command.env("PERSISTENCE_STATE_DIR", &state);
+    let stderr = one_line_failure(command);
     assert!(
         stderr.starts_with("error: no database to open: pass --database-url")
             && stderr.contains("DATABASE_URL")
@@ -39,16 +47,10 @@ fn a_server_that_does_not_answer_is_named_by_host_and_port() {
     let dir = temp_dir("studio-unreachable");
     // Nothing listens on port 1.
     let url = "postgres://app:s3cret-pw@127.0.0.1:1/app";
-    let output = cli(
+    let stderr = one_line_failure(cli(
         dir.path(),
         &["studio", "--port", "0", "--database-url", url],
-    )
-    .output()
-    .expect("run studio");
-    let (stdout, stderr) = texts(&output);
-    assert!(!output.status.success());
-    assert_eq!(stdout, "");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    ));
     assert!(
         stderr.starts_with("error: cannot reach the database server: 127.0.0.1:1"),
         "{stderr}"

@@ -94,46 +94,37 @@ fn code_only(source: &str) -> String {
                 blank(&mut out, chars[i]);
                 i += 1;
             }
-        } else if c == '"' {
-            blank(&mut out, c);
-            i += 1;
-            while i < chars.len() && chars[i] != '"' {
-                if chars[i] == '\\' {
-                    blank(&mut out, chars[i]);
-                    i += 1;
-                }
-                if i < chars.len() {
-                    blank(&mut out, chars[i]);
-                    i += 1;
-                }
-            }
-            if i < chars.len() {
-                out.push(' ');
-                i += 1;
-            }
-        } else if c == '\'' && is_char_literal(&chars, i) {
-            blank(&mut out, c);
-            i += 1;
-            while i < chars.len() && chars[i] != '\'' {
-                if chars[i] == '\\' {
-                    out.push(' ');
-                    i += 1;
-                }
-                if i < chars.len() {
-                    blank(&mut out, chars[i]);
-                    i += 1;
-                }
-            }
-            if i < chars.len() {
-                out.push(' ');
-                i += 1;
-            }
+        } else if c == '"' || (c == '\'' && is_char_literal(&chars, i)) {
+            i = blank_quoted(&chars, i, &mut out);
         } else {
             out.push(c);
             i += 1;
         }
     }
     out
+}
+
+/// Blanks the string or char literal opening at `i` (escapes included) into `out`; returns
+/// the index after it.
+fn blank_quoted(chars: &[char], mut i: usize, out: &mut String) -> usize {
+    let quote = chars[i];
+    out.push(' ');
+    i += 1;
+    while i < chars.len() && chars[i] != quote {
+        if chars[i] == '\\' {
+            out.push(' ');
+            i += 1;
+        }
+        if i < chars.len() {
+            out.push(if chars[i] == '\n' { '\n' } else { ' ' });
+            i += 1;
+        }
+    }
+    if i < chars.len() {
+        out.push(' ');
+        i += 1;
+    }
+    i
 }
 
 /// At a raw string's `r` (or `br`): the number of its hashes.

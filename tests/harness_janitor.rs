@@ -9,7 +9,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use persistence::ephemeral::state_dir::{ServerState, StateDir};
@@ -31,16 +31,11 @@ fn a_clone_a_nextest_process_left_used_is_reset_by_the_janitor() {
     }
     let scratch = temp_dir("janitor");
     let state = scratch.path();
-    let clone = leave_a_used_clone(
+    let (clone, server, leases) = leave_a_used_clone(
         "a_clone_a_nextest_process_left_used_is_reset_by_the_janitor",
         state,
         Some("2"),
     );
-
-    let server = StateDir::new(state)
-        .live_server()
-        .expect("the child's server outlives it for its grace");
-    let leases = StateDir::new(state).server_files(&server.instance_id);
     // The child has ended: nobody but the janitor can have made its clone clean.
     wait_until("the janitor resets the clone", || {
         lease_state(&leases, &clone).starts_with("clean ")
@@ -68,15 +63,11 @@ fn with_no_ready_clones_there_is_no_janitor_and_a_process_resets_its_own_clone()
     }
     let scratch = temp_dir("no-janitor");
     let state = scratch.path();
-    let clone = leave_a_used_clone(
+    let (clone, _, leases) = leave_a_used_clone(
         "with_no_ready_clones_there_is_no_janitor_and_a_process_resets_its_own_clone",
         state,
         Some("0"),
     );
-    let server = StateDir::new(state)
-        .live_server()
-        .expect("the child's server outlives it for its grace");
-    let leases = StateDir::new(state).server_files(&server.instance_id);
     // Clean as soon as the child is gone: it reset the clone itself.
     assert!(
         lease_state(&leases, &clone).starts_with("clean "),
@@ -88,9 +79,14 @@ fn with_no_ready_clones_there_is_no_janitor_and_a_process_resets_its_own_clone()
 }
 
 /// Runs `test` as a nextest process would (one test, then the process ends) on a server of
-/// its own in `state`, with `PERSISTENCE_TEST_READY_CLONES` set to `ready` (unset if `None`); returns
-/// the name of the clone it wrote to.
-fn leave_a_used_clone(test: &str, state: &Path, ready: Option<&str>) -> String {
+/// its own in `state`, with `PERSISTENCE_TEST_READY_CLONES` set to `ready` (unset if `None`).
+/// Returns the name of the clone it wrote to, its server (which outlives it for its grace)
+/// and that server's lease files.
+fn leave_a_used_clone(
+    test: &str,
+    state: &Path,
+    ready: Option<&str>,
+) -> (String, ServerState, PathBuf) {
     let mut command = child(test, WRITES);
     command
         .env("NEXTEST_EXECUTION_MODE", "process-per-test")
@@ -105,11 +101,17 @@ fn leave_a_used_clone(test: &str, state: &Path, ready: Option<&str>) -> String {
     }
     let (output, text) = scenario::run(command);
     assert!(output.status.success(), "the child test failed:\n{text}");
-    text.lines()
+    let clone = text
+        .lines()
         .find_map(|line| Some(line.split_once("CLONE ")?.1))
         .unwrap_or_else(|| panic!("the child printed no clone name:\n{text}"))
         .trim()
-        .to_owned()
+        .to_owned();
+    let server = StateDir::new(state)
+        .live_server()
+        .expect("the child's server outlives it for its grace");
+    let leases = StateDir::new(state).server_files(&server.instance_id);
+    (clone, server, leases)
 }
 
 /// The child: a database-mode test that writes rows and advances a sequence, then ends.

@@ -24,18 +24,14 @@ use sqlx::{Connection, PgConnection};
 
 use common::cli::cli;
 use common::docker::harness_containers;
-use common::kept::kept_url;
+use common::kept::{drop_kept, kept_url, write_a_user_then_fail};
 use common::scenario::{self, child, scenario_is};
 use common::server::wait_for_server_to_go;
 use common::tempdir::temp_dir;
 
 #[db_test]
 async fn fails_after_writing(pool: sqlx::PgPool) {
-    sqlx::query("INSERT INTO users (email, display_name) VALUES ('stays@example.com', 'Stays')")
-        .execute(&pool)
-        .await
-        .expect("insert");
-    assert!(!scenario_is("fail"), "failing on purpose");
+    write_a_user_then_fail(&pool, "stays@example.com", "Stays").await;
 }
 
 /// A scenario that only starts (or joins) the server of its state directory.
@@ -49,12 +45,17 @@ fn starts_a_server() {
     }
 }
 
-/// Whether the outer run uses an external server, where the harness starts nothing.
+/// Whether the outer run uses an external server, where the harness starts nothing (then
+/// says that the test is skipped).
 fn external() -> bool {
-    Settings::from_env().is_ok_and(|s| {
+    let external = Settings::from_env().is_ok_and(|s| {
         s.backend == BackendKind::External
             || (s.backend == BackendKind::Auto && s.external_url.is_some())
-    })
+    });
+    if external {
+        eprintln!("skipped: an external server is not started or stopped by the harness");
+    }
+    external
 }
 
 fn in_state_dir(mut command: Command, state: &Path, grace: &str) -> Command {
@@ -62,6 +63,16 @@ fn in_state_dir(mut command: Command, state: &Path, grace: &str) -> Command {
         .env("PERSISTENCE_STATE_DIR", state)
         .env("PERSISTENCE_TEST_IDLE_GRACE", grace);
     command
+}
+
+/// Runs the failing test with `PERSISTENCE_TEST_KEEP=failed` on the server of `state`, which
+/// outlives its last user by `grace` seconds; returns what it printed.
+fn fail_keeping(state: &Path, grace: &str) -> String {
+    let mut failing = in_state_dir(child("fails_after_writing", "fail"), state, grace);
+    failing.env("PERSISTENCE_TEST_KEEP", "failed");
+    let (output, text) = scenario::run(failing);
+    assert!(!output.status.success(), "{text}");
+    text
 }
 
 fn test_server(state: &Path, args: &[&str]) -> (Output, String) {
@@ -115,15 +126,11 @@ impl Traces {
 #[test]
 fn a_kept_database_outlives_the_idle_grace_until_the_server_is_stopped() {
     if external() {
-        eprintln!("skipped: an external server is not started or stopped by the harness");
         return;
     }
     let scratch = temp_dir("kept-stays");
     let state = scratch.path();
-    let mut failing = in_state_dir(child("fails_after_writing", "fail"), state, "1");
-    failing.env("PERSISTENCE_TEST_KEEP", "failed");
-    let (output, text) = scenario::run(failing);
-    assert!(!output.status.success(), "{text}");
+    let text = fail_keeping(state, "1");
     let url = kept_url(&text);
     let traces = Traces::of(state);
 
@@ -172,7 +179,6 @@ fn a_kept_database_outlives_the_idle_grace_until_the_server_is_stopped() {
 #[test]
 fn a_server_without_idle_grace_is_listed_and_stopped_the_same_way() {
     if external() {
-        eprintln!("skipped: an external server is not started or stopped by the harness");
         return;
     }
     let scratch = temp_dir("never-stops");
@@ -206,15 +212,11 @@ fn a_server_without_idle_grace_is_listed_and_stopped_the_same_way() {
 #[test]
 fn a_dropped_kept_database_lets_the_server_go_after_the_grace() {
     if external() {
-        eprintln!("skipped: an external server is not started or stopped by the harness");
         return;
     }
     let scratch = temp_dir("kept-dropped");
     let state = scratch.path();
-    let mut failing = in_state_dir(child("fails_after_writing", "fail"), state, "0.5");
-    failing.env("PERSISTENCE_TEST_KEEP", "failed");
-    let (output, text) = scenario::run(failing);
-    assert!(!output.status.success(), "{text}");
+    let text = fail_keeping(state, "0.5");
     let traces = Traces::of(state);
     let kept = StateDir::new(state).kept_databases(&traces.state.instance_id);
     assert_eq!(kept.len(), 1, "{text}");
@@ -225,19 +227,7 @@ fn a_dropped_kept_database_lets_the_server_go_after_the_grace() {
     );
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async {
-        let mut admin = PgConnection::connect_with(&traces.state.admin_options())
-            .await
-            .expect("admin");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE {} WITH (FORCE)",
-            kept[0]
-        )))
-        .execute(&mut admin)
-        .await
-        .expect("drop the kept database");
-        let _ = admin.close().await;
-    });
+    runtime.block_on(drop_kept(&traces.state.admin_options(), &kept[0]));
     wait_for_server_to_go(state);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while process_alive(traces.state.supervisor_pid) && std::time::Instant::now() < deadline {

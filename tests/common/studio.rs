@@ -248,6 +248,29 @@ pub fn field_of(fields: &[(String, String)], column: &str) -> String {
     format!("v{}", &name[1..])
 }
 
+/// The text `sql` (a query of one value with the parameter `$1` = `id`) reads from `db`:
+/// what a write through the studio left in the database.
+pub async fn text_of(db: &persistence::testing::TestDb, sql: &str, id: i64) -> String {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned()))
+        .bind(id)
+        .fetch_one(db.pool())
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// The page of table `table` in schema `public`.
+pub fn table_page(table: &str) -> String {
+    path("/table", &[("s", "public"), ("t", table)])
+}
+
+/// The page of the row of `public.table` whose `id` is `id`.
+pub fn row_page(table: &str, id: &str) -> String {
+    path(
+        "/row",
+        &[("s", "public"), ("t", table), ("c", "id"), ("k", id)],
+    )
+}
+
 /// `path?name=value&...`, encoded.
 pub fn path(path: &str, params: &[(&str, &str)]) -> String {
     let query = url::form_urlencoded::Serializer::new(String::new())
