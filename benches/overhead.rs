@@ -1,4 +1,5 @@
-//! The overhead a test pays for its database, measured (DESIGN.md, "Measured, not assumed").
+//! The overhead a test pays for its database, measured; the README's "Measured" section
+//! shows the figures.
 //!
 //! ```text
 //! cargo bench --bench overhead                  # 3 timed rounds after 1 warm-up round
@@ -63,7 +64,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::{SUITE, build_suite, cpu_model, env_number, load_average, median, output_of};
+use common::{
+    SUITE, build_suite, cpu_model, env_number, list_tests, load_average, median, output_of,
+    round_label,
+};
 
 /// The baseline file: the same number of tests, without a database.
 const BASELINE: &str = "nodb";
@@ -208,12 +212,12 @@ fn run() -> Result<(), String> {
     let baseline = executables
         .get(BASELINE)
         .ok_or_else(|| format!("no test executable `{BASELINE}` in {SUITE}"))?;
-    let mut tests = HashMap::from([(BASELINE, count_tests(baseline)?)]);
+    let mut tests = HashMap::from([(BASELINE, list_tests(baseline)?.len())]);
     for case in CASES {
         let exe = executables
             .get(case.file)
             .ok_or_else(|| format!("no test executable `{}` in {SUITE}", case.file))?;
-        tests.insert(case.file, count_tests(exe)?);
+        tests.insert(case.file, list_tests(exe)?.len());
     }
 
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -256,12 +260,7 @@ fn run() -> Result<(), String> {
     let load_before = load_average();
     let total = warmup + rounds;
     for round in 0..total {
-        let timed = round >= warmup;
-        let label = if timed {
-            format!("round {}/{rounds}", round - warmup + 1)
-        } else {
-            format!("warm-up {}/{warmup}", round + 1)
-        };
+        let (timed, label) = round_label(round, warmup, rounds);
         // Rotate the order so that no file always follows the same one.
         let mut order = files.clone();
         order.rotate_left(round % files.len());
@@ -295,12 +294,6 @@ fn run() -> Result<(), String> {
     write(&report_path, &report)?;
     eprintln!("overhead: report also written to {}", report_path.display());
     Ok(())
-}
-
-/// How many tests a libtest executable holds (`--list`).
-fn count_tests(exe: &Path) -> Result<usize, String> {
-    let listing = output_of(Command::new(exe).args(["--list", "--format", "terse"]))?;
-    Ok(listing.lines().filter(|l| l.ends_with(": test")).count())
 }
 
 /// Runs one file of the suite under `runner` and returns the wall time of the whole run.

@@ -4,9 +4,13 @@
 //! Commands that talk to a server use a unix socket directory that does not exist, so they
 //! fail at once with "unreachable" on any machine.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::cli::{cli, output_with_stdin};
+use common::tempdir::{TempDir, temp_dir};
 
 const PASSWORD: &str = "hunter2-cli";
 
@@ -15,67 +19,24 @@ fn unreachable_url() -> String {
     format!("postgres://app:{PASSWORD}@localhost/app?host=/nonexistent-persistence-socket-dir")
 }
 
-/// A fresh empty directory, so no `.env` of the repository is found; removed on drop.
-struct Scratch(PathBuf);
-
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for Scratch {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn scratch_dir(name: &str) -> Scratch {
-    let dir = std::env::temp_dir().join(format!("persistence-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create scratch dir");
-    Scratch(dir)
+/// A fresh empty directory, so no `.env` of the repository is found.
+fn scratch_dir(name: &str) -> TempDir {
+    temp_dir(&format!("cli-{name}"))
 }
 
 /// A scratch directory with an empty `migrations/`, the default source, so that commands get
 /// as far as connecting.
-fn project_dir(name: &str) -> Scratch {
+fn project_dir(name: &str) -> TempDir {
     let dir = scratch_dir(name);
-    std::fs::create_dir_all(dir.join("migrations")).expect("create migrations");
+    std::fs::create_dir_all(dir.path().join("migrations")).expect("create migrations");
     dir
 }
 
+/// Runs the binary with a backtrace asked for (an error must still be one line).
 fn persistence(dir: &Path, args: &[&str], stdin: &str) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_persistence"));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env_remove("DATABASE_URL")
-        .env_remove("RUST_LOG")
-        .env("RUST_BACKTRACE", "1")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (name, _) in std::env::vars() {
-        if name.starts_with("PERSISTENCE_") {
-            command.env_remove(name);
-        }
-    }
-    let mut child = command.spawn().expect("the binary runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
-    child.wait_with_output().expect("the binary finishes")
+    let mut command = cli(dir, args);
+    command.env("RUST_BACKTRACE", "1");
+    output_with_stdin(command, stdin)
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -101,7 +62,7 @@ fn assert_one_line_error(output: &Output) -> String {
 
 #[test]
 fn help_lists_the_commands() {
-    let output = persistence(&scratch_dir("help"), &["--help"], "");
+    let output = persistence(scratch_dir("help").path(), &["--help"], "");
     assert!(output.status.success());
     let stdout = text(&output.stdout);
     for command in ["migrate", "db", "health", "dev"] {
@@ -111,13 +72,17 @@ fn help_lists_the_commands() {
 
 #[test]
 fn usage_errors_exit_with_2() {
-    let output = persistence(&scratch_dir("usage"), &["migrate", "nonsense"], "");
+    let output = persistence(scratch_dir("usage").path(), &["migrate", "nonsense"], "");
     assert_eq!(output.status.code(), Some(2));
 }
 
 #[test]
 fn a_missing_database_url_says_how_to_set_it() {
-    let output = persistence(&scratch_dir("missing-url"), &["migrate", "status"], "");
+    let output = persistence(
+        scratch_dir("missing-url").path(),
+        &["migrate", "status"],
+        "",
+    );
     let line = assert_one_line_error(&output);
     assert!(line.starts_with("error: DATABASE_URL is not set"), "{line}");
 }
@@ -126,7 +91,7 @@ fn a_missing_database_url_says_how_to_set_it() {
 fn a_bad_parameter_is_named_with_its_value() {
     let url = format!("postgres://app:{PASSWORD}@localhost/app?connection_limit=-1");
     let output = persistence(
-        &scratch_dir("bad-param"),
+        scratch_dir("bad-param").path(),
         &["migrate", "run", "--database-url", &url],
         "",
     );
@@ -140,12 +105,13 @@ fn a_bad_parameter_is_named_with_its_value() {
 #[test]
 fn a_bad_environment_override_is_named() {
     let dir = scratch_dir("bad-env");
-    let output = Command::new(env!("CARGO_BIN_EXE_persistence"))
-        .args(["health", "--database-url", &unreachable_url()])
-        .current_dir(&dir)
-        .env("PERSISTENCE_POOL_TIMEOUT", "soon")
-        .output()
-        .expect("runs");
+    let output = cli(
+        dir.path(),
+        &["health", "--database-url", &unreachable_url()],
+    )
+    .env("PERSISTENCE_POOL_TIMEOUT", "soon")
+    .output()
+    .expect("runs");
     let line = assert_one_line_error(&output);
     assert!(
         line.contains("in environment variable PERSISTENCE_POOL_TIMEOUT"),
@@ -157,11 +123,11 @@ fn a_bad_environment_override_is_named() {
 fn the_database_url_may_come_from_a_dotenv_file() {
     let dir = project_dir("dotenv");
     std::fs::write(
-        dir.join(".env"),
+        dir.path().join(".env"),
         format!("DATABASE_URL={}\n", unreachable_url()),
     )
     .expect("write .env");
-    let output = persistence(&dir, &["migrate", "status"], "");
+    let output = persistence(dir.path(), &["migrate", "status"], "");
     let line = assert_one_line_error(&output);
     assert!(
         line.starts_with("error: cannot reach the database server"),
@@ -180,7 +146,7 @@ fn an_unreachable_server_is_one_line() {
         let url = unreachable_url();
         let mut args = args.clone();
         args.extend(["--database-url", &url]);
-        let output = persistence(&dir, &args, "");
+        let output = persistence(dir.path(), &args, "");
         let line = assert_one_line_error(&output);
         assert!(
             line.starts_with("error: cannot reach the database server"),
@@ -194,7 +160,7 @@ fn health_fails_with_exit_1_and_a_category() {
     let dir = scratch_dir("health");
     let url = unreachable_url();
     let output = persistence(
-        &dir,
+        dir.path(),
         &["health", "--database-url", &url, "--timeout-ms", "500"],
         "",
     );
@@ -203,7 +169,11 @@ fn health_fails_with_exit_1_and_a_category() {
     assert!(stdout.starts_with("fail (unreachable): "), "{stdout}");
     assert!(!stdout.contains(PASSWORD));
 
-    let output = persistence(&dir, &["health", "--json", "--database-url", &url], "");
+    let output = persistence(
+        dir.path(),
+        &["health", "--json", "--database-url", &url],
+        "",
+    );
     assert_eq!(output.status.code(), Some(1));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON on stdout");
     assert_eq!(report["status"], "fail");
@@ -219,7 +189,7 @@ fn health_fails_with_exit_1_and_a_category() {
 fn db_reset_refuses_remote_servers_before_connecting() {
     let url = format!("postgres://app:{PASSWORD}@db.example.invalid:5432/app");
     let output = persistence(
-        &scratch_dir("reset-remote"),
+        scratch_dir("reset-remote").path(),
         &["db", "reset", "--yes", "--database-url", &url],
         "",
     );
@@ -235,7 +205,7 @@ fn db_reset_refuses_remote_servers_before_connecting() {
 fn db_reset_asks_first_and_no_means_no() {
     let url = unreachable_url();
     let output = persistence(
-        &project_dir("reset-no"),
+        project_dir("reset-no").path(),
         &["db", "reset", "--database-url", &url],
         "n\n",
     );
@@ -253,7 +223,7 @@ fn db_reset_asks_first_and_no_means_no() {
 fn migrate_add_creates_a_reversible_pair() {
     let dir = scratch_dir("add");
     let output = persistence(
-        &dir,
+        dir.path(),
         &[
             "migrate",
             "add",
@@ -274,10 +244,10 @@ fn migrate_add_creates_a_reversible_pair() {
     assert!(created[0].ends_with("_create_widgets.up.sql"), "{stdout}");
     assert!(created[1].ends_with("_create_widgets.down.sql"), "{stdout}");
     for file in created {
-        assert!(dir.join(file).is_file(), "{file}");
+        assert!(dir.path().join(file).is_file(), "{file}");
     }
     let output = persistence(
-        &dir,
+        dir.path(),
         &["migrate", "add", "!!", "--dir", "db/migrations"],
         "",
     );
@@ -317,17 +287,17 @@ fn added(dir: &Path, args: &[&str]) -> Vec<String> {
 fn migrate_add_twice_in_one_second_gives_ordered_valid_versions() {
     let dir = scratch_dir("add-twice");
     // Without --source: ./migrations, created.
-    let first = added(&dir, &["one"]);
-    let second = added(&dir, &["two"]);
+    let first = added(dir.path(), &["one"]);
+    let second = added(dir.path(), &["two"]);
     assert!(first[0].starts_with("migrations/"), "{first:?}");
     let (a, b) = (valid_version(&first[0]), valid_version(&second[0]));
     assert!(b > a, "{a} then {b}");
     // Made at the last second of a year, the next one is the next year's first second.
-    std::fs::write(dir.join("migrations/20991231235959_late.up.sql"), "").expect("write");
-    let third = added(&dir, &["after", "late"]);
+    std::fs::write(dir.path().join("migrations/20991231235959_late.up.sql"), "").expect("write");
+    let third = added(dir.path(), &["after", "late"]);
     assert_eq!(valid_version(&third[0]), 21000101000000, "{third:?}");
     // `--dir`, the old spelling of --source, still works.
-    let old = added(&dir, &["old", "flag", "--dir", "elsewhere"]);
+    let old = added(dir.path(), &["old", "flag", "--dir", "elsewhere"]);
     assert!(old[0].starts_with("elsewhere/"), "{old:?}");
 }
 
@@ -341,20 +311,20 @@ fn a_missing_source_directory_is_named() {
         if command[0] == "migrate" {
             args.retain(|a| *a != "--yes");
         }
-        let line = assert_one_line_error(&persistence(&dir, &args, ""));
+        let line = assert_one_line_error(&persistence(dir.path(), &args, ""));
         assert!(
             line.starts_with("error: migrations directory `nosuchdir` does not exist (looked for "),
             "{line}"
         );
         assert!(
-            line.contains(&dir.join("nosuchdir").display().to_string()),
+            line.contains(&dir.path().join("nosuchdir").display().to_string()),
             "{line}"
         );
         assert!(!line.contains("canonicalizing"), "{line}");
     }
     // No directory at all, and none named: says where it looked and how to start.
     let line = assert_one_line_error(&persistence(
-        &dir,
+        dir.path(),
         &["migrate", "status", "--database-url", &url],
         "",
     ));

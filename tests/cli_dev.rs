@@ -4,10 +4,11 @@
 //!
 //! Each test gives the command a private `PERSISTENCE_STATE_DIR` (its server lives in
 //! `<dir>/dev`) and a database name of its own, so tests never share a server or database.
+
 // The SIGTERM test, and what only it uses, is Unix-only.
 #![cfg_attr(not(unix), allow(unused_imports, dead_code))]
 
-mod core_support;
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -15,9 +16,12 @@ use std::process::{Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use core_support::{TempDir, backend, cli, texts, wait_with_timeout};
 use persistence::ephemeral::BackendKind;
 use sqlx::{Connection, PgConnection};
+
+use common::cli::{cli, texts, wait_with_timeout};
+use common::server::{backend, url_for};
+use common::tempdir::temp_dir;
 
 /// The migrations of this repository, which the tests hand to `dev` with `--source`.
 const BUILT_IN: i64 = 8;
@@ -66,7 +70,7 @@ fn assert_url_shape(url: &str, database: &str, backend: BackendKind) {
 /// A URL with credentials for `database` on the server `dev` used.
 async fn usable(url: &str, database: &str, backend: BackendKind) -> String {
     if backend == BackendKind::External {
-        core_support::url_for(database).await
+        url_for(database).await
     } else {
         url.to_owned()
     }
@@ -161,7 +165,7 @@ async fn database_exists_on_the_test_server(name: &str) -> bool {
 #[tokio::test]
 async fn dev_once_migrates_prints_a_url_and_health_then_removes_everything() {
     let backend = backend().await;
-    let state = TempDir::new("cli-dev-once");
+    let state = temp_dir("cli-dev-once");
     let database = database_name("once");
     let source = repository_migrations();
     let output: Output = dev(
@@ -210,7 +214,7 @@ async fn dev_once_migrates_prints_a_url_and_health_then_removes_everything() {
 #[tokio::test]
 async fn dev_serves_a_working_url_until_sigterm_then_exits_0_leaving_nothing() {
     let backend = backend().await;
-    let state = TempDir::new("cli-dev-sigterm");
+    let state = temp_dir("cli-dev-sigterm");
     let dev_state = state.path().join("dev");
     let database = database_name("sigterm");
     let source = repository_migrations();
@@ -335,7 +339,7 @@ fn start_serving(state: &Path, database: &str) -> (std::process::Child, Vec<Stri
 #[tokio::test]
 async fn a_second_dev_once_joins_the_running_server_and_says_so() {
     let backend = backend().await;
-    let state = TempDir::new("cli-dev-second");
+    let state = temp_dir("cli-dev-second");
     let dev_state = state.path().join("dev");
     let (mut first, _) = start_serving(state.path(), &database_name("first"));
     let record = (backend != BackendKind::External).then(|| server_record(&dev_state));
@@ -394,7 +398,7 @@ async fn a_second_dev_once_joins_the_running_server_and_says_so() {
 
 #[test]
 fn dev_errors_are_one_line() {
-    let state = TempDir::new("cli-dev-errors");
+    let state = temp_dir("cli-dev-errors");
     let one_line = |output: Output| {
         let (stdout, stderr) = texts(&output);
         assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");

@@ -5,12 +5,14 @@
 //! Every test works on copies of migrations in a temporary directory, never on the
 //! repository's own files.
 
-mod core_support;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use core_support::{TempDir, cli, texts};
+use common::cli::{cli, texts};
+use common::server::url_for;
+use common::tempdir::temp_dir;
 
 /// The repository's generated models, which CI keeps up to date.
 fn committed_models() -> PathBuf {
@@ -71,7 +73,7 @@ fn error_line(stderr: &str) -> &str {
 
 #[test]
 fn check_passes_on_the_checkout_then_names_the_table_a_migration_changed() {
-    let scratch = TempDir::new("generate-check");
+    let scratch = temp_dir("generate-check");
     let dir = scratch.path();
     let output = generate(
         dir,
@@ -169,7 +171,7 @@ CREATE TABLE categories (id smallint PRIMARY KEY, name text NOT NULL);
 
 #[test]
 fn every_mapped_type_in_stable_rustfmt_clean_output() {
-    let scratch = TempDir::new("generate-rich");
+    let scratch = temp_dir("generate-rich");
     let dir = scratch.path();
     let migrations = migrations_with(dir, RICH_SCHEMA);
     let run = || {
@@ -233,7 +235,7 @@ fn every_mapped_type_in_stable_rustfmt_clean_output() {
 
 #[test]
 fn an_unmappable_type_names_the_column_and_the_override() {
-    let scratch = TempDir::new("generate-unmappable");
+    let scratch = temp_dir("generate-unmappable");
     let dir = scratch.path();
     let migrations = migrations_with(
         dir,
@@ -277,7 +279,7 @@ fn an_unmappable_type_names_the_column_and_the_override() {
 
 #[test]
 fn check_needs_a_file_and_a_missing_one_is_out_of_date() {
-    let scratch = TempDir::new("generate-missing");
+    let scratch = temp_dir("generate-missing");
     let dir = scratch.path();
     let output = generate(dir, &["--check"]);
     assert_eq!(output.status.code(), Some(2), "a usage error");
@@ -308,8 +310,8 @@ async fn an_existing_database_is_read_with_database_url(pool: sqlx::PgPool) {
         .get_database()
         .expect("a database")
         .to_owned();
-    let url = core_support::url_for(&database).await;
-    let scratch = TempDir::new("generate-url");
+    let url = url_for(&database).await;
+    let scratch = temp_dir("generate-url");
     let output = generate(
         scratch.path(),
         &[

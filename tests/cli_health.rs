@@ -1,18 +1,21 @@
 //! `persistence health` against real and broken URLs: exit 0 with a `pass` line on a live
 //! database; with a bad URL a non-zero exit and exactly one clear line, never the password.
 
-mod core_support;
+mod common;
 
 use std::process::Output;
 
-use core_support::{TempDir, cli, free_port, texts, url_for};
 use persistence::db_test;
 use persistence::testing::TestDb;
+
+use common::cli::{cli, texts};
+use common::server::{free_port, url_for};
+use common::tempdir::temp_dir;
 
 const PASSWORD: &str = "s3cret-cli-health";
 
 fn health(args: &[&str]) -> Output {
-    let dir = TempDir::new("cli-health");
+    let dir = temp_dir("cli-health");
     let mut all = vec!["health"];
     all.extend(args);
     cli(dir.path(), &all).output().expect("the binary runs")

@@ -6,12 +6,13 @@
 //! file and the fix; after `persistence init` writes the build script, `cargo test` rebuilds
 //! by itself and the test passes against the new schema.
 
-mod core_support;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use core_support::{TempDir, cli, texts};
+use common::cli::{cli, texts};
+use common::tempdir::temp_dir;
 
 /// The probe crate's name; every artifact it leaves in the shared target directory starts
 /// with it (or with `lib` and it), which is how they are removed afterwards.
@@ -148,7 +149,7 @@ impl Drop for Artifacts {
 
 #[test]
 fn a_stale_test_binary_names_the_new_migration_and_init_fixes_it() {
-    let project = TempDir::new("cli-init-stale");
+    let project = temp_dir("cli-init-stale");
     let dir = project.path();
     write_probe(dir);
     let _artifacts = Artifacts;

@@ -1,14 +1,17 @@
 //! `persistence migrate status|run` against real databases: status exits 1 while migrations
 //! are pending or were edited after being applied, run is idempotent.
 
-mod core_support;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use core_support::{TempDir, cli, texts, url_for};
 use persistence::db_test;
 use persistence::testing::TestDb;
+
+use common::cli::{cli, texts};
+use common::server::url_for;
+use common::tempdir::temp_dir;
 
 /// The crate's migrations, built into the binary (`--builtin-migrations`).
 const BUILT_IN: usize = 8;
@@ -48,7 +51,7 @@ fn assert_exit(output: &Output, code: i32) -> String {
 #[db_test(migrations = false)]
 async fn run_is_idempotent_and_status_exits_1_until_everything_is_applied(db: TestDb) {
     let url = url_for(db.name()).await;
-    let dir = TempDir::new("cli-migrate-fresh");
+    let dir = temp_dir("cli-migrate-fresh");
 
     let stdout = assert_exit(
         &persistence(
@@ -135,7 +138,7 @@ async fn run_is_idempotent_and_status_exits_1_until_everything_is_applied(db: Te
 async fn status_exits_1_while_a_new_migration_is_pending(db: TestDb) {
     // The harness migrated the database with ./migrations; the source has one more.
     let url = url_for(db.name()).await;
-    let dir = TempDir::new("cli-migrate-pending");
+    let dir = temp_dir("cli-migrate-pending");
     let source = copy_of_the_migrations(dir.path());
     let source_arg = source.to_str().expect("utf-8");
     std::fs::write(
@@ -207,7 +210,7 @@ async fn status_exits_1_while_a_new_migration_is_pending(db: TestDb) {
 #[db_test]
 async fn status_exits_1_when_an_applied_migration_was_edited(db: TestDb) {
     let url = url_for(db.name()).await;
-    let dir = TempDir::new("cli-migrate-edited");
+    let dir = temp_dir("cli-migrate-edited");
     let source = copy_of_the_migrations(dir.path());
     let source_arg = source.to_str().expect("utf-8");
     let edited = source.join("20260101000003_create_sites.up.sql");

@@ -2,18 +2,21 @@
 //! `./migrations` without `--source`, and nothing of this package's example schema (the
 //! page-builder tables) ever reaches the user's database.
 
-mod core_support;
+mod common;
 
 use std::path::Path;
 use std::process::Output;
 
-use core_support::{TempDir, cli, texts, url_for};
 use persistence::db_test;
 use persistence::testing::TestDb;
 
+use common::cli::{cli, texts};
+use common::server::url_for;
+use common::tempdir::{TempDir, temp_dir};
+
 /// A project directory with one migration, as a new user's crate would have.
 fn project() -> TempDir {
-    let dir = TempDir::new("cli-own-migrations");
+    let dir = temp_dir("cli-own-migrations");
     let migrations = dir.path().join("migrations");
     std::fs::create_dir_all(&migrations).expect("create migrations");
     std::fs::write(

@@ -10,14 +10,13 @@
 //! this package's `CARGO_TARGET_TMPDIR`, so later runs reuse the compiled dependencies, and
 //! the dependencies resolve offline from this package's `Cargo.lock`.
 
-mod core_support;
-mod support;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use core_support::{cli, texts};
-use support::without_cargo_test_env;
+use common::cargo::without_cargo_test_env;
+use common::cli::{cli, texts};
 
 const MANIFEST: &str = r#"[package]
 name = "prepare-fixture"

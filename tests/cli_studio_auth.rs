@@ -1,31 +1,41 @@
 //! `persistence studio` safety: every request needs the printed token (401 without, 403 with
 //! a wrong one), writes also need the page's anti-forgery value, it listens on 127.0.0.1
 //! only, and the database password shows nowhere: not in pages, errors or its output.
+
 #![cfg(feature = "studio")]
 
-mod core_support;
-mod studio_support;
+mod common;
 
-use core_support::{TempDir, backend, cli, texts, url_for, with_checked_password};
 use persistence::db_test;
 use persistence::ephemeral::BackendKind;
 use persistence::testing::TestDb;
-use studio_support::{Studio, field_of, hidden_fields, path, request};
+
+use common::cli::{cli, texts};
+use common::password::with_checked_password;
+use common::server::{backend, url_for};
+use common::studio::{Studio, field_of, hidden_fields, path, request, table_page, text_of};
+use common::tempdir::temp_dir;
 
 async fn email_of(db: &TestDb, id: i64) -> String {
-    sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_one(db.pool())
+    text_of(db, "SELECT email FROM users WHERE id = $1", id).await
+}
+
+/// `GRANT` (`to` = `TO`) or `REVOKE` (`FROM`) all privileges on the tables of `public` for
+/// the role `user`.
+async fn tables_privileges(pool: &sqlx::PgPool, verb: &str, to: &str, user: &str) {
+    let sql = format!("{verb} ALL ON ALL TABLES IN SCHEMA public {to} \"{user}\"");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(pool)
         .await
-        .expect("email")
+        .unwrap_or_else(|e| panic!("{verb}: {e}"));
 }
 
 #[db_test(isolation = "database", fixtures("users"))]
 async fn requests_without_the_token_are_refused(db: TestDb) {
-    let dir = TempDir::new("studio-auth");
+    let dir = temp_dir("studio-auth");
     let url = url_for(db.name()).await;
     let studio = Studio::start(dir.path(), &["--database-url", &url], &[]);
-    let users = path("/table", &[("s", "public"), ("t", "users")]);
+    let users = table_page("users");
 
     for page in ["/", users.as_str(), "/row?s=public&t=users&c=id&k=1"] {
         let reply = request(&studio.address, "GET", page, None, None);
@@ -70,7 +80,7 @@ async fn requests_without_the_token_are_refused(db: TestDb) {
 
 #[db_test(isolation = "database", fixtures("users"))]
 async fn writes_need_the_pages_anti_forgery_value(db: TestDb) {
-    let dir = TempDir::new("studio-csrf");
+    let dir = temp_dir("studio-csrf");
     let url = url_for(db.name()).await;
     let studio = Studio::start(dir.path(), &["--database-url", &url], &[]);
     let row = studio.get("/row?s=public&t=users&c=id&k=2");
@@ -116,7 +126,7 @@ async fn writes_need_the_pages_anti_forgery_value(db: TestDb) {
 
 #[db_test(isolation = "database")]
 async fn it_listens_on_loopback_only(db: TestDb) {
-    let dir = TempDir::new("studio-bind");
+    let dir = temp_dir("studio-bind");
     let url = url_for(db.name()).await;
     let studio = Studio::start(dir.path(), &["--database-url", &url], &[]);
     assert!(
@@ -166,7 +176,7 @@ async fn it_listens_on_loopback_only(db: TestDb) {
 
 #[db_test(isolation = "database", fixtures("users"))]
 async fn the_password_shows_nowhere(db: TestDb) {
-    let dir = TempDir::new("studio-password");
+    let dir = temp_dir("studio-password");
     let pool = db.pool().clone();
     with_checked_password(db.name(), |urls| async move {
         let parsed = url::Url::parse(&urls.right).expect("URL");
@@ -174,21 +184,14 @@ async fn the_password_shows_nowhere(db: TestDb) {
         // The role of its own may read and write the tables (an external server's role
         // owns them already).
         let own_role = backend().await != BackendKind::External;
-        let grant = format!(
-            "GRANT ALL ON ALL TABLES IN SCHEMA public TO \"{}\"",
-            parsed.username()
-        );
         if own_role {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(grant))
-                .execute(&pool)
-                .await
-                .expect("grant");
+            tables_privileges(&pool, "GRANT", "TO", parsed.username()).await;
         }
         let studio = Studio::start(dir.path(), &["--database-url", &urls.right], &[]);
         let mut seen = Vec::new();
         for page in [
             "/".to_owned(),
-            path("/table", &[("s", "public"), ("t", "users")]),
+            table_page("users"),
             path(
                 "/table",
                 &[
@@ -254,15 +257,8 @@ async fn the_password_shows_nowhere(db: TestDb) {
             assert!(!text.contains(urls.wrong_password), "{text}");
         }
         // So that the role can be dropped again.
-        let revoke = format!(
-            "REVOKE ALL ON ALL TABLES IN SCHEMA public FROM \"{}\"",
-            parsed.username()
-        );
         if own_role {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(revoke))
-                .execute(&pool)
-                .await
-                .expect("revoke");
+            tables_privileges(&pool, "REVOKE", "FROM", parsed.username()).await;
         }
     })
     .await;

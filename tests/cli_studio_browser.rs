@@ -4,20 +4,24 @@
 //! write tried with `--read-only` and without the token. Screenshots of each screen go to
 //! `<target>/studio-screenshots/`. Without Chromium and chromedriver this test fails and
 //! says how to install them (`ci/setup.sh` does).
+
 #![cfg(all(unix, feature = "studio"))]
 
-mod core_support;
-mod studio_support;
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::Child;
 use std::time::Duration;
 
-use core_support::{TempDir, backend, cli, url_for, wait_with_timeout};
 use fantoccini::{Client, Locator};
 use persistence::ephemeral::BackendKind;
 use sqlx::{Connection, PgConnection};
-use studio_support::{Browser, Studio};
+
+use common::browser::{Browser, screenshot_dir};
+use common::cli::{cli, wait_with_timeout};
+use common::server::{backend, url_for};
+use common::studio::Studio;
+use common::tempdir::temp_dir;
 
 /// A `persistence dev` running in the background; stopped with SIGTERM on drop (it then
 /// removes its server).
@@ -109,7 +113,7 @@ async fn click_link(browser: &Browser, text: &str) {
 #[tokio::test(flavor = "multi_thread")]
 async fn browse_follow_edit_and_the_refused_writes_in_a_browser() {
     let started = std::time::Instant::now();
-    let dir = TempDir::new("studio-browser");
+    let dir = temp_dir("studio-browser");
     let state = dir.path().join("state");
     let external = backend().await == BackendKind::External;
     // On a server of its own (a private state directory) the default name is fine; an
@@ -293,6 +297,6 @@ async fn browse_follow_edit_and_the_refused_writes_in_a_browser() {
     eprintln!(
         "browser test: {} ms; screenshots in {}",
         started.elapsed().as_millis(),
-        studio_support::screenshot_dir().display()
+        screenshot_dir().display()
     );
 }

@@ -2,29 +2,22 @@
 //! string, jsonb indented, long text folded, foreign keys followed both ways; writes refused
 //! with the server's message on a constraint violation, and with a clear message when the row
 //! changed since the page showed it; `--read-only` allows no write at all.
+
 #![cfg(feature = "studio")]
 
-mod core_support;
-mod studio_support;
+mod common;
 
-use core_support::{TempDir, url_for};
 use persistence::db_test;
 use persistence::testing::TestDb;
-use studio_support::{Studio, field_of, hidden_fields, path, request};
+
+use common::server::url_for;
+use common::studio::{
+    Studio, field_of, hidden_fields, path, request, row_page, table_page, text_of,
+};
+use common::tempdir::temp_dir;
 
 async fn title_of(db: &TestDb, id: i64) -> String {
-    sqlx::query_scalar("SELECT title FROM pages WHERE id = $1")
-        .bind(id)
-        .fetch_one(db.pool())
-        .await
-        .expect("title")
-}
-
-fn pages_row(id: &str) -> String {
-    path(
-        "/row",
-        &[("s", "public"), ("t", "pages"), ("c", "id"), ("k", id)],
-    )
+    text_of(db, "SELECT title FROM pages WHERE id = $1", id).await
 }
 
 #[db_test(isolation = "database", fixtures("users", "sites", "pages"))]
@@ -37,7 +30,7 @@ async fn values_show_as_they_are_and_keys_link_both_ways(db: TestDb) {
         .execute(db.pool())
         .await
         .expect("long name");
-    let dir = TempDir::new("studio-values");
+    let dir = temp_dir("studio-values");
     let studio = Studio::start(
         dir.path(),
         &["--database-url", &url_for(db.name()).await],
@@ -50,9 +43,7 @@ async fn values_show_as_they_are_and_keys_link_both_ways(db: TestDb) {
             .body
             .contains(">pages</a></td><td class=\"type\">table</td><td class=\"num count\">2<")
     );
-    let pages = studio
-        .get(&path("/table", &[("s", "public"), ("t", "pages")]))
-        .body;
+    let pages = studio.get(&table_page("pages")).body;
     assert!(
         pages.contains("<span class=\"null\">NULL</span>"),
         "published_at of page 1"
@@ -62,25 +53,18 @@ async fn values_show_as_they_are_and_keys_link_both_ways(db: TestDb) {
         "title of page 2"
     );
     // site_id links to the site's row.
-    let site = path(
-        "/row",
-        &[("s", "public"), ("t", "sites"), ("c", "id"), ("k", "1")],
-    );
+    let site = row_page("sites", "1");
     assert!(
         pages.contains(&format!("href=\"{}\"", site.replace('&', "&amp;"))),
         "{pages}"
     );
 
-    let versions = studio
-        .get(&path("/table", &[("s", "public"), ("t", "page_versions")]))
-        .body;
+    let versions = studio.get(&table_page("page_versions")).body;
     assert!(
         versions.contains("<pre class=\"json\">{\n  &quot;layout&quot;: &quot;article&quot;"),
         "jsonb indented: {versions}"
     );
-    let sites = studio
-        .get(&path("/table", &[("s", "public"), ("t", "sites")]))
-        .body;
+    let sites = studio.get(&table_page("sites")).body;
     assert!(
         sites.contains("<details><summary>long name long name"),
         "long text folded"
@@ -109,7 +93,7 @@ async fn values_show_as_they_are_and_keys_link_both_ways(db: TestDb) {
 
 #[db_test(isolation = "database", fixtures("users", "sites", "pages"))]
 async fn writes_are_checked_by_the_server_and_against_the_page(db: TestDb) {
-    let dir = TempDir::new("studio-writes");
+    let dir = temp_dir("studio-writes");
     let studio = Studio::start(
         dir.path(),
         &["--database-url", &url_for(db.name()).await],
@@ -117,7 +101,7 @@ async fn writes_are_checked_by_the_server_and_against_the_page(db: TestDb) {
     );
 
     // A constraint violation: the server's message, nothing written.
-    let page = studio.get(&pages_row("2")).body;
+    let page = studio.get(&row_page("pages", "2")).body;
     let mut form = hidden_fields(&page, "/update");
     form.push((field_of(&form, "slug"), "about".to_owned()));
     let refused = studio.post("/update", &form);
@@ -129,7 +113,7 @@ async fn writes_are_checked_by_the_server_and_against_the_page(db: TestDb) {
         "{}",
         refused.body
     );
-    let status = studio.get(&pages_row("2")).body;
+    let status = studio.get(&row_page("pages", "2")).body;
     let mut form = hidden_fields(&status, "/update");
     form.push((field_of(&form, "status"), "lost".to_owned()));
     let refused = studio.post("/update", &form);
@@ -141,7 +125,7 @@ async fn writes_are_checked_by_the_server_and_against_the_page(db: TestDb) {
     );
 
     // The row changes after the page was shown: refused, the other change stays.
-    let page = studio.get(&pages_row("1")).body;
+    let page = studio.get(&row_page("pages", "1")).body;
     sqlx::query("UPDATE pages SET title = 'Changed elsewhere' WHERE id = 1")
         .execute(db.pool())
         .await
@@ -167,7 +151,7 @@ async fn writes_are_checked_by_the_server_and_against_the_page(db: TestDb) {
     assert_eq!(stale.status, 409, "{}", stale.body);
 
     // Typed input goes through PostgreSQL's own parsing.
-    let page = studio.get(&pages_row("1")).body;
+    let page = studio.get(&row_page("pages", "1")).body;
     let mut form = hidden_fields(&page, "/update");
     form.push((
         field_of(&form, "published_at"),
@@ -201,11 +185,11 @@ async fn writes_are_checked_by_the_server_and_against_the_page(db: TestDb) {
 
 #[db_test(isolation = "database", fixtures("users", "sites", "pages"))]
 async fn read_only_allows_no_writes(db: TestDb) {
-    let dir = TempDir::new("studio-read-only");
+    let dir = temp_dir("studio-read-only");
     let url = url_for(db.name()).await;
     let writable = Studio::start(dir.path(), &["--database-url", &url], &[]);
     // A form with a valid anti-forgery value, from a studio that may write.
-    let page = writable.get(&pages_row("1")).body;
+    let page = writable.get(&row_page("pages", "1")).body;
     drop(writable);
 
     let studio = Studio::start(dir.path(), &["--database-url", &url, "--read-only"], &[]);
@@ -214,7 +198,7 @@ async fn read_only_allows_no_writes(db: TestDb) {
             .output()
             .contains("read-only: started with --read-only")
     );
-    let row = studio.get(&pages_row("1")).body;
+    let row = studio.get(&row_page("pages", "1")).body;
     assert!(!row.contains("action=\"/update\""), "no edit form");
     assert!(row.contains("read-only"));
     let mut form = hidden_fields(&page, "/update");

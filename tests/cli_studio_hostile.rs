@@ -1,15 +1,17 @@
 //! `persistence studio` with hostile names: a table `a"b; drop table x` with a column
 //! `c"d; drop table y` is listed, paged, sorted, filtered, searched and edited, and no name or
 //! value runs as SQL (the tables `x` and `y` survive, the values arrive as typed).
+
 #![cfg(feature = "studio")]
 
-mod core_support;
-mod studio_support;
+mod common;
 
-use core_support::{TempDir, url_for};
 use persistence::db_test;
 use persistence::testing::TestDb;
-use studio_support::{Studio, field_of, hidden_fields, path, unescape};
+
+use common::server::url_for;
+use common::studio::{Studio, field_of, hidden_fields, path, row_page, unescape};
+use common::tempdir::temp_dir;
 
 const TABLE: &str = "a\"b; drop table x";
 const COLUMN: &str = "c\"d; drop table y";
@@ -59,7 +61,7 @@ fn rows_line(body: &str) -> String {
 #[db_test(isolation = "database")]
 async fn hostile_names_are_listed_paged_filtered_and_edited(db: TestDb) {
     setup(&db).await;
-    let dir = TempDir::new("studio-hostile");
+    let dir = temp_dir("studio-hostile");
     let url = url_for(db.name()).await;
     let studio = Studio::start(dir.path(), &["--database-url", &url], &[]);
 
@@ -134,10 +136,7 @@ async fn hostile_names_are_listed_paged_filtered_and_edited(db: TestDb) {
     assert_survivors(&db).await;
 
     // Edit the hostile column of row 7 to a hostile value.
-    let row = studio.get(&path(
-        "/row",
-        &[("s", "public"), ("t", TABLE), ("c", "id"), ("k", "7")],
-    ));
+    let row = studio.get(&row_page(TABLE, "7"));
     assert_eq!(row.status, 200, "{}", row.body);
     let mut form = hidden_fields(&row.body, "/update");
     form.push((field_of(&form, COLUMN), VALUE.to_owned()));
@@ -146,10 +145,7 @@ async fn hostile_names_are_listed_paged_filtered_and_edited(db: TestDb) {
     assert_eq!(value_of(&db, 7).await.as_deref(), Some(VALUE));
 
     // NULL through the toggle, then filter on it.
-    let row = studio.get(&path(
-        "/row",
-        &[("s", "public"), ("t", TABLE), ("c", "id"), ("k", "8")],
-    ));
+    let row = studio.get(&row_page(TABLE, "8"));
     let mut form = hidden_fields(&row.body, "/update");
     let null = field_of(&form, COLUMN).replacen('v', "n", 1);
     form.push((null, "on".to_owned()));
@@ -167,10 +163,7 @@ async fn hostile_names_are_listed_paged_filtered_and_edited(db: TestDb) {
     let inserted = studio.post("/insert", &form);
     assert_eq!(inserted.status, 303, "{}", inserted.body);
     assert_eq!(value_of(&db, 500).await.as_deref(), Some(VALUE));
-    let row = studio.get(&path(
-        "/row",
-        &[("s", "public"), ("t", TABLE), ("c", "id"), ("k", "500")],
-    ));
+    let row = studio.get(&row_page(TABLE, "500"));
     let deleted = studio.post("/delete", &hidden_fields(&row.body, "/delete"));
     assert_eq!(deleted.status, 303, "{}", deleted.body);
     let left: i64 = sqlx::query_scalar(r#"SELECT count(*) FROM "a""b; drop table x""#)

@@ -1,29 +1,27 @@
 //! The failed-test path: with `PERSISTENCE_TEST_KEEP=failed` the line about a kept database
 //! gives a `persistence studio` command; run as printed it opens that database, read-only,
 //! and a browser shows the rows the failed test wrote.
+
 #![cfg(all(unix, feature = "studio"))]
 
-mod core_support;
-mod studio_support;
-mod support;
+mod common;
 
-use core_support::{TempDir, cli};
 use fantoccini::Locator;
 use persistence::db_test;
 use sqlx::PgPool;
-use studio_support::{Browser, Studio, path};
-use support::{child, scenario_is};
+
+use common::browser::Browser;
+use common::cli::cli;
+use common::kept::{drop_kept, kept_database, write_a_user_then_fail};
+use common::scenario::{self, child};
+use common::studio::{Studio, table_page};
+use common::tempdir::temp_dir;
 
 const EMAIL: &str = "kept-for-studio@example.com";
 
 #[db_test]
 async fn writes_then_fails(pool: PgPool) {
-    sqlx::query("INSERT INTO users (email, display_name) VALUES ($1, 'Kept For Studio')")
-        .bind(EMAIL)
-        .execute(&pool)
-        .await
-        .expect("insert");
-    assert!(!scenario_is("fail"), "failing on purpose");
+    write_a_user_then_fail(&pool, EMAIL, "Kept For Studio").await;
 }
 
 /// The arguments after `persistence studio` in the printed command, as a shell would pass
@@ -56,10 +54,10 @@ fn studio_arguments(line: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_printed_studio_command_opens_the_kept_database() {
     // Hold the harness's server so it outlives the child test.
-    let _server = persistence::ephemeral::server().await.expect("server");
+    let server = persistence::ephemeral::server().await.expect("server");
     let mut command = child("writes_then_fails", "fail");
     command.env("PERSISTENCE_TEST_KEEP", "failed");
-    let (output, text) = support::run(command);
+    let (output, text) = scenario::run(command);
     assert!(!output.status.success(), "{text}");
     let line = text
         .lines()
@@ -70,14 +68,9 @@ async fn the_printed_studio_command_opens_the_kept_database() {
         "{line}"
     );
     let arguments = studio_arguments(line);
-    let database = line
-        .split_once("failed test: ")
-        .and_then(|(_, rest)| rest.split_whitespace().next())
-        .and_then(|url| url.rsplit('/').next())
-        .expect("the kept database")
-        .to_owned();
+    let database = kept_database(&text);
 
-    let dir = TempDir::new("studio-kept");
+    let dir = temp_dir("studio-kept");
     let mut all: Vec<&str> = vec!["studio", "--port", "0"];
     all.extend(arguments.iter().map(String::as_str));
     let studio = Studio::spawn(cli(dir.path(), &all));
@@ -87,7 +80,7 @@ async fn the_printed_studio_command_opens_the_kept_database() {
         "a kept database is read-only"
     );
 
-    let users = studio.get(&path("/table", &[("s", "public"), ("t", "users")]));
+    let users = studio.get(&table_page("users"));
     assert_eq!(users.status, 200, "{}", users.body);
     assert!(
         users.body.contains(EMAIL),
@@ -115,15 +108,7 @@ async fn the_printed_studio_command_opens_the_kept_database() {
     browser.close().await;
     drop(studio);
 
-    let admin = PgPool::connect_with(_server.admin_options().clone())
-        .await
-        .expect("admin");
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE {database} WITH (FORCE)"
-    )))
-    .execute(&admin)
-    .await
-    .expect("drop the kept database");
+    drop_kept(server.admin_options(), &database).await;
 }
 
 #[test]

@@ -1,28 +1,39 @@
 //! How `persistence studio` starts: without a database it says in one line how to get one;
 //! a port in use is named with the way out (`--port 0`); `--open` without a browser opener
 //! is only a warning, and the page is served all the same.
+
 #![cfg(feature = "studio")]
 
-mod core_support;
-mod studio_support;
+mod common;
 
-use core_support::{TempDir, cli, texts, url_for};
+use std::process::Command;
+
 use persistence::db_test;
 use persistence::testing::TestDb;
-use studio_support::Studio;
 
-#[test]
-fn without_a_database_it_says_how_to_get_one() {
-    let dir = TempDir::new("studio-none");
-    let state = dir.path().join("state");
-    let output = cli(dir.path(), &["studio", "--port", "0"])
-        .env("PERSISTENCE_STATE_DIR", &state)
-        .output()
-        .expect("run studio");
+use common::cli::{cli, texts};
+use common::server::url_for;
+use common::studio::Studio;
+use common::tempdir::temp_dir;
+
+/// Runs `command`, which must fail with one line on stderr and nothing on stdout; returns
+/// the line.
+fn one_line_failure(mut command: Command) -> String {
+    let output = command.output().expect("run studio");
     let (stdout, stderr) = texts(&output);
     assert!(!output.status.success());
     assert_eq!(stdout, "");
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr
+}
+
+#[test]
+fn without_a_database_it_says_how_to_get_one() {
+    let dir = temp_dir("studio-none");
+    let state = dir.path().join("state");
+    let mut command = cli(dir.path(), &["studio", "--port", "0"]);
+    command.env("PERSISTENCE_STATE_DIR", &state);
+    let stderr = one_line_failure(command);
     assert!(
         stderr.starts_with("error: no database to open: pass --database-url")
             && stderr.contains("DATABASE_URL")
@@ -33,19 +44,13 @@ fn without_a_database_it_says_how_to_get_one() {
 
 #[test]
 fn a_server_that_does_not_answer_is_named_by_host_and_port() {
-    let dir = TempDir::new("studio-unreachable");
+    let dir = temp_dir("studio-unreachable");
     // Nothing listens on port 1.
     let url = "postgres://app:s3cret-pw@127.0.0.1:1/app";
-    let output = cli(
+    let stderr = one_line_failure(cli(
         dir.path(),
         &["studio", "--port", "0", "--database-url", url],
-    )
-    .output()
-    .expect("run studio");
-    let (stdout, stderr) = texts(&output);
-    assert!(!output.status.success());
-    assert_eq!(stdout, "");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    ));
     assert!(
         stderr.starts_with("error: cannot reach the database server: 127.0.0.1:1"),
         "{stderr}"
@@ -55,7 +60,7 @@ fn a_server_that_does_not_answer_is_named_by_host_and_port() {
 
 #[db_test(isolation = "database")]
 async fn a_busy_port_is_named_and_open_failing_is_a_warning(db: TestDb) {
-    let dir = TempDir::new("studio-start");
+    let dir = temp_dir("studio-start");
     let url = url_for(db.name()).await;
     let busy = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = busy.local_addr().expect("address").port().to_string();

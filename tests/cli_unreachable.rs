@@ -1,16 +1,19 @@
 //! An unreachable server is named by host and port, by the core and by the CLI, without the
 //! password of the URL.
 
-mod core_support;
+mod common;
 
-use core_support::{TempDir, cli, free_port, texts};
 use persistence::postgres::{ErrorCategory, PgConfig, connect_one};
+
+use common::cli::{cli, texts};
+use common::server::free_port;
+use common::tempdir::temp_dir;
 
 const PASSWORD: &str = "hunter2secret";
 
 #[test]
 fn the_cli_names_the_host_and_port() {
-    let dir = TempDir::new("unreachable");
+    let dir = temp_dir("unreachable");
     let port = free_port();
     let url = format!("postgres://app:{PASSWORD}@127.0.0.1:{port}/app");
     for args in [

@@ -2,12 +2,11 @@
 //! latency threshold, `fail` with the right category for a wrong password, a missing
 //! database and an unreachable host; the `application/health+json` output field by field.
 
-mod core_support;
+mod common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use core_support::{free_port, url_for, with_checked_password, with_params};
 use persistence::db_test;
 use persistence::postgres::{
     ErrorCategory, HEALTH_CONTENT_TYPE, HealthOptions, HealthReport, HealthStatus, PgConfig, check,
@@ -15,6 +14,9 @@ use persistence::postgres::{
 };
 use persistence::testing::TestDb;
 use serde_json::Value;
+
+use common::password::with_checked_password;
+use common::server::{eventually, free_port, url_for, with_params};
 
 fn keys(value: &Value) -> BTreeSet<&str> {
     value
@@ -148,8 +150,7 @@ async fn a_live_server_passes(db: TestDb) {
 
     // The check's own connection went back to the pool.
     drop(held);
-    let returned =
-        core_support::eventually(Duration::from_secs(2), async || pool.num_idle() == 2).await;
+    let returned = eventually(Duration::from_secs(2), async || pool.num_idle() == 2).await;
     assert!(returned, "both connections back in the pool");
     let again = serde_json::to_value(check(&pool).await).expect("serializes");
     let connections = entry(&again, "postgres:connections");

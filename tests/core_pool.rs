@@ -2,13 +2,12 @@
 //! times that demand; exhaustion is a `Timeout` that names the limit; a server that is not
 //! there (or goes away) is `Unreachable`, not a `Timeout`.
 
-mod core_support;
+mod common;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use core_support::{free_port, host_port, url_for, with_params};
 use persistence::db_test;
 use persistence::postgres::{
     Error, ErrorCategory, HealthOptions, HealthStatus, PgConfig, TransactionOptions, acquire,
@@ -18,6 +17,8 @@ use persistence::testing::TestDb;
 use sqlx::PgPool;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
+
+use common::server::{free_port, host_port, url_for, with_params};
 
 const LIMIT: usize = 3;
 

@@ -5,18 +5,17 @@
 //! `global()` reads the process environment, which a test must not change in a shared test
 //! process: each scenario runs in a child process (this binary again, `--exact` one test)
 //! with `DATABASE_URL` pointing at the parent's test database.
+
 // The SIGTERM test, and what only it uses, is Unix-only.
 #![cfg_attr(not(unix), allow(unused_imports, dead_code))]
 
-mod core_support;
-mod support;
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use core_support::{url_for, wait_with_timeout};
 use persistence::db_test;
 use persistence::postgres::{
     Error, ErrorCategory, Signal, TransactionOptions, global, shutdown, shutdown_on_signal,
@@ -24,7 +23,10 @@ use persistence::postgres::{
 };
 use persistence::testing::TestDb;
 use sqlx::{Connection, PgConnection};
-use support::{child, scenario_is};
+
+use common::cli::wait_with_timeout;
+use common::scenario::{self, child, scenario_is};
+use common::server::{eventually, url_for};
 
 const APP: &str = "persistence-singleton";
 
@@ -66,6 +68,32 @@ async fn sessions_of_the_pool() -> i64 {
     count
 }
 
+/// Waits (up to 5 s) for the pool's sessions to go from the server; fails with `what` if
+/// they stay.
+async fn assert_sessions_go(what: &str) {
+    let gone = eventually(Duration::from_secs(5), async || {
+        sessions_of_the_pool().await == 0
+    })
+    .await;
+    assert!(gone, "{what}");
+}
+
+/// In the child started for scenario `name` (and only there), runs `body`, then says the
+/// scenario passed.
+fn act(name: &str, body: impl Future<Output = ()>) {
+    if scenario_is(name) {
+        runtime().block_on(body);
+        println!("scenario {name}: ok");
+    }
+}
+
+/// Runs the child test `test` acting out `name` against `db`; it must pass and say so.
+async fn act_out(test: &str, name: &str, db: &TestDb) {
+    let (output, text) = scenario::run(scenario(test, name, db).await);
+    assert!(output.status.success(), "{text}");
+    assert!(text.contains(&format!("scenario {name}: ok")), "{text}");
+}
+
 /// After shutdown: `global()` and the pool itself refuse work with a clear error.
 async fn assert_refuses_work(pool: &'static sqlx::PgPool) {
     let error = global().expect_err("the pool is shut down");
@@ -92,10 +120,7 @@ async fn assert_refuses_work(pool: &'static sqlx::PgPool) {
 
 #[test]
 fn shared_pool_scenario() {
-    if !scenario_is("shared") {
-        return;
-    }
-    runtime().block_on(async {
+    act("shared", async {
         let pool = global().expect("built from DATABASE_URL");
         assert_eq!(pool.size(), 0, "lazy: no connection before the first query");
         assert_eq!(pool.options().get_max_connections(), 4);
@@ -154,29 +179,18 @@ fn shared_pool_scenario() {
         assert_eq!(pool.size(), 0);
         assert_refuses_work(pool).await;
         // The server sees the sessions go.
-        let gone = core_support::eventually(Duration::from_secs(5), async || {
-            sessions_of_the_pool().await == 0
-        })
-        .await;
-        assert!(gone, "the pool's sessions outlived the shutdown");
-        println!("scenario shared: ok");
+        assert_sessions_go("the pool's sessions outlived the shutdown").await;
     });
 }
 
 #[db_test]
 async fn one_lazy_pool_shared_by_tasks_and_closed_by_shutdown(db: TestDb) {
-    let command = scenario("shared_pool_scenario", "shared", &db).await;
-    let (output, text) = support::run(command);
-    assert!(output.status.success(), "{text}");
-    assert!(text.contains("scenario shared: ok"), "{text}");
+    act_out("shared_pool_scenario", "shared", &db).await;
 }
 
 #[test]
 fn shutdown_timeout_scenario() {
-    if !scenario_is("shutdown-timeout") {
-        return;
-    }
-    runtime().block_on(async {
+    act("shutdown-timeout", async {
         let pool = global().expect("built");
         let held = pool.acquire().await.expect("a connection");
         let started = Instant::now();
@@ -202,21 +216,13 @@ fn shutdown_timeout_scenario() {
         assert!(pool.is_closed());
         assert_refuses_work(pool).await;
         drop(held);
-        let gone = core_support::eventually(Duration::from_secs(5), async || {
-            sessions_of_the_pool().await == 0
-        })
-        .await;
-        assert!(gone, "the straggler was not closed on release");
-        println!("scenario shutdown-timeout: ok");
+        assert_sessions_go("the straggler was not closed on release").await;
     });
 }
 
 #[db_test]
 async fn shutdown_gives_up_at_its_timeout(db: TestDb) {
-    let command = scenario("shutdown_timeout_scenario", "shutdown-timeout", &db).await;
-    let (output, text) = support::run(command);
-    assert!(output.status.success(), "{text}");
-    assert!(text.contains("scenario shutdown-timeout: ok"), "{text}");
+    act_out("shutdown_timeout_scenario", "shutdown-timeout", &db).await;
 }
 
 #[test]

@@ -180,6 +180,30 @@ async fn inside_a_test_transaction_the_helper_nests(conn: &mut PgConnection) {
     assert_eq!(count, 1);
 }
 
+/// Runs `transact` twice at once, once per pair of `pairs`, each with the barrier both share
+/// and an attempt counter of its own. Returns each outcome and how many attempts it took.
+async fn race<Fut>(
+    pairs: [(i32, i32); 2],
+    transact: impl Fn(i32, i32, Arc<Barrier>, Arc<AtomicU32>) -> Fut,
+) -> Vec<(Result<(), Error>, u32)>
+where
+    Fut: Future<Output = Result<(), Error>> + Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(2));
+    let mut tasks = Vec::new();
+    for (a, b) in pairs {
+        let attempts = Arc::new(AtomicU32::new(0));
+        let task = tokio::spawn(transact(a, b, barrier.clone(), attempts.clone()));
+        tasks.push((task, attempts));
+    }
+    let mut outcomes = Vec::new();
+    for (task, attempts) in tasks {
+        let result = task.await.expect("task");
+        outcomes.push((result, attempts.load(Ordering::SeqCst)));
+    }
+    outcomes
+}
+
 /// Two SERIALIZABLE transactions that each read what the other writes ("write skew", the
 /// example of PostgreSQL's documentation): both read before either writes, so one of them
 /// must fail with 40001. Each task counts its attempts.
@@ -191,15 +215,11 @@ async fn write_skew(pool: &PgPool, options: TransactionOptions) -> Vec<(Result<(
     .execute(pool)
     .await
     .expect("ledger");
-    let barrier = Arc::new(Barrier::new(2));
-    let mut tasks = Vec::new();
-    for (read, write) in [(1, 2), (2, 1)] {
-        let (pool, options, barrier) = (pool.clone(), options.clone(), barrier.clone());
-        tasks.push(tokio::spawn(async move {
-            let attempts = Arc::new(AtomicU32::new(0));
-            let counted = attempts.clone();
-            let result = transaction(&pool, options, async move |tx| {
-                let attempt = counted.fetch_add(1, Ordering::SeqCst) + 1;
+    race([(1, 2), (2, 1)], |read, write, barrier, attempts| {
+        let (pool, options) = (pool.clone(), options.clone());
+        async move {
+            transaction(&pool, options, async move |tx| {
+                let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
                 let sum: i64 =
                     sqlx::query_scalar("SELECT sum(value)::int8 FROM ledger WHERE class = $1")
                         .bind(read)
@@ -216,15 +236,10 @@ async fn write_skew(pool: &PgPool, options: TransactionOptions) -> Vec<(Result<(
                     .await?;
                 Ok::<_, Error>(())
             })
-            .await;
-            (result, attempts.load(Ordering::SeqCst))
-        }));
-    }
-    let mut outcomes = Vec::new();
-    for task in tasks {
-        outcomes.push(task.await.expect("task"));
-    }
-    outcomes
+            .await
+        }
+    })
+    .await
 }
 
 #[db_test]
@@ -290,15 +305,11 @@ async fn deadlock(pool: &PgPool, options: TransactionOptions) -> Vec<(Result<(),
             .fetch_one(pool)
             .await
             .expect("role");
-    let barrier = Arc::new(Barrier::new(2));
-    let mut tasks = Vec::new();
-    for (first, second) in [(1, 2), (2, 1)] {
-        let (pool, options, barrier) = (pool.clone(), options.clone(), barrier.clone());
-        tasks.push(tokio::spawn(async move {
-            let attempts = Arc::new(AtomicU32::new(0));
-            let counted = attempts.clone();
-            let result = transaction(&pool, options, async move |tx| {
-                let attempt = counted.fetch_add(1, Ordering::SeqCst) + 1;
+    race([(1, 2), (2, 1)], |first, second, barrier, attempts| {
+        let (pool, options) = (pool.clone(), options.clone());
+        async move {
+            transaction(&pool, options, async move |tx| {
+                let attempt = attempts.fetch_add(1, Ordering::SeqCst) + 1;
                 if superuser {
                     sqlx::query("SET LOCAL deadlock_timeout = '100ms'")
                         .execute(&mut *tx)
@@ -316,15 +327,10 @@ async fn deadlock(pool: &PgPool, options: TransactionOptions) -> Vec<(Result<(),
                 }
                 Ok::<_, Error>(())
             })
-            .await;
-            (result, attempts.load(Ordering::SeqCst))
-        }));
-    }
-    let mut outcomes = Vec::new();
-    for task in tasks {
-        outcomes.push(task.await.expect("task"));
-    }
-    outcomes
+            .await
+        }
+    })
+    .await
 }
 
 #[db_test]

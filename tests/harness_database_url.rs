@@ -4,9 +4,10 @@
 //! on it.
 //!
 //! Unix only: it runs a native server through `persistence dev` and stops it with SIGTERM.
+
 #![cfg(unix)]
 
-mod support;
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -14,21 +15,26 @@ use std::time::{Duration, Instant};
 
 use sqlx::{Connection, PgConnection};
 
+use common::cargo::without_cargo_test_env;
+use common::cli::cli;
+use common::server::wait_for_server_to_go;
+use common::tempdir::{TempDir, temp_dir};
+
 const DATABASE: &str = "app_data";
 
 /// The binaries the nested run runs: every kind of test (both isolation modes, fixtures,
 /// rstest, factories, `global()` in every mode, statement counts, seeds, child processes).
 const NESTED: &str = "binary(harness_global_pool) | binary(harness_query_count) | \
-                      binary(harness_seeds) | binary(factories) | binary(transaction_rollback) \
-                      | binary(database_isolation) | binary(fixtures_and_migrations) | \
-                      binary(rstest_cases)";
+                      binary(harness_seeds) | binary(harness_factories) | binary(harness_transaction_rollback) \
+                      | binary(harness_database_isolation) | binary(harness_fixtures_and_migrations) | \
+                      binary(harness_rstest_cases)";
 
 /// `PERSISTENCE_DATABASE_URL_CHECK=whole-suite` runs every test of this package instead
-/// (minutes on 2 cores), but this one and `nextest_one_server` (a nested run of its own).
+/// (minutes on 2 cores), but this one and `harness_nextest_one_server` (a nested run of its own).
 fn nested_filter() -> String {
     match std::env::var("PERSISTENCE_DATABASE_URL_CHECK").as_deref() {
         Ok("whole-suite") => {
-            "package(persistence) - binary(harness_database_url) - binary(nextest_one_server)"
+            "package(persistence) - binary(harness_database_url) - binary(harness_nextest_one_server)"
                 .to_owned()
         }
         _ => NESTED.to_owned(),
@@ -39,29 +45,28 @@ fn nested_filter() -> String {
 struct DevServer {
     child: Child,
     url: String,
-    state: std::path::PathBuf,
-    cwd: std::path::PathBuf,
+    state: TempDir,
+    /// Its empty working directory, held until the server is gone.
+    _cwd: TempDir,
 }
 
 impl DevServer {
     fn start() -> Self {
-        let state = support::private_state_dir("database-url-dev");
+        let state = temp_dir("database-url-dev");
         // No `.env` of the developer's: an empty working directory.
-        let cwd = support::private_state_dir("database-url-cwd");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_persistence"))
-            // This crate's schema, named explicitly: the working directory is an empty one.
-            .args(["dev", "--database", DATABASE, "--source"])
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
-            .current_dir(&cwd)
-            .env("PERSISTENCE_STATE_DIR", &state)
-            .env("PERSISTENCE_TEST_BACKEND", "native")
-            .env_remove("DATABASE_URL")
-            .env_remove("TEST_DATABASE_URL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("persistence dev");
+        let cwd = temp_dir("database-url-cwd");
+        // This crate's schema, named explicitly: the working directory is an empty one.
+        let migrations = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+        let mut child = cli(
+            cwd.path(),
+            &["dev", "--database", DATABASE, "--source", migrations],
+        )
+        .env("PERSISTENCE_STATE_DIR", state.path())
+        .env("PERSISTENCE_TEST_BACKEND", "native")
+        .env_remove("TEST_DATABASE_URL")
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("persistence dev");
         let stdout = child.stdout.take().expect("piped");
         let mut url = None;
         for line in BufReader::new(stdout).lines() {
@@ -78,7 +83,7 @@ impl DevServer {
             child,
             url,
             state,
-            cwd,
+            _cwd: cwd,
         }
     }
 
@@ -95,9 +100,7 @@ impl Drop for DevServer {
         // SAFETY: kill(2) on our own child's pid has no memory effects.
         unsafe { libc::kill(pid, libc::SIGTERM) };
         let _ = self.child.wait();
-        support::wait_for_server_to_go(&self.state.join("dev"));
-        let _ = std::fs::remove_dir_all(&self.state);
-        let _ = std::fs::remove_dir_all(&self.cwd);
+        wait_for_server_to_go(&self.state.path().join("dev"));
     }
 }
 
@@ -154,10 +157,10 @@ async fn sessions(observer: &mut PgConnection) -> (i64, i32) {
 }
 
 fn nested_run(database_url: &str) -> String {
-    let state = support::private_state_dir("database-url-nested");
+    let state = temp_dir("database-url-nested");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);
-    support::without_cargo_test_env(&mut command);
+    without_cargo_test_env(&mut command);
     let output = command
         .args([
             "nextest",
@@ -170,7 +173,7 @@ fn nested_run(database_url: &str) -> String {
         ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("DATABASE_URL", database_url)
-        .env("PERSISTENCE_STATE_DIR", &state)
+        .env("PERSISTENCE_STATE_DIR", state.path())
         .env("PERSISTENCE_TEST_IDLE_GRACE", "1")
         .output()
         .expect("cargo nextest (install it with `cargo install cargo-nextest`)");
@@ -179,8 +182,7 @@ fn nested_run(database_url: &str) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    support::wait_for_server_to_go(&state);
-    let _ = std::fs::remove_dir_all(&state);
+    wait_for_server_to_go(state.path());
     assert!(output.status.success(), "nested run failed:\n{text}");
     text
 }

@@ -2,13 +2,14 @@
 //! (password hidden): a port nobody listens on says the server at host:port is unreachable;
 //! a database that does not exist is named as the URL names it, not as `/postgres`.
 
-mod support;
+mod common;
 
 use std::time::{Duration, Instant};
 
 use persistence::ephemeral::{BackendKind, Settings};
 use persistence::testing::{TestSpec, run};
-use support::{child, scenario_is};
+
+use common::scenario::{self, child, scenario_is};
 
 const PASSWORD: &str = "hunter2secret";
 
@@ -26,7 +27,7 @@ fn with_url(url: &str) -> (String, Duration) {
         .env("PERSISTENCE_TEST_BACKEND", "external")
         .env("TEST_DATABASE_URL", url);
     let started = Instant::now();
-    let (output, text) = support::run(command);
+    let (output, text) = scenario::run(command);
     assert!(!output.status.success(), "{text}");
     assert!(!text.contains(PASSWORD), "the password leaked: {text}");
     (text, started.elapsed())

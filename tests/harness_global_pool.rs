@@ -2,7 +2,7 @@
 //! in database mode, and a clear error in transaction mode, in a task that escaped the
 //! test's scope, or in a test without a database: never a pool built from `DATABASE_URL`.
 
-mod support;
+mod common;
 
 use std::collections::HashSet;
 use std::process::{Command, Stdio};
@@ -11,7 +11,8 @@ use std::sync::{LazyLock, Mutex};
 use persistence::db_test;
 use persistence::postgres::{self as pg, ErrorCategory, GlobalUnavailable, global};
 use sqlx::{PgConnection, PgPool};
-use support::scenario_is;
+
+use common::scenario::{self, scenario_is};
 
 /// The service code under test: it knows nothing of tests and reaches the database through
 /// the process-wide pool.
@@ -188,10 +189,10 @@ fn concurrent_tests_in_one_process_each_see_their_own_database() {
     let mut command = Command::new(std::env::current_exe().expect("this test binary"));
     command
         .args(["writer_", "--test-threads", &CONCURRENT.to_string()])
-        .env(support::SCENARIO, "concurrent")
+        .env(scenario::SCENARIO, "concurrent")
         .env_remove("NEXTEST_EXECUTION_MODE")
         .stdin(Stdio::null());
-    let (output, text) = support::run(command);
+    let (output, text) = scenario::run(command);
     assert!(output.status.success(), "{text}");
     assert!(
         text.contains(&format!("test result: ok. {CONCURRENT} passed")),

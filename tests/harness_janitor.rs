@@ -7,15 +7,18 @@
 //! file and the clone itself. Only a started server has a supervisor: on the external
 //! backend's pass the child starts a native server instead.
 
-mod support;
+mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use persistence::ephemeral::state_dir::{ServerState, StateDir};
 use persistence::testing::{Isolation, TestDb, TestSpec, run};
 use sqlx::{ConnectOptions, Connection};
-use support::{child, private_state_dir, scenario_is, wait_for_server_to_go};
+
+use common::scenario::{self, child, scenario_is};
+use common::server::wait_for_server_to_go;
+use common::tempdir::temp_dir;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -26,17 +29,13 @@ fn a_clone_a_nextest_process_left_used_is_reset_by_the_janitor() {
     if scenario_is(WRITES) {
         return write_and_leave();
     }
-    let state = private_state_dir("janitor");
-    let clone = leave_a_used_clone(
+    let scratch = temp_dir("janitor");
+    let state = scratch.path();
+    let (clone, server, leases) = leave_a_used_clone(
         "a_clone_a_nextest_process_left_used_is_reset_by_the_janitor",
-        &state,
+        state,
         Some("2"),
     );
-
-    let server = StateDir::new(&state)
-        .live_server()
-        .expect("the child's server outlives it for its grace");
-    let leases = StateDir::new(&state).server_files(&server.instance_id);
     // The child has ended: nobody but the janitor can have made its clone clean.
     wait_until("the janitor resets the clone", || {
         lease_state(&leases, &clone).starts_with("clean ")
@@ -52,10 +51,9 @@ fn a_clone_a_nextest_process_left_used_is_reset_by_the_janitor() {
 
     // Besides the reset one, clean clones are kept ready (two, as asked).
     wait_until("two clean clones are ready", || ready_clones(&leases) >= 2);
-    wait_for_server_to_go(&state);
+    wait_for_server_to_go(state);
     // Its supervisor stops the janitor and the server, then removes the server's files.
     wait_until("the lease files go with the server", || !leases.exists());
-    let _ = std::fs::remove_dir_all(&state);
 }
 
 #[test]
@@ -63,16 +61,13 @@ fn with_no_ready_clones_there_is_no_janitor_and_a_process_resets_its_own_clone()
     if scenario_is(WRITES) {
         return write_and_leave();
     }
-    let state = private_state_dir("no-janitor");
-    let clone = leave_a_used_clone(
+    let scratch = temp_dir("no-janitor");
+    let state = scratch.path();
+    let (clone, _, leases) = leave_a_used_clone(
         "with_no_ready_clones_there_is_no_janitor_and_a_process_resets_its_own_clone",
-        &state,
+        state,
         Some("0"),
     );
-    let server = StateDir::new(&state)
-        .live_server()
-        .expect("the child's server outlives it for its grace");
-    let leases = StateDir::new(&state).server_files(&server.instance_id);
     // Clean as soon as the child is gone: it reset the clone itself.
     assert!(
         lease_state(&leases, &clone).starts_with("clean "),
@@ -80,14 +75,18 @@ fn with_no_ready_clones_there_is_no_janitor_and_a_process_resets_its_own_clone()
         lease_state(&leases, &clone)
     );
     assert_eq!(ready_clones(&leases), 1, "no clone was made ahead");
-    wait_for_server_to_go(&state);
-    let _ = std::fs::remove_dir_all(&state);
+    wait_for_server_to_go(state);
 }
 
 /// Runs `test` as a nextest process would (one test, then the process ends) on a server of
-/// its own in `state`, with `PERSISTENCE_TEST_READY_CLONES` set to `ready` (unset if `None`); returns
-/// the name of the clone it wrote to.
-fn leave_a_used_clone(test: &str, state: &Path, ready: Option<&str>) -> String {
+/// its own in `state`, with `PERSISTENCE_TEST_READY_CLONES` set to `ready` (unset if `None`).
+/// Returns the name of the clone it wrote to, its server (which outlives it for its grace)
+/// and that server's lease files.
+fn leave_a_used_clone(
+    test: &str,
+    state: &Path,
+    ready: Option<&str>,
+) -> (String, ServerState, PathBuf) {
     let mut command = child(test, WRITES);
     command
         .env("NEXTEST_EXECUTION_MODE", "process-per-test")
@@ -100,13 +99,19 @@ fn leave_a_used_clone(test: &str, state: &Path, ready: Option<&str>) -> String {
     if std::env::var("PERSISTENCE_TEST_BACKEND").is_ok_and(|b| b == "external") {
         command.env("PERSISTENCE_TEST_BACKEND", "native");
     }
-    let (output, text) = support::run(command);
+    let (output, text) = scenario::run(command);
     assert!(output.status.success(), "the child test failed:\n{text}");
-    text.lines()
+    let clone = text
+        .lines()
         .find_map(|line| Some(line.split_once("CLONE ")?.1))
         .unwrap_or_else(|| panic!("the child printed no clone name:\n{text}"))
         .trim()
-        .to_owned()
+        .to_owned();
+    let server = StateDir::new(state)
+        .live_server()
+        .expect("the child's server outlives it for its grace");
+    let leases = StateDir::new(state).server_files(&server.instance_id);
+    (clone, server, leases)
 }
 
 /// The child: a database-mode test that writes rows and advances a sequence, then ends.

@@ -8,7 +8,7 @@
 //! five times that, which proves the same thing (the grace no longer removes the server)
 //! without sleeping a minute.
 
-mod support;
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -21,15 +21,17 @@ use persistence::ephemeral::state_dir::{ServerState, StateDir};
 use persistence::ephemeral::{BackendKind, Settings};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
-use support::{child, kept_url, private_state_dir, scenario_is};
+
+use common::cli::cli;
+use common::docker::harness_containers;
+use common::kept::{drop_kept, kept_url, write_a_user_then_fail};
+use common::scenario::{self, child, scenario_is};
+use common::server::wait_for_server_to_go;
+use common::tempdir::temp_dir;
 
 #[db_test]
 async fn fails_after_writing(pool: sqlx::PgPool) {
-    sqlx::query("INSERT INTO users (email, display_name) VALUES ('stays@example.com', 'Stays')")
-        .execute(&pool)
-        .await
-        .expect("insert");
-    assert!(!scenario_is("fail"), "failing on purpose");
+    write_a_user_then_fail(&pool, "stays@example.com", "Stays").await;
 }
 
 /// A scenario that only starts (or joins) the server of its state directory.
@@ -43,12 +45,17 @@ fn starts_a_server() {
     }
 }
 
-/// Whether the outer run uses an external server, where the harness starts nothing.
+/// Whether the outer run uses an external server, where the harness starts nothing (then
+/// says that the test is skipped).
 fn external() -> bool {
-    Settings::from_env().is_ok_and(|s| {
+    let external = Settings::from_env().is_ok_and(|s| {
         s.backend == BackendKind::External
             || (s.backend == BackendKind::Auto && s.external_url.is_some())
-    })
+    });
+    if external {
+        eprintln!("skipped: an external server is not started or stopped by the harness");
+    }
+    external
 }
 
 fn in_state_dir(mut command: Command, state: &Path, grace: &str) -> Command {
@@ -58,14 +65,22 @@ fn in_state_dir(mut command: Command, state: &Path, grace: &str) -> Command {
     command
 }
 
+/// Runs the failing test with `PERSISTENCE_TEST_KEEP=failed` on the server of `state`, which
+/// outlives its last user by `grace` seconds; returns what it printed.
+fn fail_keeping(state: &Path, grace: &str) -> String {
+    let mut failing = in_state_dir(child("fails_after_writing", "fail"), state, grace);
+    failing.env("PERSISTENCE_TEST_KEEP", "failed");
+    let (output, text) = scenario::run(failing);
+    assert!(!output.status.success(), "{text}");
+    text
+}
+
 fn test_server(state: &Path, args: &[&str]) -> (Output, String) {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_persistence"));
-    command
-        .arg("test-server")
-        .args(args)
-        .env("PERSISTENCE_STATE_DIR", state)
-        .env_remove("DATABASE_URL");
-    let (output, text) = support::run(command);
+    let mut all = vec!["test-server"];
+    all.extend(args);
+    let mut command = cli(state, &all);
+    command.env("PERSISTENCE_STATE_DIR", state);
+    let (output, text) = scenario::run(command);
     assert!(output.status.success(), "test-server {args:?}: {text}");
     (output, text)
 }
@@ -102,7 +117,7 @@ impl Traces {
             "server.json is left"
         );
         if let Some(container) = &state.container_id {
-            let listed = support::harness_containers();
+            let listed = harness_containers();
             assert!(!listed.contains(container), "container {container} is left");
         }
     }
@@ -111,16 +126,13 @@ impl Traces {
 #[test]
 fn a_kept_database_outlives_the_idle_grace_until_the_server_is_stopped() {
     if external() {
-        eprintln!("skipped: an external server is not started or stopped by the harness");
         return;
     }
-    let state = private_state_dir("kept-stays");
-    let mut failing = in_state_dir(child("fails_after_writing", "fail"), &state, "1");
-    failing.env("PERSISTENCE_TEST_KEEP", "failed");
-    let (output, text) = support::run(failing);
-    assert!(!output.status.success(), "{text}");
+    let scratch = temp_dir("kept-stays");
+    let state = scratch.path();
+    let text = fail_keeping(state, "1");
     let url = kept_url(&text);
-    let traces = Traces::of(&state);
+    let traces = Traces::of(state);
 
     // Five idle graces after the test process ended, the database still answers.
     std::thread::sleep(Duration::from_secs(5));
@@ -140,7 +152,7 @@ fn a_kept_database_outlives_the_idle_grace_until_the_server_is_stopped() {
     });
     assert_eq!(rows, 1, "the failed test's row is there");
 
-    let (_, status) = test_server(&state, &["status"]);
+    let (_, status) = test_server(state, &["status"]);
     let backend = traces.state.backend.to_string();
     assert!(
         status.contains(&format!(
@@ -153,36 +165,35 @@ fn a_kept_database_outlives_the_idle_grace_until_the_server_is_stopped() {
         "{status}"
     );
 
-    let (_, stopped) = test_server(&state, &["stop"]);
+    let (_, stopped) = test_server(state, &["stop"]);
     assert!(
         stopped.contains(&format!("stopped test server {}", traces.state.instance_id))
             && stopped.contains("1 kept database(s)"),
         "{stopped}"
     );
-    traces.assert_gone(&state);
-    let (_, after) = test_server(&state, &["status"]);
+    traces.assert_gone(state);
+    let (_, after) = test_server(state, &["status"]);
     assert!(after.starts_with("no test server runs"), "{after}");
-    let _ = std::fs::remove_dir_all(&state);
 }
 
 #[test]
 fn a_server_without_idle_grace_is_listed_and_stopped_the_same_way() {
     if external() {
-        eprintln!("skipped: an external server is not started or stopped by the harness");
         return;
     }
-    let state = private_state_dir("never-stops");
-    let (output, text) = support::run(in_state_dir(
+    let scratch = temp_dir("never-stops");
+    let state = scratch.path();
+    let (output, text) = scenario::run(in_state_dir(
         child("starts_a_server", "start"),
-        &state,
+        state,
         "never",
     ));
     assert!(output.status.success(), "{text}");
-    let traces = Traces::of(&state);
+    let traces = Traces::of(state);
     std::thread::sleep(Duration::from_millis(500));
     assert!(process_alive(traces.state.supervisor_pid), "it stays");
 
-    let (_, status) = test_server(&state, &["status"]);
+    let (_, status) = test_server(state, &["status"]);
     assert!(
         status.contains(&format!("test server {}", traces.state.instance_id))
             && status.contains(&format!(
@@ -193,25 +204,21 @@ fn a_server_without_idle_grace_is_listed_and_stopped_the_same_way() {
             && status.contains("kept databases: none"),
         "{status}"
     );
-    let (_, stopped) = test_server(&state, &["stop", &traces.state.instance_id]);
+    let (_, stopped) = test_server(state, &["stop", &traces.state.instance_id]);
     assert!(stopped.contains("stopped test server"), "{stopped}");
-    traces.assert_gone(&state);
-    let _ = std::fs::remove_dir_all(&state);
+    traces.assert_gone(state);
 }
 
 #[test]
 fn a_dropped_kept_database_lets_the_server_go_after_the_grace() {
     if external() {
-        eprintln!("skipped: an external server is not started or stopped by the harness");
         return;
     }
-    let state = private_state_dir("kept-dropped");
-    let mut failing = in_state_dir(child("fails_after_writing", "fail"), &state, "0.5");
-    failing.env("PERSISTENCE_TEST_KEEP", "failed");
-    let (output, text) = support::run(failing);
-    assert!(!output.status.success(), "{text}");
-    let traces = Traces::of(&state);
-    let kept = StateDir::new(&state).kept_databases(&traces.state.instance_id);
+    let scratch = temp_dir("kept-dropped");
+    let state = scratch.path();
+    let text = fail_keeping(state, "0.5");
+    let traces = Traces::of(state);
+    let kept = StateDir::new(state).kept_databases(&traces.state.instance_id);
     assert_eq!(kept.len(), 1, "{text}");
     std::thread::sleep(Duration::from_secs(2));
     assert!(
@@ -220,24 +227,11 @@ fn a_dropped_kept_database_lets_the_server_go_after_the_grace() {
     );
 
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async {
-        let mut admin = PgConnection::connect_with(&traces.state.admin_options())
-            .await
-            .expect("admin");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE {} WITH (FORCE)",
-            kept[0]
-        )))
-        .execute(&mut admin)
-        .await
-        .expect("drop the kept database");
-        let _ = admin.close().await;
-    });
-    support::wait_for_server_to_go(&state);
+    runtime.block_on(drop_kept(&traces.state.admin_options(), &kept[0]));
+    wait_for_server_to_go(state);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while process_alive(traces.state.supervisor_pid) && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
-    traces.assert_gone(&state);
-    let _ = std::fs::remove_dir_all(&state);
+    traces.assert_gone(state);
 }

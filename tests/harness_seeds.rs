@@ -1,7 +1,7 @@
 //! Fake data is reproducible: a test that fails on a fake value prints its seed, and running
 //! it again with `PERSISTENCE_TEST_SEED` set to that seed builds the same values.
 
-mod support;
+mod common;
 
 use std::collections::HashSet;
 
@@ -9,7 +9,8 @@ use persistence::db_test;
 use persistence::testing::SEED_VAR;
 use persistence::testing::factories::{PageFactory, UserFactory};
 use sqlx::PgConnection;
-use support::{child, scenario_is};
+
+use common::scenario::{self, child, scenario_is};
 
 /// Fails on the fake value it inserted, after printing it (when acted out by a child).
 #[db_test]
@@ -44,7 +45,7 @@ fn failing_run(seed: Option<&str>) -> Run {
         Some(seed) => command.env(SEED_VAR, seed),
         None => command.env_remove(SEED_VAR),
     };
-    let (output, text) = support::run(command);
+    let (output, text) = scenario::run(command);
     assert!(!output.status.success(), "the scenario must fail:\n{text}");
     let after = |prefix: &str| {
         text.lines()
@@ -110,7 +111,7 @@ fn a_failing_test_prints_its_seed_and_the_seed_reproduces_its_values() {
 fn a_seed_that_is_not_a_number_is_explained() {
     let mut command = child("fails_on_a_fake_value", "fake-value");
     command.env(SEED_VAR, "banana");
-    let (output, text) = support::run(command);
+    let (output, text) = scenario::run(command);
     assert!(!output.status.success(), "{text}");
     assert!(
         text.contains(

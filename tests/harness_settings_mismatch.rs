@@ -5,14 +5,17 @@
 //! A native server is started with `PERSISTENCE_TEST_IDLE_GRACE=never` in a private state
 //! directory; later runs with `PERSISTENCE_TEST_BACKEND=docker` or another `PERSISTENCE_PG_BIN`
 //! join it; it is stopped at the end.
+
 #![cfg(unix)]
 
-mod support;
+mod common;
 
 use persistence::ephemeral::native::PgBinaries;
 use persistence::ephemeral::state_dir::StateDir;
 use persistence::ephemeral::{Settings, control, server_with};
-use support::{child, private_state_dir, scenario_is};
+
+use common::scenario::{self, child, scenario_is};
+use common::tempdir::temp_dir;
 
 /// A scenario that gets the server of its state directory twice, as two parts of one process
 /// that ask for it would.
@@ -40,7 +43,7 @@ fn join(state: &std::path::Path, vars: &[(&str, &str)]) -> String {
     for (name, value) in vars {
         command.env(name, value);
     }
-    let (output, text) = support::run(command);
+    let (output, text) = scenario::run(command);
     assert!(output.status.success(), "{text}");
     text
 }
@@ -51,20 +54,19 @@ fn joining_a_server_of_other_settings_says_so_once() {
         eprintln!("skipped: no native PostgreSQL here ({err})");
         return;
     }
-    let state = private_state_dir("mismatch");
-    let started = join(&state, &[("PERSISTENCE_TEST_BACKEND", "native")]);
+    let scratch = temp_dir("mismatch");
+    let state = scratch.path();
+    let started = join(state, &[("PERSISTENCE_TEST_BACKEND", "native")]);
     assert!(
         !started.contains(LINE),
         "the starter asked for it: {started}"
     );
-    let running = StateDir::new(&state)
-        .live_server()
-        .expect("a native server");
+    let running = StateDir::new(state).live_server().expect("a native server");
 
-    let same = join(&state, &[("PERSISTENCE_TEST_BACKEND", "native")]);
+    let same = join(state, &[("PERSISTENCE_TEST_BACKEND", "native")]);
     assert!(!same.contains(LINE), "same settings, no line: {same}");
 
-    let docker = join(&state, &[("PERSISTENCE_TEST_BACKEND", "docker")]);
+    let docker = join(state, &[("PERSISTENCE_TEST_BACKEND", "docker")]);
     let lines: Vec<&str> = docker.lines().filter(|l| l.contains(LINE)).collect();
     assert_eq!(lines.len(), 1, "one line per process: {docker}");
     let expected = format!(
@@ -83,7 +85,7 @@ fn joining_a_server_of_other_settings_says_so_once() {
     );
 
     let bins = join(
-        &state,
+        state,
         &[
             ("PERSISTENCE_TEST_BACKEND", "native"),
             ("PERSISTENCE_PG_BIN", "/nonexistent"),
@@ -95,6 +97,5 @@ fn joining_a_server_of_other_settings_says_so_once() {
         "{bins}"
     );
 
-    control::stop(&state, &running).expect("stop the server");
-    let _ = std::fs::remove_dir_all(&state);
+    control::stop(state, &running).expect("stop the server");
 }

@@ -2,10 +2,11 @@
 //! statement that failed, and PostgreSQL's message; not sqlx's `at line N`, which is a line
 //! of PostgreSQL's C source.
 
-mod support;
+mod common;
 
 use persistence::testing::{Fixture, TestSpec, run};
-use support::{child, scenario_is};
+
+use common::scenario::{self, child, scenario_is};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!();
 static BROKEN: sqlx::migrate::Migrator = sqlx::migrate!("./tests/migrations_broken");
@@ -59,7 +60,7 @@ fn with_a_broken_migration() {
 
 /// The failure line of a scenario run, which must fail.
 fn failure(test: &str) -> String {
-    let (output, text) = support::run(child(test, "run"));
+    let (output, text) = scenario::run(child(test, "run"));
     assert!(!output.status.success(), "{text}");
     assert!(
         !text.contains(" at line 1"),

@@ -100,3 +100,23 @@ pub fn output_of(command: &mut Command) -> Result<String, String> {
     }
     String::from_utf8(output.stdout).map_err(|_| format!("{command:?} printed non-UTF-8 output"))
 }
+
+/// Round `round` of a run of `warmup` untimed rounds, then `rounds` timed ones: whether it is
+/// timed, and its label for the progress lines.
+pub fn round_label(round: usize, warmup: usize, rounds: usize) -> (bool, String) {
+    if round >= warmup {
+        (true, format!("round {}/{rounds}", round - warmup + 1))
+    } else {
+        (false, format!("warm-up {}/{warmup}", round + 1))
+    }
+}
+
+/// The tests of a libtest executable (`--list`).
+pub fn list_tests(exe: &Path) -> Result<Vec<String>, String> {
+    let listing = output_of(Command::new(exe).args(["--list", "--format", "terse"]))?;
+    Ok(listing
+        .lines()
+        .filter_map(|l| l.strip_suffix(": test"))
+        .map(str::to_owned)
+        .collect())
+}

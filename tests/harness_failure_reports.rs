@@ -1,11 +1,13 @@
 //! What a user sees when something is wrong: one clear line, never a password.
 
-mod support;
+mod common;
 
 use persistence::db_test;
 use persistence::testing::{TestSpec, run};
 use sqlx::PgConnection;
-use support::{child, scenario_is};
+
+use common::scenario::{self, child, scenario_is};
+use common::tempdir::temp_dir;
 
 #[db_test]
 async fn returns_an_error(conn: &mut PgConnection) -> Result<(), String> {
@@ -21,7 +23,7 @@ async fn returns_an_error(conn: &mut PgConnection) -> Result<(), String> {
 
 #[test]
 fn an_err_fails_the_test_with_its_message() {
-    let (output, text) = support::run(child("returns_an_error", "err"));
+    let (output, text) = scenario::run(child("returns_an_error", "err"));
     assert!(!output.status.success(), "{text}");
     assert!(text.contains("the page was not published"), "{text}");
 }
@@ -39,7 +41,7 @@ fn broken_migration_scenario() {
 
 #[test]
 fn a_failing_migration_is_named() {
-    let (output, text) = support::run(child("broken_migration_scenario", "broken-migration"));
+    let (output, text) = scenario::run(child("broken_migration_scenario", "broken-migration"));
     assert!(!output.status.success(), "{text}");
     assert!(text.contains("20260301000002_broken_column.sql"), "{text}");
     assert!(text.contains("missing_table"), "{text}");
@@ -60,7 +62,7 @@ fn an_unreachable_url_is_reported_without_its_password() {
         "TEST_DATABASE_URL",
         "postgres://app:hunter2secret@127.0.0.1:1/app",
     );
-    let (output, text) = support::run(command);
+    let (output, text) = scenario::run(command);
     assert!(!output.status.success(), "{text}");
     assert!(text.contains("postgres://app:***@127.0.0.1:1"), "{text}");
     assert!(
@@ -71,7 +73,8 @@ fn an_unreachable_url_is_reported_without_its_password() {
 
 #[test]
 fn no_backend_says_how_to_get_each() {
-    let state_dir = support::private_state_dir("nobackend");
+    let scratch = temp_dir("nobackend");
+    let state_dir = scratch.path();
     let mut command = child("any_backend_scenario", "any-backend");
     command
         .env("PERSISTENCE_TEST_BACKEND", "auto")
@@ -80,9 +83,8 @@ fn no_backend_says_how_to_get_each() {
         // Whatever this machine has, docker must not be usable either.
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .env("PERSISTENCE_TEST_IMAGE", "persistence/never-built:0")
-        .env("PERSISTENCE_STATE_DIR", &state_dir);
-    let (output, text) = support::run(command);
-    let _ = std::fs::remove_dir_all(&state_dir);
+        .env("PERSISTENCE_STATE_DIR", state_dir);
+    let (output, text) = scenario::run(command);
     assert!(!output.status.success(), "{text}");
     let line = text
         .lines()

@@ -1,9 +1,12 @@
 //! `auto` picks the right backend: external with `TEST_DATABASE_URL`, else docker when a daemon
 //! has the image, else native; each case set up through the environment of a child process.
 
-mod support;
+mod common;
 
-use support::{child, scenario_is};
+use common::docker::{docker_answers, local_image};
+use common::scenario::{self, child, scenario_is};
+use common::server::wait_for_server_to_go;
+use common::tempdir::temp_dir;
 
 #[test]
 fn starts_a_server_scenario() {
@@ -23,19 +26,19 @@ fn starts_a_server_scenario() {
 
 /// Runs the scenario with `env` in a private state directory; returns the backend it got.
 fn backend_chosen(env: &[(&str, &str)]) -> String {
-    let state_dir = support::private_state_dir("choice");
+    let scratch = temp_dir("choice");
+    let state_dir = scratch.path();
     let mut command = child("starts_a_server_scenario", "start");
     command
         .env_remove("PERSISTENCE_TEST_BACKEND")
         .env_remove("TEST_DATABASE_URL")
-        .env("PERSISTENCE_STATE_DIR", &state_dir)
+        .env("PERSISTENCE_STATE_DIR", state_dir)
         .env("PERSISTENCE_TEST_IDLE_GRACE", "0");
     for (name, value) in env {
         command.env(name, value);
     }
-    let (output, text) = support::run(command);
-    support::wait_for_server_to_go(&state_dir);
-    let _ = std::fs::remove_dir_all(&state_dir);
+    let (output, text) = scenario::run(command);
+    wait_for_server_to_go(state_dir);
     assert!(output.status.success(), "{text}");
     text.lines()
         .find_map(|l| Some(l.split_once("BACKEND=")?.1.trim().to_owned()))
@@ -70,7 +73,7 @@ fn no_url_and_no_usable_docker_means_native() {
 
 #[test]
 fn a_missing_image_that_cannot_be_pulled_means_native() {
-    if !support::docker_answers() {
+    if !docker_answers() {
         eprintln!("no Docker daemon here: the docker cases of auto are not exercised");
         return;
     }
@@ -80,7 +83,7 @@ fn a_missing_image_that_cannot_be_pulled_means_native() {
 
 #[test]
 fn a_daemon_with_the_image_means_docker() {
-    let Some(image) = support::local_image() else {
+    let Some(image) = local_image() else {
         eprintln!(
             "no Docker daemon or no local image here: the docker case of auto is not exercised"
         );

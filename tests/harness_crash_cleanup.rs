@@ -1,7 +1,7 @@
 //! Nothing is left behind: not after a run, not after a test process is killed with
 //! SIGKILL in the middle of a test.
 
-mod support;
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 use persistence::db_test;
 use persistence::ephemeral::state_dir::StateDir;
 use sqlx::{ConnectOptions, Connection, PgPool};
-use support::{child, scenario_is};
+
+use common::scenario::{self, child, scenario_is};
+use common::tempdir::temp_dir;
 
 #[db_test]
 async fn holds_a_database_until_killed(pool: PgPool) {
@@ -102,23 +104,24 @@ fn wait_until(what: &str, limit: Duration, done: impl Fn() -> bool) {
 
 #[test]
 fn a_test_killed_mid_run_leaves_nothing_behind() {
-    let state_dir = support::private_state_dir("sigkill");
+    let scratch = temp_dir("sigkill");
+    let state_dir = scratch.path();
     let with_env = |mut command: std::process::Command| {
         command
-            .env("PERSISTENCE_STATE_DIR", &state_dir)
+            .env("PERSISTENCE_STATE_DIR", state_dir)
             .env("PERSISTENCE_TEST_IDLE_GRACE", "5")
             .env("PERSISTENCE_TEST_BACKEND", "native");
         command
     };
 
-    let mut victim = support::spawn(with_env(child("holds_a_database_until_killed", "hold")));
+    let mut victim = scenario::spawn(with_env(child("holds_a_database_until_killed", "hold")));
     let stdout = victim.stdout.take().expect("stdout");
     let database = BufReader::new(stdout)
         .lines()
         .map_while(Result::ok)
         .find_map(|line| Some(line.split_once("HOLDING ")?.1.trim().to_owned()))
         .expect("the child reports its database");
-    let server = server_files(&state_dir);
+    let server = server_files(state_dir);
     assert!(
         alive(server.supervisor) && alive(server.postmaster),
         "{server:?}"
@@ -130,10 +133,10 @@ fn a_test_killed_mid_run_leaves_nothing_behind() {
     // A process that joins the same server gets the dead owner's clone, clean.
     let mut sweeper = with_env(child("finds_the_killed_tests_database_swept", "sweep"));
     sweeper.env("VICTIM_DATABASE", &database);
-    let (output, text) = support::run(sweeper);
+    let (output, text) = scenario::run(sweeper);
     assert!(output.status.success() && text.contains("SWEPT"), "{text}");
     assert_eq!(
-        server_files(&state_dir).postmaster,
+        server_files(state_dir).postmaster,
         server.postmaster,
         "same server joined"
     );
@@ -149,26 +152,26 @@ fn a_test_killed_mid_run_leaves_nothing_behind() {
         "{} left behind",
         server.instance_dir.display()
     );
-    assert_eq!(StateDir::new(&state_dir).server(), None);
-    let _ = std::fs::remove_dir_all(&state_dir);
+    assert_eq!(StateDir::new(state_dir).server(), None);
 }
 
 #[test]
 fn a_killed_supervisor_takes_its_server_down_and_the_next_run_sweeps_its_data() {
-    let state_dir = support::private_state_dir("supervisor");
+    let scratch = temp_dir("supervisor");
+    let state_dir = scratch.path();
     let run_once = || {
         let mut command = child("holds_a_database_until_killed", "none");
         command
-            .env("PERSISTENCE_STATE_DIR", &state_dir)
+            .env("PERSISTENCE_STATE_DIR", state_dir)
             .env("PERSISTENCE_TEST_IDLE_GRACE", "never")
             .env("PERSISTENCE_TEST_BACKEND", "native");
-        let (output, text) = support::run(command);
+        let (output, text) = scenario::run(command);
         assert!(output.status.success(), "{text}");
-        server_files(&state_dir)
+        server_files(state_dir)
     };
     let first = run_once();
     // SIGKILL the supervisor: the kernel's parent-death signal stops postgres.
-    support::run({
+    scenario::run({
         let mut kill = std::process::Command::new("kill");
         kill.args(["-9", &first.supervisor.to_string()]);
         kill
@@ -190,7 +193,7 @@ fn a_killed_supervisor_takes_its_server_down_and_the_next_run_sweeps_its_data() 
         "the next start swept the orphan's data"
     );
 
-    support::run({
+    scenario::run({
         let mut kill = std::process::Command::new("kill");
         kill.args(["-9", &second.supervisor.to_string()]);
         kill
@@ -199,5 +202,4 @@ fn a_killed_supervisor_takes_its_server_down_and_the_next_run_sweeps_its_data() 
         !alive(second.postmaster)
     });
     let _ = std::fs::remove_dir_all(&second.instance_dir);
-    let _ = std::fs::remove_dir_all(&state_dir);
 }

@@ -1,79 +1,15 @@
-//! Helpers of the production core's integration tests (`core_*.rs`, `cli_*.rs`): usable URLs
-//! for the harness's databases, ports nobody listens on, a role whose password the server
-//! checks, and the `persistence` binary with a clean environment.
-
-#![allow(dead_code)]
+//! A role whose password the server really checks, for the tests of wrong passwords.
 
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use persistence::ephemeral::BackendKind;
 use persistence::postgres::ErrorCategory;
 use sqlx::{Connection, PgConnection};
 
-/// A URL with credentials that works for `database` on the test server: the harness's
-/// display URL (trust authentication, no password), or for an external server
-/// `TEST_DATABASE_URL` with its password, pointed at `database`.
-pub async fn url_for(database: &str) -> String {
-    let server = persistence::ephemeral::server().await.expect("test server");
-    if server.backend() == BackendKind::External
-        && let Ok(external) = std::env::var("TEST_DATABASE_URL")
-    {
-        let mut url = url::Url::parse(&external).expect("TEST_DATABASE_URL is a URL");
-        url.set_path(&format!("/{database}"));
-        return url.to_string();
-    }
-    server.display_url(database)
-}
-
-/// The test server's backend.
-pub async fn backend() -> BackendKind {
-    persistence::ephemeral::server()
-        .await
-        .expect("test server")
-        .backend()
-}
-
-/// `url` with more query parameters.
-pub fn with_params(url: &str, params: &str) -> String {
-    let separator = if url.contains('?') { '&' } else { '?' };
-    format!("{url}{separator}{params}")
-}
-
-/// A loopback port that was free a moment ago: connecting to it is refused at once.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("bind a free port")
-        .port()
-}
-
-/// `host:port` of a URL.
-pub fn host_port(url: &str) -> (String, u16) {
-    let url = url::Url::parse(url).expect("a URL");
-    (
-        url.host_str().expect("a host").to_owned(),
-        url.port().unwrap_or(5432),
-    )
-}
-
-/// Waits until `condition` holds, up to `limit`; `false` if it never did.
-pub async fn eventually(limit: Duration, mut condition: impl AsyncFnMut() -> bool) -> bool {
-    let deadline = Instant::now() + limit;
-    loop {
-        if condition().await {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
+use super::server::{backend, eventually, url_for};
 
 /// Credentials the server really checks: a right and a wrong URL for `database`.
 pub struct PasswordUrls {
@@ -254,82 +190,4 @@ async fn write_file(connection: &mut PgConnection, path: &str, text: &str) {
         ),
     )
     .await;
-}
-
-/// The `persistence` binary, run in an empty directory (no `.env`), without `DATABASE_URL`,
-/// logging or `PERSISTENCE_*` overrides of the configuration (the harness's variables stay,
-/// so `dev` chooses its backend as the tests do).
-pub fn cli(dir: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_persistence"));
-    command
-        .args(args)
-        .current_dir(dir)
-        .env_remove("DATABASE_URL")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (name, _) in std::env::vars() {
-        let harness = name.starts_with("PERSISTENCE_TEST_")
-            || matches!(
-                name.as_str(),
-                "PERSISTENCE_PG_BIN" | "PERSISTENCE_STATE_DIR" | "PERSISTENCE_SCENARIO"
-            );
-        if name.starts_with("PERSISTENCE_") && !harness {
-            command.env_remove(name);
-        }
-    }
-    command
-}
-
-/// A directory of its own under the system's temporary directory, removed on drop.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!(
-            "persistence-core-{tag}-{}-{nanos:x}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).expect("create temp dir");
-        Self(dir)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// stdout and stderr of a finished command, as text.
-pub fn texts(output: &std::process::Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
-}
-
-/// Waits up to `limit` for `child` to exit; kills and reaps it if it does not.
-pub fn wait_with_timeout(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }

@@ -3,27 +3,31 @@
 //! the native backend runs the harness suite with its data under the state directory, as on
 //! macOS, which has no `/dev/shm`.
 
-mod support;
+mod common;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use persistence::ephemeral::state_dir::{StartRecord, StateDir};
 
+use common::cargo::without_cargo_test_env;
+use common::docker::{harness_containers, local_image};
+use common::tempdir::{TempDir, temp_dir};
+
 /// Runs part of the suite under nextest with `backend` (and `env`) in a private state
 /// directory and returns what `starts.log` records: one entry per server started.
-fn nextest_run(backend: &str, env: &[(&str, &str)]) -> (Vec<StartRecord>, std::path::PathBuf) {
-    let state_dir = support::private_state_dir(&format!("nextest-{backend}"));
+fn nextest_run(backend: &str, env: &[(&str, &str)]) -> (Vec<StartRecord>, TempDir) {
+    let state_dir = temp_dir(&format!("nextest-{backend}"));
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);
-    support::without_cargo_test_env(&mut command);
+    without_cargo_test_env(&mut command);
     command
         .args(["nextest", "run", "--no-fail-fast", "--color", "never"])
         // The same packages as the outer run (no target selection), so cargo finds every
         // binary fresh instead of building another feature set; a filter picks the tests.
-        .args(["-E", "binary(transaction_rollback) | binary(database_isolation) | binary(fixtures_and_migrations) | binary(rstest_cases)"])
+        .args(["-E", "binary(harness_transaction_rollback) | binary(harness_database_isolation) | binary(harness_fixtures_and_migrations) | binary(harness_rstest_cases)"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("PERSISTENCE_STATE_DIR", &state_dir)
+        .env("PERSISTENCE_STATE_DIR", state_dir.path())
         .env("PERSISTENCE_TEST_BACKEND", backend)
         .env("PERSISTENCE_TEST_IDLE_GRACE", "1");
     for (name, value) in env {
@@ -54,7 +58,7 @@ fn nextest_run(backend: &str, env: &[(&str, &str)]) -> (Vec<StartRecord>, std::p
         passed >= 20,
         "expected the run to have at least 20 tests:\n{text}"
     );
-    (StateDir::new(&state_dir).starts(), state_dir)
+    (StateDir::new(state_dir.path()).starts(), state_dir)
 }
 
 fn wait_until(what: &str, done: impl Fn() -> bool) {
@@ -76,19 +80,18 @@ fn one_native_server_for_a_whole_nextest_run() {
     // After the run, once the idle grace has passed, the server and its data are gone.
     let instance_dir = starts[0].instance_dir().expect("instance dir").to_owned();
     wait_until("the server's data to go", || !instance_dir.exists());
-    assert_eq!(StateDir::new(&state_dir).server(), None);
-    let _ = std::fs::remove_dir_all(&state_dir);
+    assert_eq!(StateDir::new(state_dir.path()).server(), None);
 }
 
 #[test]
 fn one_container_for_a_whole_nextest_run() {
-    let Some(image) = support::local_image() else {
+    let Some(image) = local_image() else {
         eprintln!(
             "no Docker daemon or image here (ci/build-postgres-image.sh builds one): not exercised"
         );
         return;
     };
-    let (starts, state_dir) = nextest_run("docker", &[("PERSISTENCE_TEST_IMAGE", &image)]);
+    let (starts, _state_dir) = nextest_run("docker", &[("PERSISTENCE_TEST_IMAGE", &image)]);
     assert_eq!(
         starts.len(),
         1,
@@ -96,9 +99,8 @@ fn one_container_for_a_whole_nextest_run() {
     );
     let container = starts[0].container().expect("a container").to_owned();
     wait_until("the container to be removed", || {
-        !support::harness_containers().contains(&container)
+        !harness_containers().contains(&container)
     });
-    let _ = std::fs::remove_dir_all(&state_dir);
 }
 
 #[test]
@@ -112,11 +114,10 @@ fn without_a_ram_dir_the_native_data_lives_under_the_state_dir() {
     );
     let instance_dir = starts[0].instance_dir().expect("instance dir").to_owned();
     assert!(
-        instance_dir.starts_with(StateDir::new(&state_dir).instances_dir()),
+        instance_dir.starts_with(StateDir::new(state_dir.path()).instances_dir()),
         "the data of {} is not under {}",
         instance_dir.display(),
-        state_dir.display()
+        state_dir.path().display()
     );
     wait_until("the server's data to go", || !instance_dir.exists());
-    let _ = std::fs::remove_dir_all(&state_dir);
 }

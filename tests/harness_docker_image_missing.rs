@@ -1,10 +1,13 @@
 //! The docker backend with an image the daemon does not have (and cannot pull: no registry
 //! answers here, so the pull fails at once) says so once, and names PERSISTENCE_TEST_IMAGE.
 
-mod support;
+mod common;
 
 use persistence::testing::{TestSpec, run};
-use support::{child, docker_answers, private_state_dir, scenario_is};
+
+use common::docker::docker_answers;
+use common::scenario::{self, child, scenario_is};
+use common::tempdir::temp_dir;
 
 #[test]
 fn any_backend_scenario() {
@@ -19,15 +22,16 @@ fn a_missing_image_is_named_with_the_variable_that_sets_it() {
         eprintln!("skipped: no Docker daemon answers here");
         return;
     }
-    let state = private_state_dir("no-image");
+    let scratch = temp_dir("no-image");
+    let state = scratch.path();
     let image = "persistence/no-such-image:0";
     let mut command = child("any_backend_scenario", "docker");
     command
         .env("PERSISTENCE_TEST_BACKEND", "docker")
         .env("PERSISTENCE_TEST_IMAGE", image)
-        .env("PERSISTENCE_STATE_DIR", &state);
+        .env("PERSISTENCE_STATE_DIR", state);
     let started = std::time::Instant::now();
-    let (output, text) = support::run(command);
+    let (output, text) = scenario::run(command);
     eprintln!("the failed start took {:?}", started.elapsed());
     assert!(!output.status.success(), "{text}");
     let prefix = "the test PostgreSQL server did not start:";
@@ -39,5 +43,4 @@ fn a_missing_image_is_named_with_the_variable_that_sets_it() {
             && text.contains("ci/build-postgres-image.sh"),
         "{text}"
     );
-    let _ = std::fs::remove_dir_all(&state);
 }

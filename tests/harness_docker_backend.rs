@@ -1,7 +1,7 @@
 //! The docker backend leaves nothing behind: a container whose test process was killed goes
 //! after the idle grace, and an orphaned labelled container is removed by the next start.
 
-mod support;
+mod common;
 
 use std::io::{BufRead, BufReader};
 use std::process::Command;
@@ -12,7 +12,11 @@ use persistence::ephemeral::state_dir::{
     HARNESS_LABEL, OWNER_HOST_LABEL, OWNER_PID_LABEL, StateDir,
 };
 use sqlx::PgPool;
-use support::{child, scenario_is};
+
+use common::docker::{harness_containers, local_image};
+use common::scenario::{self, child, scenario_is};
+use common::server::wait_for_server_to_go;
+use common::tempdir::temp_dir;
 
 #[db_test]
 async fn holds_a_database_until_killed(pool: PgPool) {
@@ -41,40 +45,40 @@ fn container_of(state_dir: &std::path::Path) -> String {
 
 #[test]
 fn a_killed_test_leaves_no_container_after_the_grace() {
-    let Some(image) = support::local_image() else {
+    let Some(image) = local_image() else {
         eprintln!(
             "no Docker daemon or image here (ci/build-postgres-image.sh builds one): not exercised"
         );
         return;
     };
-    let state_dir = support::private_state_dir("docker-kill");
+    let scratch = temp_dir("docker-kill");
+    let state_dir = scratch.path();
     let mut command = child("holds_a_database_until_killed", "hold");
     command
-        .env("PERSISTENCE_STATE_DIR", &state_dir)
+        .env("PERSISTENCE_STATE_DIR", state_dir)
         .env("PERSISTENCE_TEST_BACKEND", "docker")
         .env("PERSISTENCE_TEST_IMAGE", &image)
         .env("PERSISTENCE_TEST_IDLE_GRACE", "1");
-    let mut victim = support::spawn(command);
+    let mut victim = scenario::spawn(command);
     let stdout = victim.stdout.take().expect("stdout");
     let held = BufReader::new(stdout)
         .lines()
         .map_while(Result::ok)
         .any(|l| l.contains("HOLDING"));
     assert!(held, "the child did not reach its test body");
-    let container = container_of(&state_dir);
-    assert!(support::harness_containers().contains(&container));
+    let container = container_of(state_dir);
+    assert!(harness_containers().contains(&container));
 
     victim.kill().expect("SIGKILL");
     victim.wait().expect("reap");
     wait_until("the container to be removed", || {
-        !support::harness_containers().contains(&container)
+        !harness_containers().contains(&container)
     });
-    let _ = std::fs::remove_dir_all(&state_dir);
 }
 
 #[test]
 fn an_orphaned_container_is_removed_by_the_next_start() {
-    let Some(image) = support::local_image() else {
+    let Some(image) = local_image() else {
         eprintln!(
             "no Docker daemon or image here (ci/build-postgres-image.sh builds one): not exercised"
         );
@@ -103,21 +107,22 @@ fn an_orphaned_container_is_removed_by_the_next_start() {
         String::from_utf8_lossy(&created.stderr)
     );
     let orphan = String::from_utf8_lossy(&created.stdout).trim().to_owned();
-    assert!(support::harness_containers().contains(&orphan));
+    assert!(harness_containers().contains(&orphan));
 
-    let state_dir = support::private_state_dir("docker-orphan");
+    let scratch = temp_dir("docker-orphan");
+
+    let state_dir = scratch.path();
     let mut command = child("holds_a_database_until_killed", "none");
     command
-        .env("PERSISTENCE_STATE_DIR", &state_dir)
+        .env("PERSISTENCE_STATE_DIR", state_dir)
         .env("PERSISTENCE_TEST_BACKEND", "docker")
         .env("PERSISTENCE_TEST_IMAGE", &image)
         .env("PERSISTENCE_TEST_IDLE_GRACE", "0");
-    let (output, text) = support::run(command);
+    let (output, text) = scenario::run(command);
     assert!(output.status.success(), "{text}");
     assert!(
-        !support::harness_containers().contains(&orphan),
+        !harness_containers().contains(&orphan),
         "the orphan survived a start"
     );
-    support::wait_for_server_to_go(&state_dir);
-    let _ = std::fs::remove_dir_all(&state_dir);
+    wait_for_server_to_go(state_dir);
 }
