@@ -57,7 +57,7 @@ cargo test -q --test harness_many_at_once -- --test-threads 80
 cargo nextest run --test harness_many_at_once -j 32
 # Under cargo test a process resets and reuses its own clones (under nextest the janitor
 # does): the reuse tests' same-clone checks run here.
-cargo test -q --test harness_clone_reuse --test database_isolation
+cargo test -q --test harness_clone_reuse --test harness_database_isolation
 unset PERSISTENCE_TEST_BACKEND
 
 for docker_image in "${docker_images[@]}"; do
