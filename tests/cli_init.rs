@@ -58,7 +58,7 @@ edition = "2024"
 publish = false
 
 [dev-dependencies]
-persistence = {{ path = "{}", features = ["testing"] }}
+persistence-pg = {{ path = "{}", features = ["testing"] }}
 sqlx = {{ version = "0.9", default-features = false, features = ["runtime-tokio", "postgres", "migrate", "macros", "json"] }}
 
 [workspace]

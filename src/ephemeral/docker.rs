@@ -9,14 +9,14 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use bollard::Docker;
-use bollard::models::{HostConfig, PortBinding};
-use bollard::query_parameters::{
-    CreateImageOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
-};
 use futures_util::StreamExt;
 use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
+use testcontainers::bollard::Docker;
+use testcontainers::bollard::models::{HostConfig, PortBinding};
+use testcontainers::bollard::query_parameters::{
+    CreateImageOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+};
 use testcontainers::core::{ContainerPort, Mount};
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, ImageExt};
@@ -194,7 +194,7 @@ pub(crate) fn availability(image: &str) -> Availability {
             while let Some(step) = progress.next().await {
                 step?;
             }
-            Ok::<_, bollard::errors::Error>(())
+            Ok::<_, testcontainers::bollard::errors::Error>(())
         };
         match tokio::time::timeout(Duration::from_secs(120), pull).await {
             Ok(Ok(())) => Availability::Ready,
