@@ -271,7 +271,7 @@ mod tests {
         match expand(args, item, &env()) {
             Ok(tokens) => {
                 let file: syn::File = syn::parse2(tokens).expect("the expansion parses");
-                // Printed with `cargo test -p persistence-macros -- --nocapture`.
+                // Printed with `cargo test -p persistence-pg-macros -- --nocapture`.
                 let pretty = format_tokens(&file);
                 println!("{pretty}");
                 pretty

@@ -18,8 +18,9 @@ mod stand_in;
 mod time_pause;
 
 /// The proc macro of `persistence::db_test` (cargo feature `testing`), from the
-/// `persistence-macros` crate: use it through `persistence`, whose documentation of `db_test`
-/// gives the signatures, the arguments and examples compiled as doctests.
+/// `persistence-pg-macros` package: use it through `persistence` (package `persistence-pg`),
+/// whose documentation of `db_test` gives the signatures, the arguments and examples compiled
+/// as doctests.
 #[proc_macro_attribute]
 pub fn db_test(args: TokenStream, item: TokenStream) -> TokenStream {
     let env = env::Env::of_call_site();

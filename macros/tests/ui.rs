@@ -1,7 +1,7 @@
 //! Compile-time behaviour of `#[db_test]`: accepted forms expand without errors, and every
 //! rejected form fails with the message in its `.stderr` snapshot.
 //!
-//! Regenerate the snapshots with `TRYBUILD=overwrite cargo test -p persistence-macros --test ui`,
+//! Regenerate the snapshots with `TRYBUILD=overwrite cargo test -p persistence-pg-macros --test ui`,
 //! then read every changed `.stderr`.
 
 #[test]
