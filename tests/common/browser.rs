@@ -78,8 +78,7 @@ impl Browser {
             "--disable-dev-shm-usage",
             "--window-size=1400,900",
         ];
-        #[cfg(unix)]
-        if nix_is_root() {
+        if running_as_root() {
             browser_args.push("--no-sandbox");
         }
         let mut capabilities = serde_json::Map::new();
@@ -182,10 +181,17 @@ impl Drop for Browser {
     }
 }
 
-#[cfg(unix)]
-fn nix_is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+/// Chromium refuses to run as root without `--no-sandbox` (CI runs as root).
+fn running_as_root() -> bool {
+    #[cfg(unix)]
+    {
+        // SAFETY: geteuid has no preconditions.
+        unsafe { libc::geteuid() == 0 }
+    }
+    #[cfg(not(unix))]
+    {
+        false
+    }
 }
 
 /// Kills the driver and everything in its process group (the browser).

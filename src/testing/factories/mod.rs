@@ -187,7 +187,6 @@ pub(crate) fn slug_with_token(text: &str, fallback: &str) -> String {
     format!("{base}-{}", unique_token())
 }
 
-/// `true` when `slug` matches the slug format the schema enforces: `^[a-z0-9]+(-[a-z0-9]+)*$`.
 /// The parent row's `id` when the factory was given one, else the id of the parent that
 /// `insert` makes.
 async fn parent_id(
@@ -213,6 +212,7 @@ async fn insert_rows<R>(
     Ok(rows)
 }
 
+/// `true` when `slug` matches the slug format the schema enforces: `^[a-z0-9]+(-[a-z0-9]+)*$`.
 #[cfg(test)]
 pub(crate) fn is_valid_slug(slug: &str) -> bool {
     !slug.is_empty()
