@@ -340,13 +340,11 @@ fn time_run(setup: &Setup, runner: Runner, file: &str, round: usize) -> Result<D
     let took = start.elapsed();
     if !status.success() {
         let output = std::fs::read_to_string(&log_path).unwrap_or_default();
-        let tail: Vec<&str> = output.lines().rev().take(40).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
         return Err(format!(
             "{} of {file} failed ({status}); log {}:\n{}",
             runner.name(),
             log_path.display(),
-            tail.join("\n")
+            common::last_lines(&output, 40)
         ));
     }
     Ok(took)

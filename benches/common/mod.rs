@@ -120,3 +120,9 @@ pub fn list_tests(exe: &Path) -> Result<Vec<String>, String> {
         .map(str::to_owned)
         .collect())
 }
+
+/// The last `count` lines of a run's log, for the error that stops the benchmark.
+pub fn last_lines(text: &str, count: usize) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(count)..].join("\n")
+}

@@ -325,14 +325,12 @@ fn run_test(
     let took = start.elapsed();
     let output = std::fs::read_to_string(&log_path).unwrap_or_default();
     if !status.success() || !output.contains("1 passed") {
-        let tail: Vec<&str> = output.lines().rev().take(40).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
         return Err(format!(
             "{} --exact {} did not pass one test ({status}); log {}:\n{}",
             exe.display(),
             setup.test,
             log_path.display(),
-            tail.join("\n")
+            crate::common::last_lines(&output, 40)
         ));
     }
     Ok(took)
