@@ -10,6 +10,11 @@ use sqlx::{Connection, PgConnection};
 
 use super::state_dir::{ServerState, StateDir};
 
+/// The name prefix of a kept database. Here, below both users: the harness names kept
+/// databases with it, and `persistence studio`, which builds without the harness, opens a
+/// database with this prefix read-only.
+pub const PREFIX: &str = "persistence_keep_";
+
 /// The kept databases of `state`'s server that still exist on it, sorted; the records of
 /// dropped ones are removed. `Err` when the server cannot be asked.
 pub async fn existing(

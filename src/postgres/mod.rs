@@ -50,7 +50,10 @@ pub use client::{
     EVENTS_TARGET, Signal, acquire, close, close_on_signal, connect, connect_lazy, connect_one,
     global, init_global, pool_options_with_events, shutdown, shutdown_on_signal, shutdown_signal,
 };
-pub(crate) use client::{PoolTimeoutCause, diagnose_pool_timeout, diagnose_pool_timeout_by};
+pub(crate) use client::{PoolTimeoutCause, diagnose_pool_timeout};
+// The harness's own direct connection; only the `testing` feature has a harness.
+#[cfg(feature = "testing")]
+pub(crate) use client::diagnose_pool_timeout_by;
 pub use config::{ConfigError, Host, Origin, PgConfig, PgConfigBuilder, SslMode, quote_identifier};
 pub use error::{Error, ErrorCategory, RetryAdvice};
 pub use global_scope::{GlobalScope, GlobalUnavailable, forbid_unscoped_global, spawn_scoped};

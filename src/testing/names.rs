@@ -20,7 +20,7 @@ pub(crate) const DB_CLONE_PREFIX: &str = "persistence_db_";
 /// Databases created for one test and dropped after it.
 pub(crate) const TEST_DB_PREFIX: &str = "persistence_t_";
 /// Databases kept after a failed test (`PERSISTENCE_TEST_KEEP=failed`).
-pub(crate) const KEEP_PREFIX: &str = "persistence_keep_";
+pub(crate) const KEEP_PREFIX: &str = crate::ephemeral::kept::PREFIX;
 
 /// What a lease file's name adds to its clone's name (see [`super::leases`]).
 pub(crate) const LEASE_SUFFIX: &str = ".lock";

@@ -3,15 +3,12 @@
 //! get one. `--database` swaps the database on that server. A failed test's kept database
 //! (`persistence_keep_*`) is opened read-only.
 
-use persistence::ephemeral::Settings;
 use persistence::ephemeral::state_dir::StateDir;
+use persistence::ephemeral::{Settings, kept};
 use persistence::postgres::{ConfigError, PgConfig};
 
 use super::super::CliError;
 use super::super::dev::DEFAULT_DATABASE;
-
-/// The prefix the test harness gives a failed test's kept database.
-pub(crate) const KEPT_PREFIX: &str = "persistence_keep_";
 
 /// The database to serve and how it was chosen.
 #[derive(Debug)]
@@ -40,7 +37,7 @@ pub(crate) fn resolve(
         Some(name) if !name.is_empty() => config.with_database(name),
         _ => config,
     };
-    let read_only = if config.database().starts_with(KEPT_PREFIX) {
+    let read_only = if config.database().starts_with(kept::PREFIX) {
         Some("a failed test's kept database is read-only")
     } else if read_only {
         Some("started with --read-only")

@@ -34,7 +34,10 @@ mod global;
 mod shutdown;
 
 pub use acquire::acquire;
-pub(crate) use acquire::{PoolTimeoutCause, diagnose_pool_timeout, diagnose_pool_timeout_by};
+pub(crate) use acquire::{PoolTimeoutCause, diagnose_pool_timeout};
+// The harness's own direct connection; only the `testing` feature has a harness.
+#[cfg(feature = "testing")]
+pub(crate) use acquire::diagnose_pool_timeout_by;
 pub use connect::{connect, connect_lazy, connect_one};
 pub(crate) use events::millis;
 pub use events::{EVENTS_TARGET, pool_options_with_events};
