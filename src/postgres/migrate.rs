@@ -267,7 +267,7 @@ pub struct NewMigration {
 /// `directory` (created if missing). The name is turned into `snake_case`; the version is the
 /// current UTC time, bumped past the newest existing migration so the order is always right.
 pub fn add(directory: &Path, name: &str) -> Result<NewMigration, Error> {
-    let slug = slugify(name).ok_or_else(|| {
+    let slug = migration_slug(name).ok_or_else(|| {
         Error::MigrationWorkflow(format!(
             "`{name}` is not a usable migration name: use letters and digits, e.g. add_users_email"
         ))
@@ -317,7 +317,7 @@ fn version_of(file_name: &str) -> Option<i64> {
 }
 
 /// `Add users.email!` -> `add_users_email`; `None` if nothing usable is left.
-pub(crate) fn slugify(name: &str) -> Option<String> {
+pub(crate) fn migration_slug(name: &str) -> Option<String> {
     let slug = super::slugify(name, '_');
     (!slug.is_empty()).then_some(slug)
 }
@@ -569,19 +569,19 @@ mod tests {
     #[test]
     fn slugs() {
         assert_eq!(
-            slugify("Add users.email!").as_deref(),
+            migration_slug("Add users.email!").as_deref(),
             Some("add_users_email")
         );
         assert_eq!(
-            slugify("  create   pages ").as_deref(),
+            migration_slug("  create   pages ").as_deref(),
             Some("create_pages")
         );
         assert_eq!(
-            slugify("already_snake_42").as_deref(),
+            migration_slug("already_snake_42").as_deref(),
             Some("already_snake_42")
         );
-        assert_eq!(slugify("--"), None);
-        assert_eq!(slugify(""), None);
+        assert_eq!(migration_slug("--"), None);
+        assert_eq!(migration_slug(""), None);
     }
 
     #[test]
