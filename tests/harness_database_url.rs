@@ -10,13 +10,14 @@
 mod common;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use sqlx::{Connection, PgConnection};
 
-use common::cargo::without_cargo_test_env;
+use common::cargo::nested_nextest;
 use common::cli::cli;
+use common::scenario::run;
 use common::server::wait_for_server_to_go;
 use common::tempdir::{TempDir, temp_dir};
 
@@ -158,30 +159,12 @@ async fn sessions(observer: &mut PgConnection) -> (i64, i32) {
 
 fn nested_run(database_url: &str) -> String {
     let state = temp_dir("database-url-nested");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut command = Command::new(cargo);
-    without_cargo_test_env(&mut command);
-    let output = command
-        .args([
-            "nextest",
-            "run",
-            "--no-fail-fast",
-            "--color",
-            "never",
-            "-E",
-            &nested_filter(),
-        ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+    let mut command = nested_nextest(&nested_filter());
+    command
         .env("DATABASE_URL", database_url)
         .env("PERSISTENCE_STATE_DIR", state.path())
-        .env("PERSISTENCE_TEST_IDLE_GRACE", "1")
-        .output()
-        .expect("cargo nextest (install it with `cargo install cargo-nextest`)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+        .env("PERSISTENCE_TEST_IDLE_GRACE", "1");
+    let (output, text) = run(command);
     wait_for_server_to_go(state.path());
     assert!(output.status.success(), "nested run failed:\n{text}");
     text

@@ -5,42 +5,30 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use persistence::ephemeral::state_dir::{StartRecord, StateDir};
 
-use common::cargo::without_cargo_test_env;
+use common::cargo::nested_nextest;
 use common::docker::{harness_containers, local_image};
+use common::scenario::run;
 use common::tempdir::{TempDir, temp_dir};
 
 /// Runs part of the suite under nextest with `backend` (and `env`) in a private state
 /// directory and returns what `starts.log` records: one entry per server started.
 fn nextest_run(backend: &str, env: &[(&str, &str)]) -> (Vec<StartRecord>, TempDir) {
     let state_dir = temp_dir(&format!("nextest-{backend}"));
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let mut command = Command::new(cargo);
-    without_cargo_test_env(&mut command);
+    let mut command = nested_nextest(
+        "binary(harness_transaction_rollback) | binary(harness_database_isolation) | binary(harness_fixtures_and_migrations) | binary(harness_rstest_cases)",
+    );
     command
-        .args(["nextest", "run", "--no-fail-fast", "--color", "never"])
-        // The same packages as the outer run (no target selection), so cargo finds every
-        // binary fresh instead of building another feature set; a filter picks the tests.
-        .args(["-E", "binary(harness_transaction_rollback) | binary(harness_database_isolation) | binary(harness_fixtures_and_migrations) | binary(harness_rstest_cases)"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env("PERSISTENCE_STATE_DIR", state_dir.path())
         .env("PERSISTENCE_TEST_BACKEND", backend)
         .env("PERSISTENCE_TEST_IDLE_GRACE", "1");
     for (name, value) in env {
         command.env(name, value);
     }
-    let output = command
-        .output()
-        .expect("cargo nextest (install it with `cargo install cargo-nextest`)");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let (output, text) = run(command);
     assert!(output.status.success(), "nextest run failed:\n{text}");
     let passed: usize = text
         .lines()

@@ -23,3 +23,24 @@ pub fn without_cargo_test_env(command: &mut Command) {
         }
     }
 }
+
+/// `cargo nextest run` on this workspace's tests that `filter` picks, as a test runs it
+/// nested: the same packages as the outer run (no target selection), so cargo finds every
+/// binary fresh instead of building another feature set.
+pub fn nested_nextest(filter: &str) -> Command {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = Command::new(cargo);
+    without_cargo_test_env(&mut command);
+    command
+        .args([
+            "nextest",
+            "run",
+            "--no-fail-fast",
+            "--color",
+            "never",
+            "-E",
+            filter,
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    command
+}
