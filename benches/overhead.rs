@@ -57,9 +57,8 @@ mod common;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -302,11 +301,6 @@ fn time_run(setup: &Setup, runner: Runner, file: &str, round: usize) -> Result<D
         .out_dir
         .join("logs")
         .join(format!("{}-{file}-{round}.log", runner.name()));
-    let log = File::create(&log_path)
-        .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
-    let log_err = log
-        .try_clone()
-        .map_err(|e| format!("cannot reopen {}: {e}", log_path.display()))?;
     let mut command = match runner {
         Runner::CargoTest => {
             let exe = &setup.executables[file];
@@ -328,18 +322,9 @@ fn time_run(setup: &Setup, runner: Runner, file: &str, round: usize) -> Result<D
             command
         }
     };
-    command
-        .env("DATABASE_URL", &setup.database_url)
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log_err);
-    let start = Instant::now();
-    let status = command
-        .status()
-        .map_err(|e| format!("cannot run {:?}: {e}", command.get_program()))?;
-    let took = start.elapsed();
+    command.env("DATABASE_URL", &setup.database_url);
+    let (status, took, output) = common::run_logged(&mut command, &log_path)?;
     if !status.success() {
-        let output = std::fs::read_to_string(&log_path).unwrap_or_default();
         return Err(format!(
             "{} of {file} failed ({status}); log {}:\n{}",
             runner.name(),

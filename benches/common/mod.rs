@@ -126,3 +126,27 @@ pub fn last_lines(text: &str, count: usize) -> String {
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(count)..].join("\n")
 }
+
+/// Runs `command` with stdout and stderr in a new log file at `log_path`, and returns its
+/// exit status, the wall time it took and the log's text.
+pub fn run_logged(
+    command: &mut Command,
+    log_path: &Path,
+) -> Result<(std::process::ExitStatus, std::time::Duration, String), String> {
+    let log = std::fs::File::create(log_path)
+        .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
+    let log_err = log
+        .try_clone()
+        .map_err(|e| format!("cannot reopen {}: {e}", log_path.display()))?;
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(log)
+        .stderr(log_err);
+    let start = std::time::Instant::now();
+    let status = command
+        .status()
+        .map_err(|e| format!("cannot run {:?}: {e}", command.get_program()))?;
+    let took = start.elapsed();
+    let output = std::fs::read_to_string(log_path).unwrap_or_default();
+    Ok((status, took, output))
+}

@@ -2,9 +2,8 @@
 //! directory, timed as whole test processes.
 
 use std::collections::HashMap;
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use persistence::ephemeral::{BackendKind, Server, Settings};
@@ -299,11 +298,6 @@ fn run_test(
     let log_path = setup
         .logs
         .join(format!("startup-{}-{what}-{file}.log", backend.name()));
-    let log = File::create(&log_path)
-        .map_err(|e| format!("cannot create {}: {e}", log_path.display()))?;
-    let log_err = log
-        .try_clone()
-        .map_err(|e| format!("cannot reopen {}: {e}", log_path.display()))?;
     let mut command = Command::new(exe);
     command
         .args(["--exact", &setup.test])
@@ -314,16 +308,8 @@ fn run_test(
         .env("PERSISTENCE_TEST_BACKEND", backend.name())
         .env("PERSISTENCE_STATE_DIR", dir)
         .env("PERSISTENCE_TEST_IMAGE", &setup.image)
-        .env("PERSISTENCE_TEST_IDLE_GRACE", "0")
-        .stdin(Stdio::null())
-        .stdout(log)
-        .stderr(log_err);
-    let start = Instant::now();
-    let status = command
-        .status()
-        .map_err(|e| format!("cannot run {}: {e}", exe.display()))?;
-    let took = start.elapsed();
-    let output = std::fs::read_to_string(&log_path).unwrap_or_default();
+        .env("PERSISTENCE_TEST_IDLE_GRACE", "0");
+    let (status, took, output) = crate::common::run_logged(&mut command, &log_path)?;
     if !status.success() || !output.contains("1 passed") {
         return Err(format!(
             "{} --exact {} did not pass one test ({status}); log {}:\n{}",
