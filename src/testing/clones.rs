@@ -31,6 +31,7 @@ use super::names::CloneKind;
 use super::profile::{Profile, Reset};
 use super::sql::{is_insufficient_resources, is_missing_database};
 use super::template::clone_template;
+use crate::ephemeral::BackendKind;
 
 /// More clones than any machine runs tests at once; past it something is wrong.
 const MAX_CLONES: u32 = 1024;
@@ -156,11 +157,14 @@ pub(crate) async fn take_tx(target: &Target, pools: PoolPolicy) -> Result<TxClon
             Err(err) if is_capacity(&err) => return Ok(Attempt::NoRoom(err, lease)),
             Err(err) => return Err(err),
         };
-        let ours: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(TX_LEASE_LOCK)
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(HarnessError::sql("leasing a transaction clone"))?;
+        // On a server of the harness's own, every process that uses it shares the lease
+        // files, which are the whole truth: the round trip is for external servers only.
+        let ours = target.server.backend() != BackendKind::External
+            || sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+                .bind(TX_LEASE_LOCK)
+                .fetch_one(&mut *conn)
+                .await
+                .map_err(HarnessError::sql("leasing a transaction clone"))?;
         if ours {
             return Ok(Attempt::Ready(TxClone { conn, lease }));
         }
@@ -301,6 +305,8 @@ impl DbClone {
                 // Its sessions were ended with the old database.
                 pool.close().await;
                 self.warm = None;
+            } else if !settle(pool).await {
+                self.warm = None;
             }
             watermark
         } else {
@@ -350,6 +356,10 @@ impl DbClone {
 /// Waits until every connection the test took is back in its pool (tasks it spawned may
 /// still be finishing), and closes all but one, so that a clone kept by the process holds
 /// one warm connection. `false` when some never came back.
+///
+/// Also run after the reset: sqlx returns a dropped connection to its pool from a task,
+/// after a ping. A clone handed to the next test before that would make its pool open a
+/// second connection, and the warm one (with its prepared reset) would be closed here.
 async fn settle(pool: &PgPool) -> bool {
     if pool.is_closed() {
         return false;

@@ -122,7 +122,9 @@ where
 /// as it would have at COMMIT. A transaction that an error already aborted (a test that
 /// expects a failing statement) has nothing left to check.
 async fn check_deferred(conn: &mut PgConnection, test: &str) {
-    let checked = sqlx::query("SET CONSTRAINTS ALL IMMEDIATE")
+    // A simple query: one round trip, where a prepared statement takes two on the fresh
+    // connection of a nextest process.
+    let checked = sqlx::raw_sql("SET CONSTRAINTS ALL IMMEDIATE")
         .execute(conn)
         .await;
     if let Err(err) = checked
