@@ -29,7 +29,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use sqlx::postgres::PgConnectOptions;
+use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use super::platform::process_alive;
 use super::{BackendKind, EphemeralError};
@@ -270,10 +270,15 @@ impl ServerState {
             Some(socket) => tcp.socket(socket),
             None => tcp,
         };
+        // No TLS: the server is this machine's own, reached over loopback or a socket, and
+        // sqlx's default (`prefer`) would cost a round trip per connection to ask for it,
+        // or a handshake where the server offers it. A `PGSSLMODE` of the user's is for
+        // their servers, not this one.
         options
             .port(self.port)
             .username("postgres")
             .database("postgres")
+            .ssl_mode(PgSslMode::Disable)
     }
 
     /// The URL of `database` on it, without password: `postgres://postgres@127.0.0.1:PORT/db`.

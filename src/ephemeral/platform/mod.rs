@@ -5,7 +5,7 @@
 //!
 //! | concern | Linux | macOS | Windows |
 //! |---|---|---|---|
-//! | process liveness | `sysinfo` (a zombie is dead) | `sysinfo` (a zombie is dead) | `sysinfo` |
+//! | process liveness | `/proc/<pid>/stat` (a zombie is dead) | `sysinfo` (a zombie is dead) | `sysinfo` |
 //! | stopping postgres at once | `SIGQUIT` | `SIGQUIT` | - (no native backend) |
 //! | detaching the supervisor | `setsid` | `setsid` | a detached process of its own group |
 //! | postgres dies with its supervisor | `PR_SET_PDEATHSIG` | a watcher on a pipe | - |
@@ -48,6 +48,10 @@ pub fn process_alive(pid: u32) -> bool {
     use sysinfo::ProcessStatus;
     if pid == 0 || i32::try_from(pid).is_err() {
         return false;
+    }
+    #[cfg(target_os = "linux")]
+    if let Some(alive) = os::process_alive(pid) {
+        return alive;
     }
     with_process(pid, |p| {
         !matches!(p.status(), ProcessStatus::Zombie | ProcessStatus::Dead)
