@@ -37,7 +37,8 @@ where
 /// Whether this process hands its used clones to the janitor (see the module's docs).
 fn clones_go_to_the_janitor() -> bool {
     std::env::var_os("NEXTEST_EXECUTION_MODE").is_some_and(|mode| mode == "process-per-test")
-        && std::env::var("PERSISTENCE_TEST_READY_CLONES").is_ok_and(|n| n.trim() != "0")
+        // The janitor is on unless turned off.
+        && std::env::var("PERSISTENCE_TEST_READY_CLONES").map_or(true, |n| n.trim() != "0")
 }
 
 async fn database_oid(pool: &PgPool) -> i64 {

@@ -23,6 +23,7 @@ use common::tempdir::temp_dir;
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 const WRITES: &str = "janitor-writes";
+const FAILS: &str = "janitor-fails";
 
 #[test]
 fn a_clone_a_nextest_process_left_used_is_reset_by_the_janitor() {
@@ -56,6 +57,80 @@ fn a_clone_a_nextest_process_left_used_is_reset_by_the_janitor() {
     wait_until("the lease files go with the server", || !leases.exists());
 }
 
+/// On by default; its session stays in the clone it reset (so that its next reset there
+/// is planned already), and a failed test's clone is still kept: the harness ends that
+/// session before it renames the clone.
+#[test]
+fn the_janitor_runs_by_default_and_its_session_never_keeps_a_failed_tests_clone() {
+    if scenario_is(WRITES) {
+        return write_and_leave();
+    }
+    if scenario_is(FAILS) {
+        return fail_on_a_clone();
+    }
+    const TEST: &str =
+        "the_janitor_runs_by_default_and_its_session_never_keeps_a_failed_tests_clone";
+    let scratch = temp_dir("janitor-default");
+    let state = scratch.path();
+    let (clone, server, leases) = leave_a_used_clone(TEST, state, None);
+    wait_until("the janitor resets the clone", || {
+        lease_state(&leases, &clone).starts_with("clean ")
+    });
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    assert_eq!(
+        runtime.block_on(janitor_sessions(&server, &clone)),
+        1,
+        "the janitor keeps one idle session in {clone}"
+    );
+
+    // A failing test on that server (within its grace) takes a clean clone, that one
+    // among them, and keeps it.
+    let mut command = nextest_child(TEST, FAILS, state);
+    command.env("PERSISTENCE_TEST_KEEP", "failed");
+    let (output, text) = scenario::run(command);
+    assert!(
+        !output.status.success(),
+        "the child test was meant to fail:\n{text}"
+    );
+    assert!(
+        text.contains("kept the database of this failed test"),
+        "the failed test's clone was not kept (the janitor's session in it stops a rename):\n{text}"
+    );
+    let failed_on = text
+        .lines()
+        .find_map(|line| Some(line.split_once("KEPT-FROM ")?.1))
+        .unwrap_or_else(|| panic!("the child printed no clone name:\n{text}"))
+        .trim();
+    // The lowest clean clone is handed out first: the one the janitor reset and sits in.
+    assert_eq!(failed_on, clone, "the failing test got the reset clone");
+    let kept = text
+        .lines()
+        .find_map(|line| {
+            let url = line
+                .split_once("kept the database of this failed test: ")?
+                .1;
+            Some(
+                url.split_whitespace()
+                    .next()?
+                    .rsplit_once('/')?
+                    .1
+                    .to_owned(),
+            )
+        })
+        .unwrap_or_else(|| panic!("no kept database named:\n{text}"));
+    assert_eq!(
+        runtime.block_on(janitor_sessions(&server, &kept)),
+        0,
+        "no janitor session is left in {kept}"
+    );
+    std::process::Command::new(env!("CARGO_BIN_EXE_persistence"))
+        .args(["test-server", "stop"])
+        .env("PERSISTENCE_STATE_DIR", state)
+        .output()
+        .expect("persistence test-server stop");
+    wait_for_server_to_go(state);
+}
+
 #[test]
 fn with_no_ready_clones_there_is_no_janitor_and_a_process_resets_its_own_clone() {
     if scenario_is(WRITES) {
@@ -87,17 +162,9 @@ fn leave_a_used_clone(
     state: &Path,
     ready: Option<&str>,
 ) -> (String, ServerState, PathBuf) {
-    let mut command = child(test, WRITES);
-    command
-        .env("NEXTEST_EXECUTION_MODE", "process-per-test")
-        .env("PERSISTENCE_STATE_DIR", state)
-        .env("PERSISTENCE_TEST_IDLE_GRACE", "3")
-        .env_remove("PERSISTENCE_TEST_READY_CLONES");
+    let mut command = nextest_child(test, WRITES, state);
     if let Some(ready) = ready {
         command.env("PERSISTENCE_TEST_READY_CLONES", ready);
-    }
-    if std::env::var("PERSISTENCE_TEST_BACKEND").is_ok_and(|b| b == "external") {
-        command.env("PERSISTENCE_TEST_BACKEND", "native");
     }
     let (output, text) = scenario::run(command);
     assert!(output.status.success(), "the child test failed:\n{text}");
@@ -112,6 +179,57 @@ fn leave_a_used_clone(
         .expect("the child's server outlives it for its grace");
     let leases = StateDir::new(state).server_files(&server.instance_id);
     (clone, server, leases)
+}
+
+/// The child `scenario` of `test`, run as nextest runs a test, on a server of its own in
+/// `state` (started by the first such child, joined by the next within its grace).
+fn nextest_child(test: &str, scenario: &str, state: &Path) -> std::process::Command {
+    let mut command = child(test, scenario);
+    command
+        .env("NEXTEST_EXECUTION_MODE", "process-per-test")
+        .env("PERSISTENCE_STATE_DIR", state)
+        .env("PERSISTENCE_TEST_IDLE_GRACE", "3")
+        .env_remove("PERSISTENCE_TEST_READY_CLONES")
+        .env_remove("PERSISTENCE_TEST_KEEP");
+    if std::env::var("PERSISTENCE_TEST_BACKEND").is_ok_and(|b| b == "external") {
+        command.env("PERSISTENCE_TEST_BACKEND", "native");
+    }
+    command
+}
+
+/// The child: a database-mode test that fails, printing the clone it was given.
+fn fail_on_a_clone() {
+    let spec = TestSpec::new("janitor::fails")
+        .migrator(&MIGRATOR)
+        .isolation(Isolation::Database);
+    let outcome = run::run_with_database(&spec, |db: TestDb| async move {
+        println!("KEPT-FROM {}", db.name());
+        Err::<(), _>("failing on purpose")
+    });
+    assert!(outcome.is_err());
+    std::process::exit(1);
+}
+
+/// The janitor's sessions in `database`.
+async fn janitor_sessions(server: &ServerState, database: &str) -> i64 {
+    let mut conn = sqlx::postgres::PgConnectOptions::new()
+        .host("127.0.0.1")
+        .port(server.port)
+        .username("postgres")
+        .database("postgres")
+        .connect()
+        .await
+        .expect("connect to the server");
+    let sessions: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity \
+         WHERE datname = $1 AND application_name = 'persistence janitor'",
+    )
+    .bind(database)
+    .fetch_one(&mut conn)
+    .await
+    .expect("pg_stat_activity");
+    let _ = conn.close().await;
+    sessions
 }
 
 /// The child: a database-mode test that writes rows and advances a sequence, then ends.

@@ -16,6 +16,7 @@ use super::connections::{HarnessConnection, PoolPolicy, Target, pool_options};
 use super::context::harness;
 use super::error::HarnessError;
 use super::fixtures;
+use super::janitor::JANITOR_APPLICATION;
 use super::leases::CloneState;
 use super::locks;
 use super::names::{TEST_DB_PREFIX, kept_name, like_prefix};
@@ -229,6 +230,7 @@ async fn keep(
     target: &Target,
     name: &str,
 ) -> Result<(), HarnessError> {
+    end_janitor_session(admin, name).await;
     wait_for_backends(admin, name).await;
     let kept = kept_name(name);
     // Recorded first: whatever happens to this process next, the server stays for it.
@@ -303,6 +305,20 @@ impl Drop for Inner {
 
 /// Waits until no backend is connected to `name`: a DROP DATABASE issued while the test's
 /// backends are still exiting stalls about 100 ms.
+/// Ends the janitor's idle session in the clone `name` (it stays between resets: see
+/// [`super::janitor`]), which would keep the clone from being renamed. The janitor only
+/// connects to a clone whose lease it holds, so it does not come back.
+async fn end_janitor_session(admin: &mut HarnessConnection, name: &str) {
+    let _ = sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = $1 AND application_name = $2",
+    )
+    .bind(name)
+    .bind(JANITOR_APPLICATION)
+    .execute(&mut **admin)
+    .await;
+}
+
 async fn wait_for_backends(admin: &mut HarnessConnection, name: &str) {
     let deadline = Instant::now() + CLOSE_TIMEOUT;
     while Instant::now() < deadline {

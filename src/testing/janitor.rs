@@ -9,6 +9,13 @@
 //! ready ([`READY_CLONES_ENV`]), so that the first tests of a run rarely wait for
 //! `CREATE DATABASE`.
 //!
+//! The reset's cost is the cold backend: a fresh session plans the reset's look (some 40
+//! subqueries over the clone's tables and catalogs) in ~10 ms of server time, a session that
+//! already did costs ~1 ms. So the janitor keeps its session in each clone it resets
+//! ([`WARM_SESSIONS`] at most), idle between resets, under the application name
+//! [`JANITOR_APPLICATION`]: a test sees it in `pg_stat_activity`, and the harness ends it
+//! before it renames a kept database.
+//!
 //! The janitor works under the same leases as the tests ([`super::leases`]): it only touches
 //! a clone whose lease it holds, and a dead janitor leaves the same states a dead test does,
 //! which the next holder repairs. Under `cargo test`, a process keeps its clones and their
@@ -37,11 +44,18 @@ use crate::ephemeral::supervisor::SideJobContext;
 /// the janitor off (each test process then resets its own clone, as under `cargo test`).
 pub(crate) const READY_CLONES_ENV: &str = "PERSISTENCE_TEST_READY_CLONES";
 
-/// Off by default for now: in one CI run a test got a clone without the schema while the
-/// janitor ran (a clone made from a template that was being rebuilt, as far as we can tell).
-/// The janitor now clones only a complete template, but until that is proven over many
-/// runs it is opt-in (`2` suits a 2-core machine).
-const DEFAULT_READY_CLONES: u32 = 0;
+/// Two ready clones keep a 2-core machine's nextest slots fed; more machines run more tests
+/// at once, but each used clone comes back within a few milliseconds, so the queue rarely
+/// needs to be deeper. (The janitor clones only a complete template: one being built or
+/// rebuilt is left to the tests' own processes, under the template's lock.)
+const DEFAULT_READY_CLONES: u32 = 2;
+
+/// The application name of the janitor's sessions, which stay in the clones it resets.
+pub(crate) const JANITOR_APPLICATION: &str = "persistence janitor";
+
+/// The most sessions the janitor keeps warm: one per clone, for as many clones as tests run
+/// at once (nextest's `-j`), well within the server's `max_connections`.
+const WARM_SESSIONS: usize = 64;
 
 /// How often the janitor looks for work while tests run: a nextest slot starts its next
 /// test a few milliseconds after the last one ended.
@@ -125,6 +139,7 @@ pub(crate) fn run(context: SideJobContext) {
         dir,
         depth,
         admin: None,
+        warm: HashMap::new(),
         resting: HashMap::new(),
     };
     runtime.block_on(async {
@@ -141,6 +156,9 @@ pub(crate) fn run(context: SideJobContext) {
         if let Some(admin) = janitor.admin.take() {
             let _ = admin.close().await;
         }
+        for (_, conn) in janitor.warm.drain() {
+            let _ = conn.close().await;
+        }
     });
 }
 
@@ -151,6 +169,8 @@ struct Janitor {
     depth: u32,
     /// A connection to the maintenance database, kept warm for `CREATE DATABASE`.
     admin: Option<PgConnection>,
+    /// A session per clone it reset, kept for its next reset (see the module's docs).
+    warm: HashMap<String, PgConnection>,
     /// Templates left alone until then (their clone could not be made).
     resting: HashMap<String, Instant>,
 }
@@ -208,7 +228,7 @@ impl Janitor {
         let Some(profile) = load_profile(&self.dir, key) else {
             return self.recreate(lease, key, name).await;
         };
-        let mut conn = match self.server.options_for(name).connect().await {
+        let mut conn = match self.session(name).await {
             Ok(conn) => conn,
             Err(err) if is_missing_database(&err) => return self.recreate(lease, key, name).await,
             Err(_) => return false,
@@ -219,29 +239,63 @@ impl Janitor {
         )
         .fetch_one(&mut conn)
         .await;
-        if others.is_ok_and(|n| n == 0) {
-            let reset = profile.reset(&mut conn, watermark, None).await;
-            let _ = conn.close().await;
-            match reset {
-                Ok(Reset::Untouched) => {
-                    lease.record(CloneState::Clean { watermark });
-                    true
-                }
-                Ok(Reset::Cleaned { watermark }) => {
-                    lease.record(CloneState::Clean { watermark });
-                    true
-                }
-                Ok(Reset::Recreate) | Err(_) => self.recreate(lease, key, name).await,
+        let others = match others {
+            Ok(n) => n,
+            // Ended behind the janitor's back (a recreated or renamed clone): a new session
+            // next round.
+            Err(_) => return false,
+        };
+        if others > 0 {
+            self.keep_warm(name, conn).await;
+            return false;
+        }
+        match profile.reset(&mut conn, watermark, None).await {
+            Ok(Reset::Untouched) => {
+                lease.record(CloneState::Clean { watermark });
+                self.keep_warm(name, conn).await;
+                true
             }
+            Ok(Reset::Cleaned { watermark }) => {
+                lease.record(CloneState::Clean { watermark });
+                self.keep_warm(name, conn).await;
+                true
+            }
+            Ok(Reset::Recreate) | Err(_) => {
+                // The session goes with the database.
+                let _ = conn.close().await;
+                self.recreate(lease, key, name).await
+            }
+        }
+    }
+
+    /// The janitor's session in the clone `name`: the warm one it kept, or a new one.
+    async fn session(&mut self, name: &str) -> Result<PgConnection, sqlx::Error> {
+        if let Some(conn) = self.warm.remove(name) {
+            return Ok(conn);
+        }
+        self.server
+            .options_for(name)
+            .application_name(JANITOR_APPLICATION)
+            .connect()
+            .await
+    }
+
+    /// Keeps `conn`, a session in the clone `name`, for the clone's next reset, unless the
+    /// janitor keeps enough sessions already.
+    async fn keep_warm(&mut self, name: &str, conn: PgConnection) {
+        if self.warm.len() < WARM_SESSIONS {
+            self.warm.insert(name.to_owned(), conn);
         } else {
             let _ = conn.close().await;
-            false
         }
     }
 
     /// Makes `name` a fresh clone of its template; `true` if it is one now.
     async fn recreate(&mut self, lease: &mut Lease, key: &str, name: &str) -> bool {
         lease.record(CloneState::Unknown);
+        if let Some(conn) = self.warm.remove(name) {
+            let _ = conn.close().await;
+        }
         let template = template_name(key);
         let admin = match self.admin.take() {
             Some(admin) => Ok(admin),
