@@ -10,7 +10,7 @@
 //! | variable | meaning |
 //! |---|---|
 //! | `PERSISTENCE_TEST_KEEP=failed` | keep the database of a failed database-mode test and print its URL; its server stays until the database is dropped or `persistence test-server stop` |
-//! | `PERSISTENCE_TEST_READY_CLONES=N` | clean database-mode clones the server's supervisor keeps ready per template under nextest; `0` (the default for now) turns its janitor off |
+//! | `PERSISTENCE_TEST_READY_CLONES=N` | clean database-mode clones the server's supervisor keeps ready per template under nextest; default 2; `0` turns its janitor off |
 
 mod args;
 mod clones;
