@@ -199,27 +199,37 @@ fn nextest_child(test: &str, scenario: &str, state: &Path) -> std::process::Comm
 
 /// The child: a database-mode test that fails, printing the clone it was given.
 fn fail_on_a_clone() {
-    let spec = TestSpec::new("janitor::fails")
-        .migrator(&MIGRATOR)
-        .isolation(Isolation::Database);
-    let outcome = run::run_with_database(&spec, |db: TestDb| async move {
-        println!("KEPT-FROM {}", db.name());
-        Err::<(), _>("failing on purpose")
-    });
+    let outcome =
+        run::run_with_database(&database_spec("janitor::fails"), |db: TestDb| async move {
+            println!("KEPT-FROM {}", db.name());
+            Err::<(), _>("failing on purpose")
+        });
     assert!(outcome.is_err());
     std::process::exit(1);
 }
 
-/// The janitor's sessions in `database`.
-async fn janitor_sessions(server: &ServerState, database: &str) -> i64 {
-    let mut conn = sqlx::postgres::PgConnectOptions::new()
+/// The children's tests: database mode on this file's migrations.
+fn database_spec(name: &'static str) -> TestSpec {
+    TestSpec::new(name)
+        .migrator(&MIGRATOR)
+        .isolation(Isolation::Database)
+}
+
+/// A connection to `database` on the children's server.
+async fn connect_to(server: &ServerState, database: &str) -> sqlx::PgConnection {
+    sqlx::postgres::PgConnectOptions::new()
         .host("127.0.0.1")
         .port(server.port)
         .username("postgres")
-        .database("postgres")
+        .database(database)
         .connect()
         .await
-        .expect("connect to the server");
+        .unwrap_or_else(|e| panic!("connect to {database}: {e}"))
+}
+
+/// The janitor's sessions in `database`.
+async fn janitor_sessions(server: &ServerState, database: &str) -> i64 {
+    let mut conn = connect_to(server, "postgres").await;
     let sessions: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM pg_stat_activity \
          WHERE datname = $1 AND application_name = 'persistence janitor'",
@@ -234,10 +244,7 @@ async fn janitor_sessions(server: &ServerState, database: &str) -> i64 {
 
 /// The child: a database-mode test that writes rows and advances a sequence, then ends.
 fn write_and_leave() {
-    let spec = TestSpec::new("janitor::writes")
-        .migrator(&MIGRATOR)
-        .isolation(Isolation::Database);
-    let name = run::run_with_database(&spec, |db: TestDb| async move {
+    let name = run::run_with_database(&database_spec("janitor::writes"), |db: TestDb| async move {
         for n in 0..3 {
             sqlx::query("INSERT INTO users (email, display_name) VALUES ($1, 'J')")
                 .bind(format!("j{n}@example.com"))
@@ -281,14 +288,7 @@ fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
 
 /// The rows of `users` in `clone`, and whether its id sequence was ever called.
 async fn what_is_in(server: &ServerState, clone: &str) -> (i64, bool) {
-    let mut conn = sqlx::postgres::PgConnectOptions::new()
-        .host("127.0.0.1")
-        .port(server.port)
-        .username("postgres")
-        .database(clone)
-        .connect()
-        .await
-        .expect("connect to the clone");
+    let mut conn = connect_to(server, clone).await;
     let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
         .fetch_one(&mut conn)
         .await
