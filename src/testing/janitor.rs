@@ -23,6 +23,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,7 @@ use super::context::harness;
 use super::error::HarnessError;
 use super::leases::{CloneState, Existing, Lease};
 use super::names::{CloneKind, LEASE_SUFFIX, template_name};
-use super::profile::Reset;
+use super::profile::{Profile, Reset};
 use super::sql::{is_missing_database, template_mark};
 use super::template::clone_template;
 use crate::ephemeral::Server;
@@ -140,6 +141,7 @@ pub(crate) fn run(context: SideJobContext) {
         depth,
         admin: None,
         warm: HashMap::new(),
+        profiles: HashMap::new(),
         resting: HashMap::new(),
     };
     runtime.block_on(async {
@@ -171,6 +173,8 @@ struct Janitor {
     admin: Option<PgConnection>,
     /// A session per clone it reset, kept for its next reset (see the module's docs).
     warm: HashMap<String, PgConnection>,
+    /// The templates' profiles, by key, as read from their files.
+    profiles: HashMap<String, Arc<Profile>>,
     /// Templates left alone until then (their clone could not be made).
     resting: HashMap<String, Instant>,
 }
@@ -209,7 +213,7 @@ impl Janitor {
                 .resting
                 .get(key)
                 .is_some_and(|until| Instant::now() < *until);
-            if short && !resting && load_profile(&self.dir, key).is_some() {
+            if short && !resting && self.profile(key).is_some() {
                 // The lowest free number, as tests would take it.
                 let n = (0..).find(|n| !numbers.contains(n)).unwrap_or(0);
                 let name = clone_name(key, n);
@@ -225,7 +229,7 @@ impl Janitor {
     /// Makes the used clone `name` clean again; `true` if it is. A clone that some session
     /// still uses (its test's process is still ending) is left for a later round.
     async fn reset(&mut self, lease: &mut Lease, key: &str, name: &str, watermark: u64) -> bool {
-        let Some(profile) = load_profile(&self.dir, key) else {
+        let Some(profile) = self.profile(key) else {
             return self.recreate(lease, key, name).await;
         };
         let mut conn = match self.session(name).await {
@@ -266,6 +270,18 @@ impl Janitor {
                 self.recreate(lease, key, name).await
             }
         }
+    }
+
+    /// The profile of the template `key`, read from its file once: a template's profile
+    /// never changes (its key is a hash of the schema), and the janitor asks for it at every
+    /// poll while tests run.
+    fn profile(&mut self, key: &str) -> Option<Arc<Profile>> {
+        if let Some(profile) = self.profiles.get(key) {
+            return Some(profile.clone());
+        }
+        let profile = Arc::new(load_profile(&self.dir, key)?);
+        self.profiles.insert(key.to_owned(), profile.clone());
+        Some(profile)
     }
 
     /// The janitor's session in the clone `name`: the warm one it kept, or a new one.

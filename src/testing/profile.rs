@@ -16,6 +16,8 @@
 //! dropped objects leave no new row, so the row counts of tables that the template fills and
 //! of the catalogs are compared with the template's as well.
 
+use std::sync::OnceLock;
+
 use serde::{Deserialize, Serialize};
 use sqlx::{AssertSqlSafe, PgConnection, Row};
 
@@ -68,6 +70,10 @@ pub(crate) struct Profile {
     /// they reference; `None` when the schema has a cycle of foreign keys, or a trigger or
     /// rule that acts on DELETE (which a reset must not set off).
     delete_order: Option<Vec<usize>>,
+    /// The look's text (see [`Profile::detect_sql`]), built on the first reset: it is the
+    /// same for every reset of the template, and a few kilobytes to format.
+    #[serde(skip)]
+    detect: OnceLock<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,6 +169,7 @@ impl Profile {
             sequences,
             catalog_rows,
             delete_order,
+            detect: OnceLock::new(),
         })
     }
 
@@ -253,7 +260,8 @@ impl Profile {
         watermark: u64,
     ) -> Result<Option<(Vec<usize>, Vec<String>)>, HarnessError> {
         // The text does not change between calls, so the connection prepares it once.
-        let row = sqlx::query(AssertSqlSafe(self.detect_sql()))
+        let detect = self.detect.get_or_init(|| self.detect_sql());
+        let row = sqlx::query(AssertSqlSafe(detect.as_str()))
             .bind(i64::try_from(watermark).unwrap_or(i64::MAX))
             .fetch_one(&mut *conn)
             .await
