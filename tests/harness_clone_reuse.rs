@@ -242,3 +242,45 @@ fn a_reset_sets_off_no_delete_trigger() {
         assert_eq!(first, second, "the clone was reset, not recreated");
     }
 }
+
+/// Under `cargo test` a clone comes back with the session that reset it, and that session
+/// plans the reset's look (some 40 subqueries) once: every later reset reuses its plan
+/// instead of planning it anew for the watermark it is given (~5 ms of server time a test).
+#[test]
+fn the_kept_session_plans_the_reset_once() {
+    let mut plans = Vec::new();
+    for name in ["reuse::plans_1", "reuse::plans_2", "reuse::plans_3"] {
+        let (database, _) = step(name, |pool| {
+            let plans = &mut plans;
+            async move { plans.push(look_plans(&pool).await) }
+        });
+        // An external server's test has a database of its own; under nextest the janitor
+        // resets the clone through a session of its own.
+        if database.starts_with("persistence_t_") || clones_go_to_the_janitor() {
+            return;
+        }
+    }
+    // Before the first test nothing was reset in this session; before the third, two resets.
+    let (prepared, generic, custom) = plans[2];
+    assert_eq!(
+        prepared, 1,
+        "the third test got the session that reset the clone twice: {plans:?}"
+    );
+    assert_eq!(
+        custom, 0,
+        "the look was planned for each watermark: {plans:?}"
+    );
+    assert!(generic >= 1, "the look ran with a generic plan: {plans:?}");
+}
+
+/// The reset's look as prepared in this session: (statements, generic plans, custom plans).
+async fn look_plans(pool: &PgPool) -> (i64, i64, i64) {
+    sqlx::query_as(
+        "SELECT count(*)::int8, coalesce(sum(generic_plans), 0)::int8, \
+         coalesce(sum(custom_plans), 0)::int8 FROM pg_prepared_statements \
+         WHERE statement LIKE 'WITH watermark AS %'",
+    )
+    .fetch_one(pool)
+    .await
+    .expect("pg_prepared_statements")
+}
