@@ -83,11 +83,13 @@ fn the_janitor_runs_by_default_and_its_session_never_keeps_a_failed_tests_clone(
         "the janitor keeps one idle session in {clone}"
     );
 
-    // A failing test on that server (within its grace) takes a clean clone, that one
-    // among them, and keeps it.
+    // A failing test on that server (within its grace) takes that clone, the only one whose
+    // lease is free (the janitor made others ready, in any order), and keeps it.
+    let others = hold_every_lease_but(&leases, &clone);
     let mut command = nextest_child(TEST, FAILS, state);
     command.env("PERSISTENCE_TEST_KEEP", "failed");
     let (output, text) = scenario::run(command);
+    drop(others);
     assert!(
         !output.status.success(),
         "the child test was meant to fail:\n{text}"
@@ -101,7 +103,6 @@ fn the_janitor_runs_by_default_and_its_session_never_keeps_a_failed_tests_clone(
         .find_map(|line| Some(line.split_once("KEPT-FROM ")?.1))
         .unwrap_or_else(|| panic!("the child printed no clone name:\n{text}"))
         .trim();
-    // The lowest clean clone is handed out first: the one the janitor reset and sits in.
     assert_eq!(failed_on, clone, "the failing test got the reset clone");
     let kept = text
         .lines()
@@ -206,6 +207,33 @@ fn fail_on_a_clone() {
         });
     assert!(outcome.is_err());
     std::process::exit(1);
+}
+
+/// Takes the leases of every database-mode clone in `leases` but `clone`'s, as a test
+/// process would, so that no test can take those clones while the returned files are open.
+/// A lease the janitor holds for a moment (to read it) is waited for.
+fn hold_every_lease_but(leases: &Path, clone: &str) -> Vec<std::fs::File> {
+    let keep_free = format!("{clone}.lock");
+    let mut held = Vec::new();
+    for entry in std::fs::read_dir(leases)
+        .expect("the lease files")
+        .flatten()
+    {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if !name.starts_with("persistence_db_") || !name.ends_with(".lock") || name == keep_free {
+            continue;
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(entry.path())
+            .expect("a lease file");
+        wait_until(&format!("the lease {name} is free"), || {
+            file.try_lock().is_ok()
+        });
+        held.push(file);
+    }
+    held
 }
 
 /// The children's tests: database mode on this file's migrations.
