@@ -138,7 +138,6 @@ fn init_logging(verbose: u8) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::source;
     use clap::CommandFactory;
 
     #[test]
@@ -195,27 +194,9 @@ mod tests {
         ));
         let cli = parse(&["persistence", "dev", "--once", "--source", "db/migrations"]);
         assert!(matches!(cli.command, Command::Dev(_)));
-        let cli = parse(&["persistence", "migrate", "run", "--builtin-migrations"]);
-        assert!(matches!(
-            cli.command,
-            Command::Migrate {
-                command: migrate::MigrateCommand::Run(source::SourceArgs {
-                    builtin_migrations: true,
-                    source: None
-                })
-            }
-        ));
         assert!(
-            Cli::try_parse_from([
-                "persistence",
-                "migrate",
-                "run",
-                "--builtin-migrations",
-                "--source",
-                "m"
-            ])
-            .is_err(),
-            "one source at a time"
+            Cli::try_parse_from(["persistence", "migrate", "run", "--builtin-migrations"]).is_err(),
+            "the library no longer embeds a schema of its own"
         );
         let cli = parse(&["persistence", "migrate", "revert"]);
         assert!(matches!(

@@ -37,7 +37,7 @@ pub(crate) async fn run(command: DbCommand, url: Option<&str>) -> Result<ExitCod
                 let stdin = std::io::stdin();
                 confirm(&config, &mut stdin.lock(), &mut std::io::stderr())?;
             }
-            let applied = migrate::reset(&config, migrator.get()).await?;
+            let applied = migrate::reset(&config, &migrator).await?;
             say!(
                 "reset database {} on {}",
                 config.database(),

@@ -17,12 +17,13 @@ use persistence::postgres::{
     Error, HealthOptions, check_with, format_server_version, migrate, quote_identifier,
     shutdown_signal,
 };
+use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection};
 
 use crate::error::CliError;
 use crate::health::render;
-use crate::source::{MigratorRef, Source, SourceArgs, missing_message};
+use crate::source::{Source, SourceArgs, missing_message};
 
 /// The database `dev` creates unless `--database` says otherwise.
 pub(crate) const DEFAULT_DATABASE: &str = "persistence_dev";
@@ -56,7 +57,7 @@ struct Setup {
 
 /// The migrations `dev` applies, and how to name them in its report.
 struct Migrations {
-    migrator: Option<MigratorRef>,
+    migrator: Option<Migrator>,
     described: String,
 }
 
@@ -65,10 +66,6 @@ impl Migrations {
     /// missing default directory is not an error here: the database is created empty.
     async fn load(args: &SourceArgs) -> Result<Self, CliError> {
         Ok(match args.resolve()? {
-            Source::Builtin => Self {
-                migrator: Some(args.migrator().await?),
-                described: "the built-in migrations of the persistence package".to_owned(),
-            },
             Source::Dir(dir) => Self {
                 migrator: Some(args.migrator().await?),
                 described: dir.display().to_string(),
@@ -209,7 +206,6 @@ async fn serve(
     let verb = if setup.created { "created" } else { "reused" };
     match &migrations.migrator {
         Some(migrator) => {
-            let migrator = migrator.get();
             let mut connection = connect(&options).await?;
             let applied = migrate::run(migrator, &mut connection).await;
             let _ = connection.close().await;

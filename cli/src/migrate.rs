@@ -51,7 +51,7 @@ pub(crate) async fn run(command: MigrateCommand, url: Option<&str>) -> Result<Ex
             let config = load_config(url)?;
             let migrator = source.migrator().await?;
             let mut connection = connect_one(&config).await?;
-            let applied = migrate::run(migrator.get(), &mut connection).await;
+            let applied = migrate::run(&migrator, &mut connection).await;
             let _ = connection.close().await;
             print_applied(&applied?);
             Ok(ExitCode::SUCCESS)
@@ -60,7 +60,7 @@ pub(crate) async fn run(command: MigrateCommand, url: Option<&str>) -> Result<Ex
             let config = load_config(url)?;
             let migrator = source.migrator().await?;
             let mut connection = connect_one(&config).await?;
-            let report = migrate::status(migrator.get(), &mut connection).await;
+            let report = migrate::status(&migrator, &mut connection).await;
             let _ = connection.close().await;
             let report = report?;
             if json {
@@ -81,7 +81,7 @@ pub(crate) async fn run(command: MigrateCommand, url: Option<&str>) -> Result<Ex
             let config = load_config(url)?;
             let migrator = source.migrator().await?;
             let mut connection = connect_one(&config).await?;
-            let reverted = migrate::revert(migrator.get(), &mut connection).await;
+            let reverted = migrate::revert(&migrator, &mut connection).await;
             let _ = connection.close().await;
             match reverted? {
                 Some(migration) => say!("reverted {} {}", migration.version, migration.description),
@@ -100,7 +100,7 @@ fn add_directory(source: Option<PathBuf>) -> Result<PathBuf, CliError> {
     }
     match SourceArgs::default().resolve()? {
         Source::Dir(dir) => Ok(dir),
-        Source::Builtin | Source::Missing(_) => Ok(PathBuf::from(DEFAULT_DIR)),
+        Source::Missing(_) => Ok(PathBuf::from(DEFAULT_DIR)),
     }
 }
 

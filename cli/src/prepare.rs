@@ -122,7 +122,7 @@ pub(crate) async fn run(args: PrepareArgs, url: Option<&str>) -> Result<ExitCode
             .unwrap_or(0)
     ));
     std::fs::create_dir_all(&scratch).map_err(|e| io("creating", &scratch, e))?;
-    let throwaway = Throwaway::start(migrator.get(), "prepare").await?;
+    let throwaway = Throwaway::start(&migrator, "prepare").await?;
     let checked = check_online(&args, &cwd, &workspace, &throwaway.url(), &scratch).await;
     throwaway.finish().await;
     let outcome = checked.and_then(|()| {

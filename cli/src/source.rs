@@ -1,11 +1,10 @@
 //! Which migrations a command works on: `--source DIR`, else `./migrations` (as sqlx-cli),
-//! else the `migrations/` of the crate the current directory belongs to; the set built into
-//! this binary (this package's own example schema) only with `--builtin-migrations`.
+//! else the `migrations/` of the crate the current directory belongs to.
 
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use persistence::postgres::{Error, MIGRATOR};
+use persistence::postgres::Error;
 use sqlx::migrate::Migrator;
 
 use crate::error::CliError;
@@ -18,12 +17,8 @@ pub(crate) const DEFAULT_DIR: &str = "migrations";
 pub(crate) struct SourceArgs {
     /// The migrations directory [default: ./migrations, else the migrations/ of the crate
     /// the current directory is in].
-    #[arg(long, value_name = "DIR", conflicts_with = "builtin_migrations")]
+    #[arg(long, value_name = "DIR")]
     pub(crate) source: Option<PathBuf>,
-    /// Use the migrations built into this binary: the persistence package's own example
-    /// schema (health_check and page-builder tables), not your project's.
-    #[arg(long)]
-    pub(crate) builtin_migrations: bool,
 }
 
 /// Where the migrations come from, once resolved.
@@ -31,8 +26,6 @@ pub(crate) struct SourceArgs {
 pub(crate) enum Source {
     /// A directory that exists.
     Dir(PathBuf),
-    /// The set embedded in this binary (`--builtin-migrations`).
-    Builtin,
     /// Nothing was named and no default directory exists; these paths were looked at.
     Missing(Vec<PathBuf>),
 }
@@ -47,9 +40,6 @@ impl SourceArgs {
 
     /// Resolves the source against `cwd`: an explicit `--source` must be a directory.
     pub(crate) fn resolve_in(&self, cwd: &Path) -> Result<Source, CliError> {
-        if self.builtin_migrations {
-            return Ok(Source::Builtin);
-        }
         match &self.source {
             Some(dir) => {
                 let absolute = cwd.join(dir);
@@ -76,10 +66,9 @@ impl SourceArgs {
 
     /// The migrator of the resolved source; a missing default directory is an error that
     /// says how to get one.
-    pub(crate) async fn migrator(&self) -> Result<MigratorRef, CliError> {
+    pub(crate) async fn migrator(&self) -> Result<Migrator, CliError> {
         match self.resolve()? {
-            Source::Builtin => Ok(MigratorRef::Builtin),
-            Source::Dir(dir) => load(&dir).await,
+            Source::Dir(dir) => Ok(Migrator::new(dir.as_path()).await.map_err(Error::from)?),
             Source::Missing(looked) => Err(CliError::Source(missing_message(&looked))),
         }
     }
@@ -108,30 +97,9 @@ pub(crate) fn missing_message(looked: &[PathBuf]) -> String {
     let places: Vec<String> = looked.iter().map(|p| p.display().to_string()).collect();
     format!(
         "no migrations directory: looked for {}; create your first migration with \
-         `persistence migrate add NAME`, pass --source DIR, or --builtin-migrations for this \
-         package's own example schema",
+         `persistence migrate add NAME`, or pass --source DIR",
         places.join(" and ")
     )
-}
-
-async fn load(dir: &Path) -> Result<MigratorRef, CliError> {
-    let migrator = Migrator::new(dir).await.map_err(Error::from)?;
-    Ok(MigratorRef::Loaded(Box::new(migrator)))
-}
-
-/// The embedded static migrator or one loaded at run time.
-pub(crate) enum MigratorRef {
-    Builtin,
-    Loaded(Box<Migrator>),
-}
-
-impl MigratorRef {
-    pub(crate) fn get(&self) -> &Migrator {
-        match self {
-            Self::Builtin => &MIGRATOR,
-            Self::Loaded(migrator) => migrator,
-        }
-    }
 }
 
 #[cfg(test)]
@@ -158,10 +126,9 @@ mod tests {
         }
     }
 
-    fn args(source: Option<&str>, builtin: bool) -> SourceArgs {
+    fn args(source: Option<&str>) -> SourceArgs {
         SourceArgs {
             source: source.map(PathBuf::from),
-            builtin_migrations: builtin,
         }
     }
 
@@ -171,14 +138,13 @@ mod tests {
         let root = &scratch.0;
         let nested = root.join("src/bin");
         std::fs::create_dir_all(&nested).expect("create");
-        let missing = args(None, false).resolve_in(&nested).expect("resolves");
+        let missing = args(None).resolve_in(&nested).expect("resolves");
         assert!(
             matches!(&missing, Source::Missing(looked) if looked == &[nested.join("migrations")])
         );
 
         std::fs::write(root.join("Cargo.toml"), "").expect("write");
-        let Source::Missing(looked) = args(None, false).resolve_in(&nested).expect("resolves")
-        else {
+        let Source::Missing(looked) = args(None).resolve_in(&nested).expect("resolves") else {
             panic!("still missing");
         };
         assert_eq!(looked, [nested.join("migrations"), root.join("migrations")]);
@@ -191,23 +157,19 @@ mod tests {
 
         std::fs::create_dir_all(root.join("migrations")).expect("create");
         assert_eq!(
-            args(None, false).resolve_in(&nested).expect("resolves"),
+            args(None).resolve_in(&nested).expect("resolves"),
             Source::Dir(root.join("migrations"))
         );
         assert_eq!(
-            args(None, false).resolve_in(root).expect("resolves"),
+            args(None).resolve_in(root).expect("resolves"),
             Source::Dir(PathBuf::from("migrations"))
-        );
-        assert_eq!(
-            args(None, true).resolve_in(root).expect("resolves"),
-            Source::Builtin
         );
     }
 
     #[test]
     fn an_explicit_source_must_be_a_directory() {
         let scratch = Scratch::new("explicit");
-        let error = args(Some("nosuchdir"), false)
+        let error = args(Some("nosuchdir"))
             .resolve_in(&scratch.0)
             .expect_err("missing");
         let message = error.to_string();
@@ -218,7 +180,7 @@ mod tests {
         assert!(message.contains(&scratch.0.join("nosuchdir").display().to_string()));
         assert!(!message.contains("canonicalizing"), "{message}");
         std::fs::write(scratch.0.join("file"), "").expect("write");
-        let message = args(Some("file"), false)
+        let message = args(Some("file"))
             .resolve_in(&scratch.0)
             .expect_err("a file")
             .to_string();
@@ -226,11 +188,26 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn builtin_and_loaded_migrators() {
-        let builtin = args(None, true).migrator().await.expect("builtin");
-        assert_eq!(builtin.get().iter().count(), MIGRATOR.iter().count());
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
-        let loaded = args(Some(dir), false).migrator().await.expect("loaded");
-        assert_eq!(loaded.get().iter().count(), MIGRATOR.iter().count());
+    async fn a_directory_is_loaded() {
+        let scratch = Scratch::new("load");
+        let dir = scratch.0.join("migrations");
+        std::fs::create_dir_all(&dir).expect("create");
+        std::fs::write(dir.join("1_one.sql"), "SELECT 1;").expect("write");
+        std::fs::write(dir.join("2_two.up.sql"), "SELECT 2;").expect("write");
+        std::fs::write(dir.join("2_two.down.sql"), "SELECT 3;").expect("write");
+        let source = args(Some(dir.to_str().expect("UTF-8")));
+        let migrator = source.migrator().await.expect("loaded");
+        let versions: Vec<i64> = migrator
+            .iter()
+            .filter(|m| m.migration_type.is_up_migration())
+            .map(|m| m.version)
+            .collect();
+        assert_eq!(versions, [1, 2]);
+        let message = args(Some("nosuchdir"))
+            .migrator()
+            .await
+            .expect_err("missing")
+            .to_string();
+        assert!(message.contains("`nosuchdir` does not exist"), "{message}");
     }
 }

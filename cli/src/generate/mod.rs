@@ -56,7 +56,7 @@ pub(crate) async fn run(args: GenerateArgs, url: Option<&str>) -> Result<ExitCod
         }
         None => {
             let migrator = args.source.migrator().await?;
-            let throwaway = Throwaway::start(migrator.get(), "generate").await?;
+            let throwaway = Throwaway::start(&migrator, "generate").await?;
             let schema = match throwaway.connect().await {
                 Ok(mut conn) => {
                     let schema = introspect::read(&mut conn).await;

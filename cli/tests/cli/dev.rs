@@ -18,15 +18,12 @@ use persistence::ephemeral::BackendKind;
 use sqlx::{Connection, PgConnection};
 
 use crate::support::cli::{cli, texts, wait_with_timeout};
+use crate::support::schema;
 use crate::support::server::{backend, url_for};
 use crate::support::tempdir::temp_dir;
 
-/// The migrations of this repository, which the tests hand to `dev` with `--source`.
-const BUILT_IN: i64 = 8;
-
-fn repository_migrations() -> String {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations").to_owned()
-}
+/// The tests' schema, which they hand to `dev` with `--source`.
+const MIGRATIONS: i64 = schema::MIGRATIONS as i64;
 
 fn database_name(tag: &str) -> String {
     format!("persistence_dev_{tag}_{}", std::process::id())
@@ -165,7 +162,7 @@ async fn dev_once_migrates_prints_a_url_and_health_then_removes_everything() {
     let backend = backend().await;
     let state = temp_dir("cli-dev-once");
     let database = database_name("once");
-    let source = repository_migrations();
+    let source = schema::migrations_arg();
     let output: Output = dev(
         state.path(),
         &["--once", "--database", &database, "--source", &source],
@@ -179,7 +176,7 @@ async fn dev_once_migrates_prints_a_url_and_health_then_removes_everything() {
     assert_url_shape(&url, &database, backend);
     assert!(
         stdout.contains(&format!(
-            "created database `{database}`; applied {BUILT_IN} migration(s), {BUILT_IN} in all, \
+            "created database `{database}`; applied {MIGRATIONS} migration(s), {MIGRATIONS} in all, \
              from {source}"
         )),
         "{stdout}"
@@ -215,7 +212,7 @@ async fn dev_serves_a_working_url_until_sigterm_then_exits_0_leaving_nothing() {
     let state = temp_dir("cli-dev-sigterm");
     let dev_state = state.path().join("dev");
     let database = database_name("sigterm");
-    let source = repository_migrations();
+    let source = schema::migrations_arg();
     let mut command = dev(
         state.path(),
         &["--database", &database, "--source", &source],
@@ -266,7 +263,7 @@ async fn dev_serves_a_working_url_until_sigterm_then_exits_0_leaving_nothing() {
     .await
     .expect("query");
     assert_eq!(current, database);
-    assert_eq!(applied, BUILT_IN);
+    assert_eq!(applied, MIGRATIONS);
     sqlx::query("INSERT INTO users (email, display_name) VALUES ('ada@example.com', 'Ada')")
         .execute(&mut connection)
         .await
@@ -305,7 +302,7 @@ async fn dev_serves_a_working_url_until_sigterm_then_exits_0_leaving_nothing() {
 
 /// A `dev` that runs until SIGTERM, once it printed `ready:`; and what it printed so far.
 fn start_serving(state: &Path, database: &str) -> (std::process::Child, Vec<String>) {
-    let source = repository_migrations();
+    let source = schema::migrations_arg();
     let mut command = dev(state, &["--database", database, "--source", &source]);
     command.stdout(Stdio::piped()).stderr(Stdio::null());
     let mut child = command.spawn().expect("spawn dev");
@@ -343,7 +340,7 @@ async fn a_second_dev_once_joins_the_running_server_and_says_so() {
     let record = (backend != BackendKind::External).then(|| server_record(&dev_state));
 
     let second_database = database_name("second");
-    let source = repository_migrations();
+    let source = schema::migrations_arg();
     let output = dev(
         state.path(),
         &[

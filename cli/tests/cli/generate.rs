@@ -3,22 +3,20 @@
 //! is one line naming the column and the override that fixes it.
 //!
 //! Every test works on copies of migrations in a temporary directory, never on the
-//! repository's own files.
+//! repository's own files. `models.rs` beside this file is what `generate` makes of the
+//! tests' schema; the first test checks that it is up to date.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::support::cli::{cli, texts};
+use crate::support::schema;
 use crate::support::server::url_for;
 use crate::support::tempdir::temp_dir;
 
-/// The repository's generated models, which CI keeps up to date.
+/// The models of the tests' schema, as `persistence generate` writes them.
 fn committed_models() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../src/postgres/models/generated.rs")
-}
-
-fn repository_migrations() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cli/models.rs")
 }
 
 fn generate(dir: &Path, args: &[&str]) -> Output {
@@ -29,17 +27,6 @@ fn generate(dir: &Path, args: &[&str]) -> Output {
 
 fn path(p: &Path) -> &str {
     p.to_str().expect("UTF-8 path")
-}
-
-/// A copy of the repository's migrations in `dir/migrations`.
-fn copy_migrations(dir: &Path) -> PathBuf {
-    let target = dir.join("migrations");
-    std::fs::create_dir_all(&target).expect("create");
-    for entry in std::fs::read_dir(repository_migrations()).expect("read migrations") {
-        let entry = entry.expect("entry");
-        std::fs::copy(entry.path(), target.join(entry.file_name())).expect("copy");
-    }
-    target
 }
 
 /// A migration directory holding one migration with `sql`.
@@ -80,15 +67,15 @@ fn check_passes_on_the_checkout_then_names_the_table_a_migration_changed() {
             "--out",
             path(&committed_models()),
             "--source",
-            path(&repository_migrations()),
+            path(&schema::migrations()),
         ],
     );
     let (stdout, stderr) = texts(&output);
     assert!(output.status.success(), "{stdout}{stderr}");
-    assert!(stdout.contains("is up to date (6 table(s)"), "{stdout}");
+    assert!(stdout.contains("is up to date (4 table(s)"), "{stdout}");
 
     // A new migration adds a column: the copy of the models is now stale.
-    let migrations = copy_migrations(dir);
+    let migrations = schema::copy_migrations(dir);
     std::fs::write(
         migrations.join("20260201000001_add_users_nickname.sql"),
         "ALTER TABLE users ADD COLUMN nickname text;\n\
@@ -301,7 +288,7 @@ fn check_needs_a_file_and_a_missing_one_is_out_of_date() {
 }
 
 /// With `--database-url`, an existing (here: the test's migrated) database is read as it is.
-#[persistence::db_test(isolation = "database", migrations = "../migrations")]
+#[persistence::db_test(isolation = "database", migrations = "tests/cli/migrations")]
 async fn an_existing_database_is_read_with_database_url(pool: sqlx::PgPool) {
     let database = pool
         .connect_options()
@@ -322,5 +309,5 @@ async fn an_existing_database_is_read_with_database_url(pool: sqlx::PgPool) {
     );
     let (stdout, stderr) = texts(&output);
     assert!(output.status.success(), "{stdout}{stderr}");
-    assert!(stdout.contains("is up to date (6 table(s)"), "{stdout}");
+    assert!(stdout.contains("is up to date (4 table(s)"), "{stdout}");
 }

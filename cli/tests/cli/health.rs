@@ -36,7 +36,7 @@ fn assert_one_clear_line(output: &Output) -> String {
     lines[0].to_owned()
 }
 
-#[db_test(migrations = "../migrations")]
+#[db_test(migrations = false)]
 async fn a_live_database_passes(db: TestDb) {
     let url = url_for(db.name()).await;
     let output = health(&["--database-url", &url]);
@@ -61,7 +61,7 @@ async fn a_live_database_passes(db: TestDb) {
     assert!(stdout.starts_with("warn: SELECT 1 took "), "{stdout}");
 }
 
-#[db_test(migrations = "../migrations")]
+#[db_test(migrations = false)]
 async fn a_missing_database_is_one_line(db: TestDb) {
     let url = url_for(&format!("{}_missing", db.name())).await;
     let line = assert_one_clear_line(&health(&["--database-url", &url]));

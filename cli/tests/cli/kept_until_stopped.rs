@@ -27,7 +27,7 @@ use crate::support::scenario::{self, child, scenario_is};
 use crate::support::server::wait_for_server_to_go;
 use crate::support::tempdir::temp_dir;
 
-#[db_test(migrations = "../migrations")]
+#[db_test(migrations = "tests/cli/migrations")]
 async fn fails_after_writing(pool: sqlx::PgPool) {
     write_a_user_then_fail(&pool, "stays@example.com", "Stays").await;
 }

@@ -1,35 +1,24 @@
 //! `persistence migrate status|run` against real databases: status exits 1 while migrations
 //! are pending or were edited after being applied, run is idempotent.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Output;
 
 use persistence::db_test;
 use persistence::testing::TestDb;
 
 use crate::support::cli::{cli, texts};
+use crate::support::schema::{self, copy_migrations};
 use crate::support::server::url_for;
 use crate::support::tempdir::temp_dir;
 
-/// The crate's migrations, built into the binary (`--builtin-migrations`).
-const BUILT_IN: usize = 8;
+/// The tests' schema, named with `--source`.
+const MIGRATIONS: usize = schema::MIGRATIONS;
 
 fn persistence(dir: &Path, url: &str, args: &[&str]) -> Output {
     let mut args = args.to_vec();
     args.extend(["--database-url", url]);
     cli(dir, &args).output().expect("the binary runs")
-}
-
-/// A copy of ./migrations that a test may change.
-fn copy_of_the_migrations(dir: &Path) -> PathBuf {
-    let copy = dir.join("migrations");
-    std::fs::create_dir_all(&copy).expect("create");
-    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("../migrations");
-    for entry in std::fs::read_dir(source).expect("migrations") {
-        let path = entry.expect("entry").path();
-        std::fs::copy(&path, copy.join(path.file_name().expect("name"))).expect("copy");
-    }
-    copy
 }
 
 fn lines_starting_with<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
@@ -50,46 +39,39 @@ fn assert_exit(output: &Output, code: i32) -> String {
 async fn run_is_idempotent_and_status_exits_1_until_everything_is_applied(db: TestDb) {
     let url = url_for(db.name()).await;
     let dir = temp_dir("cli-migrate-fresh");
+    let source = schema::migrations_arg();
 
     let stdout = assert_exit(
         &persistence(
             dir.path(),
             &url,
-            &["migrate", "status", "--builtin-migrations"],
+            &["migrate", "status", "--source", &source],
         ),
         1,
     );
-    assert_eq!(lines_starting_with(&stdout, "pending  ").len(), BUILT_IN);
+    assert_eq!(lines_starting_with(&stdout, "pending  ").len(), MIGRATIONS);
     assert!(
         stdout.ends_with(&format!(
-            "0 applied, {BUILT_IN} pending, 0 edited, 0 failed, 0 unknown\n"
+            "0 applied, {MIGRATIONS} pending, 0 edited, 0 failed, 0 unknown\n"
         )),
         "{stdout}"
     );
 
     let stdout = assert_exit(
-        &persistence(
-            dir.path(),
-            &url,
-            &["migrate", "run", "--builtin-migrations"],
-        ),
+        &persistence(dir.path(), &url, &["migrate", "run", "--source", &source]),
         0,
     );
     let applied = lines_starting_with(&stdout, "applied ");
-    assert_eq!(applied.len(), BUILT_IN, "{stdout}");
+    assert_eq!(applied.len(), MIGRATIONS, "{stdout}");
     assert!(
-        applied[0].starts_with("applied 20260101000001 create health check"),
+        applied[0].starts_with("applied 20260101000001 create users"),
         "{stdout}"
     );
 
     // Again: nothing to do, nothing changes.
     for _ in 0..2 {
         let stdout = assert_exit(
-            &persistence(
-                dir.path(),
-                &url,
-                &["migrate", "run", "--builtin-migrations"],
-            ),
+            &persistence(dir.path(), &url, &["migrate", "run", "--source", &source]),
             0,
         );
         assert_eq!(
@@ -101,43 +83,44 @@ async fn run_is_idempotent_and_status_exits_1_until_everything_is_applied(db: Te
         .fetch_one(db.pool())
         .await
         .expect("migrations table");
-    assert_eq!(rows, BUILT_IN as i64);
+    assert_eq!(rows, MIGRATIONS as i64);
 
     let stdout = assert_exit(
         &persistence(
             dir.path(),
             &url,
-            &["migrate", "status", "--builtin-migrations"],
+            &["migrate", "status", "--source", &source],
         ),
         0,
     );
     assert!(
         stdout.ends_with(&format!(
-            "{BUILT_IN} applied, 0 pending, 0 edited, 0 failed, 0 unknown\n"
+            "{MIGRATIONS} applied, 0 pending, 0 edited, 0 failed, 0 unknown\n"
         )),
         "{stdout}"
     );
     let output = persistence(
         dir.path(),
         &url,
-        &["migrate", "status", "--json", "--builtin-migrations"],
+        &["migrate", "status", "--json", "--source", &source],
     );
     let stdout = assert_exit(&output, 0);
     let report: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
     let migrations = report["migrations"].as_array().expect("migrations");
-    assert_eq!(migrations.len(), BUILT_IN);
+    assert_eq!(migrations.len(), MIGRATIONS);
     assert!(
         migrations.iter().all(|m| m["state"] == "applied"),
         "{report}"
     );
 }
 
-#[db_test(migrations = "../migrations")]
+#[db_test(migrations = "tests/cli/migrations")]
 async fn status_exits_1_while_a_new_migration_is_pending(db: TestDb) {
-    // The harness migrated the database with ./migrations; the source has one more.
+    // The harness migrated the database with the schema; the source has one more.
     let url = url_for(db.name()).await;
     let dir = temp_dir("cli-migrate-pending");
-    let source = copy_of_the_migrations(dir.path());
+    let original = schema::migrations_arg();
+    let source = copy_migrations(dir.path());
     let source_arg = source.to_str().expect("utf-8");
     std::fs::write(
         source.join("20991231000001_add_users_nickname.up.sql"),
@@ -150,12 +133,12 @@ async fn status_exits_1_while_a_new_migration_is_pending(db: TestDb) {
     )
     .expect("write");
 
-    let built_in = persistence(
+    let before = persistence(
         dir.path(),
         &url,
-        &["migrate", "status", "--builtin-migrations"],
+        &["migrate", "status", "--source", &original],
     );
-    assert_exit(&built_in, 0);
+    assert_exit(&before, 0);
     // Without --source: ./migrations of the current directory, i.e. the copy.
     let stdout = assert_exit(&persistence(dir.path(), &url, &["migrate", "status"]), 1);
     assert!(
@@ -172,7 +155,7 @@ async fn status_exits_1_while_a_new_migration_is_pending(db: TestDb) {
     );
     assert!(
         stdout.ends_with(&format!(
-            "{BUILT_IN} applied, 1 pending, 0 edited, 0 failed, 0 unknown\n"
+            "{MIGRATIONS} applied, 1 pending, 0 edited, 0 failed, 0 unknown\n"
         )),
         "{stdout}"
     );
@@ -189,13 +172,13 @@ async fn status_exits_1_while_a_new_migration_is_pending(db: TestDb) {
         .expect("the new column exists");
     assert_eq!(nickname, None);
 
-    // Against the built-in migrations the new one is unknown (applied, but not in the
+    // Against the original migrations the new one is unknown (applied, but not in the
     // source): not up to date either.
     let stdout = assert_exit(
         &persistence(
             dir.path(),
             &url,
-            &["migrate", "status", "--builtin-migrations"],
+            &["migrate", "status", "--source", &original],
         ),
         1,
     );
@@ -205,13 +188,13 @@ async fn status_exits_1_while_a_new_migration_is_pending(db: TestDb) {
     );
 }
 
-#[db_test(migrations = "../migrations")]
+#[db_test(migrations = "tests/cli/migrations")]
 async fn status_exits_1_when_an_applied_migration_was_edited(db: TestDb) {
     let url = url_for(db.name()).await;
     let dir = temp_dir("cli-migrate-edited");
-    let source = copy_of_the_migrations(dir.path());
+    let source = copy_migrations(dir.path());
     let source_arg = source.to_str().expect("utf-8");
-    let edited = source.join("20260101000003_create_sites.up.sql");
+    let edited = source.join("20260101000003_create_posts.up.sql");
     let original = std::fs::read_to_string(&edited).expect("read");
     std::fs::write(&edited, format!("{original}\n-- an afterthought\n")).expect("edit");
 
@@ -221,13 +204,13 @@ async fn status_exits_1_when_an_applied_migration_was_edited(db: TestDb) {
     assert_eq!(edited_lines.len(), 1, "{stdout}");
     assert!(
         edited_lines[0]
-            .starts_with("edited   20260101000003  create sites  (changed after it was applied"),
+            .starts_with("edited   20260101000003  create posts  (changed after it was applied"),
         "{stdout}"
     );
     assert!(
         stdout.ends_with(&format!(
             "{} applied, 0 pending, 1 edited, 0 failed, 0 unknown\n",
-            BUILT_IN - 1
+            MIGRATIONS - 1
         )),
         "{stdout}"
     );

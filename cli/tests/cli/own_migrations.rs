@@ -1,6 +1,6 @@
 //! The command line in a user's project: every command works on the project's own
-//! `./migrations` without `--source`, and nothing of this package's example schema (the
-//! page-builder tables) ever reaches the user's database.
+//! `./migrations` without `--source`, and nothing but those migrations reaches the user's
+//! database.
 
 use std::path::Path;
 use std::process::Output;
@@ -78,7 +78,7 @@ async fn migrate_status_and_run_use_the_projects_migrations_without_source(db: T
         "{stdout}"
     );
 
-    // Exactly the project's table (and sqlx's bookkeeping): no page-builder table.
+    // Exactly the project's table (and sqlx's bookkeeping), nothing else.
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
     )

@@ -74,7 +74,7 @@ fn write_fixture(dir: &Path) {
     std::fs::write(dir.join("Cargo.toml"), MANIFEST).expect("write");
     std::fs::copy(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.lock"),
-        dir.join("../Cargo.lock"),
+        dir.join("Cargo.lock"),
     )
     .expect("copy Cargo.lock");
     std::fs::write(dir.join("migrations/20260101000001_people.sql"), MIGRATION).expect("write");

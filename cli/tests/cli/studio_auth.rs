@@ -28,8 +28,8 @@ async fn tables_privileges(pool: &sqlx::PgPool, verb: &str, to: &str, user: &str
 
 #[db_test(
     isolation = "database",
-    migrations = "../migrations",
-    fixtures(path = "../../../fixtures", scripts("users"))
+    migrations = "tests/cli/migrations",
+    fixtures("users")
 )]
 async fn requests_without_the_token_are_refused(db: TestDb) {
     let dir = temp_dir("studio-auth");
@@ -80,8 +80,8 @@ async fn requests_without_the_token_are_refused(db: TestDb) {
 
 #[db_test(
     isolation = "database",
-    migrations = "../migrations",
-    fixtures(path = "../../../fixtures", scripts("users"))
+    migrations = "tests/cli/migrations",
+    fixtures("users")
 )]
 async fn writes_need_the_pages_anti_forgery_value(db: TestDb) {
     let dir = temp_dir("studio-csrf");
@@ -128,7 +128,7 @@ async fn writes_need_the_pages_anti_forgery_value(db: TestDb) {
     assert_eq!(email_of(&db, 2).await, "forged@example.com");
 }
 
-#[db_test(isolation = "database", migrations = "../migrations")]
+#[db_test(isolation = "database", migrations = "tests/cli/migrations")]
 async fn it_listens_on_loopback_only(db: TestDb) {
     let dir = temp_dir("studio-bind");
     let url = url_for(db.name()).await;
@@ -180,8 +180,8 @@ async fn it_listens_on_loopback_only(db: TestDb) {
 
 #[db_test(
     isolation = "database",
-    migrations = "../migrations",
-    fixtures(path = "../../../fixtures", scripts("users"))
+    migrations = "tests/cli/migrations",
+    fixtures("users")
 )]
 async fn the_password_shows_nowhere(db: TestDb) {
     let dir = temp_dir("studio-password");

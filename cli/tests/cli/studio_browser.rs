@@ -1,6 +1,6 @@
 //! `persistence studio` in a real browser (headless Chromium through chromedriver), on the
-//! database of a running `persistence dev` with the fixtures loaded: the table list, `pages`,
-//! a foreign key followed to its site, a cell edited and found changed in the database; a
+//! database of a running `persistence dev` with the fixtures loaded: the table list, `posts`,
+//! a foreign key followed to its blog, a cell edited and found changed in the database; a
 //! write tried with `--read-only` and without the token. Screenshots of each screen go to
 //! `<target>/studio-screenshots/`. Without Chromium and chromedriver this test fails and
 //! says how to install them (`ci/setup.sh` does).
@@ -15,6 +15,7 @@ use sqlx::{Connection, PgConnection};
 
 use crate::support::browser::{Browser, screenshot_dir};
 use crate::support::cli::{cli, wait_with_timeout};
+use crate::support::schema;
 use crate::support::server::{backend, url_for};
 use crate::support::studio::Studio;
 use crate::support::tempdir::temp_dir;
@@ -39,12 +40,12 @@ impl Drop for Dev {
     }
 }
 
-/// Starts `persistence dev` with this repository's migrations; waits until it is ready.
+/// Starts `persistence dev` with the tests' schema; waits until it is ready.
 fn start_dev(dir: &std::path::Path, state: &std::path::Path, database: &str) -> Dev {
-    let migrations = concat!(env!("CARGO_MANIFEST_DIR"), "/../migrations");
+    let migrations = schema::migrations_arg();
     let mut command = cli(
         dir,
-        &["dev", "--source", migrations, "--database", database],
+        &["dev", "--source", &migrations, "--database", database],
     );
     command
         .env("PERSISTENCE_STATE_DIR", state)
@@ -68,13 +69,13 @@ fn start_dev(dir: &std::path::Path, state: &std::path::Path, database: &str) -> 
 async fn load_fixtures(url: &str) {
     let mut connection = PgConnection::connect(url).await.expect("connect to dev");
     let mut tx = connection.begin().await.expect("begin");
-    for name in ["users", "sites", "pages"] {
-        let path = format!("{}/../fixtures/{name}.sql", env!("CARGO_MANIFEST_DIR"));
+    for name in ["users", "blogs", "posts"] {
+        let path = schema::fixture(name);
         let sql = std::fs::read_to_string(&path).expect("fixture");
         sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
             .execute(&mut *tx)
             .await
-            .unwrap_or_else(|e| panic!("{path}: {e}"));
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
     tx.commit().await.expect("commit");
 }
@@ -158,31 +159,31 @@ async fn browse_follow_edit_and_the_refused_writes_in_a_browser() {
     );
     let tables = browser.text().await;
     assert!(
-        tables.contains("Tables") && tables.contains("page_versions"),
+        tables.contains("Tables") && tables.contains("revisions"),
         "{tables}"
     );
     browser.screenshot("01-tables").await;
 
-    click_link(&browser, "pages").await;
-    let pages = browser.text().await;
-    assert!(pages.contains("Notes on the Analytical Engine"), "{pages}");
-    assert!(pages.contains("Rows 1–2 of 2"), "{pages}");
-    browser.screenshot("02-pages").await;
+    click_link(&browser, "posts").await;
+    let posts = browser.text().await;
+    assert!(posts.contains("Notes on the Analytical Engine"), "{posts}");
+    assert!(posts.contains("Rows 1–2 of 2"), "{posts}");
+    browser.screenshot("02-posts").await;
 
-    // Page 1's site_id leads to site 1.
+    // Post 1's blog_id leads to blog 1.
     let first_row = client
         .find(Locator::Css("table.rows tbody tr"))
         .await
         .expect("a row");
-    let site_link = first_row
-        .find(Locator::Css("a.fk[href*='t=sites']"))
+    let blog_link = first_row
+        .find(Locator::Css("a.fk[href*='t=blogs']"))
         .await
-        .expect("a link to the site");
+        .expect("a link to the blog");
     browser
-        .click_to_navigate(site_link, "follow the foreign key")
+        .click_to_navigate(blog_link, "follow the foreign key")
         .await;
-    let site = browser.text().await;
-    assert!(site.contains("public.sites 1"), "{site}");
+    let blog = browser.text().await;
+    assert!(blog.contains("public.blogs 1"), "{blog}");
     for value in ["ada-notes", "Ada's Notes"] {
         let inputs = client
             .find_all(Locator::Css("form.edit input"))
@@ -194,18 +195,18 @@ async fn browse_follow_edit_and_the_refused_writes_in_a_browser() {
                 found = true;
             }
         }
-        assert!(found, "the site's {value:?} is in its form");
+        assert!(found, "the blog's {value:?} is in its form");
     }
-    assert!(site.contains("public.pages (site_id): 2 row(s)"), "{site}");
-    browser.screenshot("03-site").await;
+    assert!(blog.contains("public.posts (blog_id): 2 row(s)"), "{blog}");
+    browser.screenshot("03-blog").await;
 
-    // Back to pages, open page 1, edit its title.
+    // Back to posts, open post 1, edit its title.
     client.back().await.expect("back");
     let open_link = client
         .find(Locator::Css("table.rows tbody tr a.open"))
         .await
         .expect("open link");
-    browser.click_to_navigate(open_link, "open page 1").await;
+    browser.click_to_navigate(open_link, "open post 1").await;
     let label = client
         .find(Locator::XPath("//label[text()='title']"))
         .await
@@ -229,7 +230,7 @@ async fn browse_follow_edit_and_the_refused_writes_in_a_browser() {
     assert!(saved.contains("Saved."), "{saved}");
     browser.screenshot("04-row-saved").await;
     let mut connection = PgConnection::connect(&dev_url).await.expect("connect");
-    let title: String = sqlx::query_scalar("SELECT title FROM pages WHERE id = 1")
+    let title: String = sqlx::query_scalar("SELECT title FROM posts WHERE id = 1")
         .fetch_one(&mut connection)
         .await
         .expect("title");
@@ -242,12 +243,12 @@ async fn browse_follow_edit_and_the_refused_writes_in_a_browser() {
         &[("PERSISTENCE_STATE_DIR", state_env)],
     );
     client.goto(&read_only.url()).await.expect("open");
-    click_link(&browser, "pages").await;
+    click_link(&browser, "posts").await;
     let open_link = client
         .find(Locator::Css("table.rows tbody tr a.open"))
         .await
         .expect("open link");
-    browser.click_to_navigate(open_link, "open page 1").await;
+    browser.click_to_navigate(open_link, "open post 1").await;
     assert!(
         client
             .find_all(Locator::Css("form.edit"))
@@ -259,7 +260,7 @@ async fn browse_follow_edit_and_the_refused_writes_in_a_browser() {
     assert!(browser.text().await.contains("read-only"));
     browser.screenshot("05-read-only-row").await;
     let (status, body) =
-        post_from_page(client, "/update", "s=public&t=pages&c3=title&v3=nope").await;
+        post_from_page(client, "/update", "s=public&t=posts&c3=title&v3=nope").await;
     assert_eq!(status, 403, "{body}");
     assert!(
         body.contains("no writes: started with --read-only"),
@@ -275,11 +276,11 @@ async fn browse_follow_edit_and_the_refused_writes_in_a_browser() {
     client.goto(&base).await.expect("open without the token");
     let refused = browser.text().await;
     assert!(refused.contains("Token needed"), "{refused}");
-    assert!(!refused.contains("page_versions"));
+    assert!(!refused.contains("revisions"));
     browser.screenshot("06-no-token").await;
-    let (status, _) = post_from_page(client, "/update", "s=public&t=pages&c3=title&v3=nope").await;
+    let (status, _) = post_from_page(client, "/update", "s=public&t=posts&c3=title&v3=nope").await;
     assert_eq!(status, 401);
-    let title: String = sqlx::query_scalar("SELECT title FROM pages WHERE id = 1")
+    let title: String = sqlx::query_scalar("SELECT title FROM posts WHERE id = 1")
         .fetch_one(&mut connection)
         .await
         .expect("title");

@@ -1,4 +1,4 @@
-//! `persistence studio` pages and writes on the example schema: NULL apart from the empty
+//! `persistence studio` pages and writes on the tests' schema: NULL apart from the empty
 //! string, jsonb indented, long text folded, foreign keys followed both ways; writes refused
 //! with the server's message on a constraint violation, and with a clear message when the row
 //! changed since the page showed it; `--read-only` allows no write at all.
@@ -13,20 +13,20 @@ use crate::support::studio::{
 use crate::support::tempdir::temp_dir;
 
 async fn title_of(db: &TestDb, id: i64) -> String {
-    text_of(db, "SELECT title FROM pages WHERE id = $1", id).await
+    text_of(db, "SELECT title FROM posts WHERE id = $1", id).await
 }
 
 #[db_test(
     isolation = "database",
-    migrations = "../migrations",
-    fixtures(path = "../../../fixtures", scripts("users", "sites", "pages"))
+    migrations = "tests/cli/migrations",
+    fixtures("users", "blogs", "posts")
 )]
 async fn values_show_as_they_are_and_keys_link_both_ways(db: TestDb) {
-    sqlx::query("UPDATE pages SET title = '' WHERE id = 2")
+    sqlx::query("UPDATE posts SET title = '' WHERE id = 2")
         .execute(db.pool())
         .await
         .expect("empty title");
-    sqlx::query("UPDATE sites SET name = repeat('long name ', 20) WHERE id = 2")
+    sqlx::query("UPDATE blogs SET name = repeat('long name ', 20) WHERE id = 2")
         .execute(db.pool())
         .await
         .expect("long name");
@@ -41,60 +41,60 @@ async fn values_show_as_they_are_and_keys_link_both_ways(db: TestDb) {
     assert!(
         index
             .body
-            .contains(">pages</a></td><td class=\"type\">table</td><td class=\"num count\">2<")
+            .contains(">posts</a></td><td class=\"type\">table</td><td class=\"num count\">2<")
     );
-    let pages = studio.get(&table_page("pages")).body;
+    let posts = studio.get(&table_page("posts")).body;
     assert!(
-        pages.contains("<span class=\"null\">NULL</span>"),
-        "published_at of page 1"
+        posts.contains("<span class=\"null\">NULL</span>"),
+        "published_at of post 1"
     );
     assert!(
-        pages.contains("<span class=\"empty\" title=\"empty string\">''</span>"),
-        "title of page 2"
+        posts.contains("<span class=\"empty\" title=\"empty string\">''</span>"),
+        "title of post 2"
     );
-    // site_id links to the site's row.
-    let site = row_page("sites", "1");
+    // blog_id links to the blog's row.
+    let blog = row_page("blogs", "1");
     assert!(
-        pages.contains(&format!("href=\"{}\"", site.replace('&', "&amp;"))),
-        "{pages}"
+        posts.contains(&format!("href=\"{}\"", blog.replace('&', "&amp;"))),
+        "{posts}"
     );
 
-    let versions = studio.get(&table_page("page_versions")).body;
+    let revisions = studio.get(&table_page("revisions")).body;
     assert!(
-        versions.contains("<pre class=\"json\">{\n  &quot;layout&quot;: &quot;article&quot;"),
-        "jsonb indented: {versions}"
+        revisions.contains("<pre class=\"json\">{\n  &quot;layout&quot;: &quot;article&quot;"),
+        "jsonb indented: {revisions}"
     );
-    let sites = studio.get(&table_page("sites")).body;
+    let blogs = studio.get(&table_page("blogs")).body;
     assert!(
-        sites.contains("<details><summary>long name long name"),
+        blogs.contains("<details><summary>long name long name"),
         "long text folded"
     );
 
-    // The site's row lists the pages that reference it, linked to them.
-    let site_row = studio.get(&site).body;
+    // The blog's row lists the posts that reference it, linked to them.
+    let blog_row = studio.get(&blog).body;
     assert!(
-        site_row.contains("public.pages</a> (site_id): 2 row(s)"),
-        "{site_row}"
+        blog_row.contains("public.posts</a> (blog_id): 2 row(s)"),
+        "{blog_row}"
     );
     let referencing = path(
         "/table",
         &[
             ("s", "public"),
-            ("t", "pages"),
-            ("fc", "site_id"),
+            ("t", "posts"),
+            ("fc", "blog_id"),
             ("fo", "eq"),
             ("fv", "1"),
         ],
     );
-    assert!(site_row.contains(&referencing.replace('&', "&amp;")));
+    assert!(blog_row.contains(&referencing.replace('&', "&amp;")));
     let filtered = studio.get(&referencing).body;
     assert!(filtered.contains("Rows 1–2 of 2"));
 }
 
 #[db_test(
     isolation = "database",
-    migrations = "../migrations",
-    fixtures(path = "../../../fixtures", scripts("users", "sites", "pages"))
+    migrations = "tests/cli/migrations",
+    fixtures("users", "blogs", "posts")
 )]
 async fn writes_are_checked_by_the_server_and_against_the_page(db: TestDb) {
     let dir = temp_dir("studio-writes");
@@ -105,7 +105,7 @@ async fn writes_are_checked_by_the_server_and_against_the_page(db: TestDb) {
     );
 
     // A constraint violation: the server's message, nothing written.
-    let page = studio.get(&row_page("pages", "2")).body;
+    let page = studio.get(&row_page("posts", "2")).body;
     let mut form = hidden_fields(&page, "/update");
     form.push((field_of(&form, "slug"), "about".to_owned()));
     let refused = studio.post("/update", &form);
@@ -117,7 +117,7 @@ async fn writes_are_checked_by_the_server_and_against_the_page(db: TestDb) {
         "{}",
         refused.body
     );
-    let status = studio.get(&row_page("pages", "2")).body;
+    let status = studio.get(&row_page("posts", "2")).body;
     let mut form = hidden_fields(&status, "/update");
     form.push((field_of(&form, "status"), "lost".to_owned()));
     let refused = studio.post("/update", &form);
@@ -129,8 +129,8 @@ async fn writes_are_checked_by_the_server_and_against_the_page(db: TestDb) {
     );
 
     // The row changes after the page was shown: refused, the other change stays.
-    let page = studio.get(&row_page("pages", "1")).body;
-    sqlx::query("UPDATE pages SET title = 'Changed elsewhere' WHERE id = 1")
+    let page = studio.get(&row_page("posts", "1")).body;
+    sqlx::query("UPDATE posts SET title = 'Changed elsewhere' WHERE id = 1")
         .execute(db.pool())
         .await
         .expect("concurrent change");
@@ -144,7 +144,7 @@ async fn writes_are_checked_by_the_server_and_against_the_page(db: TestDb) {
         stale.body
     );
     assert_eq!(title_of(&db, 1).await, "Changed elsewhere");
-    let slug: String = sqlx::query_scalar("SELECT slug FROM pages WHERE id = 1")
+    let slug: String = sqlx::query_scalar("SELECT slug FROM posts WHERE id = 1")
         .fetch_one(db.pool())
         .await
         .expect("slug");
@@ -155,7 +155,7 @@ async fn writes_are_checked_by_the_server_and_against_the_page(db: TestDb) {
     assert_eq!(stale.status, 409, "{}", stale.body);
 
     // Typed input goes through PostgreSQL's own parsing.
-    let page = studio.get(&row_page("pages", "1")).body;
+    let page = studio.get(&row_page("posts", "1")).body;
     let mut form = hidden_fields(&page, "/update");
     form.push((
         field_of(&form, "published_at"),
@@ -180,7 +180,7 @@ async fn writes_are_checked_by_the_server_and_against_the_page(db: TestDb) {
     assert!(studio.get(location).body.contains("Saved."));
     assert_eq!(title_of(&db, 1).await, "About Ada, edited");
     let published: bool =
-        sqlx::query_scalar("SELECT published_at = '2026-03-01 10:00+00' FROM pages WHERE id = 1")
+        sqlx::query_scalar("SELECT published_at = '2026-03-01 10:00+00' FROM posts WHERE id = 1")
             .fetch_one(db.pool())
             .await
             .expect("published_at");
@@ -189,15 +189,15 @@ async fn writes_are_checked_by_the_server_and_against_the_page(db: TestDb) {
 
 #[db_test(
     isolation = "database",
-    migrations = "../migrations",
-    fixtures(path = "../../../fixtures", scripts("users", "sites", "pages"))
+    migrations = "tests/cli/migrations",
+    fixtures("users", "blogs", "posts")
 )]
 async fn read_only_allows_no_writes(db: TestDb) {
     let dir = temp_dir("studio-read-only");
     let url = url_for(db.name()).await;
     let writable = Studio::start(dir.path(), &["--database-url", &url], &[]);
     // A form with a valid anti-forgery value, from a studio that may write.
-    let page = writable.get(&row_page("pages", "1")).body;
+    let page = writable.get(&row_page("posts", "1")).body;
     drop(writable);
 
     let studio = Studio::start(dir.path(), &["--database-url", &url, "--read-only"], &[]);
@@ -206,7 +206,7 @@ async fn read_only_allows_no_writes(db: TestDb) {
             .output()
             .contains("read-only: started with --read-only")
     );
-    let row = studio.get(&row_page("pages", "1")).body;
+    let row = studio.get(&row_page("posts", "1")).body;
     assert!(!row.contains("action=\"/update\""), "no edit form");
     assert!(row.contains("read-only"));
     let mut form = hidden_fields(&page, "/update");
@@ -216,7 +216,7 @@ async fn read_only_allows_no_writes(db: TestDb) {
         assert_eq!(refused.status, 403, "{action}: {}", refused.body);
         assert!(refused.body.contains("no writes: started with --read-only"));
     }
-    let new = studio.get(&path("/new", &[("s", "public"), ("t", "pages")]));
+    let new = studio.get(&path("/new", &[("s", "public"), ("t", "posts")]));
     assert_eq!(new.status, 403);
     assert_eq!(title_of(&db, 1).await, "About Ada");
     // Without the cookie it is 401 before anything else.

@@ -54,7 +54,7 @@ fn rows_line(body: &str) -> String {
     unescape(&body[start + 17..end])
 }
 
-#[db_test(isolation = "database", migrations = "../migrations")]
+#[db_test(isolation = "database", migrations = false)]
 async fn hostile_names_are_listed_paged_filtered_and_edited(db: TestDb) {
     setup(&db).await;
     let dir = temp_dir("studio-hostile");

@@ -15,7 +15,7 @@ use crate::support::tempdir::temp_dir;
 
 const EMAIL: &str = "kept-for-studio@example.com";
 
-#[db_test(migrations = "../migrations")]
+#[db_test(migrations = "tests/cli/migrations")]
 async fn writes_then_fails(pool: PgPool) {
     write_a_user_then_fail(&pool, EMAIL, "Kept For Studio").await;
 }

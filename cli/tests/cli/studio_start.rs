@@ -54,7 +54,7 @@ fn a_server_that_does_not_answer_is_named_by_host_and_port() {
     assert!(!stderr.contains("s3cret-pw"), "{stderr}");
 }
 
-#[db_test(isolation = "database", migrations = "../migrations")]
+#[db_test(isolation = "database", migrations = false)]
 async fn a_busy_port_is_named_and_open_failing_is_a_warning(db: TestDb) {
     let dir = temp_dir("studio-start");
     let url = url_for(db.name()).await;

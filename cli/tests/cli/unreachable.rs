@@ -4,6 +4,7 @@
 use persistence::postgres::{ErrorCategory, PgConfig, connect_one};
 
 use crate::support::cli::{cli, texts};
+use crate::support::schema;
 use crate::support::server::free_port;
 use crate::support::tempdir::temp_dir;
 
@@ -14,8 +15,9 @@ fn the_cli_names_the_host_and_port() {
     let dir = temp_dir("unreachable");
     let port = free_port();
     let url = format!("postgres://app:{PASSWORD}@127.0.0.1:{port}/app");
+    let source = schema::migrations_arg();
     for args in [
-        vec!["migrate", "status", "--builtin-migrations"],
+        vec!["migrate", "status", "--source", &source],
         vec!["health"],
     ] {
         let mut all = args.clone();

@@ -10,6 +10,7 @@ pub mod docker;
 pub mod kept;
 pub mod password;
 pub mod scenario;
+pub mod schema;
 pub mod server;
 pub mod studio;
 pub mod tempdir;
