@@ -6,11 +6,9 @@
 
 use std::process::ExitCode;
 
-use clap::{ArgAction, Parser, Subcommand};
-use persistence::postgres::PgConfig;
-
 use crate::error::{CliError, one_line};
 use crate::{db, dev, generate, health, init, migrate, prepare, studio, test_server};
+use clap::{ArgAction, Parser, Subcommand};
 
 /// Migrations, development databases and health checks for PostgreSQL.
 #[derive(Debug, Parser)]
@@ -107,17 +105,6 @@ async fn run(cli: Cli) -> Result<ExitCode, CliError> {
         Command::Prepare(args) => prepare::run(args, url).await,
         Command::Studio(args) => studio::run(args, url).await,
     }
-}
-
-/// The configuration: `--database-url` if given, else `DATABASE_URL`; `PERSISTENCE_*`
-/// overrides in both cases.
-pub(crate) fn load_config(url: Option<&str>) -> Result<PgConfig, CliError> {
-    let builder = PgConfig::builder().with_env();
-    let builder = match url {
-        Some(url) => builder.url(url),
-        None => builder,
-    };
-    Ok(builder.build()?)
 }
 
 fn init_logging(verbose: u8) {
@@ -229,16 +216,5 @@ mod tests {
         assert_eq!(cli.database_url.as_deref(), Some("postgres://h/d"));
         assert!(Cli::try_parse_from(["persistence", "migrate", "add"]).is_err());
         assert!(Cli::try_parse_from(["persistence"]).is_err());
-    }
-
-    #[test]
-    fn config_from_the_flag() {
-        let config = load_config(Some(
-            "postgres://u:secret@db.example.com/app?connection_limit=2",
-        ))
-        .expect("valid");
-        assert_eq!(config.database(), "app");
-        let error = load_config(Some("mysql://u:secret@h/db")).expect_err("bad scheme");
-        assert!(!error.to_string().contains("secret"));
     }
 }

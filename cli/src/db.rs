@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use persistence::postgres::{PgConfig, migrate};
 
-use crate::command::load_config;
+use crate::database;
 use crate::error::CliError;
 use crate::migrate::print_applied;
 use crate::source::SourceArgs;
@@ -30,7 +30,7 @@ pub(crate) enum DbCommand {
 pub(crate) async fn run(command: DbCommand, url: Option<&str>) -> Result<ExitCode, CliError> {
     match command {
         DbCommand::Reset { yes, force, source } => {
-            let config = load_config(url)?;
+            let config = database::config(url)?;
             check_allowed(&config, force)?;
             let migrator = source.migrator().await?;
             if !yes {

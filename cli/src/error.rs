@@ -1,73 +1,65 @@
 //! What the tool reports when it stops early: one line, never a password.
 
-use std::fmt;
+use std::path::{Path, PathBuf};
 
-use persistence::postgres::{Error, redact_passwords};
+use persistence::ephemeral::EphemeralError;
+use persistence::postgres::{ConfigError, Error, redact_passwords};
 
 use crate::{generate, prepare};
 
-/// What the tool reports when it stops early. Every message is one line without secrets.
-#[derive(Debug)]
+/// What the tool reports when it stops early. Every message is one line without secrets:
+/// each variant's text goes through [`one_line`].
+#[derive(Debug, thiserror::Error)]
 pub(crate) enum CliError {
     /// An error of the production core.
-    Core(Error),
-    /// The tool refused to do something dangerous.
+    #[error("{}", one_line(&.0.to_string()))]
+    Core(#[from] Error),
+    /// The tool refused to do something dangerous, or cannot do what was asked.
+    #[error("{}", one_line(.0))]
     Refused(String),
     /// The user answered "no".
+    #[error("{}", one_line(.0))]
     Aborted(String),
     /// Reading the terminal or starting the runtime failed.
-    Io(String, std::io::Error),
+    #[error("{}", one_line(&format!("{}: {}", .0, .1)))]
+    Io(String, #[source] std::io::Error),
     /// The migration source is missing or unusable.
+    #[error("{}", one_line(.0))]
     Source(String),
+    /// No database was named, and no `persistence dev` runs for the project (at this path).
+    #[error("{}", no_database(.0))]
+    NoDatabase(PathBuf),
+    /// The same, for `studio`, which says what it could not do.
+    #[error("no database to open: {}", no_database(.0))]
+    NoDatabaseToOpen(PathBuf),
     /// No development server could be had (`dev`).
-    Server(persistence::ephemeral::EphemeralError),
+    #[error("{}", one_line(&format!("no development server: {}", .0)))]
+    Server(#[source] EphemeralError),
     /// A test server could not be found or stopped (`test-server`).
-    TestServer(persistence::ephemeral::EphemeralError),
+    #[error("{}", one_line(&.0.to_string()))]
+    TestServer(#[source] EphemeralError),
     /// `generate` failed or found the models out of date.
-    Generate(generate::GenerateError),
+    #[error("{}", one_line(&.0.to_string()))]
+    Generate(#[from] generate::GenerateError),
     /// `prepare` failed or found `.sqlx/` out of date.
-    Prepare(prepare::PrepareError),
+    #[error("{}", one_line(&.0.to_string()))]
+    Prepare(#[from] prepare::PrepareError),
 }
 
-impl From<generate::GenerateError> for CliError {
-    fn from(error: generate::GenerateError) -> Self {
-        Self::Generate(error)
-    }
-}
-
-impl From<prepare::PrepareError> for CliError {
-    fn from(error: prepare::PrepareError) -> Self {
-        Self::Prepare(error)
-    }
-}
-
-impl From<Error> for CliError {
-    fn from(error: Error) -> Self {
-        Self::Core(error)
-    }
-}
-
-impl From<persistence::postgres::ConfigError> for CliError {
-    fn from(error: persistence::postgres::ConfigError) -> Self {
+impl From<ConfigError> for CliError {
+    fn from(error: ConfigError) -> Self {
         Self::Core(error.into())
     }
 }
 
-impl fmt::Display for CliError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let text = match self {
-            Self::Core(error) => error.to_string(),
-            Self::Refused(message) | Self::Aborted(message) | Self::Source(message) => {
-                message.clone()
-            }
-            Self::Io(action, error) => format!("{action}: {error}"),
-            Self::Server(error) => format!("no development server: {error}"),
-            Self::TestServer(error) => error.to_string(),
-            Self::Generate(error) => error.to_string(),
-            Self::Prepare(error) => error.to_string(),
-        };
-        f.write_str(&one_line(&text))
-    }
+/// The three ways to name a database, when none was found for the project at `project`.
+fn no_database(project: &Path) -> String {
+    format!(
+        "DATABASE_URL is not set and no `persistence dev` runs for {}: pass --database-url \
+         postgres://USER:PASSWORD@HOST/DATABASE, set DATABASE_URL (in the environment or a .env \
+         file), or start `persistence dev` there in another terminal",
+        project.display()
+    )
 }
 
 /// Collapses whitespace (server messages may span lines) and masks any password.
@@ -86,8 +78,15 @@ mod tests {
         assert_eq!(error.to_string(), "line one line two postgres://u:***@h/db");
         let error = CliError::Io("reading".into(), std::io::Error::other("broken\npipe"));
         assert_eq!(error.to_string(), "reading: broken pipe");
-        let error = CliError::from(persistence::postgres::ConfigError::MissingUrl);
+        let error = CliError::from(ConfigError::MissingUrl);
         assert!(error.to_string().starts_with("DATABASE_URL is not set"));
         assert!(CliError::Aborted("no".into()).to_string() == "no");
+        let error = CliError::NoDatabase(PathBuf::from("/work/notes"));
+        let line = error.to_string();
+        assert!(
+            line.starts_with("DATABASE_URL is not set and no `persistence dev` runs for /work/notes: pass --database-url "),
+            "{line}"
+        );
+        assert!(!line.contains('\n'));
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use clap::Args;
 use persistence::postgres::{HealthOptions, HealthReport, HealthStatus, check_with, connect_lazy};
 
-use crate::command::load_config;
+use crate::database;
 use crate::error::{CliError, one_line};
 
 #[derive(Debug, Args)]
@@ -23,7 +23,7 @@ pub(crate) struct HealthArgs {
 }
 
 pub(crate) async fn run(args: HealthArgs, url: Option<&str>) -> Result<ExitCode, CliError> {
-    let config = load_config(url)?;
+    let config = database::config(url)?;
     let pool = connect_lazy(&config)?;
     let options = HealthOptions::new()
         .timeout(Duration::from_millis(args.timeout_ms))

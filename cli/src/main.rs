@@ -11,6 +11,7 @@ macro_rules! say {
 }
 
 mod command;
+mod database;
 mod db;
 mod dev;
 mod error;
@@ -19,6 +20,8 @@ mod health;
 mod init;
 mod migrate;
 mod prepare;
+mod project;
+mod server;
 mod source;
 mod studio;
 mod test_server;

@@ -8,7 +8,7 @@ use persistence::postgres::connect_one;
 use persistence::postgres::migrate::{self, MigrationState, MigrationStatus, StatusReport};
 use sqlx::Connection;
 
-use crate::command::load_config;
+use crate::database;
 use crate::error::CliError;
 use crate::source::{DEFAULT_DIR, Source, SourceArgs};
 
@@ -48,7 +48,7 @@ pub(crate) async fn run(command: MigrateCommand, url: Option<&str>) -> Result<Ex
             Ok(ExitCode::SUCCESS)
         }
         MigrateCommand::Run(source) => {
-            let config = load_config(url)?;
+            let config = database::config(url)?;
             let migrator = source.migrator().await?;
             let mut connection = connect_one(&config).await?;
             let applied = migrate::run(&migrator, &mut connection).await;
@@ -57,7 +57,7 @@ pub(crate) async fn run(command: MigrateCommand, url: Option<&str>) -> Result<Ex
             Ok(ExitCode::SUCCESS)
         }
         MigrateCommand::Status { source, json } => {
-            let config = load_config(url)?;
+            let config = database::config(url)?;
             let migrator = source.migrator().await?;
             let mut connection = connect_one(&config).await?;
             let report = migrate::status(&migrator, &mut connection).await;
@@ -78,7 +78,7 @@ pub(crate) async fn run(command: MigrateCommand, url: Option<&str>) -> Result<Ex
             })
         }
         MigrateCommand::Revert(source) => {
-            let config = load_config(url)?;
+            let config = database::config(url)?;
             let migrator = source.migrator().await?;
             let mut connection = connect_one(&config).await?;
             let reverted = migrate::revert(&migrator, &mut connection).await;

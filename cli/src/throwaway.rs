@@ -2,18 +2,21 @@
 //! `generate` introspects it, `prepare` lets sqlx's macros describe queries against it.
 //!
 //! The server comes from the harness's backends, as for `dev`, with a state directory of
-//! its own (`<state dir>/tools`) and no idle grace: it goes as soon as the command lets go
-//! of it. Each run creates its own database, so two commands at once never meet.
+//! its own (the project's `<target>/persistence/tools`) and no idle grace: it goes as soon as
+//! the command lets go of it. Each run creates its own database, so two commands at once
+//! never meet.
 
 use std::time::Duration;
 
-use persistence::ephemeral::{self, BackendKind, IdleGrace, Server, Settings};
+use persistence::ephemeral::{BackendKind, Server};
 use persistence::postgres::{Error, migrate, quote_identifier};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::{AssertSqlSafe, Connection};
 
 use crate::error::CliError;
+use crate::project::Project;
+use crate::server;
 
 /// How long connecting to the throwaway server may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -30,13 +33,10 @@ impl Throwaway {
     /// Starts (or joins) the server, creates a database named after `purpose` and this
     /// process, and applies `migrator`.
     pub(crate) async fn start(migrator: &Migrator, purpose: &str) -> Result<Self, CliError> {
-        let mut settings = Settings::from_env().map_err(CliError::Server)?;
-        settings.state_dir = settings.state_dir.join("tools");
-        settings.idle_grace = IdleGrace::After(Duration::ZERO);
+        let project = Project::current()?;
+        let settings = server::settings(project.tools_dir())?;
         let external_url = settings.external_url.clone();
-        let server = ephemeral::server_with(settings)
-            .await
-            .map_err(CliError::Server)?;
+        let server = server::start(settings, &project).await?;
         let database = format!("persistence_{purpose}_{}", std::process::id());
         let throwaway = Self {
             server,

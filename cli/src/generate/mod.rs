@@ -48,7 +48,7 @@ pub(crate) async fn run(args: GenerateArgs, url: Option<&str>) -> Result<ExitCod
     let overrides: Overrides = args.types.iter().cloned().collect();
     let schema = match url {
         Some(url) => {
-            let config = crate::command::load_config(Some(url))?;
+            let config = crate::database::config(Some(url))?;
             let mut conn = persistence::postgres::connect_one(&config).await?;
             let schema = introspect::read(&mut conn).await;
             let _ = conn.close().await;

@@ -1,13 +1,12 @@
-//! Which database the studio opens: `--database-url`, else `DATABASE_URL` (environment or
-//! `.env`), else the database of a running `persistence dev`, else an error that says how to
-//! get one. `--database` swaps the database on that server. A failed test's kept database
-//! (`persistence_keep_*`) is opened read-only.
+//! Which database the studio opens: the one every command uses ([`crate::database`]:
+//! `--database-url`, else `DATABASE_URL`, else the database of the project's running
+//! `persistence dev`), or a line that says how to get one. `--database` swaps the database on
+//! that server. A failed test's kept database (`persistence_keep_*`) is opened read-only.
 
-use persistence::ephemeral::state_dir::StateDir;
-use persistence::ephemeral::{Settings, kept};
-use persistence::postgres::{ConfigError, PgConfig};
+use persistence::ephemeral::kept;
+use persistence::postgres::PgConfig;
 
-use crate::dev::DEFAULT_DATABASE;
+use crate::database;
 use crate::error::CliError;
 
 /// The database to serve and how it was chosen.
@@ -24,14 +23,10 @@ pub(crate) fn resolve(
     database: Option<&str>,
     read_only: bool,
 ) -> Result<Target, CliError> {
-    let builder = PgConfig::builder().with_env();
-    let config = match url {
-        Some(url) => builder.url(url).build()?,
-        None => match builder.build() {
-            Ok(config) => config,
-            Err(ConfigError::MissingUrl) => dev_database()?.ok_or_else(no_database)?,
-            Err(error) => return Err(error.into()),
-        },
+    let config = match database::config(url) {
+        Ok(config) => config,
+        Err(CliError::NoDatabase(project)) => return Err(CliError::NoDatabaseToOpen(project)),
+        Err(error) => return Err(error),
     };
     let config = match database {
         Some(name) if !name.is_empty() => config.with_database(name),
@@ -45,29 +40,6 @@ pub(crate) fn resolve(
         None
     };
     Ok(Target { config, read_only })
-}
-
-/// The database of the `persistence dev` that runs for this state directory, if one does.
-fn dev_database() -> Result<Option<PgConfig>, CliError> {
-    let settings = Settings::from_env().map_err(CliError::Server)?;
-    let Some(server) = StateDir::new(settings.state_dir.join("dev")).live_server() else {
-        return Ok(None);
-    };
-    // The harness's servers (native and docker) trust loopback connections of `postgres`.
-    let url = format!(
-        "postgres://postgres@127.0.0.1:{}/{DEFAULT_DATABASE}",
-        server.port
-    );
-    Ok(Some(PgConfig::builder().with_env().url(url).build()?))
-}
-
-fn no_database() -> CliError {
-    CliError::Refused(
-        "no database to open: pass --database-url postgres://USER:PASSWORD@HOST/DATABASE, set \
-         DATABASE_URL (in the environment or a .env file), or start a development database \
-         with `persistence dev` in another terminal"
-            .to_owned(),
-    )
 }
 
 #[cfg(test)]

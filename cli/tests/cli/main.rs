@@ -15,6 +15,7 @@ mod kept_until_stopped;
 mod migrate;
 mod own_migrations;
 mod prepare;
+mod projects;
 #[cfg(feature = "studio")]
 mod studio_auth;
 // The browser tests signal their chromedriver's process group.

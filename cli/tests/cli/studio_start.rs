@@ -31,7 +31,8 @@ fn without_a_database_it_says_how_to_get_one() {
     command.env("PERSISTENCE_STATE_DIR", &state);
     let stderr = one_line_failure(command);
     assert!(
-        stderr.starts_with("error: no database to open: pass --database-url")
+        stderr.starts_with("error: no database to open: DATABASE_URL is not set")
+            && stderr.contains("pass --database-url")
             && stderr.contains("DATABASE_URL")
             && stderr.contains("`persistence dev`"),
         "{stderr}"

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 /// The `persistence` binary, run in an empty directory (no `.env`), without `DATABASE_URL`,
 /// logging or `PERSISTENCE_*` overrides of the configuration (the harness's variables stay,
-/// so `dev` chooses its backend as the tests do).
+/// so `dev` chooses its backend as the tests do). That directory is also its temporary
+/// directory: what it keeps there for a directory outside any crate (a server's state, the
+/// per-user records of servers) goes with the test's directory, and no test sees another's.
 pub fn cli(dir: &Path, args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_persistence"));
     command
@@ -18,6 +20,9 @@ pub fn cli(dir: &Path, args: &[&str]) -> Command {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    for name in ["TMPDIR", "TMP", "TEMP"] {
+        command.env(name, dir);
+    }
     for (name, _) in std::env::vars() {
         let harness = name.starts_with("PERSISTENCE_TEST_")
             || matches!(

@@ -14,3 +14,4 @@ pub mod schema;
 pub mod server;
 pub mod studio;
 pub mod tempdir;
+pub mod user;

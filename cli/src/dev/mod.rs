@@ -3,26 +3,34 @@
 //! The server comes from the test harness's backends (`persistence::ephemeral`): a native
 //! server from local PostgreSQL binaries, a container, or the external server of
 //! `TEST_DATABASE_URL`, chosen by `PERSISTENCE_TEST_BACKEND` exactly as for tests. Its state
-//! lives in `<state dir>/dev`, so a development server is never the test suite's, and its
-//! idle grace is zero: the server and its data go as soon as this command exits.
+//! lives with the project the command runs in (`<target>/persistence/dev`, see
+//! [`crate::project`]), apart from the test suite's, so two projects never share a server by
+//! accident; its idle grace is zero: the server and its data go as soon as this command
+//! exits. While it runs, a [`session`] record tells the other commands which database it
+//! serves.
 
-use std::path::{Path, PathBuf};
+mod database;
+pub(crate) mod session;
+
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use persistence::ephemeral::platform::process_alive;
-use persistence::ephemeral::{self, BackendKind, IdleGrace, Server, Settings};
+use persistence::ephemeral::state_dir::StateDir;
+use persistence::ephemeral::{BackendKind, Server};
 use persistence::postgres::{
-    Error, HealthOptions, check_with, format_server_version, migrate, quote_identifier,
-    shutdown_signal,
+    Error, HealthOptions, check_with, format_server_version, migrate, shutdown_signal,
 };
+use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Connection};
 
 use crate::error::CliError;
 use crate::health::render;
+use crate::project::Project;
+use crate::server;
 use crate::source::{Source, SourceArgs, missing_message};
 
 /// The database `dev` creates unless `--database` says otherwise.
@@ -53,12 +61,16 @@ struct Setup {
     /// The server was already running for another `dev`: this run only joined it, and
     /// leaves it to that one to remove.
     joined: bool,
+    /// The record that tells other commands which database this `dev` serves.
+    session: Option<session::Recorded>,
 }
 
 /// The migrations `dev` applies, and how to name them in its report.
 struct Migrations {
     migrator: Option<Migrator>,
     described: String,
+    /// What the database is marked as being for: the absolute migrations directory.
+    origin: String,
 }
 
 impl Migrations {
@@ -69,10 +81,15 @@ impl Migrations {
             Source::Dir(dir) => Self {
                 migrator: Some(args.migrator().await?),
                 described: dir.display().to_string(),
+                origin: std::fs::canonicalize(&dir)
+                    .unwrap_or(dir)
+                    .display()
+                    .to_string(),
             },
             Source::Missing(looked) => Self {
                 migrator: None,
                 described: missing_message(&looked),
+                origin: "nowhere (no migrations directory)".to_owned(),
             },
         })
     }
@@ -86,20 +103,22 @@ pub(crate) async fn run(args: DevArgs, url: Option<&str>) -> Result<ExitCode, Cl
                 .to_owned(),
         ));
     }
-    check_database_name(&args.database)?;
+    database::check_name(&args.database)?;
     let migrations = Migrations::load(&args.source).await?;
-    let settings = dev_settings(Settings::from_env().map_err(CliError::Server)?);
-    let state_dir = settings.state_dir.clone();
-    let backend = settings.backend;
+    let project = Project::current()?;
+    let state_dir = project.dev_dir();
+    let settings = server::settings(state_dir.clone())?;
     // A server already recorded here belongs to another `dev` that is running.
-    let running_before = running_instance(&state_dir);
+    let running_before = StateDir::new(&state_dir)
+        .live_server()
+        .map(|state| state.instance_id);
 
     // Ctrl-C / SIGTERM are handled from here on, also while the server starts: whatever
     // was set up is taken down again.
     let signal = shutdown_signal();
     tokio::pin!(signal);
     let server = tokio::select! {
-        server = ephemeral::server_with(settings) => server.map_err(CliError::Server)?,
+        server = server::start(settings, &project) => server?,
         _ = &mut signal => {
             // A server being started is removed by its supervisor once this process is gone.
             say!("interrupted while starting the server; nothing is left behind");
@@ -111,9 +130,10 @@ pub(crate) async fn run(args: DevArgs, url: Option<&str>) -> Result<ExitCode, Cl
     let mut setup = Setup {
         created: false,
         joined: running_before.as_deref() == Some(server.instance()),
+        session: None,
     };
     let served = tokio::select! {
-        served = serve(&server, &args, &migrations, &mut setup) => served,
+        served = serve(&server, &args, &migrations, &state_dir, &mut setup) => served,
         _ = &mut signal => {
             say!("interrupted");
             Ok(true)
@@ -127,15 +147,9 @@ pub(crate) async fn run(args: DevArgs, url: Option<&str>) -> Result<ExitCode, Cl
         }
         other => other,
     };
-    let removed = take_down(
-        server,
-        &args.database,
-        &setup,
-        backend,
-        &state_dir,
-        supervisor,
-    )
-    .await;
+    // Other commands stop pointing at the database before it goes.
+    drop(setup.session.take());
+    let removed = take_down(server, &args.database, &setup, &state_dir, supervisor).await;
     let healthy = served?;
     removed?;
     Ok(if healthy {
@@ -145,36 +159,12 @@ pub(crate) async fn run(args: DevArgs, url: Option<&str>) -> Result<ExitCode, Cl
     })
 }
 
-/// The harness's settings, moved to a state directory of their own and without idle grace.
-fn dev_settings(mut settings: Settings) -> Settings {
-    settings.state_dir = settings.state_dir.join("dev");
-    settings.idle_grace = IdleGrace::After(Duration::ZERO);
-    settings
-}
-
-/// Database names are quoted in SQL, but one a shell, a URL and psql all take as-is is kinder.
-fn check_database_name(name: &str) -> Result<(), CliError> {
-    let valid = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-        && !name.starts_with(|c: char| c.is_ascii_digit() || c == '-');
-    if valid {
-        Ok(())
-    } else {
-        Err(CliError::Refused(format!(
-            "`{name}` is not a usable database name for `dev`: use at most 63 letters, digits, \
-             `_` or `-`, starting with a letter or `_`"
-        )))
-    }
-}
-
 /// Creates and migrates the database, prints the URL and the health report. `Ok(healthy)`.
 async fn serve(
     server: &Server,
     args: &DevArgs,
     migrations: &Migrations,
+    state_dir: &Path,
     setup: &mut Setup,
 ) -> Result<bool, CliError> {
     let database = args.database.as_str();
@@ -199,8 +189,9 @@ async fn serve(
              this command exits"
         ),
     }
-    setup.created = create_database(&mut admin, database).await?;
+    let created = database::create(&mut admin, database, &migrations.origin).await;
     let _ = admin.close().await;
+    setup.created = created?;
 
     let options = server.options_for(database);
     let verb = if setup.created { "created" } else { "reused" };
@@ -226,6 +217,13 @@ async fn serve(
         ),
     }
 
+    if server.backend() != BackendKind::External {
+        setup.session = Some(session::Session::write(
+            state_dir,
+            database,
+            &migrations.described,
+        ));
+    }
     say!("DATABASE_URL={}", server.display_url(database));
     if server.backend() == BackendKind::External {
         say!("(the password, shown as ***, is the one in TEST_DATABASE_URL)");
@@ -250,69 +248,26 @@ async fn connect(options: &PgConnectOptions) -> Result<PgConnection, CliError> {
     }
 }
 
-/// Creates `database` unless it exists; `true` if this call created it.
-async fn create_database(admin: &mut PgConnection, database: &str) -> Result<bool, CliError> {
-    let exists: bool =
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(database)
-            .fetch_one(&mut *admin)
-            .await
-            .map_err(Error::from)?;
-    if exists {
-        return Ok(false);
-    }
-    let created = sqlx::raw_sql(AssertSqlSafe(format!(
-        "CREATE DATABASE {}",
-        quote_identifier(database)
-    )))
-    .execute(&mut *admin)
-    .await;
-    match created {
-        Ok(_) => Ok(true),
-        // Another `dev` on the same server created it in the meantime.
-        Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P04") => Ok(false),
-        Err(error) => Err(Error::from(error).into()),
-    }
-}
-
 /// Drops what this run created on an external server, lets go of the server and waits for
 /// its supervisor to remove it.
 async fn take_down(
     server: Server,
     database: &str,
     setup: &Setup,
-    backend: BackendKind,
     state_dir: &Path,
     supervisor: Option<u32>,
 ) -> Result<(), CliError> {
-    if server.backend() == BackendKind::External {
+    // The backend it really is (never `auto`), as the report named it when it started.
+    let backend = server.backend();
+    if backend == BackendKind::External {
         if !setup.created {
             say!("kept database `{database}`: it existed before this command");
             return Ok(());
         }
         let mut admin = connect(server.admin_options()).await?;
-        let quoted = quote_identifier(database);
-        let force = admin.server_version_num().is_some_and(|v| v >= 130_000);
-        if !force {
-            sqlx::query(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE datname = $1 AND pid <> pg_backend_pid()",
-            )
-            .bind(database)
-            .execute(&mut admin)
-            .await
-            .map_err(Error::from)?;
-        }
-        let sql = if force {
-            format!("DROP DATABASE IF EXISTS {quoted} WITH (FORCE)")
-        } else {
-            format!("DROP DATABASE IF EXISTS {quoted}")
-        };
-        sqlx::raw_sql(AssertSqlSafe(sql))
-            .execute(&mut admin)
-            .await
-            .map_err(Error::from)?;
+        let dropped = database::drop(&mut admin, database).await;
         let _ = admin.close().await;
+        dropped?;
         say!("dropped database `{database}`; the external server keeps running");
         return Ok(());
     }
@@ -351,27 +306,10 @@ async fn take_down(
 
 /// The supervisor of the server, from the state file: it exits once the server is gone.
 fn supervisor_pid(state_dir: &Path, server: &Server) -> Option<u32> {
-    let state = read_state(state_dir)?;
-    let same = state.get("instance_id")?.as_str()? == server.instance();
-    let pid = state.get("supervisor_pid")?.as_u64()?;
-    same.then(|| u32::try_from(pid).ok()).flatten()
-}
-
-/// The instance recorded in the state file while its supervisor runs.
-fn running_instance(state_dir: &Path) -> Option<String> {
-    let state = read_state(state_dir)?;
-    let pid = u32::try_from(state.get("supervisor_pid")?.as_u64()?).ok()?;
-    let instance = state.get("instance_id")?.as_str()?.to_owned();
-    process_alive(pid).then_some(instance)
-}
-
-fn read_state(state_dir: &Path) -> Option<serde_json::Value> {
-    let text = std::fs::read(state_path(state_dir)).ok()?;
-    serde_json::from_slice(&text).ok()
-}
-
-fn state_path(state_dir: &Path) -> PathBuf {
-    state_dir.join("server.json")
+    StateDir::new(state_dir)
+        .server()
+        .filter(|state| state.instance_id == server.instance())
+        .map(|state| state.supervisor_pid)
 }
 
 /// Waits until the state file no longer names `instance` and its supervisor has exited
@@ -379,9 +317,9 @@ fn state_path(state_dir: &Path) -> PathBuf {
 fn wait_for_removal(state_dir: &Path, instance: &str, supervisor: Option<u32>) -> bool {
     let deadline = Instant::now() + REMOVAL_WAIT;
     loop {
-        let recorded = read_state(state_dir).is_some_and(|state| {
-            state.get("instance_id").and_then(|v| v.as_str()) == Some(instance)
-        });
+        let recorded = StateDir::new(state_dir)
+            .server()
+            .is_some_and(|state| state.instance_id == instance);
         if !recorded && !supervisor.is_some_and(process_alive) {
             return true;
         }
@@ -397,32 +335,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn database_names() {
-        for good in ["persistence_dev", "app", "_x", "my-app_2"] {
-            assert!(check_database_name(good).is_ok(), "{good}");
-        }
-        for bad in ["", "1app", "-x", "a b", "a\"b", "é", &"x".repeat(64)] {
-            let error = check_database_name(bad).expect_err(bad).to_string();
-            assert!(error.contains("not a usable database name"), "{error}");
-        }
-    }
-
-    #[test]
-    fn settings_move_to_a_dev_directory_without_grace() {
-        let settings = Settings::from_lookup(|name| {
-            (name == "PERSISTENCE_STATE_DIR").then(|| "/tmp/state".to_owned())
-        })
-        .expect("valid");
-        let settings = dev_settings(settings);
-        assert_eq!(settings.state_dir, PathBuf::from("/tmp/state/dev"));
-        assert_eq!(settings.idle_grace, IdleGrace::After(Duration::ZERO));
-    }
-
-    #[test]
-    fn quoting_and_liveness() {
-        assert_eq!(quote_identifier("a\"b"), "\"a\"\"b\"");
+    fn liveness_of_the_supervisor() {
         assert!(process_alive(std::process::id()));
         assert!(!process_alive(0));
         assert!(!process_alive(u32::MAX));
+        let dir = std::env::temp_dir().join(format!("persistence-cli-dev-{}", std::process::id()));
+        // Nothing recorded: removed at once.
+        assert!(wait_for_removal(&dir, "gone", None));
     }
 }
