@@ -14,8 +14,9 @@ use clap::{ArgAction, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "persistence", version, propagate_version = true)]
 pub struct Cli {
-    /// The database URL [default: DATABASE_URL from the environment or a .env file].
-    /// PERSISTENCE_* variables still override its parameters.
+    /// The database URL [default: DATABASE_URL from the environment or a .env file, else the
+    /// database of this project's running `persistence dev`]. PERSISTENCE_* variables still
+    /// override its parameters.
     #[arg(long, global = true, value_name = "URL")]
     database_url: Option<String>,
 
@@ -47,7 +48,8 @@ enum Command {
     /// Start a throwaway PostgreSQL (no setup needed), migrate a database on it, print its
     /// DATABASE_URL and health; remove it all on Ctrl-C (or at once with --once).
     Dev(dev::DevArgs),
-    /// List the test harness's running servers and kept databases, or stop them.
+    /// List the servers the test harness and `dev` started (this project's, then this user's
+    /// others), with kept databases, or stop them.
     TestServer {
         #[command(subcommand)]
         command: test_server::TestServerCommand,
@@ -58,7 +60,8 @@ enum Command {
     /// migrated database.
     Prepare(prepare::PrepareArgs),
     /// Browse and edit the database's data in a web page on 127.0.0.1 (default database:
-    /// --database-url, else DATABASE_URL, else the one of a running `persistence dev`).
+    /// --database-url, else DATABASE_URL, else the one of this project's running
+    /// `persistence dev`).
     Studio(studio::StudioArgs),
 }
 

@@ -17,7 +17,7 @@ pub(crate) fn config(url: Option<&str>) -> Result<PgConfig, CliError> {
     find_with(url, Project::current)
 }
 
-/// [`find`], with the project (needed only when no URL is given) from `project`.
+/// [`config`], with the project (needed only when no URL is given) from `project`.
 fn find_with(
     url: Option<&str>,
     project: impl FnOnce() -> Result<Project, CliError>,

@@ -30,6 +30,7 @@ pub(crate) enum CliError {
     #[error("{}", no_database(.0))]
     NoDatabase(PathBuf),
     /// The same, for `studio`, which says what it could not do.
+    #[cfg_attr(not(feature = "studio"), allow(dead_code))]
     #[error("no database to open: {}", no_database(.0))]
     NoDatabaseToOpen(PathBuf),
     /// No development server could be had (`dev`).

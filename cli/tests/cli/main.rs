@@ -16,6 +16,9 @@ mod migrate;
 mod own_migrations;
 mod prepare;
 mod projects;
+// It stops `persistence dev` with SIGTERM, as Ctrl-C would.
+#[cfg(unix)]
+mod quick_start;
 #[cfg(feature = "studio")]
 mod studio_auth;
 // The browser tests signal their chromedriver's process group.

@@ -8,6 +8,9 @@
 //! also the command's temporary directory: the per-user records it keeps there are the
 //! test's alone.
 
+// The tests that keep a `dev` serving stop it with SIGTERM: Unix only, and what only they use.
+#![cfg_attr(not(unix), allow(dead_code))]
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 

@@ -5,12 +5,12 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::cargo::without_cargo_test_env;
-use super::cli::{cli, wait_with_timeout};
+use super::cli::cli;
 
 /// Writes a crate as `cargo new --lib NAME` would, with one migration of `sql` in
 /// `migrations/<version>_<description>.sql`; returns its directory.
@@ -113,7 +113,9 @@ impl Serving {
     /// Sends SIGTERM and waits (up to 60 s) for it to exit; its status and the rest of what
     /// it printed.
     #[cfg(unix)]
-    pub fn stop(mut self) -> (ExitStatus, Vec<String>) {
+    pub fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        use super::cli::wait_with_timeout;
+
         let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
         // SAFETY: signals our own child process.
         assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
