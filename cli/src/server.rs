@@ -6,9 +6,11 @@
 //! by default): without it, asking for docker is an error that says how to install it with
 //! docker, and `auto`'s "no backend" error says the same.
 
-use std::path::PathBuf;
-use std::time::Duration;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
+use persistence::ephemeral::platform::process_alive;
+use persistence::ephemeral::state_dir::StateDir;
 use persistence::ephemeral::{self, BackendKind, EphemeralError, IdleGrace, Server, Settings};
 
 use crate::error::CliError;
@@ -55,6 +57,52 @@ pub(crate) async fn start(settings: Settings, project: &Project) -> Result<Serve
         ephemeral::registry::record(&state_dir, Some(&project.root));
     }
     Ok(server)
+}
+
+/// How long to wait, after letting go of a server, for its supervisor to remove it.
+const REMOVAL_WAIT: Duration = Duration::from_secs(30);
+
+/// What became of a server its command let go of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LetGo {
+    /// Stopped and deleted with its data, this long after it was let go.
+    Removed(Duration),
+    /// Another process still uses it (or it outlasted the wait): it goes when that one ends.
+    StillUsed,
+}
+
+/// Lets go of `server`, started in `state_dir` by [`start`], and waits until its supervisor
+/// has stopped it and deleted its data, so that nothing of it outlives the command. With no
+/// idle grace that is at once, unless another command of the project still uses it: then
+/// there is nothing to wait for.
+pub(crate) async fn let_go(server: Server, state_dir: &Path) -> LetGo {
+    let instance = server.instance().to_owned();
+    let supervisor = StateDir::new(state_dir)
+        .server()
+        .filter(|state| state.instance_id == instance)
+        .map(|state| state.supervisor_pid);
+    drop(server);
+    let started = Instant::now();
+    let state_dir = state_dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let dir = StateDir::new(&state_dir);
+        let me = std::process::id();
+        loop {
+            let recorded = dir
+                .server()
+                .is_some_and(|state| state.instance_id == instance);
+            if !recorded && !supervisor.is_some_and(process_alive) {
+                return LetGo::Removed(started.elapsed());
+            }
+            let others = dir.users(&instance).into_iter().any(|pid| pid != me);
+            if others || started.elapsed() >= REMOVAL_WAIT {
+                return LetGo::StillUsed;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    })
+    .await
+    .unwrap_or(LetGo::StillUsed)
 }
 
 /// `what`, then why it cannot be had here and how to get it.
@@ -116,5 +164,12 @@ mod tests {
             PathBuf::new(),
         )
         .is_ok()
+    }
+
+    #[test]
+    fn the_supervisor_it_waits_for_is_known_dead_or_alive() {
+        assert!(process_alive(std::process::id()));
+        assert!(!process_alive(0));
+        assert!(!process_alive(u32::MAX));
     }
 }

@@ -25,6 +25,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 /// `TEST_DATABASE_URL`, where only the database is this run's).
 pub(crate) struct Throwaway {
     server: Server,
+    /// Where its server keeps its state.
+    state_dir: std::path::PathBuf,
     external_url: Option<String>,
     database: String,
 }
@@ -34,12 +36,14 @@ impl Throwaway {
     /// process, and applies `migrator`.
     pub(crate) async fn start(migrator: &Migrator, purpose: &str) -> Result<Self, CliError> {
         let project = Project::current()?;
-        let settings = server::settings(project.tools_dir())?;
+        let state_dir = project.tools_dir();
+        let settings = server::settings(state_dir.clone())?;
         let external_url = settings.external_url.clone();
         let server = server::start(settings, &project).await?;
         let database = format!("persistence_{purpose}_{}", std::process::id());
         let throwaway = Self {
             server,
+            state_dir,
             external_url,
             database,
         };
@@ -78,13 +82,14 @@ impl Throwaway {
         connect(&self.options()).await
     }
 
-    /// Drops the database and lets go of the server; its supervisor removes it.
+    /// Drops the database, lets go of the server and waits until its supervisor has removed
+    /// it (unless another command still uses it): nothing of it outlives the command.
     pub(crate) async fn finish(self) {
         if let Ok(mut admin) = connect(self.server.admin_options()).await {
             let _ = drop_database(&mut admin, &self.database).await;
             let _ = admin.close().await;
         }
-        drop(self.server);
+        server::let_go(self.server, &self.state_dir).await;
     }
 
     /// A database left by a killed run of this process id is dropped first.

@@ -14,10 +14,9 @@ pub(crate) mod session;
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Args;
-use persistence::ephemeral::platform::process_alive;
 use persistence::ephemeral::state_dir::StateDir;
 use persistence::ephemeral::{BackendKind, Server};
 use persistence::postgres::{
@@ -30,7 +29,7 @@ use sqlx::postgres::{PgConnectOptions, PgConnection, PgPoolOptions};
 use crate::error::CliError;
 use crate::health::render;
 use crate::project::Project;
-use crate::server;
+use crate::server::{self, LetGo};
 use crate::source::{Source, SourceArgs, missing_message};
 
 /// The database `dev` creates unless `--database` says otherwise.
@@ -38,9 +37,6 @@ pub(crate) const DEFAULT_DATABASE: &str = "persistence_dev";
 
 /// How long connecting to the development server may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// How long to wait, after letting go of the server, for its supervisor to remove it.
-const REMOVAL_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Args)]
 pub(crate) struct DevArgs {
@@ -125,7 +121,6 @@ pub(crate) async fn run(args: DevArgs, url: Option<&str>) -> Result<ExitCode, Cl
             return Ok(ExitCode::SUCCESS);
         }
     };
-    let supervisor = supervisor_pid(&state_dir, &server);
 
     let mut setup = Setup {
         created: false,
@@ -149,7 +144,7 @@ pub(crate) async fn run(args: DevArgs, url: Option<&str>) -> Result<ExitCode, Cl
     };
     // Other commands stop pointing at the database before it goes.
     drop(setup.session.take());
-    let removed = take_down(server, &args.database, &setup, &state_dir, supervisor).await;
+    let removed = take_down(server, &args.database, &setup, &state_dir).await;
     let healthy = served?;
     removed?;
     Ok(if healthy {
@@ -255,7 +250,6 @@ async fn take_down(
     database: &str,
     setup: &Setup,
     state_dir: &Path,
-    supervisor: Option<u32>,
 ) -> Result<(), CliError> {
     // The backend it really is (never `auto`), as the report named it when it started.
     let backend = server.backend();
@@ -279,68 +273,17 @@ async fn take_down(
         );
         return Ok(());
     }
-    let instance = server.instance().to_owned();
     // Releases this process's hold on the server: with no idle grace, its supervisor stops
     // it and deletes its data at once, unless another `dev` still uses it.
-    drop(server);
-    let started = Instant::now();
-    let removed = tokio::task::spawn_blocking({
-        let state_dir = state_dir.to_path_buf();
-        move || wait_for_removal(&state_dir, &instance, supervisor)
-    })
-    .await
-    .unwrap_or(false);
-    if removed {
-        say!(
+    match server::let_go(server, state_dir).await {
+        LetGo::Removed(took) => say!(
             "removed the PostgreSQL server and its data in {} ms",
-            started.elapsed().as_millis()
-        );
-    } else {
-        say!(
+            took.as_millis()
+        ),
+        LetGo::StillUsed => say!(
             "the {backend} server is still in use by another `persistence dev`; it is removed \
              when that one exits"
-        );
+        ),
     }
     Ok(())
-}
-
-/// The supervisor of the server, from the state file: it exits once the server is gone.
-fn supervisor_pid(state_dir: &Path, server: &Server) -> Option<u32> {
-    StateDir::new(state_dir)
-        .server()
-        .filter(|state| state.instance_id == server.instance())
-        .map(|state| state.supervisor_pid)
-}
-
-/// Waits until the state file no longer names `instance` and its supervisor has exited
-/// (it exits after stopping the server and deleting its data). `false` on timeout.
-fn wait_for_removal(state_dir: &Path, instance: &str, supervisor: Option<u32>) -> bool {
-    let deadline = Instant::now() + REMOVAL_WAIT;
-    loop {
-        let recorded = StateDir::new(state_dir)
-            .server()
-            .is_some_and(|state| state.instance_id == instance);
-        if !recorded && !supervisor.is_some_and(process_alive) {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn liveness_of_the_supervisor() {
-        assert!(process_alive(std::process::id()));
-        assert!(!process_alive(0));
-        assert!(!process_alive(u32::MAX));
-        let dir = std::env::temp_dir().join(format!("persistence-cli-dev-{}", std::process::id()));
-        // Nothing recorded: removed at once.
-        assert!(wait_for_removal(&dir, "gone", None));
-    }
 }
