@@ -20,20 +20,25 @@ RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
 
 # The crate's own checked queries build from the committed .sqlx/ alone (no database), and
 # the generated models and .sqlx/ still match the migrations and the queries.
-env -u DATABASE_URL SQLX_OFFLINE=true cargo build --bin persistence
+env -u DATABASE_URL SQLX_OFFLINE=true cargo build -p persistence-pg-cli
 persistence_bin="${CARGO_TARGET_DIR:-target}/debug/persistence"
 PERSISTENCE_TEST_BACKEND=native "$persistence_bin" generate --check \
   --out src/postgres/models/generated.rs --source migrations
 PERSISTENCE_TEST_BACKEND=native "$persistence_bin" prepare --check --all-features
 
-# Nothing Linux-only may slip back in: the crate, its tests and benches must build for macOS
-# and Windows. `tls` is off because ring's C code cannot be cross-compiled here; every other
-# feature is on. Clippy first: `cargo check` then reuses its dependencies' metadata.
+# Nothing Linux-only may slip back in: the crates, their tests and benches must build for
+# macOS and Windows. `tls` is off because ring's C code cannot be cross-compiled here; every
+# other feature is on: the library's `testing` and `docker`, and the command's default
+# features but `tls` (`studio`, and `docker`, which both packages have).
 for target in "${cross_targets[@]}"; do
   echo "ci/test: cross-checking $target"
   # clippy type-checks every target as `cargo check` does: no separate check needed.
-  cargo clippy --all-targets --no-default-features --features testing,docker --target "$target" -- -D warnings
+  cargo clippy --all-targets --no-default-features --features testing,docker,persistence-pg-cli/studio --target "$target" -- -D warnings
 done
+
+# The repository's main job from a fresh clone is one command (README.md, cli/README.md):
+# the example application's development database, set up, checked and removed (--once).
+PERSISTENCE_TEST_BACKEND=native cargo run -p persistence-pg-cli -- dev --once --source examples/page-builder/migrations
 
 # Each pass gets a server of its own backend and version: a server of the previous pass still
 # in its idle grace would otherwise be joined (with a "not applied" line) instead.

@@ -124,7 +124,7 @@ fn the_janitor_runs_by_default_and_its_session_never_keeps_a_failed_tests_clone(
         0,
         "no janitor session is left in {kept}"
     );
-    std::process::Command::new(env!("CARGO_BIN_EXE_persistence"))
+    std::process::Command::new(common::cli::binary())
         .args(["test-server", "stop"])
         .env("PERSISTENCE_STATE_DIR", state)
         .output()

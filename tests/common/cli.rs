@@ -1,7 +1,11 @@
 //! The `persistence` binary, run as a user would, with one environment clean-up.
+//!
+//! The command is the package `persistence-pg-cli` now, so cargo no longer hands this
+//! package's tests its path (`CARGO_BIN_EXE_persistence`): it is taken from the target
+//! directory, where building the workspace's tests puts it.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -9,7 +13,7 @@ use std::time::{Duration, Instant};
 /// logging or `PERSISTENCE_*` overrides of the configuration (the harness's variables stay,
 /// so `dev` chooses its backend as the tests do).
 pub fn cli(dir: &Path, args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_persistence"));
+    let mut command = Command::new(binary());
     command
         .args(args)
         .current_dir(dir)
@@ -29,6 +33,23 @@ pub fn cli(dir: &Path, args: &[&str]) -> Command {
         }
     }
     command
+}
+
+/// `<target>/<profile>/persistence`, beside this test binary's `deps/` directory.
+pub fn binary() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let binary = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("<target>/<profile>/deps/<test>")
+        .join(format!("persistence{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        binary.is_file(),
+        "{} is missing: build it with `cargo build -p persistence-pg-cli` (a test run of the \
+         whole workspace does)",
+        binary.display()
+    );
+    binary
 }
 
 /// stdout and stderr of a finished command, as text.

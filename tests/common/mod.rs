@@ -3,7 +3,6 @@
 
 #![allow(dead_code)]
 
-pub mod browser;
 pub mod cargo;
 pub mod cli;
 pub mod docker;
@@ -11,5 +10,4 @@ pub mod kept;
 pub mod password;
 pub mod scenario;
 pub mod server;
-pub mod studio;
 pub mod tempdir;
