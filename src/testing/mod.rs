@@ -38,6 +38,7 @@ mod stale;
 mod statements;
 mod supervisor_hook;
 mod template;
+mod token;
 mod transaction;
 
 pub use args::FromTestDb;
@@ -47,4 +48,5 @@ pub use outcome::TestOutcome;
 pub use queries::{QueryCountError, QueryCounter};
 pub use seed::{SEED_VAR, SeedError, current_seed, run_seed, test_seed, with_rng};
 pub use spec::{Fixture, Isolation, Migrations, RuntimeFlavor, TestSpec};
+pub use token::unique_token;
 pub use transaction::TestTransaction;

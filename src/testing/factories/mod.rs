@@ -106,67 +106,15 @@ pub use users::{NewUser, UserFactory};
 /// The rows the factories return: the generated models of the production core.
 pub use crate::postgres::models::{Block, Page, PageVersion, Site, User};
 
-use std::sync::atomic::Ordering;
-
-use fake::Fake;
-use fake::rand::rngs::StdRng;
-
 use sqlx::PgConnection;
 
-use super::context::harness;
 use super::seed;
+pub(crate) use super::token::unique_token;
 pub(crate) use crate::postgres::slugify;
-
-/// Digits of the tokens that make generated values unique.
-const BASE36: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-
-/// Width of the per-process part of a token: 36^6 ≈ 2.2e9 possible values.
-const NONCE_WIDTH: usize = 6;
-
-/// A token made of `[0-9a-z]` that no other call in this test (or, outside tests, this
-/// process) returns.
-///
-/// In a test it is the test's seeded nonce and counter, so a seed reproduces it; outside
-/// tests, a random per-process nonce and a process-wide counter.
-pub(crate) fn unique_token() -> String {
-    let (nonce, count) = seed::token_parts().unwrap_or_else(|| {
-        let nonce = harness().token_nonce.get_or_init(|| seed::with_rng(nonce));
-        (
-            nonce.clone(),
-            harness().token_counter.fetch_add(1, Ordering::Relaxed),
-        )
-    });
-    format!("{nonce}{}", base36(count))
-}
-
-/// A random nonce of [`NONCE_WIDTH`] base-36 digits.
-pub(crate) fn nonce(rng: &mut StdRng) -> String {
-    let mut n: u64 = (0..36u64.pow(NONCE_WIDTH as u32)).fake_with_rng(rng);
-    let mut digits = [b'0'; NONCE_WIDTH];
-    for digit in digits.iter_mut().rev() {
-        *digit = BASE36[(n % 36) as usize];
-        n /= 36;
-    }
-    String::from_utf8_lossy(&digits).into_owned()
-}
 
 /// A value of `faker`, drawn from the test's seeded generator (see [`crate::testing::with_rng`]).
 pub(crate) fn draw<T: fake::Dummy<F>, F>(faker: F) -> T {
     seed::with_rng(|rng| T::dummy_with_rng(&faker, rng))
-}
-
-/// `n` in base 36, lowercase.
-fn base36(mut n: u64) -> String {
-    let mut digits = Vec::new();
-    loop {
-        digits.push(BASE36[(n % 36) as usize]);
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    digits.reverse();
-    String::from_utf8_lossy(&digits).into_owned()
 }
 
 /// `text` as a slug (at most 40 bytes of it, `fallback` when it has no ASCII letters or
@@ -225,25 +173,6 @@ pub(crate) fn is_valid_slug(slug: &str) -> bool {
 mod tests {
     use super::*;
     use std::collections::HashSet;
-
-    #[test]
-    fn tokens_are_unique_and_lowercase_alphanumeric() {
-        let tokens: Vec<String> = (0..10_000).map(|_| unique_token()).collect();
-        let distinct: HashSet<&String> = tokens.iter().collect();
-        assert_eq!(distinct.len(), tokens.len());
-        for token in &tokens {
-            assert!(token.len() > NONCE_WIDTH, "{token}");
-            assert!(token.bytes().all(|b| BASE36.contains(&b)), "{token}");
-        }
-    }
-
-    #[test]
-    fn base36_digits() {
-        assert_eq!(base36(0), "0");
-        assert_eq!(base36(35), "z");
-        assert_eq!(base36(36), "10");
-        assert_eq!(base36(36 * 36 + 1), "101");
-    }
 
     #[test]
     fn slugify_keeps_ascii_alphanumerics() {
