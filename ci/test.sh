@@ -50,14 +50,14 @@ PERSISTENCE_TEST_BACKEND=native cargo nextest run --no-fail-fast
 echo "ci/test: concurrency checks on the native backend"
 export PERSISTENCE_TEST_BACKEND=native
 for _ in $(seq 1 20); do
-  cargo test -q --test harness_concurrent_tests -- --test-threads 16
-  cargo nextest run --test harness_concurrent_tests --status-level fail >/dev/null
+  cargo test -q --test harness -- concurrent:: --test-threads 16
+  cargo nextest run --test harness --status-level fail concurrent:: >/dev/null
 done
-cargo test -q --test harness_many_at_once -- --test-threads 80
-cargo nextest run --test harness_many_at_once -j 32
+cargo test -q --test harness -- many_at_once:: --test-threads 80
+cargo nextest run --test harness -j 32 many_at_once::
 # Under cargo test a process resets and reuses its own clones (under nextest the janitor
 # does): the reuse tests' same-clone checks run here.
-cargo test -q --test harness_clone_reuse --test harness_database_isolation
+cargo test -q --test harness -- clone_reuse:: database_isolation::
 unset PERSISTENCE_TEST_BACKEND
 
 for docker_image in "${docker_images[@]}"; do

@@ -2,8 +2,6 @@
 //! latency threshold, `fail` with the right category for a wrong password, a missing
 //! database and an unreachable host; the `application/health+json` output field by field.
 
-mod common;
-
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -15,8 +13,8 @@ use persistence::postgres::{
 use persistence::testing::TestDb;
 use serde_json::Value;
 
-use common::password::with_checked_password;
-use common::server::{eventually, free_port, url_for, with_params};
+use crate::common::password::with_checked_password;
+use crate::common::server::{eventually, free_port, url_for, with_params};
 
 fn keys(value: &Value) -> BTreeSet<&str> {
     value

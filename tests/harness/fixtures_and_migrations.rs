@@ -16,12 +16,12 @@ async fn bare_fixture_names_come_from_the_fixtures_dir(conn: &mut PgConnection) 
     assert_eq!(count(conn, "sites").await, 2);
 }
 
-#[db_test(fixtures("../fixtures/users.sql", "../fixtures/sites.sql"))]
+#[db_test(fixtures("../../fixtures/users.sql", "../../fixtures/sites.sql"))]
 async fn explicit_relative_paths(conn: &mut PgConnection) {
     assert_eq!(count(conn, "sites").await, 2);
 }
 
-#[db_test(fixtures(path = "../fixtures", scripts("users", "sites", "pages")))]
+#[db_test(fixtures(path = "../../fixtures", scripts("users", "sites", "pages")))]
 async fn a_path_and_scripts(conn: &mut PgConnection) {
     assert_eq!(count(conn, "pages").await, 2);
 }

@@ -1,8 +1,6 @@
 //! Nothing is left behind: not after a run, not after a test process is killed with
 //! SIGKILL in the middle of a test.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -11,8 +9,8 @@ use persistence::db_test;
 use persistence::ephemeral::state_dir::StateDir;
 use sqlx::{ConnectOptions, Connection, PgPool};
 
-use common::scenario::{self, child, scenario_is};
-use common::tempdir::temp_dir;
+use crate::common::scenario::{self, child, scenario_is, test_path};
+use crate::common::tempdir::temp_dir;
 
 #[db_test]
 async fn holds_a_database_until_killed(pool: PgPool) {
@@ -114,7 +112,10 @@ fn a_test_killed_mid_run_leaves_nothing_behind() {
         command
     };
 
-    let mut victim = scenario::spawn(with_env(child("holds_a_database_until_killed", "hold")));
+    let mut victim = scenario::spawn(with_env(child(
+        &test_path(module_path!(), "holds_a_database_until_killed"),
+        "hold",
+    )));
     let stdout = victim.stdout.take().expect("stdout");
     let database = BufReader::new(stdout)
         .lines()
@@ -131,7 +132,10 @@ fn a_test_killed_mid_run_leaves_nothing_behind() {
     victim.wait().expect("reap");
 
     // A process that joins the same server gets the dead owner's clone, clean.
-    let mut sweeper = with_env(child("finds_the_killed_tests_database_swept", "sweep"));
+    let mut sweeper = with_env(child(
+        &test_path(module_path!(), "finds_the_killed_tests_database_swept"),
+        "sweep",
+    ));
     sweeper.env("VICTIM_DATABASE", &database);
     let (output, text) = scenario::run(sweeper);
     assert!(output.status.success() && text.contains("SWEPT"), "{text}");
@@ -160,7 +164,10 @@ fn a_killed_supervisor_takes_its_server_down_and_the_next_run_sweeps_its_data() 
     let scratch = temp_dir("supervisor");
     let state_dir = scratch.path();
     let run_once = || {
-        let mut command = child("holds_a_database_until_killed", "none");
+        let mut command = child(
+            &test_path(module_path!(), "holds_a_database_until_killed"),
+            "none",
+        );
         command
             .env("PERSISTENCE_STATE_DIR", state_dir)
             .env("PERSISTENCE_TEST_IDLE_GRACE", "never")

@@ -5,39 +5,33 @@
 //!
 //! Unix only: it runs a native server through `persistence dev` and stops it with SIGTERM.
 
-#![cfg(unix)]
-
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use sqlx::{Connection, PgConnection};
 
-use common::cargo::nested_nextest;
-use common::cli::cli;
-use common::scenario::run;
-use common::server::wait_for_server_to_go;
-use common::tempdir::{TempDir, temp_dir};
+use crate::common::cargo::nested_nextest;
+use crate::common::cli::cli;
+use crate::common::scenario::run;
+use crate::common::server::wait_for_server_to_go;
+use crate::common::tempdir::{TempDir, temp_dir};
 
 const DATABASE: &str = "app_data";
 
 /// The binaries the nested run runs: every kind of test (both isolation modes, fixtures,
 /// rstest, factories, `global()` in every mode, statement counts, seeds, child processes).
-const NESTED: &str = "binary(harness_global_pool) | binary(harness_query_count) | \
-                      binary(harness_seeds) | binary(harness_factories) | binary(harness_transaction_rollback) \
-                      | binary(harness_database_isolation) | binary(harness_fixtures_and_migrations) | \
-                      binary(harness_rstest_cases)";
+const NESTED: &str = "(binary_id(persistence-pg::harness) & test(/^(global_pool|query_count|seeds|\
+                      transaction_rollback|database_isolation|fixtures_and_migrations|rstest_cases)::/)) \
+                      | binary(harness_factories)";
 
 /// `PERSISTENCE_DATABASE_URL_CHECK=whole-suite` runs every test of this package instead
-/// (minutes on 2 cores), but this one and `harness_nextest_one_server` (a nested run of its own).
+/// (minutes on 2 cores), but this one and `nextest_one_server` (a nested run of its own).
 fn nested_filter() -> String {
     match std::env::var("PERSISTENCE_DATABASE_URL_CHECK").as_deref() {
-        Ok("whole-suite") => {
-            "package(persistence) - binary(harness_database_url) - binary(harness_nextest_one_server)"
-                .to_owned()
-        }
+        Ok("whole-suite") => "package(persistence-pg) - (binary_id(persistence-pg::harness) & \
+             test(/^(database_url|nextest_one_server)::/))"
+            .to_owned(),
         _ => NESTED.to_owned(),
     }
 }

@@ -2,8 +2,6 @@
 //! times that demand; exhaustion is a `Timeout` that names the limit; a server that is not
 //! there (or goes away) is `Unreachable`, not a `Timeout`.
 
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -18,7 +16,7 @@ use sqlx::PgPool;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
-use common::server::{free_port, host_port, url_for, with_params};
+use crate::common::server::{free_port, host_port, url_for, with_params};
 
 const LIMIT: usize = 3;
 

@@ -2,8 +2,6 @@
 //! in database mode, and a clear error in transaction mode, in a task that escaped the
 //! test's scope, or in a test without a database: never a pool built from `DATABASE_URL`.
 
-mod common;
-
 use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::sync::{LazyLock, Mutex};
@@ -12,7 +10,7 @@ use persistence::db_test;
 use persistence::postgres::{self as pg, ErrorCategory, GlobalUnavailable, global};
 use sqlx::{PgConnection, PgPool};
 
-use common::scenario::{self, scenario_is};
+use crate::common::scenario::{self, scenario_is};
 
 /// The service code under test: it knows nothing of tests and reaches the database through
 /// the process-wide pool.
@@ -188,7 +186,11 @@ concurrent_tests!(
 fn concurrent_tests_in_one_process_each_see_their_own_database() {
     let mut command = Command::new(std::env::current_exe().expect("this test binary"));
     command
-        .args(["writer_", "--test-threads", &CONCURRENT.to_string()])
+        .args([
+            &scenario::test_path(module_path!(), "writer_"),
+            "--test-threads",
+            &CONCURRENT.to_string(),
+        ])
         .env(scenario::SCENARIO, "concurrent")
         .env_remove("NEXTEST_EXECUTION_MODE")
         .stdin(Stdio::null());

@@ -1,13 +1,11 @@
 //! The docker backend with an image the daemon does not have (and cannot pull: no registry
 //! answers here, so the pull fails at once) says so once, and names PERSISTENCE_TEST_IMAGE.
 
-mod common;
-
 use persistence::testing::{TestSpec, run};
 
-use common::docker::docker_answers;
-use common::scenario::{self, child, scenario_is};
-use common::tempdir::temp_dir;
+use crate::common::docker::docker_answers;
+use crate::common::scenario::{self, child, scenario_is, test_path};
+use crate::common::tempdir::temp_dir;
 
 #[test]
 fn any_backend_scenario() {
@@ -25,7 +23,7 @@ fn a_missing_image_is_named_with_the_variable_that_sets_it() {
     let scratch = temp_dir("no-image");
     let state = scratch.path();
     let image = "persistence/no-such-image:0";
-    let mut command = child("any_backend_scenario", "docker");
+    let mut command = child(&test_path(module_path!(), "any_backend_scenario"), "docker");
     command
         .env("PERSISTENCE_TEST_BACKEND", "docker")
         .env("PERSISTENCE_TEST_IMAGE", image)

@@ -1,13 +1,11 @@
 //! `PERSISTENCE_TEST_KEEP=failed` keeps the database of a failed database-mode test and prints
 //! a URL to inspect it.
 
-mod common;
-
 use persistence::db_test;
 use sqlx::PgPool;
 
-use common::kept::{drop_kept, kept_database, write_a_user_then_fail};
-use common::scenario::{self, child};
+use crate::common::kept::{drop_kept, kept_database, write_a_user_then_fail};
+use crate::common::scenario::{self, child, test_path};
 
 #[db_test]
 async fn fails_after_writing(pool: PgPool) {
@@ -16,7 +14,7 @@ async fn fails_after_writing(pool: PgPool) {
 
 #[test]
 fn a_failed_tests_database_is_kept_and_its_url_printed() {
-    let mut command = child("fails_after_writing", "fail");
+    let mut command = child(&test_path(module_path!(), "fails_after_writing"), "fail");
     command.env("PERSISTENCE_TEST_KEEP", "failed");
     let (output, text) = scenario::run(command);
     assert!(!output.status.success(), "{text}");
@@ -42,7 +40,10 @@ fn a_failed_tests_database_is_kept_and_its_url_printed() {
 
 #[test]
 fn without_the_variable_a_failed_tests_database_is_dropped() {
-    let (output, text) = scenario::run(child("fails_after_writing", "fail"));
+    let (output, text) = scenario::run(child(
+        &test_path(module_path!(), "fails_after_writing"),
+        "fail",
+    ));
     assert!(!output.status.success(), "{text}");
     assert!(!text.contains("kept the database"), "{text}");
 }

@@ -2,11 +2,9 @@
 //! statement that failed, and PostgreSQL's message; not sqlx's `at line N`, which is a line
 //! of PostgreSQL's C source.
 
-mod common;
-
 use persistence::testing::{Fixture, TestSpec, run};
 
-use common::scenario::{self, child, scenario_is};
+use crate::common::scenario::{self, child, scenario_is, test_path};
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!();
 static BROKEN: sqlx::migrate::Migrator = sqlx::migrate!("./tests/migrations_broken");
@@ -23,7 +21,7 @@ fn scenario(spec: TestSpec) {
 #[test]
 fn with_a_duplicate_in_its_fixture() {
     const FIXTURES: &[Fixture] = &[Fixture::new(
-        "tests/fixtures/broken_unique.sql",
+        "tests/harness/fixtures/broken_unique.sql",
         include_str!("fixtures/broken_unique.sql"),
     )];
     scenario(
@@ -36,7 +34,7 @@ fn with_a_duplicate_in_its_fixture() {
 #[test]
 fn with_a_missing_table_in_its_fixture() {
     const FIXTURES: &[Fixture] = &[Fixture::new(
-        "tests/fixtures/broken_missing_table.sql",
+        "tests/harness/fixtures/broken_missing_table.sql",
         include_str!("fixtures/broken_missing_table.sql"),
     )];
     scenario(
@@ -60,7 +58,7 @@ fn with_a_broken_migration() {
 
 /// The failure line of a scenario run, which must fail.
 fn failure(test: &str) -> String {
-    let (output, text) = scenario::run(child(test, "run"));
+    let (output, text) = scenario::run(child(&test_path(module_path!(), test), "run"));
     assert!(!output.status.success(), "{text}");
     assert!(
         !text.contains(" at line 1"),
@@ -78,7 +76,7 @@ fn a_fixture_without_a_position_names_the_statement_by_count() {
     let line = failure("with_a_duplicate_in_its_fixture");
     assert!(
         line.contains(
-            "fixture tests/fixtures/broken_unique.sql failed at line 4, in statement 2 \
+            "fixture tests/harness/fixtures/broken_unique.sql failed at line 4, in statement 2 \
              `INSERT INTO users (email, display_name) VALUES ('TWICE@example.com', 'Second')`: \
              duplicate key value violates unique constraint \"users_email_lower_key\" \
              (SQLSTATE 23505); DETAIL: Key (lower(email))=(twice@example.com) already exists."
@@ -92,7 +90,7 @@ fn a_fixture_error_with_a_position_names_its_line() {
     let line = failure("with_a_missing_table_in_its_fixture");
     assert!(
         line.contains(
-            "fixture tests/fixtures/broken_missing_table.sql failed at line 4, in statement 2 \
+            "fixture tests/harness/fixtures/broken_missing_table.sql failed at line 4, in statement 2 \
              `INSERT INTO no_such_table (id) VALUES (1)`: relation \"no_such_table\" does not \
              exist (SQLSTATE 42P01)"
         ),

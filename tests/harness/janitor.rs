@@ -7,8 +7,6 @@
 //! file and the clone itself. Only a started server has a supervisor: on the external
 //! backend's pass the child starts a native server instead.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -16,9 +14,9 @@ use persistence::ephemeral::state_dir::{ServerState, StateDir};
 use persistence::testing::{Isolation, TestDb, TestSpec, run};
 use sqlx::{ConnectOptions, Connection};
 
-use common::scenario::{self, child, scenario_is};
-use common::server::wait_for_server_to_go;
-use common::tempdir::temp_dir;
+use crate::common::scenario::{self, child, scenario_is, test_path};
+use crate::common::server::wait_for_server_to_go;
+use crate::common::tempdir::temp_dir;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
@@ -185,7 +183,7 @@ fn leave_a_used_clone(
 /// The child `scenario` of `test`, run as nextest runs a test, on a server of its own in
 /// `state` (started by the first such child, joined by the next within its grace).
 fn nextest_child(test: &str, scenario: &str, state: &Path) -> std::process::Command {
-    let mut command = child(test, scenario);
+    let mut command = child(&test_path(module_path!(), test), scenario);
     command
         .env("NEXTEST_EXECUTION_MODE", "process-per-test")
         .env("PERSISTENCE_STATE_DIR", state)

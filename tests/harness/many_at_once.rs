@@ -1,6 +1,6 @@
 //! Forty database-mode and forty transaction-mode tests that overlap: run with
-//! `cargo test --test harness_many_at_once -- --test-threads 80` or `cargo nextest run
-//! --test harness_many_at_once -j 32` (CI does both). None may fail for a connection or a
+//! `cargo test --test harness -- many_at_once:: --test-threads 80` or `cargo nextest run
+//! --test harness -j 32 many_at_once::` (CI does both). None may fail for a connection or a
 //! clone, however many run at once on a small machine: the pool grows to the peak, and
 //! a test waits for room on the server rather than fail.
 

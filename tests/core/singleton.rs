@@ -9,8 +9,6 @@
 // The SIGTERM test, and what only it uses, is Unix-only.
 #![cfg_attr(not(unix), allow(unused_imports, dead_code))]
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -24,15 +22,14 @@ use persistence::postgres::{
 use persistence::testing::TestDb;
 use sqlx::{Connection, PgConnection};
 
-use common::cli::wait_with_timeout;
-use common::scenario::{self, child, scenario_is};
-use common::server::{eventually, url_for};
+use crate::common::scenario::{self, child, scenario_is, test_path, wait_with_timeout};
+use crate::common::server::{eventually, url_for};
 
 const APP: &str = "persistence-singleton";
 
 /// The child running `scenario` against the parent's database.
 async fn scenario(test: &str, scenario: &str, db: &TestDb) -> Command {
-    let mut command = child(test, scenario);
+    let mut command = child(&test_path(module_path!(), test), scenario);
     command
         .env("DATABASE_URL", url_for(db.name()).await)
         // Env beats URL: the child's pool has a known size, whatever the caller's environment.

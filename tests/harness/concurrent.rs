@@ -2,7 +2,7 @@
 //! runs in a clone of the template that no other running test holds.
 //!
 //! The `#[db_test]`s below are the cases that failed when transaction mode shared one working
-//! database: run them with `cargo test --test harness_concurrent_tests -- --test-threads 16`
+//! database: run them with `cargo test --test harness -- concurrent:: --test-threads 16`
 //! (or under nextest) and any two of them overlap.
 
 use std::sync::{Condvar, Mutex};
@@ -113,7 +113,7 @@ fn on_threads<T: Send>(n: usize, test: impl Fn() -> T + Sync) -> Vec<T> {
 
 const USERS: &[Fixture] = &[Fixture::new(
     "fixtures/users.sql",
-    include_str!("../fixtures/users.sql"),
+    include_str!("../../fixtures/users.sql"),
 )];
 
 /// N tests load the same fixed-id fixture and then wait until all N are inside their

@@ -1,8 +1,6 @@
 //! The docker backend leaves nothing behind: a container whose test process was killed goes
 //! after the idle grace, and an orphaned labelled container is removed by the next start.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -13,10 +11,10 @@ use persistence::ephemeral::state_dir::{
 };
 use sqlx::PgPool;
 
-use common::docker::{harness_containers, local_image};
-use common::scenario::{self, child, scenario_is};
-use common::server::wait_for_server_to_go;
-use common::tempdir::temp_dir;
+use crate::common::docker::{harness_containers, local_image};
+use crate::common::scenario::{self, child, scenario_is, test_path};
+use crate::common::server::wait_for_server_to_go;
+use crate::common::tempdir::temp_dir;
 
 #[db_test]
 async fn holds_a_database_until_killed(pool: PgPool) {
@@ -53,7 +51,10 @@ fn a_killed_test_leaves_no_container_after_the_grace() {
     };
     let scratch = temp_dir("docker-kill");
     let state_dir = scratch.path();
-    let mut command = child("holds_a_database_until_killed", "hold");
+    let mut command = child(
+        &test_path(module_path!(), "holds_a_database_until_killed"),
+        "hold",
+    );
     command
         .env("PERSISTENCE_STATE_DIR", state_dir)
         .env("PERSISTENCE_TEST_BACKEND", "docker")
@@ -112,7 +113,10 @@ fn an_orphaned_container_is_removed_by_the_next_start() {
     let scratch = temp_dir("docker-orphan");
 
     let state_dir = scratch.path();
-    let mut command = child("holds_a_database_until_killed", "none");
+    let mut command = child(
+        &test_path(module_path!(), "holds_a_database_until_killed"),
+        "none",
+    );
     command
         .env("PERSISTENCE_STATE_DIR", state_dir)
         .env("PERSISTENCE_TEST_BACKEND", "docker")

@@ -6,16 +6,12 @@
 //! directory; later runs with `PERSISTENCE_TEST_BACKEND=docker` or another `PERSISTENCE_PG_BIN`
 //! join it; it is stopped at the end.
 
-#![cfg(unix)]
-
-mod common;
-
 use persistence::ephemeral::native::PgBinaries;
 use persistence::ephemeral::state_dir::StateDir;
 use persistence::ephemeral::{Settings, control, server_with};
 
-use common::scenario::{self, child, scenario_is};
-use common::tempdir::temp_dir;
+use crate::common::scenario::{self, child, scenario_is, test_path};
+use crate::common::tempdir::temp_dir;
 
 /// A scenario that gets the server of its state directory twice, as two parts of one process
 /// that ask for it would.
@@ -34,7 +30,7 @@ fn joins_the_server() {
 const LINE: &str = "not applied: this process joined the native server already running";
 
 fn join(state: &std::path::Path, vars: &[(&str, &str)]) -> String {
-    let mut command = child("joins_the_server", "join");
+    let mut command = child(&test_path(module_path!(), "joins_the_server"), "join");
     command
         .env("PERSISTENCE_STATE_DIR", state)
         .env("PERSISTENCE_TEST_IDLE_GRACE", "never")

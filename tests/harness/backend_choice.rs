@@ -1,12 +1,10 @@
 //! `auto` picks the right backend: external with `TEST_DATABASE_URL`, else docker when a daemon
 //! has the image, else native; each case set up through the environment of a child process.
 
-mod common;
-
-use common::docker::{docker_answers, local_image};
-use common::scenario::{self, child, scenario_is};
-use common::server::wait_for_server_to_go;
-use common::tempdir::temp_dir;
+use crate::common::docker::{docker_answers, local_image};
+use crate::common::scenario::{self, child, scenario_is, test_path};
+use crate::common::server::wait_for_server_to_go;
+use crate::common::tempdir::temp_dir;
 
 #[test]
 fn starts_a_server_scenario() {
@@ -28,7 +26,10 @@ fn starts_a_server_scenario() {
 fn backend_chosen(env: &[(&str, &str)]) -> String {
     let scratch = temp_dir("choice");
     let state_dir = scratch.path();
-    let mut command = child("starts_a_server_scenario", "start");
+    let mut command = child(
+        &test_path(module_path!(), "starts_a_server_scenario"),
+        "start",
+    );
     command
         .env_remove("PERSISTENCE_TEST_BACKEND")
         .env_remove("TEST_DATABASE_URL")

@@ -137,7 +137,7 @@ async fn a_wrong_count_lists_the_statements(pool: PgPool) {
         ids.len()
     );
     assert!(
-        message.contains("assert_queries! at tests/harness_query_count.rs:"),
+        message.contains("assert_queries! at tests/harness/query_count.rs:"),
         "{message}"
     );
     assert!(message.contains(&listed), "{message}");

@@ -3,23 +3,21 @@
 //! the native backend runs the harness suite with its data under the state directory, as on
 //! macOS, which has no `/dev/shm`.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use persistence::ephemeral::state_dir::{StartRecord, StateDir};
 
-use common::cargo::nested_nextest;
-use common::docker::{harness_containers, local_image};
-use common::scenario::run;
-use common::tempdir::{TempDir, temp_dir};
+use crate::common::cargo::nested_nextest;
+use crate::common::docker::{harness_containers, local_image};
+use crate::common::scenario::run;
+use crate::common::tempdir::{TempDir, temp_dir};
 
 /// Runs part of the suite under nextest with `backend` (and `env`) in a private state
 /// directory and returns what `starts.log` records: one entry per server started.
 fn nextest_run(backend: &str, env: &[(&str, &str)]) -> (Vec<StartRecord>, TempDir) {
     let state_dir = temp_dir(&format!("nextest-{backend}"));
     let mut command = nested_nextest(
-        "binary(harness_transaction_rollback) | binary(harness_database_isolation) | binary(harness_fixtures_and_migrations) | binary(harness_rstest_cases)",
+        "binary_id(persistence-pg::harness) & test(/^(transaction_rollback|database_isolation|fixtures_and_migrations|rstest_cases)::/)",
     );
     command
         .env("PERSISTENCE_STATE_DIR", state_dir.path())

@@ -1,13 +1,11 @@
 //! What a user sees when something is wrong: one clear line, never a password.
 
-mod common;
-
 use persistence::db_test;
 use persistence::testing::{TestSpec, run};
 use sqlx::PgConnection;
 
-use common::scenario::{self, child, scenario_is};
-use common::tempdir::temp_dir;
+use crate::common::scenario::{self, child, scenario_is, test_path};
+use crate::common::tempdir::temp_dir;
 
 #[db_test]
 async fn returns_an_error(conn: &mut PgConnection) -> Result<(), String> {
@@ -23,7 +21,8 @@ async fn returns_an_error(conn: &mut PgConnection) -> Result<(), String> {
 
 #[test]
 fn an_err_fails_the_test_with_its_message() {
-    let (output, text) = scenario::run(child("returns_an_error", "err"));
+    let (output, text) =
+        scenario::run(child(&test_path(module_path!(), "returns_an_error"), "err"));
     assert!(!output.status.success(), "{text}");
     assert!(text.contains("the page was not published"), "{text}");
 }
@@ -41,7 +40,10 @@ fn broken_migration_scenario() {
 
 #[test]
 fn a_failing_migration_is_named() {
-    let (output, text) = scenario::run(child("broken_migration_scenario", "broken-migration"));
+    let (output, text) = scenario::run(child(
+        &test_path(module_path!(), "broken_migration_scenario"),
+        "broken-migration",
+    ));
     assert!(!output.status.success(), "{text}");
     assert!(text.contains("20260301000002_broken_column.sql"), "{text}");
     assert!(text.contains("missing_table"), "{text}");
@@ -57,7 +59,10 @@ fn any_backend_scenario() {
 
 #[test]
 fn an_unreachable_url_is_reported_without_its_password() {
-    let mut command = child("any_backend_scenario", "any-backend");
+    let mut command = child(
+        &test_path(module_path!(), "any_backend_scenario"),
+        "any-backend",
+    );
     command.env("PERSISTENCE_TEST_BACKEND", "external").env(
         "TEST_DATABASE_URL",
         "postgres://app:hunter2secret@127.0.0.1:1/app",
@@ -75,7 +80,10 @@ fn an_unreachable_url_is_reported_without_its_password() {
 fn no_backend_says_how_to_get_each() {
     let scratch = temp_dir("nobackend");
     let state_dir = scratch.path();
-    let mut command = child("any_backend_scenario", "any-backend");
+    let mut command = child(
+        &test_path(module_path!(), "any_backend_scenario"),
+        "any-backend",
+    );
     command
         .env("PERSISTENCE_TEST_BACKEND", "auto")
         .env_remove("TEST_DATABASE_URL")

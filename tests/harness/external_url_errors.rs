@@ -2,14 +2,12 @@
 //! (password hidden): a port nobody listens on says the server at host:port is unreachable;
 //! a database that does not exist is named as the URL names it, not as `/postgres`.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
 use persistence::ephemeral::{BackendKind, Settings};
 use persistence::testing::{TestSpec, run};
 
-use common::scenario::{self, child, scenario_is};
+use crate::common::scenario::{self, child, scenario_is, test_path};
 
 const PASSWORD: &str = "hunter2secret";
 
@@ -22,7 +20,10 @@ fn any_backend_scenario() {
 
 /// Runs one test with `TEST_DATABASE_URL=url`; its output and how long it took.
 fn with_url(url: &str) -> (String, Duration) {
-    let mut command = child("any_backend_scenario", "external");
+    let mut command = child(
+        &test_path(module_path!(), "any_backend_scenario"),
+        "external",
+    );
     command
         .env("PERSISTENCE_TEST_BACKEND", "external")
         .env("TEST_DATABASE_URL", url);

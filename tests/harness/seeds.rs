@@ -1,8 +1,6 @@
 //! Fake data is reproducible: a test that fails on a fake value prints its seed, and running
 //! it again with `PERSISTENCE_TEST_SEED` set to that seed builds the same values.
 
-mod common;
-
 use std::collections::HashSet;
 
 use persistence::db_test;
@@ -10,7 +8,7 @@ use persistence::testing::SEED_VAR;
 use persistence::testing::factories::{PageFactory, UserFactory};
 use sqlx::PgConnection;
 
-use common::scenario::{self, child, scenario_is};
+use crate::common::scenario::{self, child, scenario_is, test_path};
 
 /// Fails on the fake value it inserted, after printing it (when acted out by a child).
 #[db_test]
@@ -40,7 +38,10 @@ struct Run {
 
 /// Runs the failing scenario in a child, with `seed` as `PERSISTENCE_TEST_SEED` if given.
 fn failing_run(seed: Option<&str>) -> Run {
-    let mut command = child("fails_on_a_fake_value", "fake-value");
+    let mut command = child(
+        &test_path(module_path!(), "fails_on_a_fake_value"),
+        "fake-value",
+    );
     match seed {
         Some(seed) => command.env(SEED_VAR, seed),
         None => command.env_remove(SEED_VAR),
@@ -76,7 +77,7 @@ fn a_failing_test_prints_its_seed_and_the_seed_reproduces_its_values() {
         .unwrap_or_else(|| panic!("no value:\n{}", first.text));
     assert!(
         first.text.contains(&format!(
-            "persistence: harness_seeds::fails_on_a_fake_value failed; its fake data came from \
+            "persistence: harness::seeds::fails_on_a_fake_value failed; its fake data came from \
              {SEED_VAR}={seed} (run again with it set to get the same values)"
         )),
         "{}",
@@ -109,7 +110,10 @@ fn a_failing_test_prints_its_seed_and_the_seed_reproduces_its_values() {
 
 #[test]
 fn a_seed_that_is_not_a_number_is_explained() {
-    let mut command = child("fails_on_a_fake_value", "fake-value");
+    let mut command = child(
+        &test_path(module_path!(), "fails_on_a_fake_value"),
+        "fake-value",
+    );
     command.env(SEED_VAR, "banana");
     let (output, text) = scenario::run(command);
     assert!(!output.status.success(), "{text}");

@@ -6,7 +6,7 @@
 //! the clone the first one gave back (a process keeps its clones between its tests). Under
 //! nextest a process gives its used clone to the janitor instead (it expects to end with
 //! its test), and the next step gets a clean clone that need not be the same: these tests
-//! then check what the step sees, and `tests/harness_janitor.rs` checks the janitor.
+//! then check what the step sees, and the `janitor` tests check the janitor.
 
 use persistence::testing::{Isolation, TestDb, TestSpec, run};
 use sqlx::PgPool;
