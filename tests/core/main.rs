@@ -4,6 +4,9 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+/// The tables of the tests that need some (`tests/migrations`): users, sites, pages, blocks.
+static SCHEMA: sqlx::migrate::Migrator = sqlx::migrate!("./tests/migrations");
+
 mod health;
 mod layering;
 mod pool;

@@ -60,7 +60,7 @@ async fn assert_no_open_transaction(pool: &PgPool) {
     assert_eq!(open, 0, "a pooled connection was left inside a transaction");
 }
 
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn ok_commits_and_err_rolls_back(pool: PgPool) {
     let id = transaction(&pool, TransactionOptions::new(), async |tx| {
         assert_eq!(tx.transaction_depth(), 1);
@@ -93,7 +93,7 @@ async fn ok_commits_and_err_rolls_back(pool: PgPool) {
     assert_no_open_transaction(&pool).await;
 }
 
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn a_panic_rolls_back_and_goes_on_unwinding(pool: PgPool) {
     let outcome = AssertUnwindSafe(transaction(&pool, TransactionOptions::new(), async |tx| {
         insert_user(tx, "ada@example.com").await?;
@@ -121,7 +121,7 @@ async fn a_panic_rolls_back_and_goes_on_unwinding(pool: PgPool) {
     assert_eq!(emails(&pool).await, ["grace@example.com"]);
 }
 
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn a_failed_savepoint_leaves_the_outer_transaction_usable(pool: PgPool) {
     transaction(&pool, TransactionOptions::new(), async |tx| {
         insert_user(tx, "ada@example.com").await?;
@@ -159,7 +159,7 @@ async fn a_failed_savepoint_leaves_the_outer_transaction_usable(pool: PgPool) {
     assert_no_open_transaction(&pool).await;
 }
 
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn inside_a_test_transaction_the_helper_nests(conn: &mut PgConnection) {
     // The harness's own transaction is the outer one here.
     assert_eq!(conn.transaction_depth(), 1);
@@ -242,7 +242,7 @@ async fn write_skew(pool: &PgPool, options: TransactionOptions) -> Vec<(Result<(
     .await
 }
 
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn a_serialization_failure_without_retry_is_a_conflict(pool: PgPool) {
     let options = TransactionOptions::new().isolation(IsolationLevel::Serializable);
     let outcomes = write_skew(&pool, options).await;
@@ -266,7 +266,7 @@ async fn a_serialization_failure_without_retry_is_a_conflict(pool: PgPool) {
     assert_eq!(rows, 5, "only the winner's row was written");
 }
 
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn a_serialization_failure_is_retried_to_success(pool: PgPool) {
     let options = TransactionOptions::new()
         .isolation(IsolationLevel::Serializable)
@@ -333,7 +333,7 @@ async fn deadlock(pool: &PgPool, options: TransactionOptions) -> Vec<(Result<(),
     .await
 }
 
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn a_deadlock_is_a_conflict(pool: PgPool) {
     let outcomes = deadlock(&pool, TransactionOptions::new()).await;
     let failures: Vec<&Error> = outcomes
@@ -355,7 +355,7 @@ async fn a_deadlock_is_a_conflict(pool: PgPool) {
     );
 }
 
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn a_deadlock_is_retried_to_success(pool: PgPool) {
     let options =
         TransactionOptions::new().retry(RetryPolicy::new(4).base_delay(Duration::from_millis(5)));

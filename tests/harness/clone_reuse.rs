@@ -11,11 +11,9 @@
 use persistence::testing::{Isolation, TestDb, TestSpec, run};
 use sqlx::PgPool;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
 fn spec(name: &'static str) -> TestSpec {
     TestSpec::new(name)
-        .migrator(&MIGRATOR)
+        .migrator(&crate::SCHEMA)
         .isolation(Isolation::Database)
 }
 

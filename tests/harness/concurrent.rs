@@ -12,8 +12,6 @@ use persistence::db_test;
 use persistence::testing::{Fixture, Isolation, TestDb, TestSpec, run};
 use sqlx::{PgConnection, PgPool};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
 const PAUSE: Duration = Duration::from_millis(150);
 
 async fn insert_user(conn: &mut PgConnection, email: &str) {
@@ -26,14 +24,14 @@ async fn insert_user(conn: &mut PgConnection, email: &str) {
 
 // In one shared database these two deadlock: each holds the unique value the other inserts
 // next (SQLSTATE 40P01), or one waits for the other's rollback.
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn inserts_a_then_b(conn: &mut PgConnection) {
     insert_user(conn, "a@example.com").await;
     tokio::time::sleep(PAUSE).await;
     insert_user(conn, "b@example.com").await;
 }
 
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn inserts_b_then_a(conn: &mut PgConnection) {
     insert_user(conn, "b@example.com").await;
     tokio::time::sleep(PAUSE).await;
@@ -41,14 +39,14 @@ async fn inserts_b_then_a(conn: &mut PgConnection) {
 }
 
 // The same rows with fixed ids, from a fixture, then the other order of two more.
-#[db_test(fixtures("users"))]
+#[db_test(migrator = "crate::SCHEMA", fixtures("users"))]
 async fn fixed_ids_then_a_then_b(conn: &mut PgConnection) {
     insert_user(conn, "a@example.com").await;
     tokio::time::sleep(PAUSE).await;
     insert_user(conn, "b@example.com").await;
 }
 
-#[db_test(fixtures("users"))]
+#[db_test(migrator = "crate::SCHEMA", fixtures("users"))]
 async fn fixed_ids_then_b_then_a(conn: &mut PgConnection) {
     insert_user(conn, "b@example.com").await;
     tokio::time::sleep(PAUSE).await;
@@ -56,7 +54,7 @@ async fn fixed_ids_then_b_then_a(conn: &mut PgConnection) {
 }
 
 // Database mode commits: two tests that commit the same unique rows must not collide.
-#[db_test(fixtures("users"))]
+#[db_test(migrator = "crate::SCHEMA", fixtures("users"))]
 async fn commits_fixed_ids_and_a(pool: PgPool) {
     let mut conn = pool.acquire().await.expect("acquire");
     insert_user(&mut conn, "a@example.com").await;
@@ -64,7 +62,7 @@ async fn commits_fixed_ids_and_a(pool: PgPool) {
     insert_user(&mut conn, "b@example.com").await;
 }
 
-#[db_test(fixtures("users"))]
+#[db_test(migrator = "crate::SCHEMA", fixtures("users"))]
 async fn commits_fixed_ids_and_b(pool: PgPool) {
     let mut conn = pool.acquire().await.expect("acquire");
     insert_user(&mut conn, "b@example.com").await;
@@ -112,8 +110,8 @@ fn on_threads<T: Send>(n: usize, test: impl Fn() -> T + Sync) -> Vec<T> {
 }
 
 const USERS: &[Fixture] = &[Fixture::new(
-    "fixtures/users.sql",
-    include_str!("../../fixtures/users.sql"),
+    "tests/harness/fixtures/users.sql",
+    include_str!("fixtures/users.sql"),
 )];
 
 /// N tests load the same fixed-id fixture and then wait until all N are inside their
@@ -125,7 +123,7 @@ fn tests_holding_the_same_rows_all_run_at_once() {
     // Owned by each body: a transaction-mode body may outlive any borrow it is given.
     let meeting = std::sync::Arc::new(Meeting::new(N));
     let spec = TestSpec::new("concurrent::same_rows")
-        .migrator(&MIGRATOR)
+        .migrator(&crate::SCHEMA)
         .fixtures(USERS);
     let met: Vec<bool> = on_threads(N, || {
         let meeting = meeting.clone();
@@ -153,7 +151,7 @@ fn database_tests_committing_the_same_rows_all_run_at_once() {
     const N: usize = 6;
     let meeting = Meeting::new(N);
     let spec = TestSpec::new("concurrent::same_rows_db")
-        .migrator(&MIGRATOR)
+        .migrator(&crate::SCHEMA)
         .fixtures(USERS)
         .isolation(Isolation::Database);
     let names: Vec<(String, bool)> = on_threads(N, || {

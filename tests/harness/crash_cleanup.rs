@@ -12,7 +12,7 @@ use sqlx::{ConnectOptions, Connection, PgPool};
 use crate::common::scenario::{self, child, scenario_is, test_path};
 use crate::common::tempdir::temp_dir;
 
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn holds_a_database_until_killed(pool: PgPool) {
     if !scenario_is("hold") {
         return;
@@ -28,7 +28,7 @@ async fn holds_a_database_until_killed(pool: PgPool) {
     tokio::time::sleep(Duration::from_secs(120)).await;
 }
 
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn finds_the_killed_tests_database_swept(pool: PgPool) {
     if !scenario_is("sweep") {
         return;

@@ -4,9 +4,7 @@ use persistence::db_test;
 use persistence::testing::{Isolation, TestDb, TestSpec, run};
 use sqlx::{PgPool, Postgres, pool::PoolConnection};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn a_commit_is_visible_to_a_second_connection(pool: PgPool) -> sqlx::Result<()> {
     let mut writer = pool.acquire().await?;
     let mut reader = pool.acquire().await?;
@@ -89,7 +87,7 @@ fn assert_nothing_left(name: &str) {
 #[test]
 fn nothing_is_left_after_the_test() {
     let spec = TestSpec::new("database::gone")
-        .migrator(&MIGRATOR)
+        .migrator(&crate::SCHEMA)
         .isolation(Isolation::Database);
     let name = run::run_with_database(&spec, |db: TestDb| async move {
         insert_ada(&db).await;
@@ -102,7 +100,7 @@ fn nothing_is_left_after_the_test() {
 #[test]
 fn nothing_is_left_after_a_panicking_test() {
     let spec = TestSpec::new("database::panic")
-        .migrator(&MIGRATOR)
+        .migrator(&crate::SCHEMA)
         .isolation(Isolation::Database);
     let name = std::sync::Mutex::new(String::new());
     let caught = std::panic::catch_unwind(|| {

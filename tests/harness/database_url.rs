@@ -1,18 +1,19 @@
 //! A test run never touches `DATABASE_URL`: with it pointing at a real database (of a server
-//! of its own, with this crate's schema and rows), a nested `cargo nextest run` of the
+//! of its own, with the tests' schema and rows), a nested `cargo nextest run` of the
 //! harness's tests leaves the database exactly as it was, and the server saw no session
 //! on it.
 //!
-//! Unix only: it runs a native server through `persistence dev` and stops it with SIGTERM.
+//! The developer's database is made as `persistence dev` makes one, through the library: a
+//! native server of its own (`ephemeral::server_with`, in a private state directory), and a
+//! database created and migrated on it.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use persistence::ephemeral::{BackendKind, IdleGrace, Server, Settings, server_with};
+use persistence::postgres::migrate;
 use sqlx::{Connection, PgConnection};
 
 use crate::common::cargo::nested_nextest;
-use crate::common::cli::cli;
 use crate::common::scenario::run;
 use crate::common::server::wait_for_server_to_go;
 use crate::common::tempdir::{TempDir, temp_dir};
@@ -36,66 +37,57 @@ fn nested_filter() -> String {
     }
 }
 
-/// `persistence dev`: a server of its own with a migrated database, until SIGTERM.
+/// A developer's server with a migrated database, as `persistence dev` leaves one running:
+/// it goes once this handle is dropped.
 struct DevServer {
-    child: Child,
-    url: String,
+    server: Option<Server>,
     state: TempDir,
-    /// Its empty working directory, held until the server is gone.
-    _cwd: TempDir,
 }
 
 impl DevServer {
-    fn start() -> Self {
+    async fn start() -> Self {
         let state = temp_dir("database-url-dev");
-        // No `.env` of the developer's: an empty working directory.
-        let cwd = temp_dir("database-url-cwd");
-        // This crate's schema, named explicitly: the working directory is an empty one.
-        let migrations = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
-        let mut child = cli(
-            cwd.path(),
-            &["dev", "--database", DATABASE, "--source", migrations],
-        )
-        .env("PERSISTENCE_STATE_DIR", state.path())
-        .env("PERSISTENCE_TEST_BACKEND", "native")
-        .env_remove("TEST_DATABASE_URL")
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("persistence dev");
-        let stdout = child.stdout.take().expect("piped");
-        let mut url = None;
-        for line in BufReader::new(stdout).lines() {
-            let line = line.expect("dev output");
-            if let Some(found) = line.strip_prefix("DATABASE_URL=") {
-                url = Some(found.to_owned());
-            }
-            if line.starts_with("ready:") {
-                break;
-            }
-        }
-        let url = url.expect("persistence dev printed a DATABASE_URL");
+        let mut settings = Settings::from_env().expect("settings");
+        settings.backend = BackendKind::Native;
+        settings.external_url = None;
+        settings.state_dir = state.path().to_owned();
+        settings.idle_grace = IdleGrace::After(Duration::ZERO);
+        let server = server_with(settings).await.expect("a native server");
+        let mut admin = PgConnection::connect_with(server.admin_options())
+            .await
+            .expect("connect as the server's superuser");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {DATABASE}")))
+            .execute(&mut admin)
+            .await
+            .expect("create the database");
+        admin.close().await.expect("close");
+        let mut conn = PgConnection::connect_with(&server.options_for(DATABASE))
+            .await
+            .expect("connect to the new database");
+        migrate::run(&crate::SCHEMA, &mut conn)
+            .await
+            .expect("migrate the database");
+        conn.close().await.expect("close");
         Self {
-            child,
-            url,
+            server: Some(server),
             state,
-            _cwd: cwd,
         }
     }
 
     fn url_of(&self, database: &str) -> String {
-        let (base, _) = self.url.rsplit_once('/').expect("a URL with a path");
-        format!("{base}/{database}")
+        self.server
+            .as_ref()
+            .expect("running until dropped")
+            .display_url(database)
     }
 }
 
 impl Drop for DevServer {
     fn drop(&mut self) {
-        // SIGTERM: the command stops its server and deletes the data, then exits.
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
-        // SAFETY: kill(2) on our own child's pid has no memory effects.
-        unsafe { libc::kill(pid, libc::SIGTERM) };
-        let _ = self.child.wait();
-        wait_for_server_to_go(&self.state.path().join("dev"));
+        // The last handle of this process: the server's supervisor stops it and deletes its
+        // data once the idle grace (none) has passed.
+        drop(self.server.take());
+        wait_for_server_to_go(self.state.path());
     }
 }
 
@@ -166,20 +158,25 @@ fn nested_run(database_url: &str) -> String {
 
 #[test]
 fn a_test_run_leaves_the_database_of_database_url_untouched() {
-    let dev = DevServer::start();
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let dev = runtime.block_on(DevServer::start());
     let url = dev.url_of(DATABASE);
     let before = runtime.block_on(async {
-        // Rows a service would have, in the tables the tests write to.
+        // Rows a service would have, in the tables the tests write to: five users, each
+        // with a site, a page and two blocks, in one transaction.
         let mut conn = PgConnection::connect(&url).await.expect("connect");
         let mut tx = conn.begin().await.expect("begin");
-        for _ in 0..5 {
-            persistence::testing::factories::PageFactory::new()
-                .blocks(2)
-                .insert(&mut tx)
-                .await
-                .expect("a page with its parents");
-        }
+        sqlx::raw_sql(
+            "INSERT INTO users (email, display_name) \
+             SELECT 'dev' || n || '@example.com', 'Dev ' || n FROM generate_series(1, 5) AS n; \
+             INSERT INTO sites (owner_id, slug, name) SELECT id, 'site-' || id, 'Site' FROM users; \
+             INSERT INTO pages (site_id, slug, title) SELECT id, 'home', 'Home' FROM sites; \
+             INSERT INTO blocks (page_id, position, kind) \
+             SELECT p.id, n, 'text' FROM pages AS p, generate_series(0, 1) AS n;",
+        )
+        .execute(&mut *tx)
+        .await
+        .expect("rows with their parents");
         tx.commit().await.expect("commit");
         conn.close().await.expect("close");
         fingerprint(&url).await

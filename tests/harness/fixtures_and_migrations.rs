@@ -10,28 +10,34 @@ async fn count(conn: &mut PgConnection, table: &str) -> i64 {
         .expect("count")
 }
 
-#[db_test(fixtures("users", "sites"))]
+#[db_test(migrator = "crate::SCHEMA", fixtures("users", "sites"))]
 async fn bare_fixture_names_come_from_the_fixtures_dir(conn: &mut PgConnection) {
     assert_eq!(count(conn, "users").await, 3);
     assert_eq!(count(conn, "sites").await, 2);
 }
 
-#[db_test(fixtures("../../fixtures/users.sql", "../../fixtures/sites.sql"))]
+#[db_test(
+    migrator = "crate::SCHEMA",
+    fixtures("./fixtures/users.sql", "./fixtures/sites.sql")
+)]
 async fn explicit_relative_paths(conn: &mut PgConnection) {
     assert_eq!(count(conn, "sites").await, 2);
 }
 
-#[db_test(fixtures(path = "../../fixtures", scripts("users", "sites", "pages")))]
+#[db_test(
+    migrator = "crate::SCHEMA",
+    fixtures(path = "./fixtures", scripts("users", "sites", "pages"))
+)]
 async fn a_path_and_scripts(conn: &mut PgConnection) {
     assert_eq!(count(conn, "pages").await, 2);
 }
 
-#[db_test(fixtures("users"), fixtures("sites"))]
+#[db_test(migrator = "crate::SCHEMA", fixtures("users"), fixtures("sites"))]
 async fn several_fixture_lists_in_order(conn: &mut PgConnection) {
     assert_eq!(count(conn, "sites").await, 2);
 }
 
-#[db_test(fixtures("users", "sites"))]
+#[db_test(migrator = "crate::SCHEMA", fixtures("users", "sites"))]
 async fn fixtures_in_database_mode(pool: PgPool) {
     let mut conn = pool.acquire().await.expect("conn");
     assert_eq!(count(&mut conn, "users").await, 3);
@@ -54,7 +60,7 @@ async fn a_custom_migrations_dir_and_a_fixture_beside_the_test(conn: &mut PgConn
         .fetch_one(conn)
         .await
         .expect("regclass");
-    assert_eq!(users, None, "the default migrations were not applied");
+    assert_eq!(users, None, "no other schema was applied");
 }
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./tests/migrations_custom");

@@ -41,7 +41,7 @@ async fn emails(pool: &PgPool) -> Vec<String> {
         .expect("emails")
 }
 
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn a_row_written_through_global_is_seen_through_the_test_pool(pool: PgPool) {
     let id = service::register("ada@example.com")
         .await
@@ -59,7 +59,7 @@ async fn a_row_written_through_global_is_seen_through_the_test_pool(pool: PgPool
     assert_eq!(service::database().await.expect("global"), mine);
 }
 
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn tasks_spawned_with_the_scope_see_the_test_pool_and_bare_ones_are_refused(pool: PgPool) {
     let mine: String = sqlx::query_scalar("SELECT current_database()")
         .fetch_one(&pool)
@@ -164,7 +164,7 @@ async fn concurrent_body(pool: PgPool, n: usize) {
 
 macro_rules! concurrent_tests {
     ($($name:ident = $n:literal),*) => {$(
-        #[db_test]
+        #[db_test(migrator = "crate::SCHEMA")]
         async fn $name(pool: PgPool) {
             concurrent_body(pool, $n).await;
         }

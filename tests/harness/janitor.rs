@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use persistence::ephemeral::control;
 use persistence::ephemeral::state_dir::{ServerState, StateDir};
 use persistence::testing::{Isolation, TestDb, TestSpec, run};
 use sqlx::{ConnectOptions, Connection};
@@ -17,8 +18,6 @@ use sqlx::{ConnectOptions, Connection};
 use crate::common::scenario::{self, child, scenario_is, test_path};
 use crate::common::server::wait_for_server_to_go;
 use crate::common::tempdir::temp_dir;
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 const WRITES: &str = "janitor-writes";
 const FAILS: &str = "janitor-fails";
@@ -122,11 +121,9 @@ fn the_janitor_runs_by_default_and_its_session_never_keeps_a_failed_tests_clone(
         0,
         "no janitor session is left in {kept}"
     );
-    std::process::Command::new(env!("CARGO_BIN_EXE_persistence"))
-        .args(["test-server", "stop"])
-        .env("PERSISTENCE_STATE_DIR", state)
-        .output()
-        .expect("persistence test-server stop");
+    // As `persistence test-server stop` does: the kept database holds the server past its
+    // grace, until it is stopped.
+    control::stop(state, &server).expect("stop the server and its kept database");
     wait_for_server_to_go(state);
 }
 
@@ -237,7 +234,7 @@ fn hold_every_lease_but(leases: &Path, clone: &str) -> Vec<std::fs::File> {
 /// The children's tests: database mode on this file's migrations.
 fn database_spec(name: &'static str) -> TestSpec {
     TestSpec::new(name)
-        .migrator(&MIGRATOR)
+        .migrator(&crate::SCHEMA)
         .isolation(Isolation::Database)
 }
 

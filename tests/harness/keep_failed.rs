@@ -7,7 +7,7 @@ use sqlx::PgPool;
 use crate::common::kept::{drop_kept, kept_database, write_a_user_then_fail};
 use crate::common::scenario::{self, child, test_path};
 
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn fails_after_writing(pool: PgPool) {
     write_a_user_then_fail(&pool, "kept@example.com", "Kept").await;
 }

@@ -9,6 +9,9 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+/// The tables of the tests that need some (`tests/migrations`): users, sites, pages, blocks.
+static SCHEMA: sqlx::migrate::Migrator = sqlx::migrate!("./tests/migrations");
+
 mod backend_choice;
 mod clone_reuse;
 mod concurrent;

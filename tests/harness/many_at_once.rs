@@ -9,8 +9,6 @@ use std::time::Duration;
 use persistence::db_test;
 use sqlx::{PgConnection, PgPool};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
 /// Long enough for the tests of one run to overlap.
 const WORK: Duration = Duration::from_millis(100);
 
@@ -28,12 +26,12 @@ async fn write_and_count(conn: &mut PgConnection) -> i64 {
 
 macro_rules! many {
     ($($tx:ident $db:ident),* $(,)?) => {$(
-        #[db_test(migrator = "MIGRATOR")]
+        #[db_test(migrator = "crate::SCHEMA")]
         async fn $tx(conn: &mut PgConnection) {
             assert_eq!(write_and_count(conn).await, 1);
         }
 
-        #[db_test(migrator = "MIGRATOR")]
+        #[db_test(migrator = "crate::SCHEMA")]
         async fn $db(pool: PgPool) {
             let mut conn = pool.acquire().await.expect("acquire");
             assert_eq!(write_and_count(&mut conn).await, 1);

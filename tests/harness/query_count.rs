@@ -6,7 +6,6 @@ use std::panic::AssertUnwindSafe;
 use futures_util::FutureExt;
 use persistence::postgres::{self as pg, TransactionOptions, global, transaction};
 use persistence::testing::QueryCounter;
-use persistence::testing::factories::UserFactory;
 use persistence::{assert_queries, db_test};
 use sqlx::{Connection, PgPool};
 
@@ -38,16 +37,20 @@ mod service {
     }
 }
 
+/// Inserts `count` users, one statement for all of them; their ids.
 async fn some_users(pool: &PgPool, count: usize) -> Vec<i64> {
-    let mut conn = pool.acquire().await.expect("connection");
-    let users = UserFactory::new()
-        .insert_many(count, &mut conn)
-        .await
-        .expect("users");
-    users.iter().map(|u| u.id).collect()
+    sqlx::query_scalar(
+        "INSERT INTO users (email, display_name) \
+         SELECT 'user' || n || '@example.com', 'User ' || n FROM generate_series(1, $1) AS n \
+         RETURNING id",
+    )
+    .bind(i32::try_from(count).expect("a few users"))
+    .fetch_all(pool)
+    .await
+    .expect("users")
 }
 
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn an_n_plus_one_loop_is_n_statements_and_the_batch_is_one(pool: PgPool) {
     let ids = some_users(&pool, 7).await;
     let counter = QueryCounter::new(&pool).await.expect("counter");
@@ -79,7 +82,7 @@ async fn an_n_plus_one_loop_is_n_statements_and_the_batch_is_one(pool: PgPool) {
     });
 }
 
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn begin_and_commit_are_reported_apart(pool: PgPool) {
     let counter = QueryCounter::new(&pool).await.expect("counter");
     let insert_two = || async {
@@ -119,7 +122,7 @@ async fn begin_and_commit_are_reported_apart(pool: PgPool) {
     .expect("batch");
 }
 
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn a_wrong_count_lists_the_statements(pool: PgPool) {
     let ids = some_users(&pool, 3).await;
     let counter = QueryCounter::new(&pool).await.expect("counter");

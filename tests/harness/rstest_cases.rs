@@ -6,11 +6,9 @@ use persistence::testing::{TestDb, TestSpec, TestTransaction};
 use rstest::{fixture, rstest};
 use sqlx::PgConnection;
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
 // `#[db_test]` goes above `#[rstest]`: it hands rstest a template whose cases each get
 // `#[db_test]` themselves.
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 #[rstest]
 #[case("ada@example.com")]
 #[case("grace@example.com")]
@@ -30,7 +28,7 @@ async fn each_case_runs_in_a_fresh_transaction(#[case] email: &str, conn: &mut P
 
 #[fixture]
 async fn transaction() -> TestTransaction {
-    TestTransaction::begin(&TestSpec::new("rstest::transaction").migrator(&MIGRATOR))
+    TestTransaction::begin(&TestSpec::new("rstest::transaction").migrator(&crate::SCHEMA))
         .await
         .expect("transaction")
 }
@@ -48,7 +46,7 @@ async fn a_fixture_built_transaction(#[future] transaction: TestTransaction) {
 
 #[fixture]
 async fn database() -> TestDb {
-    TestDb::create(&TestSpec::new("rstest::database").migrator(&MIGRATOR))
+    TestDb::create(&TestSpec::new("rstest::database").migrator(&crate::SCHEMA))
         .await
         .expect("database")
 }

@@ -6,7 +6,6 @@ use persistence::testing::{Fixture, TestSpec, run};
 
 use crate::common::scenario::{self, child, scenario_is, test_path};
 
-static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!();
 static BROKEN: sqlx::migrate::Migrator = sqlx::migrate!("./tests/migrations_broken");
 
 /// Runs a transaction-mode test of `spec` when this process acts out the scenario `run`
@@ -26,7 +25,7 @@ fn with_a_duplicate_in_its_fixture() {
     )];
     scenario(
         TestSpec::new("dup")
-            .migrator(&MIGRATIONS)
+            .migrator(&crate::SCHEMA)
             .fixtures(FIXTURES),
     );
 }
@@ -39,7 +38,7 @@ fn with_a_missing_table_in_its_fixture() {
     )];
     scenario(
         TestSpec::new("missing")
-            .migrator(&MIGRATIONS)
+            .migrator(&crate::SCHEMA)
             .fixtures(FIXTURES),
     );
 }

@@ -5,8 +5,6 @@ use persistence::db_test;
 use persistence::testing::{TestSpec, run};
 use sqlx::{Acquire, PgConnection};
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
-
 async fn insert_ada(conn: &mut PgConnection) -> sqlx::Result<i64> {
     sqlx::query_scalar(
         "INSERT INTO users (email, display_name) VALUES ('ada@example.com', 'Ada') RETURNING id",
@@ -24,13 +22,13 @@ async fn users(conn: &mut PgConnection) -> i64 {
 
 // The next two insert the same unique e-mail: both pass, whichever runs first, in parallel
 // or not, because neither commits.
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn first_writer_of_a_unique_row(conn: &mut PgConnection) {
     insert_ada(conn).await.expect("insert");
     assert_eq!(users(conn).await, 1);
 }
 
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn second_writer_of_the_same_unique_row(conn: &mut PgConnection) {
     insert_ada(conn).await.expect("insert");
     assert_eq!(users(conn).await, 1);
@@ -38,7 +36,7 @@ async fn second_writer_of_the_same_unique_row(conn: &mut PgConnection) {
 
 #[test]
 fn nothing_a_test_wrote_is_visible_afterwards() {
-    let spec = TestSpec::new("rollback::afterwards").migrator(&MIGRATOR);
+    let spec = TestSpec::new("rollback::afterwards").migrator(&crate::SCHEMA);
     run::run_in_transaction(&spec, |conn| {
         Box::pin(async move {
             insert_ada(conn).await.expect("insert");
@@ -51,7 +49,7 @@ fn nothing_a_test_wrote_is_visible_afterwards() {
     assert_eq!(seen, 0, "a previous test's row survived its rollback");
 }
 
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn begin_inside_a_test_is_a_savepoint(conn: &mut PgConnection) -> anyhow::Result<()> {
     insert_ada(conn).await?;
     {
@@ -81,7 +79,7 @@ async fn begin_inside_a_test_is_a_savepoint(conn: &mut PgConnection) -> anyhow::
 
 #[test]
 fn a_commit_inside_a_test_is_rolled_back_with_it() {
-    let spec = TestSpec::new("rollback::inner_commit").migrator(&MIGRATOR);
+    let spec = TestSpec::new("rollback::inner_commit").migrator(&crate::SCHEMA);
     run::run_in_transaction(&spec, |conn| {
         Box::pin(async move {
             let mut inner = conn.begin().await.expect("savepoint");
@@ -96,18 +94,20 @@ fn a_commit_inside_a_test_is_rolled_back_with_it() {
     assert_eq!(seen, 0);
 }
 
-// Two blocks at the same position of a version violate a DEFERRABLE INITIALLY DEFERRED
-// unique constraint: nothing fails until the harness checks constraints before rolling back.
-#[db_test(fixtures("users", "sites", "pages"))]
+// Two blocks at the same position of a page violate a DEFERRABLE INITIALLY DEFERRED unique
+// constraint: nothing fails until the harness checks constraints before rolling back.
+#[db_test(migrator = "crate::SCHEMA", fixtures("users", "sites", "pages"))]
 #[should_panic(expected = "deferred constraint")]
 async fn a_deferred_constraint_violation_fails_the_test(conn: &mut PgConnection) {
-    sqlx::query("INSERT INTO blocks (page_version_id, position, kind) VALUES (1, 0, 'text'), (1, 0, 'image')")
-        .execute(conn)
-        .await
-        .expect("deferred: accepted until the end of the transaction");
+    sqlx::query(
+        "INSERT INTO blocks (page_id, position, kind) VALUES (1, 0, 'text'), (1, 0, 'image')",
+    )
+    .execute(conn)
+    .await
+    .expect("deferred: accepted until the end of the transaction");
 }
 
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn a_statement_error_the_test_expects_does_not_fail_it(conn: &mut PgConnection) {
     insert_ada(conn).await.expect("insert");
     assert!(insert_ada(conn).await.is_err(), "unique violation");
