@@ -18,7 +18,6 @@ mod connections;
 mod context;
 mod database;
 mod error;
-pub mod factories;
 mod fixtures;
 mod global_scope;
 mod janitor;

@@ -20,11 +20,12 @@ use crate::common::tempdir::{TempDir, temp_dir};
 
 const DATABASE: &str = "app_data";
 
-/// The binaries the nested run runs: every kind of test (both isolation modes, fixtures,
-/// rstest, factories, `global()` in every mode, statement counts, seeds, child processes).
+/// The tests the nested run runs: every kind of test (both isolation modes, fixtures, rstest,
+/// the example application's factories, `global()` in every mode, statement counts, seeds,
+/// child processes).
 const NESTED: &str = "(binary_id(persistence-pg::harness) & test(/^(global_pool|query_count|seeds|\
                       transaction_rollback|database_isolation|fixtures_and_migrations|rstest_cases)::/)) \
-                      | binary(harness_factories)";
+                      | (binary_id(page-builder::app) & test(/^(factories|seeds)::/))";
 
 /// `PERSISTENCE_DATABASE_URL_CHECK=whole-suite` runs every test of this package instead
 /// (minutes on 2 cores), but this one and `nextest_one_server` (a nested run of its own).

@@ -1,31 +1,45 @@
-//! Fake data is reproducible: a test that fails on a fake value prints its seed, and running
-//! it again with `PERSISTENCE_TEST_SEED` set to that seed builds the same values.
+//! Random test data is reproducible: a test that fails after drawing from the harness's
+//! generator (`testing::with_rng`, `testing::unique_token`) prints its seed, and running it
+//! again with `PERSISTENCE_TEST_SEED` set to that seed draws the same values. (The example
+//! application's tests check the same of its factories, which draw through `fake`.)
 
 use std::collections::HashSet;
 
 use persistence::db_test;
-use persistence::testing::SEED_VAR;
-use persistence::testing::factories::{PageFactory, UserFactory};
+use persistence::testing::{SEED_VAR, unique_token, with_rng};
+use rand::RngExt;
 use sqlx::PgConnection;
 
 use crate::common::scenario::{self, child, scenario_is, test_path};
 
-/// Fails on the fake value it inserted, after printing it (when acted out by a child).
-#[db_test]
+/// A row of random values, as a test data factory would make it.
+fn random_user() -> (String, String) {
+    let number: u32 = with_rng(|rng| rng.random());
+    (
+        format!("user.{}@example.com", unique_token()),
+        format!("User {number}"),
+    )
+}
+
+/// Fails on the random value it inserted, after printing it (when acted out by a child).
+#[db_test(migrator = "crate::SCHEMA")]
 async fn fails_on_a_fake_value(conn: &mut PgConnection) -> sqlx::Result<()> {
     if !scenario_is("fake-value") {
         return Ok(());
     }
-    let user = UserFactory::new().insert(&mut *conn).await?;
-    let page = PageFactory::new().build();
-    println!(
-        "FAKE_VALUE={} | {} | {}",
-        user.email, user.display_name, page.title
-    );
+    let (email, display_name) = random_user();
+    let stored: String = sqlx::query_scalar(
+        "INSERT INTO users (email, display_name) VALUES ($1, $2) RETURNING display_name",
+    )
+    .bind(&email)
+    .bind(&display_name)
+    .fetch_one(&mut *conn)
+    .await?;
+    let token = unique_token();
+    println!("FAKE_VALUE={email} | {stored} | {token}");
     assert!(
-        user.display_name.is_empty(),
-        "the code under test choked on {:?}",
-        user.display_name
+        stored.is_empty(),
+        "the code under test choked on {stored:?}"
     );
     Ok(())
 }
@@ -126,14 +140,23 @@ fn a_seed_that_is_not_a_number_is_explained() {
     );
 }
 
-#[db_test]
+#[db_test(migrator = "crate::SCHEMA")]
 async fn values_that_must_be_unique_stay_unique_within_a_test(
     conn: &mut PgConnection,
 ) -> sqlx::Result<()> {
-    let users = UserFactory::new().insert_many(300, &mut *conn).await?;
-    let emails: HashSet<String> = users.iter().map(|u| u.email.to_lowercase()).collect();
-    assert_eq!(emails.len(), users.len());
-    let slugs: HashSet<String> = (0..300).map(|_| PageFactory::new().build().slug).collect();
-    assert_eq!(slugs.len(), 300);
+    let mut emails = HashSet::new();
+    for _ in 0..300 {
+        let (email, display_name) = random_user();
+        // The unique index on lower(email) would reject a repeated address.
+        sqlx::query("INSERT INTO users (email, display_name) VALUES ($1, $2)")
+            .bind(&email)
+            .bind(display_name)
+            .execute(&mut *conn)
+            .await?;
+        emails.insert(email.to_lowercase());
+    }
+    assert_eq!(emails.len(), 300);
+    let tokens: HashSet<String> = (0..300).map(|_| unique_token()).collect();
+    assert_eq!(tokens.len(), 300);
     Ok(())
 }

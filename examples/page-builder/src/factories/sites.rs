@@ -42,7 +42,7 @@ impl NewSite {
 /// token (`acme-corp-k3x9f20`), and [`insert`](Self::insert) creates its owner.
 ///
 /// ```
-/// use persistence::testing::factories::SiteFactory;
+/// use page_builder::factories::SiteFactory;
 ///
 /// let site = SiteFactory::new().owner_id(1).name("Ada's Notes").build();
 /// assert!(site.slug.starts_with("ada-s-notes-"));

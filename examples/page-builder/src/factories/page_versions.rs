@@ -54,7 +54,7 @@ impl NewPageVersion {
 /// (and site, and owner) when none was given.
 ///
 /// ```
-/// use persistence::testing::factories::PageVersionFactory;
+/// use page_builder::factories::PageVersionFactory;
 ///
 /// let version = PageVersionFactory::new().page_id(1).version(2).build();
 /// assert_eq!(version.version, Some(2));

@@ -3,7 +3,7 @@
 use sqlx::PgExecutor;
 
 use super::{HealthCheck, User};
-use crate::postgres::{Error, HealthStatus};
+use persistence::postgres::{Error, HealthStatus};
 
 impl HealthCheck {
     /// Writes a probe row with this verdict and note, and returns it as stored.

@@ -36,7 +36,7 @@ impl NewUser {
 /// users never collide on the unique e-mail index.
 ///
 /// ```
-/// use persistence::testing::factories::UserFactory;
+/// use page_builder::factories::UserFactory;
 ///
 /// let user = UserFactory::new().display_name("Ada Lovelace").build();
 /// assert!(user.email.starts_with("ada.lovelace."));

@@ -16,19 +16,21 @@
 //!
 //! Inside a `#[db_test]`, every value comes from the test's seeded generator: a failing test
 //! prints `PERSISTENCE_TEST_SEED=<seed>`, and running it again with that variable set builds
-//! the same values (see [`crate::testing::with_rng`]). Outside tests the values are random.
+//! the same values (see [`persistence::testing::with_rng`]). Outside tests the values are
+//! random.
 //!
-//! Values that must be unique (e-mail addresses, slugs) carry a token made of a nonce drawn
-//! from that generator and a counter: unique within a test (or, outside tests, within the
-//! process), and different across tests with overwhelming probability.
+//! Values that must be unique (e-mail addresses, slugs) end with the harness's
+//! [`unique_token`]: a nonce drawn from that generator and a counter, unique within a test
+//! (or, outside tests, within the process), and different across tests with overwhelming
+//! probability.
 //!
-//! The rows returned are the generated models of [`crate::postgres::models`] with every
-//! column; timestamps (`created_at`, `updated_at`, `published_at`) are set by the database.
+//! The rows returned are the generated models of [`crate::models`] with every column;
+//! timestamps (`created_at`, `updated_at`, `published_at`) are set by the database.
 //!
 //! # Example
 //!
 //! ```rust,no_run
-//! use persistence::testing::factories::{
+//! use page_builder::factories::{
 //!     BlockFactory, PageFactory, PageStatus, SiteFactory, UserFactory,
 //! };
 //!
@@ -95,6 +97,7 @@ mod blocks;
 mod page_versions;
 mod pages;
 mod sites;
+mod slug;
 mod users;
 
 pub use blocks::{BlockFactory, NewBlock};
@@ -103,18 +106,19 @@ pub use pages::{NewPage, PageFactory, PageStatus, ParsePageStatusError};
 pub use sites::{NewSite, SiteFactory};
 pub use users::{NewUser, UserFactory};
 
-/// The rows the factories return: the generated models of the production core.
-pub use crate::postgres::models::{Block, Page, PageVersion, Site, User};
+/// The rows the factories return: the generated models.
+pub use crate::models::{Block, Page, PageVersion, Site, User};
 
+use persistence::testing::with_rng;
 use sqlx::PgConnection;
 
-use super::seed;
-pub(crate) use super::token::unique_token;
-pub(crate) use crate::postgres::slugify;
+pub(crate) use persistence::testing::unique_token;
+pub(crate) use slug::slugify;
 
-/// A value of `faker`, drawn from the test's seeded generator (see [`crate::testing::with_rng`]).
+/// A value of `faker`, drawn from the test's seeded generator (see
+/// [`persistence::testing::with_rng`]).
 pub(crate) fn draw<T: fake::Dummy<F>, F>(faker: F) -> T {
-    seed::with_rng(|rng| T::dummy_with_rng(&faker, rng))
+    with_rng(|rng| T::dummy_with_rng(&faker, rng))
 }
 
 /// `text` as a slug (at most 40 bytes of it, `fallback` when it has no ASCII letters or

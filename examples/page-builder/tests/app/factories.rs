@@ -1,9 +1,7 @@
 //! The factories write realistic rows that satisfy the schema's constraints, parents included.
 
+use page_builder::factories::{BlockFactory, PageFactory, PageStatus, SiteFactory, UserFactory};
 use persistence::db_test;
-use persistence::testing::factories::{
-    BlockFactory, PageFactory, PageStatus, SiteFactory, UserFactory,
-};
 use sqlx::PgConnection;
 
 #[db_test]

@@ -138,7 +138,7 @@ impl NewPage {
 /// from it plus a unique token; [`insert`](Self::insert) creates its site (and owner).
 ///
 /// ```
-/// use persistence::testing::factories::{PageFactory, PageStatus};
+/// use page_builder::factories::{PageFactory, PageStatus};
 ///
 /// let page = PageFactory::new().site_id(1).title("About Us").published().build();
 /// assert!(page.slug.starts_with("about-us-"));

@@ -62,7 +62,7 @@ impl NewBlock {
 /// [`insert`](Self::insert) creates its version (and page, site, owner) when none was given.
 ///
 /// ```
-/// use persistence::testing::factories::BlockFactory;
+/// use page_builder::factories::BlockFactory;
 ///
 /// let block = BlockFactory::new().page_version_id(1).kind("heading").build();
 /// assert!(block.props["text"].is_string());

@@ -1,12 +1,12 @@
-//! The generated models (`persistence::postgres::models`) read every table back: a row of
+//! The generated models (`page_builder::models`) read every table back: a row of
 //! each, written with the factories (and the health check's checked query), comes back
 //! from `SELECT *` as the same struct, for every column type the schema uses (bigint,
 //! integer, text, jsonb, timestamptz, nullable or not), and survives a JSON round trip.
 
+use page_builder::factories::{BlockFactory, PageFactory, PageVersionFactory, UserFactory};
+use page_builder::models::{Block, HealthCheck, Page, PageVersion, Site, User};
 use persistence::db_test;
 use persistence::postgres::HealthStatus;
-use persistence::postgres::models::{Block, HealthCheck, Page, PageVersion, Site, User};
-use persistence::testing::factories::{BlockFactory, PageFactory, PageVersionFactory};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sqlx::PgConnection;
@@ -94,7 +94,7 @@ async fn the_checked_queries_write_and_read_the_models(
     // `now()` is frozen in the test's transaction: the newer id wins the tie.
     assert_eq!(HealthCheck::latest(&mut *conn).await?, Some(second));
 
-    let user = persistence::testing::factories::UserFactory::new()
+    let user = UserFactory::new()
         .email("Grace.Hopper@Example.com")
         .insert(conn)
         .await?;

@@ -1,4 +1,4 @@
-//! Row types of this package's schema (`migrations/`), and the checked queries that use them.
+//! Row types of this crate's schema (`migrations/`), and the checked queries that use them.
 //!
 //! The structs and enums come from `generated.rs`, which `persistence generate` writes from
 //! the migrated schema; CI fails (`persistence generate --check`) when a migration changed
@@ -8,7 +8,7 @@
 //!
 //! ```no_run
 //! use persistence::postgres::HealthStatus;
-//! use persistence::postgres::models::HealthCheck;
+//! use page_builder::models::HealthCheck;
 //!
 //! # async fn run(pool: sqlx::PgPool) -> Result<(), persistence::postgres::Error> {
 //! let written = HealthCheck::record(&pool, HealthStatus::Pass, Some("deploy 42")).await?;
