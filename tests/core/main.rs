@@ -1,5 +1,6 @@
 //! The production core (`persistence::postgres`) against real servers, one module per
-//! behaviour, and the layering of the library's source.
+//! behaviour, and checks on the library's source: its layering, and that it knows nothing of
+//! the example application.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -9,6 +10,7 @@ static SCHEMA: sqlx::migrate::Migrator = sqlx::migrate!("./tests/migrations");
 
 mod health;
 mod layering;
+mod library_source;
 mod pool;
 mod singleton;
 mod transactions;

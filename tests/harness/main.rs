@@ -25,6 +25,7 @@ mod docker_image_missing;
 mod external_url_errors;
 mod failure_reports;
 mod fixtures_and_migrations;
+mod fresh_crate;
 mod global_pool;
 mod janitor;
 mod keep_failed;
