@@ -16,15 +16,22 @@ compose+=(-f docker-compose.test.yml)
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --all-features -- -D warnings
+# The library as its users build it: the production core alone, and the harness without the
+# docker backend (its `cfg(feature = "docker")` code the other way round).
+cargo clippy -p persistence-pg --lib --no-default-features -- -D warnings
+cargo clippy -p persistence-pg --lib --no-default-features --features testing -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
 
-# The crate's own checked queries build from the committed .sqlx/ alone (no database), and
-# the generated models and .sqlx/ still match the migrations and the queries.
+# The example application's checked queries build from its committed .sqlx/ alone (no
+# database), and its generated models and .sqlx/ still match its migrations and queries (run
+# from its directory: its ./migrations, its .sqlx/).
+env -u DATABASE_URL SQLX_OFFLINE=true cargo build -p page-builder --all-targets --all-features
 env -u DATABASE_URL SQLX_OFFLINE=true cargo build --bin persistence
 persistence_bin="${CARGO_TARGET_DIR:-target}/debug/persistence"
-PERSISTENCE_TEST_BACKEND=native "$persistence_bin" generate --check \
-  --out src/postgres/models/generated.rs --source migrations
-PERSISTENCE_TEST_BACKEND=native "$persistence_bin" prepare --check --all-features
+(cd examples/page-builder && PERSISTENCE_TEST_BACKEND=native cargo run -q -p persistence-pg-cli -- \
+  generate --check --out src/models/generated.rs)
+(cd examples/page-builder && PERSISTENCE_TEST_BACKEND=native cargo run -q -p persistence-pg-cli -- \
+  prepare --check --all-features)
 
 # Nothing Linux-only may slip back in: the crate, its tests and benches must build for macOS
 # and Windows. `tls` is off because ring's C code cannot be cross-compiled here; every other
