@@ -44,7 +44,12 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream, env: &Env) -> syn::Re
             time_pause::check(body, &parsed.flavor, &mut errors);
         }
     }
-    let schema = migrations::resolve(&parsed.migrations, env.manifest_dir.as_deref(), &mut errors);
+    let schema = migrations::resolve(
+        &parsed.migrations,
+        env.manifest_dir.as_deref(),
+        env.in_documentation(),
+        &mut errors,
+    );
     let fixtures = fixtures::resolve_all(&parsed.fixtures, env, &mut errors);
     errors.finish()?;
     let Some(test) = test else {

@@ -29,10 +29,13 @@ pub(crate) enum Schema {
     Migrator(syn::Path),
 }
 
-/// Resolves `arg`, recording an error when a named directory does not exist.
+/// Resolves `arg`, recording an error when a named directory does not exist (unless the test
+/// is written `in_documentation`, where the directory is the reader's: see
+/// `Env::in_documentation`).
 pub(crate) fn resolve(
     arg: &MigrationsArg,
     manifest_dir: Option<&Path>,
+    in_documentation: bool,
     errors: &mut Errors,
 ) -> Schema {
     match arg {
@@ -55,7 +58,7 @@ pub(crate) fn resolve(
                 return Schema::None;
             };
             let resolved: PathBuf = normalize(&root.join(&dir));
-            if resolved.is_dir() {
+            if resolved.is_dir() || in_documentation {
                 Schema::Dir(LitStr::new(&for_migrate_macro(&dir), lit.span()))
             } else {
                 let what = if resolved.exists() {
@@ -107,15 +110,16 @@ mod tests {
     #[test]
     fn default_is_migrations_when_it_exists() {
         let mut errors = Errors::default();
-        let schema = resolve(&MigrationsArg::Default, Some(&root()), &mut errors);
+        let schema = resolve(&MigrationsArg::Default, Some(&root()), false, &mut errors);
         assert!(matches!(schema, Schema::Dir(lit) if lit.value() == "./migrations"));
         let schema = resolve(
             &MigrationsArg::Default,
             Some(&root().join("db_test")),
+            false,
             &mut errors,
         );
         assert!(matches!(schema, Schema::None));
-        let schema = resolve(&MigrationsArg::Default, None, &mut errors);
+        let schema = resolve(&MigrationsArg::Default, None, false, &mut errors);
         assert!(matches!(schema, Schema::None));
         assert!(errors.is_empty());
     }
@@ -126,12 +130,14 @@ mod tests {
         let schema = resolve(
             &MigrationsArg::Dir(lit("migrations")),
             Some(&root()),
+            false,
             &mut errors,
         );
         assert!(matches!(schema, Schema::Dir(lit) if lit.value() == "./migrations"));
         let schema = resolve(
             &MigrationsArg::Dir(lit("tests/migrations")),
             Some(&root().join("..")),
+            false,
             &mut errors,
         );
         assert!(matches!(schema, Schema::Dir(lit) if lit.value() == "tests/migrations"));
@@ -144,11 +150,13 @@ mod tests {
         resolve(
             &MigrationsArg::Dir(lit("./nope")),
             Some(&root()),
+            false,
             &mut errors,
         );
         resolve(
             &MigrationsArg::Dir(lit("ui.rs")),
             Some(&root()),
+            false,
             &mut errors,
         );
         let messages: Vec<String> = errors
@@ -167,15 +175,33 @@ mod tests {
     }
 
     #[test]
+    fn in_documentation_a_missing_directory_is_the_readers() {
+        let mut errors = Errors::default();
+        let schema = resolve(
+            &MigrationsArg::Dir(lit("migrations")),
+            Some(&root().join("db_test")),
+            true,
+            &mut errors,
+        );
+        assert!(matches!(schema, Schema::Dir(lit) if lit.value() == "./migrations"));
+        assert!(errors.is_empty());
+    }
+
+    #[test]
     fn disabled_and_migrator() {
         let mut errors = Errors::default();
         assert!(matches!(
-            resolve(&MigrationsArg::Disabled, Some(&root()), &mut errors),
+            resolve(&MigrationsArg::Disabled, Some(&root()), false, &mut errors),
             Schema::None
         ));
         let path: syn::Path = syn::parse_quote!(crate::MIGRATOR);
         assert!(matches!(
-            resolve(&MigrationsArg::Migrator(path), Some(&root()), &mut errors),
+            resolve(
+                &MigrationsArg::Migrator(path),
+                Some(&root()),
+                false,
+                &mut errors
+            ),
             Schema::Migrator(_)
         ));
     }

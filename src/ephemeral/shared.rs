@@ -286,7 +286,7 @@ fn docker_availability(image: &str) -> Option<String> {
     #[cfg(not(feature = "docker"))]
     {
         let _ = image;
-        Some("this build has no docker backend (cargo feature `docker`)".to_owned())
+        Some(super::backend::NO_DOCKER_BACKEND.to_owned())
     }
 }
 

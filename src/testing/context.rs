@@ -63,8 +63,8 @@ pub(crate) struct Harness {
     /// The seed of this run when the environment sets none, drawn once so that every test
     /// of the process derives its seed from the same one ([`super::seed`]).
     pub(crate) run_seed: OnceLock<u64>,
-    /// Outside tests, the random part of the factories' unique tokens, and their counter
-    /// ([`super::factories`]).
+    /// Outside tests, the random part of the unique tokens, and their counter
+    /// ([`super::token`]).
     pub(crate) token_nonce: OnceLock<String>,
     /// See `token_nonce`.
     pub(crate) token_counter: AtomicU64,

@@ -452,7 +452,7 @@ mod tests {
 
     #[test]
     fn referencing_tables_come_first_and_cycles_have_no_order() {
-        // 0 users <- 1 sites <- 2 pages; 3 alone.
+        // 0 customers <- 1 orders <- 2 order_lines; 3 alone.
         let rank = referencing_first(4, &[(1, 0), (2, 1), (2, 0)]).expect("an order");
         assert!(rank[2] < rank[1] && rank[1] < rank[0]);
         assert!(rank[3] < 4);
