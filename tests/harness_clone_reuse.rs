@@ -8,7 +8,7 @@
 //! its test), and the next step gets a clean clone that need not be the same: these tests
 //! then check what the step sees, and `tests/harness_janitor.rs` checks the janitor.
 
-use persistence::testing::{Isolation, TestDb, TestSpec, run};
+use persistence::testing::{TestDb, TestSpec, run};
 use sqlx::PgPool;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
@@ -16,7 +16,6 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 fn spec(name: &'static str) -> TestSpec {
     TestSpec::new(name)
         .migrator(&MIGRATOR)
-        .isolation(Isolation::Database)
 }
 
 /// Runs `body` as a database-mode test and returns its database's name and object id (a
@@ -26,7 +25,7 @@ where
     F: FnOnce(PgPool) -> Fut,
     Fut: Future<Output = ()>,
 {
-    run::run_with_database(&spec(name), |db: TestDb| async move {
+    run::database(&spec(name), |db: TestDb| async move {
         let oid = database_oid(db.pool()).await;
         body(db.pool().clone()).await;
         Ok::<_, std::convert::Infallible>((db.name().to_owned(), oid))
@@ -210,9 +209,8 @@ fn a_reset_sets_off_no_delete_trigger() {
     let audited = |name| {
         TestSpec::new(name)
             .migrator(&AUDITED)
-            .isolation(Isolation::Database)
     };
-    let first = run::run_with_database(&audited("reuse::audited_writes"), |db: TestDb| async move {
+    let first = run::database(&audited("reuse::audited_writes"), |db: TestDb| async move {
         exec(
             db.pool(),
             "INSERT INTO parent DEFAULT VALUES; INSERT INTO child (parent_id) SELECT id FROM parent",
@@ -223,7 +221,7 @@ fn a_reset_sets_off_no_delete_trigger() {
     })
     .expect("infallible");
     let second =
-        run::run_with_database(&audited("reuse::audited_after"), |db: TestDb| async move {
+        run::database(&audited("reuse::audited_after"), |db: TestDb| async move {
             for table in ["parent", "child", "audit"] {
                 let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
                     "SELECT count(*) FROM {table}"
@@ -254,8 +252,8 @@ fn a_reset_sets_off_no_delete_trigger() {
 fn the_kept_session_plans_the_reset_once() {
     let mut plans = Vec::new();
     for name in ["reuse::plans_1", "reuse::plans_2", "reuse::plans_3"] {
-        let spec = TestSpec::new(name).isolation(Isolation::Database);
-        let database = run::run_with_database(&spec, |db: TestDb| {
+        let spec = TestSpec::new(name);
+        let database = run::database(&spec, |db: TestDb| {
             let plans = &mut plans;
             async move {
                 plans.push(look_plans(db.pool()).await);

@@ -12,7 +12,7 @@ use common::tempdir::temp_dir;
 #[test]
 fn any_backend_scenario() {
     if scenario_is("docker") {
-        run::run_in_transaction(&TestSpec::new("any"), |_conn| Box::pin(async {}));
+        run::transaction(&TestSpec::new("any"), |_conn| Box::pin(async {}));
     }
 }
 

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use persistence::ephemeral::state_dir::{ServerState, StateDir};
-use persistence::testing::{Isolation, TestDb, TestSpec, run};
+use persistence::testing::{TestDb, TestSpec, run};
 use sqlx::{ConnectOptions, Connection};
 
 use common::scenario::{self, child, scenario_is};
@@ -201,7 +201,7 @@ fn nextest_child(test: &str, scenario: &str, state: &Path) -> std::process::Comm
 /// The child: a database-mode test that fails, printing the clone it was given.
 fn fail_on_a_clone() {
     let outcome =
-        run::run_with_database(&database_spec("janitor::fails"), |db: TestDb| async move {
+        run::database(&database_spec("janitor::fails"), |db: TestDb| async move {
             println!("KEPT-FROM {}", db.name());
             Err::<(), _>("failing on purpose")
         });
@@ -240,7 +240,6 @@ fn hold_every_lease_but(leases: &Path, clone: &str) -> Vec<std::fs::File> {
 fn database_spec(name: &'static str) -> TestSpec {
     TestSpec::new(name)
         .migrator(&MIGRATOR)
-        .isolation(Isolation::Database)
 }
 
 /// A connection to `database` on the children's server.
@@ -272,7 +271,7 @@ async fn janitor_sessions(server: &ServerState, database: &str) -> i64 {
 
 /// The child: a database-mode test that writes rows and advances a sequence, then ends.
 fn write_and_leave() {
-    let name = run::run_with_database(&database_spec("janitor::writes"), |db: TestDb| async move {
+    let name = run::database(&database_spec("janitor::writes"), |db: TestDb| async move {
         for n in 0..3 {
             sqlx::query("INSERT INTO users (email, display_name) VALUES ($1, 'J')")
                 .bind(format!("j{n}@example.com"))

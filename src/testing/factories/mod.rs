@@ -113,7 +113,6 @@ use fake::rand::rngs::StdRng;
 
 use sqlx::PgConnection;
 
-use super::context::harness;
 use super::seed;
 pub(crate) use crate::postgres::slugify;
 
@@ -130,10 +129,12 @@ const NONCE_WIDTH: usize = 6;
 /// tests, a random per-process nonce and a process-wide counter.
 pub(crate) fn unique_token() -> String {
     let (nonce, count) = seed::token_parts().unwrap_or_else(|| {
-        let nonce = harness().token_nonce.get_or_init(|| seed::with_rng(nonce));
+        static NONCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nonce = NONCE.get_or_init(|| seed::with_rng(nonce));
         (
             nonce.clone(),
-            harness().token_counter.fetch_add(1, Ordering::Relaxed),
+            COUNTER.fetch_add(1, Ordering::Relaxed),
         )
     });
     format!("{nonce}{}", base36(count))

@@ -13,7 +13,7 @@ use std::future::Future;
 use sqlx::PgPool;
 
 use super::outcome::TestOutcome;
-use super::seed;
+use crate::testing::seed;
 use crate::postgres::{GlobalScope, forbid_unscoped_global};
 
 /// Why a transaction-mode test has no process-wide pool, and what to do.

@@ -4,7 +4,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 
-use super::TestDb;
+use super::test_db::TestDb;
 
 /// A value a database-mode test can take as its argument, built from the test's database.
 pub trait FromTestDb: Sized {
