@@ -203,8 +203,7 @@ impl DbClone {
         left_to_janitor: bool,
     ) -> Result<(), HarnessError> {
         if left_to_janitor {
-            // Its connections belong to the test's ended runtime: their sockets close here.
-            drop(self.pool);
+            // Its connections were closed with the test's runtime.
             return Ok(());
         }
         let watermark = if home() == Home::Driver && self.pool.is_warm() {

@@ -112,7 +112,7 @@ where
         };
         let body = scope::in_database_mode(spec.name, db.pool().clone(), body(arg));
         let outcome = AssertUnwindSafe(body).catch_unwind().await;
-        db.settle().await;
+        db.after_body().await;
         outcome
     });
     // The test's tasks end here, before its database is reset for the next test.

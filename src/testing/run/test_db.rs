@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 
 use super::kept;
-use super::runtime::on_harness;
+use super::runtime::{Home, home, on_harness};
 use super::spec::TestSpec;
 use crate::ephemeral::BackendKind;
 use crate::testing::error::HarnessError;
@@ -128,9 +128,16 @@ impl TestDb {
 
     /// On the test's runtime, after its body: lets the connections the test dropped come
     /// back to its pool before that runtime ends (a task of the test that still holds one
-    /// is not waited for long: it ends with the runtime).
-    pub(crate) async fn settle(&self) {
-        clones::settle(&self.inner.pool, clones::RETURN_GRACE).await;
+    /// is not waited for long: it ends with the runtime). When nothing is kept after the
+    /// test, closes them too, while their runtime still runs: the pool itself outlives the
+    /// test (`global()` hands out a `'static` handle of it), and the janitor waits for the
+    /// clone's sessions to be gone.
+    pub(crate) async fn after_body(&self) {
+        let pool = &self.inner.pool;
+        clones::settle(pool, clones::RETURN_GRACE).await;
+        if home() == Home::TestRuntime {
+            let _ = tokio::time::timeout(clones::RETURN_GRACE, pool.close()).await;
+        }
     }
 
     /// After the test, where the harness's connections live: gives the database back (a
