@@ -438,9 +438,8 @@ fn parse_flavor(meta: &Meta, errors: &mut Errors) -> Option<RuntimeFlavor> {
             errors.spanned(
                 lit,
                 format!(
-                    "unknown runtime flavor `{other}`: expected \"current_thread\" or \
-                     \"multi_thread\" (without `flavor`, the test runs on the harness's shared \
-                     runtime)"
+                    "unknown runtime flavor `{other}`: expected \"current_thread\" (the default) \
+                     or \"multi_thread\", as for `#[tokio::test]`"
                 ),
             );
             None

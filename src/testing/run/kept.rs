@@ -76,12 +76,14 @@ pub(crate) async fn keep(
     let lasts = match session.server.backend() {
         BackendKind::External => "it stays until this test passes again, or `persistence \
                                    test-server stop` drops it",
-        _ => "it lives as long as the test server (its idle grace after the run: `persistence \
-              test-server keep` keeps the server until `persistence test-server stop`), and \
-              goes when this test passes again",
+        _ => "it lives as long as the test server, whose idle grace ends it after the run \
+              unless `persistence test-server keep` keeps the server; it goes when this test \
+              passes again",
     };
+    // One line: libtest and nextest show a failed test's stderr whole, and a line is what a
+    // user copies from.
     eprintln!(
-        "persistence: kept the database of this {why}: {url}\n  browse it: {}\n  {lasts}",
+        "persistence: kept the database of this {why}: {url} ({lasts}); browse it: {}",
         studio_command(&url, &kept),
     );
     if matches!(
