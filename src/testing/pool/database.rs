@@ -15,8 +15,11 @@ use crate::testing::run::runtime::{Home, home};
 use crate::testing::schema::names::DB_CLONE_PREFIX;
 use crate::testing::session::{Session, pool_options};
 
-/// Connections a database-mode test's pool may open (lazily).
-pub(crate) const TEST_POOL_MAX: u32 = 10;
+/// Connections a database-mode test's pool may open (lazily): `#[sqlx::test]`'s limit. A
+/// test whose code holds several connections (listeners, workers) then waits for one as it
+/// does there; with more, a suite's timing can differ (a worker test that passes under
+/// `#[sqlx::test]` failed under 10, its body never waiting for a connection).
+pub(crate) const TEST_POOL_MAX: u32 = 5;
 
 /// How long the connections a test dropped may take to come back to its pool (sqlx returns
 /// them from a task, after a round trip) before the harness stops waiting.
