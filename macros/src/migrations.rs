@@ -110,6 +110,7 @@ pub(crate) fn resolve(
 
 /// The migrations directory the crate's `sqlx.toml` sets (`[migrate] migrations-dir`), if
 /// it has one; an error message when the file cannot be read as TOML.
+#[cfg(feature = "sqlx-toml")]
 fn configured_dir(root: &Path) -> Result<Option<String>, String> {
     let path = root.join(SQLX_TOML);
     let Ok(text) = std::fs::read_to_string(&path) else {
@@ -126,6 +127,24 @@ fn configured_dir(root: &Path) -> Result<Option<String>, String> {
              directory relative to the crate root",
             other.type_str()
         )),
+    }
+}
+
+/// Without the `sqlx-toml` feature a `sqlx.toml` is not read; one that names a migrations
+/// directory is an error that says how to have it read (sqlx needs its own `sqlx-toml`
+/// feature for the file too).
+#[cfg(not(feature = "sqlx-toml"))]
+fn configured_dir(root: &Path) -> Result<Option<String>, String> {
+    let text = std::fs::read_to_string(root.join(SQLX_TOML)).unwrap_or_default();
+    if text.contains("migrations-dir") {
+        Err(format!(
+            "this crate's `{SQLX_TOML}` names a migrations directory, which `#[db_test]` reads \
+             with the `sqlx-toml` feature of persistence-pg (as sqlx reads the file with its own \
+             `sqlx-toml` feature): add it, e.g. `persistence-pg = {{ features = [\"testing\", \
+             \"sqlx-toml\"] }}`, or name the directory with `#[db_test(migrations = \"...\")]`"
+        ))
+    } else {
+        Ok(None)
     }
 }
 
@@ -171,6 +190,7 @@ mod tests {
         assert!(errors.is_empty());
     }
 
+    #[cfg(feature = "sqlx-toml")]
     #[test]
     fn the_default_follows_sqlx_toml() {
         let crate_root = std::env::temp_dir().join(format!(
@@ -208,6 +228,32 @@ mod tests {
         write("[migrate\n");
         let (_, messages) = resolve_default();
         assert!(messages[0].contains("not valid TOML"), "{messages:?}");
+        let _ = std::fs::remove_dir_all(&crate_root);
+    }
+
+    #[cfg(not(feature = "sqlx-toml"))]
+    #[test]
+    fn without_the_feature_a_sqlx_toml_naming_the_directory_says_how_to_read_it() {
+        let crate_root = std::env::temp_dir().join(format!(
+            "persistence-macros-no-sqlx-toml-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(crate_root.join("migrations")).expect("dirs");
+        let resolve_default = |text: &str| {
+            std::fs::write(crate_root.join("sqlx.toml"), text).expect("write");
+            let mut errors = Errors::default();
+            let schema = resolve(&MigrationsArg::Default, Some(&crate_root), &mut errors);
+            let messages: Vec<String> = match errors.finish() {
+                Ok(()) => Vec::new(),
+                Err(all) => all.into_iter().map(|e| e.to_string()).collect(),
+            };
+            (schema, messages)
+        };
+        let (_, messages) = resolve_default("[migrate]\nmigrations-dir = \"db\"\n");
+        assert!(messages[0].contains("`sqlx-toml` feature of persistence-pg"), "{messages:?}");
+        let (schema, messages) = resolve_default("[macros]\n");
+        assert!(messages.is_empty());
+        assert!(matches!(schema, Schema::Dir(lit) if lit.value() == "./migrations"));
         let _ = std::fs::remove_dir_all(&crate_root);
     }
 
