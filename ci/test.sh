@@ -16,24 +16,36 @@ compose+=(-f docker-compose.test.yml)
 
 cargo fmt --all -- --check
 cargo clippy --all-targets --all-features -- -D warnings
+# The library as its users build it: the production core alone, and the harness without the
+# docker backend (its `cfg(feature = "docker")` code the other way round).
+cargo clippy -p persistence-pg --lib --no-default-features -- -D warnings
+cargo clippy -p persistence-pg --lib --no-default-features --features testing -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --all-features
 
-# The crate's own checked queries build from the committed .sqlx/ alone (no database), and
-# the generated models and .sqlx/ still match the migrations and the queries.
-env -u DATABASE_URL SQLX_OFFLINE=true cargo build --bin persistence
+# The example application's checked queries build from its committed .sqlx/ alone (no
+# database), and its generated models and .sqlx/ still match its migrations and queries (run
+# from its directory: its ./migrations, its .sqlx/).
+env -u DATABASE_URL SQLX_OFFLINE=true cargo build -p page-builder --all-targets --all-features
+env -u DATABASE_URL SQLX_OFFLINE=true cargo build -p persistence-pg-cli
 persistence_bin="${CARGO_TARGET_DIR:-target}/debug/persistence"
-PERSISTENCE_TEST_BACKEND=native "$persistence_bin" generate --check \
-  --out src/postgres/models/generated.rs --source migrations
-PERSISTENCE_TEST_BACKEND=native "$persistence_bin" prepare --check --all-features
+(cd examples/page-builder && PERSISTENCE_TEST_BACKEND=native cargo run -q -p persistence-pg-cli -- \
+  generate --check --out src/models/generated.rs)
+(cd examples/page-builder && PERSISTENCE_TEST_BACKEND=native cargo run -q -p persistence-pg-cli -- \
+  prepare --check --all-features)
 
-# Nothing Linux-only may slip back in: the crate, its tests and benches must build for macOS
-# and Windows. `tls` is off because ring's C code cannot be cross-compiled here; every other
-# feature is on. Clippy first: `cargo check` then reuses its dependencies' metadata.
+# Nothing Linux-only may slip back in: the crates, their tests and benches must build for
+# macOS and Windows. `tls` is off because ring's C code cannot be cross-compiled here; every
+# other feature is on: the library's `testing` and `docker`, and the command's default
+# features but `tls` (`studio`, and `docker`, which both packages have).
 for target in "${cross_targets[@]}"; do
   echo "ci/test: cross-checking $target"
   # clippy type-checks every target as `cargo check` does: no separate check needed.
-  cargo clippy --all-targets --no-default-features --features testing,docker --target "$target" -- -D warnings
+  cargo clippy --all-targets --no-default-features --features testing,docker,persistence-pg-cli/studio --target "$target" -- -D warnings
 done
+
+# The repository's main job from a fresh clone is one command (README.md, cli/README.md):
+# the example application's development database, set up, checked and removed (--once).
+PERSISTENCE_TEST_BACKEND=native cargo run -p persistence-pg-cli -- dev --once --source examples/page-builder/migrations
 
 # Each pass gets a server of its own backend and version: a server of the previous pass still
 # in its idle grace would otherwise be joined (with a "not applied" line) instead.
@@ -50,14 +62,14 @@ PERSISTENCE_TEST_BACKEND=native cargo nextest run --no-fail-fast
 echo "ci/test: concurrency checks on the native backend"
 export PERSISTENCE_TEST_BACKEND=native
 for _ in $(seq 1 20); do
-  cargo test -q --test harness_concurrent_tests -- --test-threads 16
-  cargo nextest run --test harness_concurrent_tests --status-level fail >/dev/null
+  cargo test -q --test harness -- concurrent:: --test-threads 16
+  cargo nextest run --test harness --status-level fail concurrent:: >/dev/null
 done
-cargo test -q --test harness_many_at_once -- --test-threads 80
-cargo nextest run --test harness_many_at_once -j 32
+cargo test -q --test harness -- many_at_once:: --test-threads 80
+cargo nextest run --test harness -j 32 many_at_once::
 # Under cargo test a process resets and reuses its own clones (under nextest the janitor
 # does): the reuse tests' same-clone checks run here.
-cargo test -q --test harness_clone_reuse --test harness_database_isolation
+cargo test -q --test harness -- clone_reuse:: database_isolation::
 unset PERSISTENCE_TEST_BACKEND
 
 for docker_image in "${docker_images[@]}"; do

@@ -29,6 +29,17 @@ impl Env {
                 .and_then(|file| std::path::absolute(file).ok()),
         }
     }
+
+    /// Whether the test is written in documentation rather than in Rust source: an example of
+    /// a Markdown file included as docs (`#![doc = include_str!("../README.md")]`). rustdoc
+    /// builds such an example without `--test`, so its `#[test]` function, and every file
+    /// the expansion embeds in it, is never compiled: the fixtures and migrations it names
+    /// are the reader's, not files of the documented crate, and a missing one is no error.
+    pub(crate) fn in_documentation(&self) -> bool {
+        self.source_file
+            .as_deref()
+            .is_some_and(|file| file.extension().is_none_or(|ext| ext != "rs"))
+    }
 }
 
 /// `path` relative to the crate root when it is inside it, else absolute.
@@ -62,6 +73,18 @@ pub(crate) fn normalize(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn markdown_is_documentation_and_rust_is_not() {
+        let env = |file: Option<&str>| Env {
+            manifest_dir: None,
+            source_file: file.map(PathBuf::from),
+        };
+        assert!(env(Some("/crate/README.md")).in_documentation());
+        assert!(env(Some("/crate/src/db_test.md")).in_documentation());
+        assert!(!env(Some("/crate/tests/orders.rs")).in_documentation());
+        assert!(!env(None).in_documentation());
+    }
 
     #[test]
     fn normalizes_lexically() {

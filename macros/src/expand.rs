@@ -43,7 +43,12 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream, env: &Env) -> syn::Re
             time_pause::check(body, parsed.flavor, &mut errors);
         }
     }
-    let schema = migrations::resolve(&parsed.migrations, env.manifest_dir.as_deref(), &mut errors);
+    let schema = migrations::resolve(
+        &parsed.migrations,
+        env.manifest_dir.as_deref(),
+        env.in_documentation(),
+        &mut errors,
+    );
     let fixtures = fixtures::resolve_all(&parsed.fixtures, env, &mut errors);
     errors.finish()?;
     let Some(test) = test else {
@@ -304,7 +309,10 @@ mod tests {
         ));
         // `tests/migrations` exists, so it is the default.
         assert!(out.contains(":: sqlx :: migrate ! (\"./migrations\")"));
-        assert!(!out.contains("Isolation"), "the mode is the entry point: {out}");
+        assert!(
+            !out.contains("Isolation"),
+            "the mode is the entry point: {out}"
+        );
         assert!(out.contains(":: persistence :: testing :: RuntimeFlavor :: CurrentThread"));
         assert!(out.contains(":: persistence :: testing :: run :: transaction (& spec , | conn |"));
         assert!(out.contains("\"publishes\""));

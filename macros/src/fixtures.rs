@@ -91,6 +91,14 @@ fn resolve(fixture: &FixtureRef, env: &Env) -> Result<ResolvedFixture, String> {
     if let Some(found) = candidates.iter().find(|path| path.is_file()) {
         return found_at(found, manifest_dir, span);
     }
+    if env.in_documentation() {
+        // The reader's file: the `include_str!` is never compiled (see `Env::in_documentation`).
+        return Ok(ResolvedFixture {
+            include: unchecked.clone(),
+            display: unchecked,
+            span,
+        });
+    }
 
     let written = fixture.lit.value();
     // Relative to the crate root when inside it: shorter, and the same on every machine.
@@ -228,6 +236,21 @@ mod tests {
         // ... unless the crate-root fallback exists.
         let found = resolve(&bare("users.sql"), &env(None, "pass")).expect("found");
         assert_eq!(found.display, "fixtures/users.sql");
+    }
+
+    #[test]
+    fn in_documentation_a_missing_fixture_is_the_readers() {
+        let found = resolve(&bare("nope.sql"), &env(Some("pass/README.md"), ".")).expect("found");
+        assert_eq!(found.include, "fixtures/nope.sql");
+        let found = resolve(
+            &relative("../x/nope.sql"),
+            &env(Some("pass/README.md"), "."),
+        )
+        .expect("found");
+        assert_eq!(found.include, "../x/nope.sql");
+        // One that exists is still found, and embedded by its absolute path.
+        let found = resolve(&bare("users.sql"), &env(Some("pass/README.md"), ".")).expect("found");
+        assert_eq!(found.display, "pass/fixtures/users.sql");
     }
 
     #[test]

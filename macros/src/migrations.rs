@@ -35,10 +35,13 @@ pub(crate) enum Schema {
     Migrator(syn::Path),
 }
 
-/// Resolves `arg`, recording an error when a named directory does not exist.
+/// Resolves `arg`, recording an error when a named directory does not exist (unless the test
+/// is written `in_documentation`, where the directory is the reader's: see
+/// `Env::in_documentation`).
 pub(crate) fn resolve(
     arg: &MigrationsArg,
     manifest_dir: Option<&Path>,
+    in_documentation: bool,
     errors: &mut Errors,
 ) -> Schema {
     match arg {
@@ -52,6 +55,12 @@ pub(crate) fn resolve(
                 Ok(Some(dir)) if normalize(&root.join(&dir)).is_dir() => {
                     Schema::Dir(LitStr::new(&for_migrate_macro(&dir), Span::call_site()))
                 }
+                Ok(None) if root.join(DEFAULT_DIR).is_dir() => {
+                    Schema::Dir(LitStr::new(DEFAULT_DIR, Span::call_site()))
+                }
+                Ok(None) => Schema::None,
+                // The reader's crate is not this one: nothing of ours to check.
+                _ if in_documentation => Schema::None,
                 Ok(Some(dir)) => {
                     errors.at(
                         Span::call_site(),
@@ -64,10 +73,6 @@ pub(crate) fn resolve(
                     );
                     Schema::None
                 }
-                Ok(None) if root.join(DEFAULT_DIR).is_dir() => {
-                    Schema::Dir(LitStr::new(DEFAULT_DIR, Span::call_site()))
-                }
-                Ok(None) => Schema::None,
                 Err(message) => {
                     errors.at(Span::call_site(), message);
                     Schema::None
@@ -85,7 +90,7 @@ pub(crate) fn resolve(
                 return Schema::None;
             };
             let resolved: PathBuf = normalize(&root.join(&dir));
-            if resolved.is_dir() {
+            if resolved.is_dir() || in_documentation {
                 Schema::Dir(LitStr::new(&for_migrate_macro(&dir), lit.span()))
             } else {
                 let what = if resolved.exists() {
@@ -177,15 +182,16 @@ mod tests {
     #[test]
     fn default_is_migrations_when_it_exists() {
         let mut errors = Errors::default();
-        let schema = resolve(&MigrationsArg::Default, Some(&root()), &mut errors);
+        let schema = resolve(&MigrationsArg::Default, Some(&root()), false, &mut errors);
         assert!(matches!(schema, Schema::Dir(lit) if lit.value() == "./migrations"));
         let schema = resolve(
             &MigrationsArg::Default,
             Some(&root().join("db_test")),
+            false,
             &mut errors,
         );
         assert!(matches!(schema, Schema::None));
-        let schema = resolve(&MigrationsArg::Default, None, &mut errors);
+        let schema = resolve(&MigrationsArg::Default, None, false, &mut errors);
         assert!(matches!(schema, Schema::None));
         assert!(errors.is_empty());
     }
@@ -202,7 +208,7 @@ mod tests {
         let write = |text: &str| std::fs::write(crate_root.join("sqlx.toml"), text).expect("write");
         let resolve_default = || {
             let mut errors = Errors::default();
-            let schema = resolve(&MigrationsArg::Default, Some(&crate_root), &mut errors);
+            let schema = resolve(&MigrationsArg::Default, Some(&crate_root), false, &mut errors);
             let messages: Vec<String> = match errors.finish() {
                 Ok(()) => Vec::new(),
                 Err(all) => all.into_iter().map(|e| e.to_string()).collect(),
@@ -223,7 +229,10 @@ mod tests {
         write("[migrate]\nmigrations-dir = \"nowhere\"\n");
         let (schema, messages) = resolve_default();
         assert!(matches!(schema, Schema::None));
-        assert!(messages[0].contains("migrations-dir = \"nowhere\""), "{messages:?}");
+        assert!(
+            messages[0].contains("migrations-dir = \"nowhere\""),
+            "{messages:?}"
+        );
 
         write("[migrate\n");
         let (_, messages) = resolve_default();
@@ -242,7 +251,7 @@ mod tests {
         let resolve_default = |text: &str| {
             std::fs::write(crate_root.join("sqlx.toml"), text).expect("write");
             let mut errors = Errors::default();
-            let schema = resolve(&MigrationsArg::Default, Some(&crate_root), &mut errors);
+            let schema = resolve(&MigrationsArg::Default, Some(&crate_root), false, &mut errors);
             let messages: Vec<String> = match errors.finish() {
                 Ok(()) => Vec::new(),
                 Err(all) => all.into_iter().map(|e| e.to_string()).collect(),
@@ -250,7 +259,10 @@ mod tests {
             (schema, messages)
         };
         let (_, messages) = resolve_default("[migrate]\nmigrations-dir = \"db\"\n");
-        assert!(messages[0].contains("`sqlx-toml` feature of persistence-pg"), "{messages:?}");
+        assert!(
+            messages[0].contains("`sqlx-toml` feature of persistence-pg"),
+            "{messages:?}"
+        );
         let (schema, messages) = resolve_default("[macros]\n");
         assert!(messages.is_empty());
         assert!(matches!(schema, Schema::Dir(lit) if lit.value() == "./migrations"));
@@ -263,12 +275,14 @@ mod tests {
         let schema = resolve(
             &MigrationsArg::Dir(lit("migrations")),
             Some(&root()),
+            false,
             &mut errors,
         );
         assert!(matches!(schema, Schema::Dir(lit) if lit.value() == "./migrations"));
         let schema = resolve(
             &MigrationsArg::Dir(lit("tests/migrations")),
             Some(&root().join("..")),
+            false,
             &mut errors,
         );
         assert!(matches!(schema, Schema::Dir(lit) if lit.value() == "tests/migrations"));
@@ -281,11 +295,13 @@ mod tests {
         resolve(
             &MigrationsArg::Dir(lit("./nope")),
             Some(&root()),
+            false,
             &mut errors,
         );
         resolve(
             &MigrationsArg::Dir(lit("ui.rs")),
             Some(&root()),
+            false,
             &mut errors,
         );
         let messages: Vec<String> = errors
@@ -304,15 +320,33 @@ mod tests {
     }
 
     #[test]
+    fn in_documentation_a_missing_directory_is_the_readers() {
+        let mut errors = Errors::default();
+        let schema = resolve(
+            &MigrationsArg::Dir(lit("migrations")),
+            Some(&root().join("db_test")),
+            true,
+            &mut errors,
+        );
+        assert!(matches!(schema, Schema::Dir(lit) if lit.value() == "./migrations"));
+        assert!(errors.is_empty());
+    }
+
+    #[test]
     fn disabled_and_migrator() {
         let mut errors = Errors::default();
         assert!(matches!(
-            resolve(&MigrationsArg::Disabled, Some(&root()), &mut errors),
+            resolve(&MigrationsArg::Disabled, Some(&root()), false, &mut errors),
             Schema::None
         ));
         let path: syn::Path = syn::parse_quote!(crate::MIGRATOR);
         assert!(matches!(
-            resolve(&MigrationsArg::Migrator(path), Some(&root()), &mut errors),
+            resolve(
+                &MigrationsArg::Migrator(path),
+                Some(&root()),
+                false,
+                &mut errors
+            ),
             Schema::Migrator(_)
         ));
     }

@@ -12,8 +12,8 @@ use syn::{
     TypeReference,
 };
 
-use crate::error::Errors;
 use crate::args::Isolation;
+use crate::error::Errors;
 
 /// What one recognised argument is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -553,12 +553,14 @@ mod tests {
             fn t(pool: PgPool) {}
         ));
         assert_eq!(t.db.isolation(), Some(Isolation::Database));
-        assert!(check_ok(parse_quote!(
-            fn t() {}
-        ))
-        .db
-        .isolation()
-        .is_none());
+        assert!(
+            check_ok(parse_quote!(
+                fn t() {}
+            ))
+            .db
+            .isolation()
+            .is_none()
+        );
     }
 
     #[test]

@@ -79,6 +79,10 @@ mod tests {
             2
         );
         assert_eq!(count(body.clone(), Some(RuntimeFlavor::CurrentThread)), 0);
-        assert_eq!(count(body, None), 0, "the default runtime is current-thread");
+        assert_eq!(
+            count(body, None),
+            0,
+            "the default runtime is current-thread"
+        );
     }
 }

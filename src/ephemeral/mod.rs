@@ -19,6 +19,7 @@ pub mod kept;
 mod mismatch;
 pub mod native;
 pub mod platform;
+pub mod registry;
 mod settings;
 pub mod shared;
 pub mod state_dir;

@@ -185,16 +185,13 @@ impl Settings {
         };
         let ready_clones = match non_empty("PERSISTENCE_TEST_READY_CLONES") {
             None => DEFAULT_READY_CLONES,
-            Some(value) => value
-                .trim()
-                .parse()
-                .ok()
-                .filter(|n| *n <= 1024)
-                .ok_or(EphemeralError::BadSetting {
+            Some(value) => value.trim().parse().ok().filter(|n| *n <= 1024).ok_or(
+                EphemeralError::BadSetting {
                     name: "PERSISTENCE_TEST_READY_CLONES",
                     value,
                     expected: "a number of clones from 0 (no janitor) to 1024",
-                })?,
+                },
+            )?,
         };
         Ok(Self {
             backend,

@@ -34,6 +34,8 @@ pub struct Server {
     instance: String,
     /// The harness's files of this server in the state directory.
     files: ServerFiles,
+    /// Why `auto` chose this backend, when this process started the server.
+    choice: Option<String>,
     // Held for the life of the process: it tells the supervisor we still use the server.
     _users_lock: Option<File>,
 }
@@ -73,6 +75,15 @@ impl Server {
     pub fn files(&self) -> &ServerFiles {
         &self.files
     }
+
+    /// Why `PERSISTENCE_TEST_BACKEND=auto` chose this backend (`docker (image ... is
+    /// present)`, `native (... docker is not usable: ...)`), when this call started the
+    /// server; `None` when it joined one, or the backend was named. The harness prints it
+    /// with the test's output; a program such as `persistence dev` says what matters to its
+    /// user its own way.
+    pub fn choice(&self) -> Option<&str> {
+        self.choice.as_deref()
+    }
 }
 
 static SERVER: OnceCell<Server> = OnceCell::const_new();
@@ -81,7 +92,14 @@ static SERVER: OnceCell<Server> = OnceCell::const_new();
 /// Resolved once per process; later calls are free.
 pub async fn server() -> Result<&'static Server, EphemeralError> {
     SERVER
-        .get_or_try_init(|| async { server_with(Settings::get()?.clone()).await })
+        .get_or_try_init(|| async {
+            let server = server_with(Settings::get()?.clone()).await?;
+            if let Some(choice) = server.choice() {
+                // libtest shows it with the output of the test that started the server.
+                eprintln!("persistence: test server backend: {choice}");
+            }
+            Ok(server)
+        })
         .await
 }
 
@@ -143,6 +161,7 @@ async fn external(settings: &Settings) -> Result<Server, EphemeralError> {
         version: None,
         instance: "external".to_owned(),
         files,
+        choice: None,
         _users_lock: None,
     })
 }
@@ -156,8 +175,8 @@ fn started(settings: &Settings) -> Result<Server, EphemeralError> {
         .lock_shared()
         .map_err(|e| EphemeralError::io("lock", dir.join(USERS_LOCK), e))?;
     // Joining costs a lock and a small file: no binary or daemon is asked anything.
-    let state = match StateDir::new(dir).live_server() {
-        Some(state) => state,
+    let (state, choice) = match StateDir::new(dir).live_server() {
+        Some(state) => (state, None),
         None => start_or_join(settings)?,
     };
     StateDir::new(dir).record_user(&state.instance_id);
@@ -173,6 +192,7 @@ fn started(settings: &Settings) -> Result<Server, EphemeralError> {
         .create()
         .map_err(|e| EphemeralError::io("create", server.files.dir(), e))?;
     server._users_lock = Some(users);
+    server.choice = choice;
     Ok(server)
 }
 
@@ -188,12 +208,14 @@ impl Server {
             version: Some(state.version),
             instance: state.instance_id,
             files,
+            choice: None,
             _users_lock: None,
         }
     }
 }
 
-fn start_or_join(settings: &Settings) -> Result<ServerState, EphemeralError> {
+/// The running server, or one this process starts (then with `auto`'s choice, if it chose).
+fn start_or_join(settings: &Settings) -> Result<(ServerState, Option<String>), EphemeralError> {
     let dir = &settings.state_dir;
     let start = StateDir::new(dir).lock_file(START_LOCK)?;
     start
@@ -201,19 +223,24 @@ fn start_or_join(settings: &Settings) -> Result<ServerState, EphemeralError> {
         .map_err(|e| EphemeralError::io("lock", dir.join(START_LOCK), e))?;
     // Another process may have started it while we waited for the lock.
     if let Some(state) = StateDir::new(dir).live_server() {
-        return Ok(state);
+        return Ok((state, None));
     }
     sweep::orphans(dir, settings.ram_dir.as_deref());
-    let kind = server_kind(settings)?;
+    let (kind, choice) = server_kind(settings)?;
     let state = spawn_supervisor(settings, kind)?;
     state.write(dir)?;
-    Ok(state)
+    // So that `persistence test-server` finds it from anywhere. A test process knows its
+    // package from cargo (`CARGO_MANIFEST_DIR`); a program that knows better records again.
+    let project = std::env::var_os("CARGO_MANIFEST_DIR").map(std::path::PathBuf::from);
+    super::registry::record(dir, project.as_deref());
+    Ok((state, choice))
     // `start` is unlocked when dropped.
 }
 
-/// What to start. Looking for binaries (`pg_config`, `postgres --version`: ~12 ms) or asking
-/// the Docker daemon happens only here, in the process that starts the server.
-fn server_kind(settings: &Settings) -> Result<ServerKind, EphemeralError> {
+/// What to start, and why when `auto` chose. Looking for binaries (`pg_config`, `postgres
+/// --version`: ~12 ms) or asking the Docker daemon happens only here, in the process that
+/// starts the server.
+fn server_kind(settings: &Settings) -> Result<(ServerKind, Option<String>), EphemeralError> {
     let native = || {
         if let Some(reason) = platform::native_unavailable() {
             return Err(EphemeralError::NativeUnavailable { reason });
@@ -228,21 +255,21 @@ fn server_kind(settings: &Settings) -> Result<ServerKind, EphemeralError> {
         key: harness_key(settings),
     };
     match settings.backend {
-        BackendKind::Native => native(),
-        BackendKind::Docker => Ok(docker()),
+        BackendKind::Native => native().map(|kind| (kind, None)),
+        BackendKind::Docker => Ok((docker(), None)),
         _ => {
             let docker_state = docker_availability(&settings.image);
             if docker_state.is_none() {
-                announce(&format!("docker (image {} is present)", settings.image));
-                return Ok(docker());
+                let choice = format!("docker (image {} is present)", settings.image);
+                return Ok((docker(), Some(choice)));
             }
             match native() {
                 Ok(kind) => {
-                    announce(&format!(
+                    let choice = format!(
                         "native (TEST_DATABASE_URL is not set; docker is not usable: {})",
                         docker_state.unwrap_or_default()
-                    ));
-                    Ok(kind)
+                    );
+                    Ok((kind, Some(choice)))
                 }
                 Err(err) => Err(EphemeralError::NoBackend {
                     docker: docker_state.unwrap_or_default(),
@@ -265,13 +292,8 @@ fn docker_availability(image: &str) -> Option<String> {
     #[cfg(not(feature = "docker"))]
     {
         let _ = image;
-        Some("this build has no docker backend (cargo feature `docker`)".to_owned())
+        Some(super::backend::NO_DOCKER_BACKEND.to_owned())
     }
-}
-
-/// The one line `auto` prints about its choice (libtest shows it with the test's output).
-fn announce(choice: &str) {
-    eprintln!("persistence: test server backend: {choice}");
 }
 
 /// Labels this state directory's containers, so that they can be told apart.

@@ -198,7 +198,7 @@ fn start(request: &Request) -> Result<(Running, ServerState), EphemeralError> {
         }
         #[cfg(not(feature = "docker"))]
         ServerKind::Docker { .. } => Err(EphemeralError::Start {
-            detail: "this build has no docker backend (cargo feature `docker`)".into(),
+            detail: super::backend::NO_DOCKER_BACKEND.into(),
         }),
     }
 }

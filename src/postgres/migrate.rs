@@ -1,8 +1,10 @@
-//! Migrations: the embedded [`MIGRATOR`], and the workflow the CLI exposes: [`run`],
+//! Migrations: the workflow the CLI exposes, on a [`Migrator`] of the caller's: [`run`],
 //! [`status`], [`add`], [`revert`] and [`reset`].
 //!
 //! Migrations are sqlx migrations (`<version>_<name>.up.sql` / `.down.sql` in `migrations/`),
-//! recorded in sqlx's `_sqlx_migrations` table, so `sqlx migrate` and this module agree.
+//! recorded in sqlx's `_sqlx_migrations` table, so `sqlx migrate` and this module agree. A
+//! service embeds its own at compile time, `static MIGRATOR: Migrator = sqlx::migrate!();`,
+//! and passes that to [`run`].
 
 use std::collections::HashMap;
 use std::fs;
@@ -18,14 +20,6 @@ use sqlx::{AssertSqlSafe, Connection};
 use super::client::connect_one;
 use super::config::PgConfig;
 use super::error::Error;
-
-/// This package's own migrations (`migrations/` of the persistence crate: `health_check` and
-/// the page-builder tables its tests and factories use), embedded at compile time.
-///
-/// Not your service's schema: a service embeds its own with
-/// `static MIGRATOR: Migrator = sqlx::migrate!();` and passes that to [`run`]. The CLI uses
-/// this set only with `--builtin-migrations`.
-pub static MIGRATOR: Migrator = sqlx::migrate!();
 
 /// Where a migration stands in a database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -316,7 +310,7 @@ fn version_of(file_name: &str) -> Option<i64> {
     file_name.split_once('_')?.0.parse().ok()
 }
 
-/// `Add users.email!` -> `add_users_email`; `None` if nothing usable is left.
+/// `Add customers.email!` -> `add_customers_email`; `None` if nothing usable is left.
 pub(crate) fn migration_slug(name: &str) -> Option<String> {
     let slug = super::slugify(name, '_');
     (!slug.is_empty()).then_some(slug)
@@ -556,25 +550,14 @@ mod tests {
     }
 
     #[test]
-    fn the_embedded_migrations_are_reversible_pairs() {
-        let report = StatusReport::compute(&MIGRATOR, &[]);
-        assert!(
-            report
-                .migrations
-                .iter()
-                .all(|m| m.reversible && m.state == MigrationState::Pending)
-        );
-    }
-
-    #[test]
     fn slugs() {
         assert_eq!(
-            migration_slug("Add users.email!").as_deref(),
-            Some("add_users_email")
+            migration_slug("Add customers.email!").as_deref(),
+            Some("add_customers_email")
         );
         assert_eq!(
-            migration_slug("  create   pages ").as_deref(),
-            Some("create_pages")
+            migration_slug("  create   orders ").as_deref(),
+            Some("create_orders")
         );
         assert_eq!(
             migration_slug("already_snake_42").as_deref(),

@@ -8,8 +8,7 @@
 //! | [`transaction`] | commit / rollback / savepoint / retry on conflict |
 //! | [`check`] | an `application/health+json` health report |
 //! | [`Error`], [`ErrorCategory`] | what failed and whether trying again can help |
-//! | [`migrate`] | the embedded [`MIGRATOR`] and the run / status / add / revert / reset workflow |
-//! | [`models`] | row types generated from the schema (`persistence generate`), checked queries |
+//! | [`migrate`] | the run / status / add / revert / reset workflow, on your crate's embedded migrations |
 //!
 //! Passwords never appear in `Display`, `Debug`, errors or logs of anything here.
 //!
@@ -17,12 +16,16 @@
 //! use std::time::Duration;
 //! use persistence::postgres::{self as pg, TransactionOptions};
 //!
+//! // Your crate's ./migrations, embedded when it is compiled:
+//! // static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!();
+//! # static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate::Migrator::DEFAULT;
+//!
 //! # async fn run() -> Result<(), pg::Error> {
 //! let pool = pg::connect(&pg::PgConfig::from_env()?).await?;
-//! pg::migrate::run(&pg::MIGRATOR, &mut *pool.acquire().await?).await?;
+//! pg::migrate::run(&MIGRATOR, &mut *pool.acquire().await?).await?;
 //!
 //! let id: i64 = pg::transaction(&pool, TransactionOptions::new(), async |tx| {
-//!     let id = sqlx::query_scalar("INSERT INTO users (email) VALUES ($1) RETURNING id")
+//!     let id = sqlx::query_scalar("INSERT INTO customers (email) VALUES ($1) RETURNING id")
 //!         .bind("ada@example.com")
 //!         .fetch_one(&mut *tx)
 //!         .await?;
@@ -41,7 +44,6 @@ mod error;
 mod global_scope;
 mod health;
 pub mod migrate;
-pub mod models;
 mod redact;
 mod slug;
 mod transaction;
@@ -61,7 +63,6 @@ pub use health::{
     ConnectionsCheck, HEALTH_CONTENT_TYPE, HealthChecks, HealthOptions, HealthReport, HealthStatus,
     PoolStats, Probe, ResponseTimeCheck, check, check_with, format_server_version, probe,
 };
-pub use migrate::MIGRATOR;
 pub use redact::redact_passwords;
 pub(crate) use slug::slugify;
 pub use transaction::{

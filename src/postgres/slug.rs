@@ -1,8 +1,8 @@
-//! Turning free text into a name made of ASCII letters, digits and one separator: migration
-//! file names here, and the test data factories' slugs and e-mail local parts.
+//! Turning free text into a name made of ASCII letters, digits and one separator: the names of
+//! new migration files.
 
 /// Lowercase ASCII letters and digits of `text`, each run of anything else turned into one
-/// `separator`, with none at either end: `Add users.email!` with `_` is `add_users_email`.
+/// `separator`, with none at either end: `Add customers.email!` with `_` is `add_customers_email`.
 /// Empty when `text` has no ASCII letter or digit.
 pub(crate) fn slugify(text: &str, separator: char) -> String {
     let mut slug = String::with_capacity(text.len());
@@ -28,7 +28,7 @@ mod tests {
     #[test]
     fn runs_of_other_characters_become_one_separator() {
         assert_eq!(slugify("  Hello, World!  ", '-'), "hello-world");
-        assert_eq!(slugify("Add users.email!", '_'), "add_users_email");
+        assert_eq!(slugify("Add customers.email!", '_'), "add_customers_email");
         assert_eq!(slugify("already_snake_42", '_'), "already_snake_42");
         assert_eq!(slugify("O'Conner Émile", '.'), "o.conner.mile");
         assert_eq!(slugify("---", '-'), "");

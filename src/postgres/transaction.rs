@@ -339,10 +339,10 @@ impl<'a, 't> From<&'a mut sqlx::Transaction<'t, Postgres>> for TransactionTarget
 ///
 /// let options = TransactionOptions::new().retry(RetryPolicy::new(3));
 /// let count: i64 = transaction(&pool, options, async |tx| {
-///     let count = sqlx::query_scalar("SELECT count(*) FROM users")
+///     let count = sqlx::query_scalar("SELECT count(*) FROM orders")
 ///         .fetch_one(&mut *tx)
 ///         .await
-///         .context("counting users")?; // a conflict is still found, and retried
+///         .context("counting orders")?; // a conflict is still found, and retried
 ///     anyhow::Ok(count)
 /// })
 /// .await?;
@@ -429,7 +429,7 @@ pub type BoxedBody<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
 /// let name = &name; // borrowed, not moved, by the body
 /// transaction_boxed(&pool, TransactionOptions::new(), |tx, _scope| {
 ///     Box::pin(async move {
-///         sqlx::query("INSERT INTO sites (name) VALUES ($1)").bind(name).execute(&mut *tx).await?;
+///         sqlx::query("INSERT INTO customers (name) VALUES ($1)").bind(name).execute(&mut *tx).await?;
 ///         Ok::<_, persistence::postgres::Error>(())
 ///     })
 /// })

@@ -17,7 +17,6 @@
 //! | `sql` | statements about whole databases, advisory locks, error locations |
 
 pub(crate) mod error;
-pub mod factories;
 pub(crate) mod pool;
 pub mod queries;
 #[doc(hidden)]
@@ -27,6 +26,7 @@ mod seed;
 pub(crate) mod session;
 pub(crate) mod sql;
 mod supervisor_hook;
+mod token;
 
 pub use error::HarnessError;
 pub use queries::{QueryCountError, QueryCounter};
@@ -38,3 +38,4 @@ pub use run::test_transaction::TestTransaction;
 pub use schema::Migrations;
 pub use schema::fixtures::Fixture;
 pub use seed::{SEED_VAR, SeedError, current_seed, run_seed, test_seed, with_rng};
+pub use token::unique_token;

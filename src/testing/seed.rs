@@ -4,7 +4,7 @@
 //! The run seed is `PERSISTENCE_TEST_SEED` when set, else drawn at random once per process.
 //! A test that fails after drawing fake values prints the run seed; running it again with
 //! `PERSISTENCE_TEST_SEED=<seed>` gives it the same generator, hence the same values (with
-//! the same version of this crate and of `fake`).
+//! the same version of this crate and of the crates that draw from it, such as `fake`).
 //!
 //! The generator lives in a Tokio task-local value around the test's body: it covers what
 //! the body awaits. Spawned tasks (even with
@@ -16,9 +16,9 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, resume_unwind};
 
-use fake::rand::rngs::StdRng;
-use fake::rand::{RngExt, SeedableRng};
 use futures_util::FutureExt;
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
 
 use super::run::outcome::TestOutcome;
 
@@ -51,7 +51,7 @@ tokio::task_local! {
 }
 
 thread_local! {
-    static UNSEEDED: RefCell<StdRng> = RefCell::new(StdRng::from_rng(&mut fake::rand::rng()));
+    static UNSEEDED: RefCell<StdRng> = RefCell::new(StdRng::from_rng(&mut rand::rng()));
 }
 
 /// The seed of this run: [`SEED_VAR`] when set, else a random one drawn once per process.
@@ -63,7 +63,7 @@ pub fn run_seed() -> Result<u64, SeedError> {
         _ => {
             // Drawn once, so that every test of the process derives its seed from it.
             static RUN_SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-            Ok(*RUN_SEED.get_or_init(|| fake::rand::rng().random()))
+            Ok(*RUN_SEED.get_or_init(|| rand::rng().random()))
         }
     }
 }
@@ -86,17 +86,19 @@ pub fn current_seed() -> Option<u64> {
 }
 
 /// Runs `f` with the test's seeded generator (or an unseeded one outside a test), e.g. to
-/// draw fake values of your own that a seed reproduces:
+/// draw random values of your own that a seed reproduces:
 ///
 /// ```
-/// use fake::Fake;
-/// use fake::faker::name::en::Name;
+/// use rand::RngExt;
 ///
-/// let name: String = persistence::testing::with_rng(|rng| Name().fake_with_rng(rng));
-/// assert!(!name.is_empty());
+/// let roll: u8 = persistence::testing::with_rng(|rng| rng.random_range(1..=6));
+/// assert!((1..=6).contains(&roll));
 /// ```
 ///
-/// `f` must not call `with_rng` itself (nor a factory's `build`).
+/// The generator is [`rand`]'s `StdRng`, so crates built on `rand` 0.10 draw from it too:
+/// with `fake`, `with_rng(|rng| Name().fake_with_rng(rng))`. `f` must not call `with_rng`
+/// itself (nor [`unique_token`](super::unique_token), nor code that does, such as a test data
+/// factory).
 pub fn with_rng<T>(f: impl FnOnce(&mut StdRng) -> T) -> T {
     if RANDOM.try_with(|_| ()).is_ok() {
         RANDOM.with(|random| {
@@ -131,7 +133,7 @@ where
 {
     let run_seed = run_seed().unwrap_or_else(|e| panic!("persistence: {test}: {e}"));
     let mut rng = StdRng::seed_from_u64(test_seed(run_seed, test));
-    let nonce = super::factories::nonce(&mut rng);
+    let nonce = super::token::nonce(&mut rng);
     let random = RefCell::new(TestRandom {
         run_seed,
         rng,

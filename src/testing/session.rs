@@ -14,8 +14,8 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
 use super::error::HarnessError;
 use super::run::runtime::{self, Home};
-use super::schema::template::{self, TemplateNames};
 use super::schema::Migrations;
+use super::schema::template::{self, TemplateNames};
 use crate::ephemeral::state_dir::ServerFiles;
 use crate::ephemeral::{self, Server};
 use crate::postgres::{PoolTimeoutCause, diagnose_pool_timeout_by};

@@ -1,15 +1,13 @@
-//! What the integration tests share, one module per job. Each test file declares `mod
-//! common;` and uses the modules it needs; the others are compiled in unused.
+//! What the library's integration tests share, one module per job. Each test binary
+//! (`tests/<area>/main.rs`) declares `mod common` and uses the modules it needs; the others
+//! are compiled in unused.
 
 #![allow(dead_code)]
 
-pub mod browser;
 pub mod cargo;
-pub mod cli;
 pub mod docker;
 pub mod kept;
 pub mod password;
 pub mod scenario;
 pub mod server;
-pub mod studio;
 pub mod tempdir;

@@ -131,6 +131,21 @@ pub(crate) fn free_bytes(path: &Path) -> Option<u64> {
     family::free_bytes(path)
 }
 
+/// Makes `dir` (and its parents) exist, `dir` itself a directory only this user can list or
+/// write (made with mode 0700 on Unix; others may keep the right to pass through, which the
+/// native backend grants to reach a server's files below it), and checks that it is one: an
+/// error when it is a symbolic link or belongs to another user (who could read what we put
+/// there, in a directory all users share such as `/tmp`).
+pub(crate) fn owner_only_dir(dir: &Path) -> std::io::Result<()> {
+    family::owner_only_dir(dir)
+}
+
+/// This user, as a name for a per-user directory in a place all users share: the uid on
+/// Unix, the user name on Windows (whose temporary directory is per user already).
+pub(crate) fn user_tag() -> String {
+    family::user_tag()
+}
+
 /// This machine's name, to tell its containers from other hosts' on a shared daemon.
 // Used by the docker backend only (feature `docker`).
 #[cfg_attr(not(feature = "docker"), allow(dead_code))]
@@ -236,6 +251,38 @@ mod tests {
         }
         assert!(!process_alive(pid), "a zombie counts as dead");
         child.wait().expect("reap");
+    }
+
+    #[test]
+    fn an_owner_only_dir_is_made_and_checked() {
+        let base =
+            std::env::temp_dir().join(format!("persistence-owner-only-{}", std::process::id()));
+        let dir = base.join("a").join("b");
+        owner_only_dir(&dir).expect("made");
+        owner_only_dir(&dir).expect("checked again");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&dir)
+                .expect("metadata")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o700);
+            // Listing and writing are taken back; passing through is left.
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+            owner_only_dir(&dir).expect("checked again");
+            let mode = std::fs::metadata(&dir)
+                .expect("metadata")
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o711);
+            let link = base.join("link");
+            std::os::unix::fs::symlink(&dir, &link).expect("symlink");
+            let error = owner_only_dir(&link).expect_err("a symbolic link is refused");
+            assert!(error.to_string().contains("symbolic link"), "{error}");
+        }
+        assert!(!user_tag().is_empty());
+        let _ = std::fs::remove_dir_all(&base);
     }
 
     #[test]

@@ -101,6 +101,48 @@ pub(super) fn free_bytes(path: &Path) -> Option<u64> {
     Some(available.saturating_mul(fragment))
 }
 
+pub(super) fn owner_only_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(e),
+        _ => {}
+    }
+    let meta = std::fs::symlink_metadata(dir)?;
+    let refuse = |why: String| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("{} {why}", dir.display()),
+        ))
+    };
+    if meta.file_type().is_symlink() {
+        return refuse("is a symbolic link, not a directory of this user's".to_owned());
+    }
+    if !meta.is_dir() {
+        return refuse("is not a directory".to_owned());
+    }
+    let me = nix::unistd::geteuid().as_raw();
+    if meta.uid() != me {
+        return refuse(format!(
+            "belongs to uid {}, not to this user (uid {me})",
+            meta.uid()
+        ));
+    }
+    // Others may keep the right to pass through (the native backend grants it to reach a
+    // server's files below, see `make_traversable`), never to list or write.
+    let mode = meta.permissions().mode();
+    if mode & 0o066 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & !0o066))?;
+    }
+    Ok(())
+}
+
+pub(super) fn user_tag() -> String {
+    nix::unistd::geteuid().as_raw().to_string()
+}
+
 // Used by the docker backend only (feature `docker`).
 #[cfg_attr(not(feature = "docker"), allow(dead_code))]
 pub(super) fn hostname() -> String {

@@ -60,6 +60,15 @@ pub(super) fn free_bytes(_path: &Path) -> Option<u64> {
     None
 }
 
+/// The temporary directory is the user's own on Windows: no owner to check.
+pub(super) fn owner_only_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)
+}
+
+pub(super) fn user_tag() -> String {
+    std::env::var("USERNAME").unwrap_or_else(|_| "user".to_owned())
+}
+
 // Used by the docker backend only (feature `docker`).
 #[cfg_attr(not(feature = "docker"), allow(dead_code))]
 pub(super) fn hostname() -> String {

@@ -69,10 +69,17 @@ pub async fn shutdown_signal() -> Result<Signal, Error> {
             signal(SignalKind::terminate()).map_err(|e| Error::io("listening for SIGTERM", e))?;
         let mut interrupt =
             signal(SignalKind::interrupt()).map_err(|e| Error::io("listening for SIGINT", e))?;
-        let received = tokio::select! {
-            _ = terminate.recv() => Signal::Terminate,
-            _ = interrupt.recv() => Signal::Interrupt,
-        };
+        // Polled by hand rather than with `tokio::select!`: the core needs no proc macro.
+        let received = std::future::poll_fn(|cx| {
+            if terminate.poll_recv(cx).is_ready() {
+                std::task::Poll::Ready(Signal::Terminate)
+            } else if interrupt.poll_recv(cx).is_ready() {
+                std::task::Poll::Ready(Signal::Interrupt)
+            } else {
+                std::task::Poll::Pending
+            }
+        })
+        .await;
         Ok(received)
     }
     #[cfg(not(unix))]

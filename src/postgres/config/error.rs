@@ -152,8 +152,8 @@ pub enum ConfigError {
 
     /// TLS was required but the crate was built without TLS support.
     #[error(
-        "sslmode={mode} needs TLS, but persistence was built without its `tls` feature; enable \
-         the feature or use sslmode=disable or sslmode=prefer"
+        "sslmode={mode} needs TLS, but persistence-pg was built without its `tls` feature: add \
+         `features = [\"tls\"]` to its dependency line, or use sslmode=disable or sslmode=prefer"
     )]
     TlsUnavailable {
         /// The mode that was asked for.

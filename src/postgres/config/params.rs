@@ -250,10 +250,28 @@ pub(crate) fn unsupported_hint(key: &str) -> Option<&'static str> {
 pub(crate) fn suggest(unknown: &str) -> Option<&'static str> {
     let unknown = unknown.to_ascii_lowercase();
     known_url_parameters()
-        .map(|known| (strsim::levenshtein(&unknown, known), known))
+        .map(|known| (edit_distance(&unknown, known), known))
         .filter(|(distance, known)| *distance <= 2.max(known.len() / 5))
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, known)| known)
+}
+
+/// The Levenshtein distance between `a` and `b`: the fewest characters to insert, delete or
+/// replace to turn one into the other (a parameter name is a few dozen bytes: one row of the
+/// table at a time is plenty).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let replaced = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = replaced.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// How strictly the connection uses TLS; the same modes, with the same meaning, as libpq.
@@ -754,6 +772,17 @@ mod tests {
         assert_eq!(connection_limit_for_cores(8), 17);
         assert_eq!(connection_limit_for_cores(usize::MAX), MAX_CONNECTION_LIMIT);
         assert!(default_connection_limit() >= 3);
+    }
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("", ""), 0);
+        assert_eq!(edit_distance("abc", ""), 3);
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("pool_timout", "pool_timeout"), 1);
+        assert_eq!(edit_distance("sslmode", "sslmode"), 0);
+        assert_eq!(edit_distance("ab", "ba"), 2);
     }
 
     #[test]

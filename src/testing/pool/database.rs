@@ -90,8 +90,7 @@ impl TestPool {
 pub(crate) async fn settle(pool: &PgPool, grace: Duration) {
     let started = Instant::now();
     let mut spins = 0;
-    while !pool.is_closed() && pool.num_idle() < pool.size() as usize && started.elapsed() < grace
-    {
+    while !pool.is_closed() && pool.num_idle() < pool.size() as usize && started.elapsed() < grace {
         // Most come back within a round trip: yield to their tasks first, then sleep rather
         // than spin while the server answers.
         if spins < 64 {

@@ -170,7 +170,8 @@ impl Janitor {
         for (key, n) in db_clones(&self.files) {
             clones.entry(key.clone()).or_default().insert(n);
             let name = clone_name(DB_CLONE_PREFIX, &key, n);
-            let Ok(Existing::Taken(mut lease)) = Lease::try_take_existing(&self.files, &name) else {
+            let Ok(Existing::Taken(mut lease)) = Lease::try_take_existing(&self.files, &name)
+            else {
                 continue;
             };
             let clean = match lease.state() {

@@ -184,9 +184,7 @@ fn wait_for_room(err: &HarnessError, started: Instant) -> Result<(), HarnessErro
     Ok(())
 }
 
-pub(crate) fn lease_error(
-    files: &ServerFiles,
-) -> impl FnOnce(std::io::Error) -> HarnessError + '_ {
+pub(crate) fn lease_error(files: &ServerFiles) -> impl FnOnce(std::io::Error) -> HarnessError + '_ {
     move |source| HarnessError::State {
         action: if files.dir().exists() {
             "taking a clone lease"

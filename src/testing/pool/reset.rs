@@ -448,7 +448,6 @@ fn catalog_sql() -> String {
     )
 }
 
-
 /// What a test may have set on its session, undone for the next test, so that a warm
 /// session shows it nothing a fresh one would not. (DISCARD ALL would also drop sqlx's
 /// prepared statements, which its cache still lists, and the reset's own plan.)
@@ -565,7 +564,7 @@ mod tests {
 
     #[test]
     fn referencing_tables_come_first_and_cycles_have_no_order() {
-        // 0 users <- 1 sites <- 2 pages; 3 alone.
+        // 0 customers <- 1 orders <- 2 order_lines; 3 alone.
         let rank = referencing_first(4, &[(1, 0), (2, 1), (2, 0)]).expect("an order");
         assert!(rank[2] < rank[1] && rank[1] < rank[0]);
         assert!(rank[3] < 4);

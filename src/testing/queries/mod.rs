@@ -39,7 +39,7 @@
 //!     let counter = QueryCounter::new(&pool).await?;
 //!     let ids = vec![1_i64, 2, 3];
 //!     let names: Vec<String> = assert_queries!(counter, 1, async {
-//!         sqlx::query_scalar("SELECT display_name FROM users WHERE id = ANY($1)")
+//!         sqlx::query_scalar("SELECT name FROM customers WHERE id = ANY($1)")
 //!             .bind(&ids)
 //!             .fetch_all(counter.pool())
 //!             .await
@@ -215,10 +215,10 @@ impl QueryCounter {
 /// - `assert_queries!(counter, n, transaction_control = m, block)`: and `m` of those.
 ///
 /// ```text
-/// assert_queries! at tests/harness_query_count.rs:40: expected 1 statement, the server received 3 (and 0 transaction control, not counted):
-///   1. [connection 1] SELECT display_name FROM users WHERE id = $1
-///   2. [connection 1] SELECT display_name FROM users WHERE id = $1
-///   3. [connection 1] SELECT display_name FROM users WHERE id = $1
+/// assert_queries! at tests/orders.rs:40: expected 1 statement, the server received 3 (and 0 transaction control, not counted):
+///   1. [connection 1] SELECT name FROM customers WHERE id = $1
+///   2. [connection 1] SELECT name FROM customers WHERE id = $1
+///   3. [connection 1] SELECT name FROM customers WHERE id = $1
 /// ```
 ///
 /// See [`QueryCounter`] for what is counted.

@@ -74,11 +74,15 @@ pub(crate) async fn keep(
     let url = session.server.display_url(&kept);
     let why = if failed { "failed test" } else { "test" };
     let lasts = match session.server.backend() {
-        BackendKind::External => "it stays until this test passes again, or `persistence \
-                                   test-server stop` drops it",
-        _ => "it lives as long as the test server, whose idle grace ends it after the run \
+        BackendKind::External => {
+            "it stays until this test passes again, or `persistence \
+                                   test-server stop` drops it"
+        }
+        _ => {
+            "it lives as long as the test server, whose idle grace ends it after the run \
               unless `persistence test-server keep` keeps the server; it goes when this test \
-              passes again",
+              passes again"
+        }
     };
     // One line: libtest and nextest show a failed test's stderr whole, and a line is what a
     // user copies from.

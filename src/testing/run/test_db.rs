@@ -72,11 +72,16 @@ impl TestDb {
         let session = Session::of(spec.migrations).await?;
         let (name, pool, backing) = if session.server.backend() == BackendKind::External {
             let fresh = fresh::create(session).await?;
-            let pool = pool_options(TEST_POOL_MAX).connect_lazy_with(session.options_for(&fresh.name));
+            let pool =
+                pool_options(TEST_POOL_MAX).connect_lazy_with(session.options_for(&fresh.name));
             (fresh.name.clone(), pool, Backing::Fresh(fresh))
         } else {
             let clone = clones::take(session).await?;
-            (clone.name.clone(), clone.pool().clone(), Backing::Clone(clone))
+            (
+                clone.name.clone(),
+                clone.pool().clone(),
+                Backing::Clone(clone),
+            )
         };
         let name: String = name;
         let db = Self {

@@ -22,7 +22,6 @@ pub(crate) const TEST_DB_PREFIX: &str = "persistence_t_";
 /// Databases kept after a failed test (`PERSISTENCE_TEST_KEEP`).
 pub(crate) const KEEP_PREFIX: &str = crate::ephemeral::kept::PREFIX;
 
-
 /// The template of the schema `key`.
 pub(crate) fn template_name(key: &str) -> String {
     format!("{TEMPLATE_PREFIX}{key}")

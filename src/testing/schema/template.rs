@@ -86,8 +86,7 @@ pub(crate) async fn ensure(
     names: &TemplateNames,
     migrations: Migrations,
 ) -> Result<(), HarnessError> {
-    if READY.lock().is_ok_and(|set| set.contains(&names.key))
-    {
+    if READY.lock().is_ok_and(|set| set.contains(&names.key)) {
         return Ok(());
     }
     let lock_key = format!("persistence template {}", names.key);

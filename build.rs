@@ -1,5 +1,0 @@
-//! Tells cargo to rebuild when a migration is added or removed: `sqlx::migrate!()` embeds the
-//! files of `migrations/`, but cargo only watches files it knows about.
-fn main() {
-    println!("cargo:rerun-if-changed=migrations");
-}

@@ -1,0 +1,203 @@
+//! A user's crate builds and runs its `#[db_test]` with `DATABASE_URL` pointing at an empty
+//! database and without `SQLX_OFFLINE`: the usual setup of a sqlx user, whose own `query!`
+//! macros read that database. The library has no compile-time checked query of its own, so
+//! nothing of it is checked against the user's database (which has none of its tables).
+//!
+//! The crate is made in a temporary directory, outside this workspace (so this repository's
+//! `.cargo/config.toml`, which sets `SQLX_OFFLINE`, does not apply), and shares this build's
+//! target directory, so that only the library and the crate itself are compiled. Its own
+//! `query!` proves that the build really read `DATABASE_URL`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use sqlx::{Connection, PgConnection};
+
+use crate::common::cargo::without_cargo_test_env;
+use crate::common::server::url_for;
+use crate::common::tempdir::temp_dir;
+
+/// The crate's name; every artifact it leaves in the shared target directory starts with it
+/// (or with `lib` and it), which is how they are removed afterwards.
+const PROBE: &str = "fresh_user_probe";
+
+const MANIFEST: &str = r#"[package]
+name = "fresh_user_probe"
+version = "0.0.0"
+edition = "2024"
+publish = false
+
+[dependencies]
+persistence-pg = { path = "REPOSITORY" }
+sqlx = { version = "0.9", default-features = false, features = ["runtime-tokio", "postgres", "migrate", "macros"] }
+
+[dev-dependencies]
+persistence-pg = { path = "REPOSITORY", features = ["testing"] }
+
+[workspace]
+"#;
+
+/// A checked query of the user's own: it compiles only against a live `DATABASE_URL` (there
+/// is no `.sqlx/` here).
+const LIB: &str = r##"//! A service of a user's.
+
+/// Asks the database for a number.
+pub async fn answer(conn: &mut sqlx::PgConnection) -> sqlx::Result<i32> {
+    sqlx::query_scalar!(r#"SELECT 42 AS "answer!""#).fetch_one(conn).await
+}
+"##;
+
+const TEST: &str = r#"use persistence::db_test;
+use sqlx::PgConnection;
+
+#[db_test]
+async fn the_service_answers(conn: &mut PgConnection) -> sqlx::Result<()> {
+    assert_eq!(fresh_user_probe::answer(conn).await?, 42);
+    Ok(())
+}
+"#;
+
+fn repository() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// This build's target directory: the parent of the integration tests' scratch directory.
+fn shared_target() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("the target directory")
+        .to_path_buf()
+}
+
+fn write_probe(dir: &Path) {
+    let manifest = MANIFEST.replace("REPOSITORY", &repository().display().to_string());
+    std::fs::write(dir.join("Cargo.toml"), manifest).expect("Cargo.toml");
+    // The same versions as this build, so that its compiled dependencies are reused.
+    std::fs::copy(repository().join("Cargo.lock"), dir.join("Cargo.lock")).expect("Cargo.lock");
+    for sub in ["src", "tests"] {
+        std::fs::create_dir_all(dir.join(sub)).expect("create");
+    }
+    std::fs::write(dir.join("src/lib.rs"), LIB).expect("lib.rs");
+    std::fs::write(dir.join("tests/service.rs"), TEST).expect("tests/service.rs");
+}
+
+/// Removes what the probe left in the shared target directory.
+struct Artifacts;
+
+impl Drop for Artifacts {
+    fn drop(&mut self) {
+        let profile = shared_target().join("debug");
+        for sub in ["deps", ".fingerprint", "build", "incremental"] {
+            let Ok(entries) = std::fs::read_dir(profile.join(sub)) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                if name.starts_with(PROBE) || name.starts_with(&format!("lib{PROBE}")) {
+                    let path = entry.path();
+                    let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
+                }
+            }
+        }
+    }
+}
+
+/// An empty database on the test server, dropped when the test is done with it.
+struct EmptyDatabase {
+    name: String,
+    url: String,
+}
+
+impl EmptyDatabase {
+    async fn create() -> Self {
+        let name = format!("persistence_fresh_{}", std::process::id());
+        let server = persistence::ephemeral::server().await.expect("test server");
+        let mut admin = PgConnection::connect_with(server.admin_options())
+            .await
+            .expect("admin");
+        // Two statements: a multi-statement query runs as one transaction, which neither
+        // allows.
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {name}"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut admin)
+                .await
+                .expect("create an empty database");
+        }
+        admin.close().await.expect("close");
+        let url = url_for(&name).await;
+        Self { name, url }
+    }
+
+    /// Its tables, after the crate was built and tested against it.
+    async fn tables(&self) -> i64 {
+        let mut conn = PgConnection::connect(&self.url).await.expect("connect");
+        let tables = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
+        )
+        .fetch_one(&mut conn)
+        .await
+        .expect("tables");
+        conn.close().await.expect("close");
+        tables
+    }
+
+    async fn drop_it(self) {
+        let server = persistence::ephemeral::server().await.expect("test server");
+        let mut admin = PgConnection::connect_with(server.admin_options())
+            .await
+            .expect("admin");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&mut admin)
+        .await
+        .expect("drop the database");
+        admin.close().await.expect("close");
+    }
+}
+
+#[tokio::test]
+async fn a_users_crate_builds_and_runs_its_db_test_with_database_url_at_an_empty_database() {
+    let project = temp_dir("fresh-crate");
+    let dir = project.path();
+    write_probe(dir);
+    let _artifacts = Artifacts;
+    let database = EmptyDatabase::create().await;
+
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = Command::new(cargo);
+    without_cargo_test_env(&mut command);
+    command
+        .args(["test", "--offline", "--test", "service"])
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", shared_target())
+        .env("DATABASE_URL", &database.url)
+        .env_remove("SQLX_OFFLINE")
+        .env_remove("SQLX_OFFLINE_DIR")
+        .env_remove("NEXTEST_EXECUTION_MODE")
+        .stdin(Stdio::null());
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("cargo's task")
+        .expect("cargo runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tables = database.tables().await;
+    database.drop_it().await;
+
+    assert!(output.status.success(), "the user's crate failed:\n{text}");
+    assert!(text.contains("test the_service_answers ... ok"), "{text}");
+    // The build read the database (the user's `query!` compiled) and wrote nothing to it.
+    assert!(text.contains("Compiling fresh_user_probe"), "{text}");
+    assert_eq!(
+        tables, 0,
+        "the build or the test wrote to DATABASE_URL's database"
+    );
+}
