@@ -208,7 +208,12 @@ mod tests {
         let write = |text: &str| std::fs::write(crate_root.join("sqlx.toml"), text).expect("write");
         let resolve_default = || {
             let mut errors = Errors::default();
-            let schema = resolve(&MigrationsArg::Default, Some(&crate_root), false, &mut errors);
+            let schema = resolve(
+                &MigrationsArg::Default,
+                Some(&crate_root),
+                false,
+                &mut errors,
+            );
             let messages: Vec<String> = match errors.finish() {
                 Ok(()) => Vec::new(),
                 Err(all) => all.into_iter().map(|e| e.to_string()).collect(),
@@ -251,7 +256,12 @@ mod tests {
         let resolve_default = |text: &str| {
             std::fs::write(crate_root.join("sqlx.toml"), text).expect("write");
             let mut errors = Errors::default();
-            let schema = resolve(&MigrationsArg::Default, Some(&crate_root), false, &mut errors);
+            let schema = resolve(
+                &MigrationsArg::Default,
+                Some(&crate_root),
+                false,
+                &mut errors,
+            );
             let messages: Vec<String> = match errors.finish() {
                 Ok(()) => Vec::new(),
                 Err(all) => all.into_iter().map(|e| e.to_string()).collect(),
