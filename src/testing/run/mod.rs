@@ -57,7 +57,7 @@ where
         .harness(TestTransaction::open(spec))
         .unwrap_or_else(|e| harness_failure(spec.name, e));
     let outcome = runtime.block_on(async {
-        let body = scope::in_transaction_mode(spec.name, body(&mut *test));
+        let body = scope::in_transaction_mode(spec.name, body(&mut test));
         let outcome = AssertUnwindSafe(body).catch_unwind().await;
         let passed = matches!(&outcome, Ok(r) if !r.is_failure());
         let deferred = if passed {
