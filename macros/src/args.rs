@@ -13,7 +13,7 @@ use syn::punctuated::Punctuated;
 use syn::{Expr, Lit, LitStr, Meta, Token};
 
 use crate::error::Errors;
-use crate::harness::{Isolation, RuntimeFlavor};
+use crate::harness::RuntimeFlavor;
 
 mod fixture_list;
 
@@ -88,7 +88,7 @@ const ARGUMENTS: [ArgSpec; 6] = [
         read: |meta, _, parsed, errors| {
             parsed.flavor_given = true;
             if let Some(flavor) = parse_flavor(meta, errors) {
-                parsed.args.flavor = flavor;
+                parsed.args.flavor = Some(flavor);
             }
         },
     },
@@ -120,6 +120,16 @@ const EXCLUSIVE: [Exclusive; 1] = [Exclusive {
     forget: |args| args.migrations = MigrationsArg::Default,
 }];
 
+/// How one test is isolated from the others: the value of `isolation = "..."`, which must
+/// agree with what the signature implies (the signature alone picks the entry point).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Isolation {
+    /// A transaction on a clone of its own, rolled back afterwards.
+    Transaction,
+    /// A database of its own.
+    Database,
+}
+
 /// `isolation = "..."`, kept with its literal so that a conflict with the signature points at it.
 #[derive(Clone)]
 pub(crate) struct IsolationArg {
@@ -148,7 +158,8 @@ pub(crate) struct Args {
     pub(crate) migrations: MigrationsArg,
     /// Every fixture of every `fixtures(...)` list, in order.
     pub(crate) fixtures: Vec<FixtureRef>,
-    pub(crate) flavor: RuntimeFlavor,
+    /// `flavor = ...` (and `worker_threads`), `None` when not given: the default runtime.
+    pub(crate) flavor: Option<RuntimeFlavor>,
     /// The arguments given that only mean something when the test takes a database, with
     /// their spans: a test without a database argument must not silently ignore them.
     pub(crate) database_only: Vec<(&'static str, Span)>,
@@ -230,18 +241,19 @@ impl Parsed {
     fn finish(mut self, errors: &mut Errors) -> Args {
         if let Some((n, span)) = self.worker_threads {
             match &mut self.args.flavor {
-                RuntimeFlavor::MultiThread { worker_threads } => *worker_threads = Some(n),
-                // A bad `flavor` value was reported already; do not add a consequence of it.
-                RuntimeFlavor::Shared if self.flavor_given => {}
-                RuntimeFlavor::CurrentThread => errors.at(
+                Some(RuntimeFlavor::MultiThread { worker_threads }) => *worker_threads = Some(n),
+                Some(RuntimeFlavor::CurrentThread) => errors.at(
                     span,
                     "`worker_threads` needs the multi-thread runtime: write \
                      `flavor = \"multi_thread\"` instead of `flavor = \"current_thread\"`, or \
                      remove `worker_threads`",
                 ),
-                RuntimeFlavor::Shared => errors.at(
+                // A bad `flavor` value was reported already; do not add a consequence of it.
+                None if self.flavor_given => {}
+                None => errors.at(
                     span,
-                    "`worker_threads` needs the multi-thread runtime: add \
+                    "`worker_threads` needs the multi-thread runtime (a test runs on a \
+                     current-thread one by default, as with `#[tokio::test]`): add \
                      `flavor = \"multi_thread\"`",
                 ),
             }
@@ -426,9 +438,8 @@ fn parse_flavor(meta: &Meta, errors: &mut Errors) -> Option<RuntimeFlavor> {
             errors.spanned(
                 lit,
                 format!(
-                    "unknown runtime flavor `{other}`: expected \"current_thread\" or \
-                     \"multi_thread\" (without `flavor`, the test runs on the harness's shared \
-                     runtime)"
+                    "unknown runtime flavor `{other}`: expected \"current_thread\" (the default) \
+                     or \"multi_thread\", as for `#[tokio::test]`"
                 ),
             );
             None
@@ -497,7 +508,7 @@ mod tests {
         assert!(args.isolation.is_none());
         assert!(matches!(args.migrations, MigrationsArg::Default));
         assert!(args.fixtures.is_empty());
-        assert_eq!(args.flavor, RuntimeFlavor::Shared);
+        assert_eq!(args.flavor, None);
         assert!(args.database_only.is_empty());
     }
 
@@ -662,19 +673,19 @@ mod tests {
     fn runtime_flavor() {
         assert_eq!(
             parse_ok(quote!(flavor = "current_thread")).flavor,
-            RuntimeFlavor::CurrentThread
+            Some(RuntimeFlavor::CurrentThread)
         );
         assert_eq!(
             parse_ok(quote!(flavor = "multi_thread")).flavor,
-            RuntimeFlavor::MultiThread {
+            Some(RuntimeFlavor::MultiThread {
                 worker_threads: None
-            }
+            })
         );
         assert_eq!(
             parse_ok(quote!(worker_threads = 4, flavor = "multi_thread")).flavor,
-            RuntimeFlavor::MultiThread {
+            Some(RuntimeFlavor::MultiThread {
                 worker_threads: Some(4)
-            }
+            })
         );
         assert!(parse_err(quote!(flavor = "local"))[0].starts_with("unknown runtime flavor"));
         assert!(parse_err(quote!(worker_threads = 0))[0].contains("at least 1"));

@@ -10,11 +10,10 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
 use syn::{FnArg, Ident, ItemFn, ReturnType, parse_quote};
 
-use crate::args::{self, Args};
+use crate::args::{self, Args, Isolation};
 use crate::env::{Env, normalize};
 use crate::error::Errors;
 use crate::fixtures::{self, ResolvedFixture};
-use crate::harness::Isolation;
 use crate::migrations::{self, Schema};
 use crate::signature::{self, DbArgs, TestFn};
 use crate::time_pause;
@@ -41,7 +40,7 @@ pub(crate) fn expand(args: TokenStream, item: TokenStream, env: &Env) -> syn::Re
         // An rstest template is checked when each case comes back through `#[db_test]`.
         if !test.rstest {
             let body = test.item.block.to_token_stream();
-            time_pause::check(body, &parsed.flavor, &mut errors);
+            time_pause::check(body, parsed.flavor, &mut errors);
         }
     }
     let schema = migrations::resolve(
@@ -159,9 +158,9 @@ fn test_fn(
         (Schema::Dir(dir), Some(root)) => {
             let absolute = normalize(&root.join(dir.value()));
             let absolute = absolute.to_string_lossy();
-            quote!(::core::option::Option::Some(#absolute))
+            quote!(.migrations_dir(#absolute))
         }
-        _ => quote!(::core::option::Option::None),
+        _ => quote!(),
     };
     let (migrator_static, migrations) = match schema {
         Schema::None => (None, quote!(::persistence::testing::Migrations::None)),
@@ -186,14 +185,7 @@ fn test_fn(
         }
     });
 
-    // A test without a database has no isolation; the field is required, and ignored then.
-    let isolation = args
-        .isolation
-        .as_ref()
-        .map(|i| i.value)
-        .or(test.db.isolation())
-        .unwrap_or(Isolation::Transaction);
-    let runtime = args.flavor;
+    let runtime = args.flavor.unwrap_or_default();
 
     // Spanned on the return type, so that "`i32` is not a test outcome" points at `-> i32`.
     let outcome_span = match output {
@@ -202,19 +194,19 @@ fn test_fn(
     };
     let run = match &test.db {
         DbArgs::None => quote_spanned! {outcome_span=>
-            ::persistence::testing::run::run_without_database(&#spec, #body_fn())
+            ::persistence::testing::run::without_database(&#spec, #body_fn())
         },
         DbArgs::Connection => {
             let conn = Ident::new("conn", Span::mixed_site());
             // The body borrows the connection, so its future is boxed with that lifetime.
             quote_spanned! {outcome_span=>
-                ::persistence::testing::run::run_in_transaction(&#spec, |#conn| {
+                ::persistence::testing::run::transaction(&#spec, |#conn| {
                     ::std::boxed::Box::pin(#body_fn(#conn))
                 })
             }
         }
         DbArgs::Owned => quote_spanned! {outcome_span=>
-            ::persistence::testing::run::run_with_database(&#spec, #body_fn)
+            ::persistence::testing::run::database(&#spec, #body_fn)
         },
         DbArgs::OptionsPair(opts, connect) => {
             // `#[sqlx::test]`'s two arguments arrive as the one `(PgPoolOptions, PgConnectOptions)`
@@ -225,7 +217,7 @@ fn test_fn(
                 Ident::new("connect", Span::mixed_site()),
             );
             quote_spanned! {outcome_span=>
-                ::persistence::testing::run::run_with_database(
+                ::persistence::testing::run::database(
                     &#spec,
                     |(#a, #b): (#opts_ty, #connect_ty)| #body_fn(#a, #b),
                 )
@@ -244,14 +236,12 @@ fn test_fn(
 
             const #fixtures_const: &[::persistence::testing::Fixture] = &[#(#fixtures),*];
 
-            let #spec = ::persistence::testing::TestSpec {
-                name: ::core::concat!(::core::module_path!(), "::", #name_str),
-                migrations: #migrations,
-                fixtures: #fixtures_const,
-                isolation: #isolation,
-                runtime: #runtime,
-                migrations_dir: #migrations_dir,
-            };
+            let #spec = ::persistence::testing::TestSpec::new(
+                ::core::concat!(::core::module_path!(), "::", #name_str),
+            )
+            .migrations(#migrations)
+            .fixtures(#fixtures_const)
+            .runtime(#runtime)#migrations_dir;
 
             #run
         }
@@ -319,9 +309,12 @@ mod tests {
         ));
         // `tests/migrations` exists, so it is the default.
         assert!(out.contains(":: sqlx :: migrate ! (\"./migrations\")"));
-        assert!(out.contains(":: persistence :: testing :: Isolation :: Transaction"));
-        assert!(out.contains(":: persistence :: testing :: RuntimeFlavor :: Shared"));
-        assert!(out.contains("run_in_transaction (& spec , | conn |"));
+        assert!(
+            !out.contains("Isolation"),
+            "the mode is the entry point: {out}"
+        );
+        assert!(out.contains(":: persistence :: testing :: RuntimeFlavor :: CurrentThread"));
+        assert!(out.contains(":: persistence :: testing :: run :: transaction (& spec , | conn |"));
         assert!(out.contains("\"publishes\""));
     }
 
@@ -343,11 +336,11 @@ mod tests {
         assert!(out.contains(":: persistence :: testing :: Migrations :: None"));
         assert!(out.contains(":: persistence :: testing :: Fixture :: new (\"db_test/pass/fixtures/users.sql\" , :: core :: include_str ! (\""));
         assert!(out.contains("db_test/pass/fixtures/sites.sql\")"));
-        assert!(out.contains("Isolation :: Database"));
+        assert!(!out.contains("Isolation"));
         assert!(out.contains(
             "MultiThread {\nworker_threads : :: core :: option :: Option :: Some (2usize) }"
         ));
-        assert!(out.contains("run_with_database (& spec , __db_test_body)"));
+        assert!(out.contains("run :: database (& spec , __db_test_body)"));
     }
 
     #[test]
@@ -370,7 +363,7 @@ mod tests {
                 async fn t() {}
             ),
         );
-        assert!(out.contains("run_without_database (& spec , __db_test_body ())"));
+        assert!(out.contains("run :: without_database (& spec , __db_test_body ())"));
         assert!(
             out.contains("Migrations :: None"),
             "no migrations without a database"
@@ -401,12 +394,12 @@ mod tests {
                 bogus = 1
             ),
             quote!(
-                fn t(pool: PgPool) {}
+                unsafe fn t(pool: PgPool) {}
             ),
         );
         assert_eq!(errors.len(), 5, "{errors:#?}");
         assert!(errors[0].starts_with("unknown `#[db_test]` argument `bogus`"));
-        assert!(errors[1].contains("must be `async`"));
+        assert!(errors[1].contains("cannot be `unsafe`"));
         assert!(errors[2].starts_with("`isolation = \"transaction\"` needs"));
         assert!(errors[3].starts_with("migrations directory `./nope` not found"));
         assert!(errors[4].starts_with("fixture `missing` not found"));

@@ -1,47 +1,26 @@
-//! The harness's types that the attribute decides, mirrored.
+//! The one value the attribute hands the harness as a type of the harness's: the runtime.
 //!
 //! `persistence` depends on this crate, so this crate cannot name `persistence::testing`'s
-//! types; it holds its own copies under the same names, and its `ToTokens` impls below are the
-//! one place where a value becomes the harness path the expansion writes. A variant added to
-//! the harness's enum is added here too, and in the matching `to_tokens`.
+//! types; `RuntimeFlavor` mirrors its namesake, and its `ToTokens` impl below is the one place
+//! where a value becomes the harness path the expansion writes. (The test's mode is not
+//! mirrored: the expansion calls the entry point the signature implies.)
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
 
-/// How one test is isolated from the others. Mirrors `persistence::testing::Isolation`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Isolation {
-    /// A transaction on a shared database, rolled back afterwards.
-    Transaction,
-    /// A database of its own.
-    Database,
-}
-
-/// The tokio runtime a test runs on. Mirrors `persistence::testing::RuntimeFlavor`.
+/// The tokio runtime a test's body runs on. Mirrors `persistence::testing::RuntimeFlavor`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) enum RuntimeFlavor {
-    /// The harness's process-wide runtime.
+    /// `flavor = "current_thread"`, the default (as for `#[tokio::test]`).
     #[default]
-    Shared,
-    /// `flavor = "current_thread"`.
     CurrentThread,
     /// `flavor = "multi_thread"`, with `worker_threads = N` if given.
     MultiThread { worker_threads: Option<usize> },
 }
 
-impl ToTokens for Isolation {
-    fn to_tokens(&self, tokens: &mut TokenStream) {
-        tokens.extend(match self {
-            Isolation::Transaction => quote!(::persistence::testing::Isolation::Transaction),
-            Isolation::Database => quote!(::persistence::testing::Isolation::Database),
-        });
-    }
-}
-
 impl ToTokens for RuntimeFlavor {
     fn to_tokens(&self, tokens: &mut TokenStream) {
         tokens.extend(match self {
-            RuntimeFlavor::Shared => quote!(::persistence::testing::RuntimeFlavor::Shared),
             RuntimeFlavor::CurrentThread => {
                 quote!(::persistence::testing::RuntimeFlavor::CurrentThread)
             }
@@ -66,8 +45,8 @@ mod tests {
     fn each_value_names_the_harness_type() {
         let tokens = |value: &dyn ToTokens| value.to_token_stream().to_string();
         assert_eq!(
-            tokens(&Isolation::Database),
-            ":: persistence :: testing :: Isolation :: Database"
+            tokens(&RuntimeFlavor::CurrentThread),
+            ":: persistence :: testing :: RuntimeFlavor :: CurrentThread"
         );
         assert_eq!(
             tokens(&RuntimeFlavor::MultiThread {

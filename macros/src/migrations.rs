@@ -4,6 +4,9 @@
 //! `#[sqlx::test]`. The directory is checked here so that a typo is an error on the literal that
 //! names the directory (with the absolute path it was looked up as); reading the migrations is
 //! left to `sqlx::migrate!`, which also honours the crate's `sqlx.toml` (table name, schemas).
+//!
+//! Without `migrations`, the default is what `#[sqlx::test]` applies: the crate's `sqlx.toml`
+//! `[migrate] migrations-dir` when it sets one, else `./migrations` if it exists.
 
 use std::path::{Path, PathBuf};
 
@@ -16,6 +19,9 @@ use crate::error::Errors;
 
 /// The directory `#[sqlx::test]` applies when nothing is said, if it exists.
 const DEFAULT_DIR: &str = "./migrations";
+
+/// sqlx's per-crate configuration file, beside `Cargo.toml`.
+const SQLX_TOML: &str = "sqlx.toml";
 
 /// The schema a test starts from, resolved.
 #[derive(Clone)]
@@ -41,12 +47,38 @@ pub(crate) fn resolve(
     match arg {
         MigrationsArg::Disabled => Schema::None,
         MigrationsArg::Migrator(path) => Schema::Migrator(path.clone()),
-        MigrationsArg::Default => match manifest_dir {
-            Some(root) if root.join(DEFAULT_DIR).is_dir() => {
-                Schema::Dir(LitStr::new(DEFAULT_DIR, Span::call_site()))
+        MigrationsArg::Default => {
+            let Some(root) = manifest_dir else {
+                return Schema::None;
+            };
+            match configured_dir(root) {
+                Ok(Some(dir)) if normalize(&root.join(&dir)).is_dir() => {
+                    Schema::Dir(LitStr::new(&for_migrate_macro(&dir), Span::call_site()))
+                }
+                Ok(None) if root.join(DEFAULT_DIR).is_dir() => {
+                    Schema::Dir(LitStr::new(DEFAULT_DIR, Span::call_site()))
+                }
+                Ok(None) => Schema::None,
+                // The reader's crate is not this one: nothing of ours to check.
+                _ if in_documentation => Schema::None,
+                Ok(Some(dir)) => {
+                    errors.at(
+                        Span::call_site(),
+                        format!(
+                            "`{SQLX_TOML}` sets `[migrate] migrations-dir = \"{dir}\"`, but `{}` is \
+                             not a directory: fix the setting, or name the directory with \
+                             `#[db_test(migrations = \"...\")]`",
+                            display(&normalize(&root.join(&dir)), Some(root))
+                        ),
+                    );
+                    Schema::None
+                }
+                Err(message) => {
+                    errors.at(Span::call_site(), message);
+                    Schema::None
+                }
             }
-            _ => Schema::None,
-        },
+        }
         MigrationsArg::Dir(lit) => {
             let dir = lit.value();
             let Some(root) = manifest_dir else {
@@ -78,6 +110,46 @@ pub(crate) fn resolve(
                 Schema::None
             }
         }
+    }
+}
+
+/// The migrations directory the crate's `sqlx.toml` sets (`[migrate] migrations-dir`), if
+/// it has one; an error message when the file cannot be read as TOML.
+#[cfg(feature = "sqlx-toml")]
+fn configured_dir(root: &Path) -> Result<Option<String>, String> {
+    let path = root.join(SQLX_TOML);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e| format!("`{SQLX_TOML}` of this crate is not valid TOML: {e}"))?;
+    match table.get("migrate").and_then(|m| m.get("migrations-dir")) {
+        None => Ok(None),
+        Some(toml::Value::String(dir)) => Ok(Some(dir.clone())),
+        Some(other) => Err(format!(
+            "`{SQLX_TOML}` sets `[migrate] migrations-dir` to a {}: expected a string, the \
+             directory relative to the crate root",
+            other.type_str()
+        )),
+    }
+}
+
+/// Without the `sqlx-toml` feature a `sqlx.toml` is not read; one that names a migrations
+/// directory is an error that says how to have it read (sqlx needs its own `sqlx-toml`
+/// feature for the file too).
+#[cfg(not(feature = "sqlx-toml"))]
+fn configured_dir(root: &Path) -> Result<Option<String>, String> {
+    let text = std::fs::read_to_string(root.join(SQLX_TOML)).unwrap_or_default();
+    if text.contains("migrations-dir") {
+        Err(format!(
+            "this crate's `{SQLX_TOML}` names a migrations directory, which `#[db_test]` reads \
+             with the `sqlx-toml` feature of persistence-pg (as sqlx reads the file with its own \
+             `sqlx-toml` feature): add it, e.g. `persistence-pg = {{ features = [\"testing\", \
+             \"sqlx-toml\"] }}`, or name the directory with `#[db_test(migrations = \"...\")]`"
+        ))
+    } else {
+        Ok(None)
     }
 }
 
@@ -122,6 +194,89 @@ mod tests {
         let schema = resolve(&MigrationsArg::Default, None, false, &mut errors);
         assert!(matches!(schema, Schema::None));
         assert!(errors.is_empty());
+    }
+
+    #[cfg(feature = "sqlx-toml")]
+    #[test]
+    fn the_default_follows_sqlx_toml() {
+        let crate_root = std::env::temp_dir().join(format!(
+            "persistence-macros-sqlx-toml-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(crate_root.join("db/migrations")).expect("dirs");
+        std::fs::create_dir_all(crate_root.join("migrations")).expect("dirs");
+        let write = |text: &str| std::fs::write(crate_root.join("sqlx.toml"), text).expect("write");
+        let resolve_default = || {
+            let mut errors = Errors::default();
+            let schema = resolve(
+                &MigrationsArg::Default,
+                Some(&crate_root),
+                false,
+                &mut errors,
+            );
+            let messages: Vec<String> = match errors.finish() {
+                Ok(()) => Vec::new(),
+                Err(all) => all.into_iter().map(|e| e.to_string()).collect(),
+            };
+            (schema, messages)
+        };
+
+        write("[migrate]\nmigrations-dir = \"db/migrations\"\n");
+        let (schema, messages) = resolve_default();
+        assert!(matches!(schema, Schema::Dir(lit) if lit.value() == "db/migrations"));
+        assert!(messages.is_empty());
+
+        // A file without the setting leaves the default.
+        write("[macros]\n");
+        let (schema, _) = resolve_default();
+        assert!(matches!(schema, Schema::Dir(lit) if lit.value() == "./migrations"));
+
+        write("[migrate]\nmigrations-dir = \"nowhere\"\n");
+        let (schema, messages) = resolve_default();
+        assert!(matches!(schema, Schema::None));
+        assert!(
+            messages[0].contains("migrations-dir = \"nowhere\""),
+            "{messages:?}"
+        );
+
+        write("[migrate\n");
+        let (_, messages) = resolve_default();
+        assert!(messages[0].contains("not valid TOML"), "{messages:?}");
+        let _ = std::fs::remove_dir_all(&crate_root);
+    }
+
+    #[cfg(not(feature = "sqlx-toml"))]
+    #[test]
+    fn without_the_feature_a_sqlx_toml_naming_the_directory_says_how_to_read_it() {
+        let crate_root = std::env::temp_dir().join(format!(
+            "persistence-macros-no-sqlx-toml-{}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(crate_root.join("migrations")).expect("dirs");
+        let resolve_default = |text: &str| {
+            std::fs::write(crate_root.join("sqlx.toml"), text).expect("write");
+            let mut errors = Errors::default();
+            let schema = resolve(
+                &MigrationsArg::Default,
+                Some(&crate_root),
+                false,
+                &mut errors,
+            );
+            let messages: Vec<String> = match errors.finish() {
+                Ok(()) => Vec::new(),
+                Err(all) => all.into_iter().map(|e| e.to_string()).collect(),
+            };
+            (schema, messages)
+        };
+        let (_, messages) = resolve_default("[migrate]\nmigrations-dir = \"db\"\n");
+        assert!(
+            messages[0].contains("`sqlx-toml` feature of persistence-pg"),
+            "{messages:?}"
+        );
+        let (schema, messages) = resolve_default("[macros]\n");
+        assert!(messages.is_empty());
+        assert!(matches!(schema, Schema::Dir(lit) if lit.value() == "./migrations"));
+        let _ = std::fs::remove_dir_all(&crate_root);
     }
 
     #[test]

@@ -12,8 +12,8 @@ use syn::{
     TypeReference,
 };
 
+use crate::args::Isolation;
 use crate::error::Errors;
-use crate::harness::Isolation;
 
 /// What one recognised argument is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,23 +112,15 @@ fn rewritten_by(item: &ItemFn) -> Option<&Attribute> {
         .find(|attr| is_generated_test_attribute(attr))
 }
 
-/// What the signature must not be: not `async`, `unsafe`, `const`, `extern`, generic, variadic.
+/// What the signature must not be: `unsafe`, `const`, `extern`, generic, variadic. It may
+/// be a plain `fn`, as under `#[sqlx::test]`: its body becomes the body of an `async fn`.
 fn check_qualifiers(sig: &Signature, rewritten_by: Option<&Attribute>, errors: &mut Errors) {
     if let Some(attr) = rewritten_by {
         errors.spanned(
             attr,
             "a test attribute above `#[db_test]` (such as `#[tokio::test]`) has already turned \
              this `async fn` into a plain test: remove it. `#[db_test]` makes the function a \
-             test and runs it on tokio; for a runtime of its own, as `#[tokio::test]` builds, \
-             write `#[db_test(flavor = \"current_thread\")]`",
-        );
-    } else if sig.asyncness.is_none() {
-        errors.spanned(
-            sig.fn_token,
-            format!(
-                "a `#[db_test]` function must be `async`: write `async fn {}`",
-                sig.ident
-            ),
+             test and runs it on a tokio runtime of its own, as `#[tokio::test]` does",
         );
     }
     if let Some(unsafety) = &sig.unsafety {
@@ -551,8 +543,24 @@ mod tests {
             #[test]
             unsafe fn t<T>(conn: &PgConnection) {}
         ));
-        assert_eq!(errors.len(), 5, "{errors:?}");
-        assert!(errors[0].contains("must be `async`"));
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(errors[0].contains("cannot be `unsafe`"));
+    }
+
+    #[test]
+    fn a_plain_fn_is_a_test_as_under_sqlx_test() {
+        let t = check_ok(parse_quote!(
+            fn t(pool: PgPool) {}
+        ));
+        assert_eq!(t.db.isolation(), Some(Isolation::Database));
+        assert!(
+            check_ok(parse_quote!(
+                fn t() {}
+            ))
+            .db
+            .isolation()
+            .is_none()
+        );
     }
 
     #[test]

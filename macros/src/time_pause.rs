@@ -1,24 +1,25 @@
-//! `tokio::time::pause()` needs a current-thread runtime: on the multi-thread runtime
-//! `#[db_test]` uses by default it panics, and tokio's panic does not say what to change in
-//! the attribute. A call written in the test body is reported at compile time instead.
+//! `tokio::time::pause()` needs a current-thread runtime: on the multi-thread runtime a test
+//! asks for with `flavor = "multi_thread"` it panics, and tokio's panic does not say what to
+//! change in the attribute. A call written in the test body is reported at compile time
+//! instead.
 
 use proc_macro2::{Span, TokenStream, TokenTree};
 
 use crate::error::Errors;
 use crate::harness::RuntimeFlavor;
 
-/// Records an error at each `time::pause` in `body` unless the test has its own
-/// current-thread runtime.
-pub(crate) fn check(body: TokenStream, flavor: &RuntimeFlavor, errors: &mut Errors) {
-    if matches!(flavor, RuntimeFlavor::CurrentThread) {
+/// Records an error at each `time::pause` in `body` when the test asks for a multi-thread
+/// runtime.
+pub(crate) fn check(body: TokenStream, flavor: Option<RuntimeFlavor>, errors: &mut Errors) {
+    if !matches!(flavor, Some(RuntimeFlavor::MultiThread { .. })) {
         return;
     }
     for span in pause_calls(body) {
         errors.at(
             span,
-            "`tokio::time::pause` needs a current-thread runtime, and `#[db_test]` runs the test \
-             on a multi-thread one unless told: write `#[db_test(flavor = \"current_thread\")]` \
-             (with any other arguments)",
+            "`tokio::time::pause` needs a current-thread runtime, and this test asks for \
+             `flavor = \"multi_thread\"`: remove it (a test runs on a current-thread runtime \
+             by default)",
         );
     }
 }
@@ -52,32 +53,36 @@ mod tests {
 
     use super::*;
 
-    fn count(body: TokenStream, flavor: RuntimeFlavor) -> usize {
+    fn count(body: TokenStream, flavor: Option<RuntimeFlavor>) -> usize {
         let mut errors = Errors::default();
-        check(body, &flavor, &mut errors);
+        check(body, flavor, &mut errors);
         errors
             .finish()
             .map_or_else(|e| e.into_iter().count(), |()| 0)
     }
 
     #[test]
-    fn pause_outside_a_current_thread_runtime_is_an_error() {
+    fn pause_on_a_multi_thread_runtime_is_an_error() {
         let body = quote!({
             tokio::time::pause();
             async { ::tokio::time::pause() }.await;
             pause();
             other::pause();
         });
-        assert_eq!(count(body.clone(), RuntimeFlavor::Shared), 2);
         assert_eq!(
             count(
                 body.clone(),
-                RuntimeFlavor::MultiThread {
+                Some(RuntimeFlavor::MultiThread {
                     worker_threads: None
-                }
+                })
             ),
             2
         );
-        assert_eq!(count(body, RuntimeFlavor::CurrentThread), 0);
+        assert_eq!(count(body.clone(), Some(RuntimeFlavor::CurrentThread)), 0);
+        assert_eq!(
+            count(body, None),
+            0,
+            "the default runtime is current-thread"
+        );
     }
 }

@@ -28,5 +28,7 @@ mod sweep;
 
 pub use backend::BackendKind;
 pub use error::EphemeralError;
-pub use settings::{DEFAULT_IMAGE, IdleGrace, Settings};
+pub use settings::{
+    DEFAULT_IMAGE, DEFAULT_READY_CLONES, IdleGrace, IsolationOverride, KeepPolicy, Settings,
+};
 pub use shared::{Server, server, server_with};

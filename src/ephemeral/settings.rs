@@ -13,7 +13,35 @@ pub enum IdleGrace {
     Never,
 }
 
-/// Where and how throwaway servers are found or started, read from the environment.
+/// What a test keeps of a database-mode test's database (`PERSISTENCE_TEST_KEEP`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum KeepPolicy {
+    /// The databases of failed tests (the default, as `#[sqlx::test]` does): the newest few
+    /// per template, each dropped when its test passes again.
+    #[default]
+    Failed,
+    /// Nothing.
+    None,
+    /// Every test's database, failed or passed, until `persistence test-server stop`.
+    All,
+}
+
+/// How a test that takes `&mut PgConnection` runs (`PERSISTENCE_TEST_ISOLATION`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum IsolationOverride {
+    /// As its signature says: in a transaction that is rolled back.
+    #[default]
+    AsDeclared,
+    /// In a database of its own, outside any transaction: what it writes is committed, and
+    /// kept if it fails (to look at a failed transaction-mode test's data).
+    Database,
+}
+
+/// Where and how throwaway servers are found or started, and how the test harness behaves,
+/// read from the environment: every variable of this crate is read here, once per process
+/// ([`Settings::get`]).
 ///
 /// | variable | meaning | default |
 /// |---|---|---|
@@ -24,7 +52,12 @@ pub enum IdleGrace {
 /// | `PERSISTENCE_TEST_IDLE_GRACE` | seconds a server outlives its last user, or `never` | `5` |
 /// | `PERSISTENCE_STATE_DIR` | lock files, state and the cached pristine cluster | `<target dir>/persistence` |
 /// | `PERSISTENCE_TEST_RAM_DIR` | where native servers keep their data when it has room, or `none` (under the state directory) | `/dev/shm` on Linux, `none` elsewhere |
+/// | `PERSISTENCE_TEST_KEEP` | `failed`, `none` or `all`: the databases kept after database-mode tests ([`KeepPolicy`]) | `failed` |
+/// | `PERSISTENCE_TEST_ISOLATION` | `database`: run `&mut PgConnection` tests in a database of their own, outside a transaction ([`IsolationOverride`]) | unset |
+/// | `PERSISTENCE_TEST_READY_CLONES` | clean database-mode clones the janitor keeps ready per template under nextest; `0` turns the janitor off | `2` |
+/// | `PERSISTENCE_TEST_SEED` | the seed of the tests' random generators (see `testing::seed`) | drawn per process |
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Settings {
     /// The backend asked for.
     pub backend: BackendKind,
@@ -41,7 +74,23 @@ pub struct Settings {
     /// A RAM-backed directory for native servers' data, used when it has room; `None`: the
     /// data lives under the state directory (as on macOS, which has no `/dev/shm`).
     pub ram_dir: Option<PathBuf>,
+    /// What is kept of database-mode tests' databases.
+    pub keep: KeepPolicy,
+    /// How `&mut PgConnection` tests run.
+    pub isolation: IsolationOverride,
+    /// Clean clones the janitor keeps ready per template; `0`: no janitor.
+    pub ready_clones: u32,
+    /// `PERSISTENCE_TEST_SEED` as set (parsed by the harness, which says what is wrong
+    /// with it where a test uses it).
+    pub seed: Option<String>,
+    /// nextest's process-per-test mode: this process runs one test and ends
+    /// (`NEXTEST_EXECUTION_MODE=process-per-test`).
+    pub one_test_per_process: bool,
 }
+
+/// The janitor's ready clones per template unless `PERSISTENCE_TEST_READY_CLONES` says
+/// otherwise: two keep a 2-core machine's nextest slots fed.
+pub const DEFAULT_READY_CLONES: u32 = 2;
 
 /// The image the docker backend runs unless `PERSISTENCE_TEST_IMAGE` says otherwise: a
 /// current official one.
@@ -52,6 +101,32 @@ pub const DEFAULT_IMAGE: &str = "postgres:17-alpine";
 pub const DEFAULT_IDLE_GRACE: Duration = Duration::from_secs(5);
 
 impl Settings {
+    /// The settings of this process, read from its environment on first use. A bad value
+    /// is reported by every call.
+    pub fn get() -> Result<&'static Self, EphemeralError> {
+        type Bad = (&'static str, String, &'static str);
+        static SETTINGS: std::sync::OnceLock<Result<Settings, Bad>> = std::sync::OnceLock::new();
+        let read = SETTINGS.get_or_init(|| {
+            Self::from_env().map_err(|err| match err {
+                EphemeralError::BadSetting {
+                    name,
+                    value,
+                    expected,
+                } => (name, value, expected),
+                // Reading the environment reports nothing else.
+                other => ("the environment", other.to_string(), "valid settings"),
+            })
+        });
+        match read {
+            Ok(settings) => Ok(settings),
+            Err((name, value, expected)) => Err(EphemeralError::BadSetting {
+                name,
+                value: value.clone(),
+                expected,
+            }),
+        }
+    }
+
     /// Reads the settings from the process environment.
     pub fn from_env() -> Result<Self, EphemeralError> {
         Self::from_lookup(|name| std::env::var(name).ok())
@@ -78,8 +153,54 @@ impl Settings {
             Some(value) if value.trim().eq_ignore_ascii_case("none") => None,
             Some(dir) => Some(PathBuf::from(dir)),
         };
+        let keep = match non_empty("PERSISTENCE_TEST_KEEP") {
+            None => KeepPolicy::Failed,
+            Some(value) => match value.trim().to_ascii_lowercase().as_str() {
+                "failed" => KeepPolicy::Failed,
+                "none" | "never" | "0" | "false" => KeepPolicy::None,
+                "all" => KeepPolicy::All,
+                _ => {
+                    return Err(EphemeralError::BadSetting {
+                        name: "PERSISTENCE_TEST_KEEP",
+                        value,
+                        expected: "failed (the default), none or all",
+                    });
+                }
+            },
+        };
+        let isolation = match non_empty("PERSISTENCE_TEST_ISOLATION") {
+            None => IsolationOverride::AsDeclared,
+            Some(value) => match value.trim().to_ascii_lowercase().as_str() {
+                "database" => IsolationOverride::Database,
+                "transaction" | "declared" => IsolationOverride::AsDeclared,
+                _ => {
+                    return Err(EphemeralError::BadSetting {
+                        name: "PERSISTENCE_TEST_ISOLATION",
+                        value,
+                        expected: "database (run `&mut PgConnection` tests in a database of their \
+                                   own), or unset",
+                    });
+                }
+            },
+        };
+        let ready_clones = match non_empty("PERSISTENCE_TEST_READY_CLONES") {
+            None => DEFAULT_READY_CLONES,
+            Some(value) => value.trim().parse().ok().filter(|n| *n <= 1024).ok_or(
+                EphemeralError::BadSetting {
+                    name: "PERSISTENCE_TEST_READY_CLONES",
+                    value,
+                    expected: "a number of clones from 0 (no janitor) to 1024",
+                },
+            )?,
+        };
         Ok(Self {
             backend,
+            keep,
+            isolation,
+            ready_clones,
+            seed: non_empty("PERSISTENCE_TEST_SEED"),
+            one_test_per_process: lookup("NEXTEST_EXECUTION_MODE")
+                .is_some_and(|mode| mode == "process-per-test"),
             external_url: non_empty("TEST_DATABASE_URL"),
             pg_bin: non_empty("PERSISTENCE_PG_BIN").map(PathBuf::from),
             image: non_empty("PERSISTENCE_TEST_IMAGE").unwrap_or_else(|| DEFAULT_IMAGE.to_owned()),

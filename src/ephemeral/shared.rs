@@ -12,7 +12,6 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use sqlx::postgres::PgConnectOptions;
@@ -20,7 +19,7 @@ use tokio::sync::OnceCell;
 
 use super::native::PgBinaries;
 use super::settings::{IdleGrace, Settings};
-use super::state_dir::{START_LOCK, ServerState, StateDir, USERS_LOCK};
+use super::state_dir::{START_LOCK, ServerFiles, ServerState, StateDir, USERS_LOCK};
 use super::supervisor::{Report, Request, SUPERVISOR_ENV, ServerKind};
 use super::{BackendKind, EphemeralError, mismatch, platform, sweep};
 use crate::postgres::redact_passwords;
@@ -33,8 +32,8 @@ pub struct Server {
     url_base: String,
     version: Option<String>,
     instance: String,
-    /// The state directory of a started server (`None`: external).
-    state_dir: Option<PathBuf>,
+    /// The harness's files of this server in the state directory.
+    files: ServerFiles,
     /// Why `auto` chose this backend, when this process started the server.
     choice: Option<String>,
     // Held for the life of the process: it tells the supervisor we still use the server.
@@ -72,6 +71,11 @@ impl Server {
         &self.instance
     }
 
+    /// The harness's files of this server in the state directory (leases, kept databases).
+    pub fn files(&self) -> &ServerFiles {
+        &self.files
+    }
+
     /// Why `PERSISTENCE_TEST_BACKEND=auto` chose this backend (`docker (image ... is
     /// present)`, `native (... docker is not usable: ...)`), when this call started the
     /// server; `None` when it joined one, or the backend was named. The harness prints it
@@ -79,16 +83,6 @@ impl Server {
     /// user its own way.
     pub fn choice(&self) -> Option<&str> {
         self.choice.as_deref()
-    }
-
-    /// Records that `database` was kept for inspection: a server the harness started then
-    /// outlives its idle grace for as long as the database exists on it (until it is dropped,
-    /// or `persistence test-server stop`). Nothing to do on an external server.
-    pub fn hold_for(&self, database: &str) -> Result<(), EphemeralError> {
-        match &self.state_dir {
-            Some(dir) => StateDir::new(dir).record_kept(&self.instance, database),
-            None => Ok(()),
-        }
     }
 }
 
@@ -99,7 +93,7 @@ static SERVER: OnceCell<Server> = OnceCell::const_new();
 pub async fn server() -> Result<&'static Server, EphemeralError> {
     SERVER
         .get_or_try_init(|| async {
-            let server = server_with(Settings::from_env()?).await?;
+            let server = server_with(Settings::get()?.clone()).await?;
             if let Some(choice) = server.choice() {
                 // libtest shows it with the output of the test that started the server.
                 eprintln!("persistence: test server backend: {choice}");
@@ -156,13 +150,17 @@ async fn external(settings: &Settings) -> Result<Server, EphemeralError> {
         .rsplit_once('/')
         .filter(|(base, _)| base.contains("://") && !base.ends_with('/'))
         .map_or_else(|| redacted.clone(), |(base, _)| base.to_owned());
+    let files = StateDir::new(&settings.state_dir).external_files(&redacted);
+    files
+        .create()
+        .map_err(|e| EphemeralError::io("create", files.dir(), e))?;
     Ok(Server {
         backend: BackendKind::External,
         admin,
         url_base,
         version: None,
         instance: "external".to_owned(),
-        state_dir: None,
+        files,
         choice: None,
         _users_lock: None,
     })
@@ -186,6 +184,13 @@ fn started(settings: &Settings) -> Result<Server, EphemeralError> {
         mismatch::say_once(&line);
     }
     let mut server = Server::from_state(state, dir);
+    // Files of servers that no longer run (a supervisor killed before it removed them) go:
+    // one started server runs per state directory at a time.
+    sweep::stale_server_files(dir, server.files.dir());
+    server
+        .files
+        .create()
+        .map_err(|e| EphemeralError::io("create", server.files.dir(), e))?;
     server._users_lock = Some(users);
     server.choice = choice;
     Ok(server)
@@ -195,13 +200,14 @@ impl Server {
     /// The started server `state` (of the state directory `state_dir`) describes, without
     /// a hold on it (its users lock).
     pub(crate) fn from_state(state: ServerState, state_dir: &std::path::Path) -> Self {
+        let files = StateDir::new(state_dir).files_of(&state.instance_id);
         Self {
             backend: state.backend,
             admin: state.admin_options(),
             url_base: format!("postgres://postgres@127.0.0.1:{}", state.port),
             version: Some(state.version),
             instance: state.instance_id,
-            state_dir: Some(state_dir.to_path_buf()),
+            files,
             choice: None,
             _users_lock: None,
         }
@@ -225,7 +231,7 @@ fn start_or_join(settings: &Settings) -> Result<(ServerState, Option<String>), E
     state.write(dir)?;
     // So that `persistence test-server` finds it from anywhere. A test process knows its
     // package from cargo (`CARGO_MANIFEST_DIR`); a program that knows better records again.
-    let project = std::env::var_os("CARGO_MANIFEST_DIR").map(PathBuf::from);
+    let project = std::env::var_os("CARGO_MANIFEST_DIR").map(std::path::PathBuf::from);
     super::registry::record(dir, project.as_deref());
     Ok((state, choice))
     // `start` is unlocked when dropped.

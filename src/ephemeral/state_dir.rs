@@ -13,11 +13,14 @@
 //!   instances/persistence-<id>/      a native server's files when there is no RAM directory:
 //!     owner.pid  data/  sock/  server.log
 //!   servers/<instance>/              files of the test harness that go with one started
-//!                                    server (its clone leases); removed when it stops
-//!     kept/<database>                a kept database: the server outlives its idle grace
-//!                                    while one of these still exists on it
+//!                                    server (ServerFiles); removed when it stops
+//!     <clone>.lock                   the lease of a pooled clone, with its state
+//!     <key>.profile.json             what a template's clean clone holds
+//!     janitor.lock                   held by the janitor while it runs
+//!     kept/<database>                a failed test's database kept for inspection
 //!     users/<pid>                    a process that has used the server (alive or not)
 //!     stop                           asks the supervisor to stop the server now
+//!     keep                           asks the supervisor to keep the server past its grace
 //!   servers/external-<hash>/         the same for an external server (kept: its clones stay)
 //! ```
 //!
@@ -58,6 +61,13 @@ pub const KEPT_DIR: &str = "kept";
 pub const USERS_DIR: &str = "users";
 /// Under a server's files: present when `persistence test-server stop` asked for the stop.
 pub const STOP_FILE: &str = "stop";
+/// Under a server's files: present when `persistence test-server keep` asked the supervisor
+/// to keep the server past its idle grace.
+pub const KEEP_FILE: &str = "keep";
+/// What a lease file's name adds to its clone's name.
+pub const LEASE_SUFFIX: &str = ".lock";
+/// Under a server's files: held by the janitor while it runs.
+pub const JANITOR_LOCK: &str = "janitor.lock";
 /// The prefix of a pristine cluster being built, followed by the builder's pid.
 pub(crate) const PRISTINE_BUILDING_PREFIX: &str = "pristine-building-";
 /// Every container of the harness carries this label, valued with the state directory's key.
@@ -127,38 +137,37 @@ impl StateDir {
         self.path.join(SERVERS_DIR).join(name)
     }
 
+    /// The harness's files of the started server `instance`.
+    pub fn files_of(&self, instance: &str) -> ServerFiles {
+        ServerFiles {
+            dir: self.server_files(instance),
+        }
+    }
+
+    /// The harness's files of the external server `url` (without password): they stay with
+    /// the state directory, as the clones stay on the server.
+    pub fn external_files(&self, url: &str) -> ServerFiles {
+        // The URL's digest: two external servers must not share leases.
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(url.as_bytes());
+        let tag: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        ServerFiles {
+            dir: self
+                .path
+                .join(SERVERS_DIR)
+                .join(format!("{EXTERNAL_SERVER_PREFIX}{tag}")),
+        }
+    }
+
     /// The databases recorded as kept on the server `instance` (whether they still exist is
     /// for the server to say), sorted.
     pub fn kept_databases(&self, instance: &str) -> Vec<String> {
-        let mut names = file_names(&self.server_files(instance).join(KEPT_DIR));
-        names.sort();
-        names
-    }
-
-    /// Records that `database` is kept on the server `instance`: its supervisor keeps the
-    /// server past the idle grace while the database exists. A file survives the process
-    /// that wrote it, however it ends.
-    pub(crate) fn record_kept(&self, instance: &str, database: &str) -> Result<(), EphemeralError> {
-        let dir = self.server_files(instance).join(KEPT_DIR);
-        let path = dir.join(database);
-        if database.is_empty()
-            || !database
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
-        {
-            let why = std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "a kept database's name must be letters, digits and `_`",
-            );
-            return Err(EphemeralError::io("record", path, why));
-        }
-        std::fs::create_dir_all(&dir).map_err(|e| EphemeralError::io("create", &dir, e))?;
-        std::fs::write(&path, b"").map_err(|e| EphemeralError::io("write", &path, e))
+        self.files_of(instance).kept()
     }
 
     /// Forgets a kept database that no longer exists.
     pub(crate) fn forget_kept(&self, instance: &str, database: &str) {
-        let _ = std::fs::remove_file(self.server_files(instance).join(KEPT_DIR).join(database));
+        self.files_of(instance).forget_kept(database);
     }
 
     /// Records that this process uses the server `instance` (for `test-server status`).
@@ -213,6 +222,96 @@ impl StateDir {
         {
             let _ = writeln!(log, "{}", StartRecord::from(state).line());
         }
+    }
+}
+
+/// The test harness's files that belong to one server (`servers/<instance>/`, or
+/// `servers/external-<hash>/`): the clones' leases, the templates' profiles, the kept
+/// databases. Every path below it is named here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServerFiles {
+    dir: PathBuf,
+}
+
+impl ServerFiles {
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Makes the directory if it is missing.
+    pub fn create(&self) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)
+    }
+
+    /// The lease file of the clone `clone`.
+    pub fn lease(&self, clone: &str) -> PathBuf {
+        self.dir.join(format!("{clone}{LEASE_SUFFIX}"))
+    }
+
+    /// The clones that have a lease file, by name.
+    pub fn leased_clones(&self) -> Vec<String> {
+        file_names(&self.dir)
+            .into_iter()
+            .filter_map(|name| name.strip_suffix(LEASE_SUFFIX).map(str::to_owned))
+            .filter(|name| !name.is_empty() && name != JANITOR_LOCK.trim_end_matches(LEASE_SUFFIX))
+            .collect()
+    }
+
+    /// Where the profile of the template `key` is written for the other processes.
+    pub fn profile(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{key}.profile.json"))
+    }
+
+    /// The file the janitor holds locked while it runs.
+    pub fn janitor_lock(&self) -> PathBuf {
+        self.dir.join(JANITOR_LOCK)
+    }
+
+    /// The databases recorded as kept (whether they still exist is for the server to say),
+    /// sorted.
+    pub fn kept(&self) -> Vec<String> {
+        let mut names = file_names(&self.dir.join(KEPT_DIR));
+        names.sort();
+        names
+    }
+
+    /// Records that `database` is kept. A file survives the process that wrote it, however
+    /// it ends.
+    pub fn record_kept(&self, database: &str) -> Result<(), EphemeralError> {
+        let dir = self.dir.join(KEPT_DIR);
+        let path = dir.join(database);
+        if database.is_empty()
+            || !database
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            let why = std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "a kept database's name must be letters, digits and `_`",
+            );
+            return Err(EphemeralError::io("record", path, why));
+        }
+        std::fs::create_dir_all(&dir).map_err(|e| EphemeralError::io("create", &dir, e))?;
+        std::fs::write(&path, b"").map_err(|e| EphemeralError::io("write", &path, e))
+    }
+
+    /// Forgets a kept database (dropped, or found gone).
+    pub fn forget_kept(&self, database: &str) {
+        let _ = std::fs::remove_file(self.dir.join(KEPT_DIR).join(database));
+    }
+
+    /// Whether `persistence test-server keep` asked to keep the server past its grace.
+    pub fn keep_requested(&self) -> bool {
+        self.dir.join(KEEP_FILE).exists()
+    }
+
+    /// Asks the supervisor to keep the server past its idle grace, until it is stopped.
+    pub fn request_keep(&self) -> Result<(), EphemeralError> {
+        self.create()
+            .map_err(|e| EphemeralError::io("create", &self.dir, e))?;
+        let path = self.dir.join(KEEP_FILE);
+        std::fs::write(&path, b"").map_err(|e| EphemeralError::io("write", &path, e))
     }
 }
 

@@ -7,8 +7,9 @@
 //! stdout, closes its stdio (so nextest sees no leaked handle), and then polls the users lock:
 //! every test process holds it shared for as long as it lives, and the kernel drops it when a
 //! process dies, even by SIGKILL. Once the lock has been free for the idle grace, the
-//! supervisor stops the server and deletes its data, unless a kept database still exists on
-//! it ([`super::kept`]); `persistence test-server stop` stops it at any time. If the supervisor itself is killed,
+//! supervisor stops the server and deletes its data, kept databases included (unless
+//! `persistence test-server keep` asked it to stay); `persistence test-server stop` stops it at
+//! any time. If the supervisor itself is killed,
 //! postgres gets SIGQUIT from the kernel (parent-death signal) and the next run sweeps the
 //! data directory.
 
@@ -244,7 +245,8 @@ fn start_native(
 }
 
 /// Returns when the server should go: it died, `persistence test-server stop` asked, or
-/// nobody has used it for the idle grace and it holds no kept database.
+/// nobody has used it for the idle grace (and `persistence test-server keep` did not ask to
+/// keep it).
 /// On return for idleness the caller holds no lock, but the state file is already gone, so
 /// a process that arrives now starts a new server instead of joining this one.
 fn watch(request: &Request, running: &mut Running, state: &ServerState) {
@@ -252,7 +254,7 @@ fn watch(request: &Request, running: &mut Running, state: &ServerState) {
     let Ok(users) = state_dir.lock_file(USERS_LOCK) else {
         return;
     };
-    let mut kept = KeptCheck::default();
+    let files = state_dir.files_of(&state.instance_id);
     let mut idle_since: Option<Instant> = None;
     loop {
         if running.has_exited() {
@@ -274,53 +276,12 @@ fn watch(request: &Request, running: &mut Running, state: &ServerState) {
         let grace = request.idle_grace_ms.map(Duration::from_millis);
         if let (Some(since), Some(grace)) = (idle_since, grace)
             && since.elapsed() >= grace
-            && !kept.holds(&state_dir, state)
+            && !files.keep_requested()
             && retire(&request.state_dir, &users, state)
         {
             return;
         }
         std::thread::sleep(POLL);
-    }
-}
-
-/// Whether kept databases hold the server, asked of the server only when the records
-/// change or every few seconds (the poll runs ten times a second).
-#[derive(Default)]
-struct KeptCheck {
-    runtime: Option<tokio::runtime::Runtime>,
-    last: Option<(Vec<String>, Instant, bool)>,
-}
-
-impl KeptCheck {
-    const EVERY: Duration = Duration::from_secs(2);
-
-    fn holds(&mut self, state_dir: &StateDir, state: &ServerState) -> bool {
-        let recorded = state_dir.kept_databases(&state.instance_id);
-        if recorded.is_empty() {
-            return false;
-        }
-        if let Some((names, at, holds)) = &self.last
-            && *names == recorded
-            && at.elapsed() < Self::EVERY
-        {
-            return *holds;
-        }
-        if self.runtime.is_none() {
-            self.runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .ok();
-        }
-        // A server that cannot be asked keeps what it may hold: stopping it would lose data
-        // someone wanted to see; `test-server stop` still stops it.
-        let holds = self.runtime.as_ref().is_none_or(|runtime| {
-            runtime
-                .block_on(super::kept::existing(state_dir, state))
-                .ok()
-                .is_none_or(|found| !found.is_empty())
-        });
-        self.last = Some((recorded, Instant::now(), holds));
-        holds
     }
 }
 

@@ -9,7 +9,9 @@ use std::time::{Duration, SystemTime};
 
 use super::native::instances_roots;
 use super::platform::{self, process_alive};
-use super::state_dir::{INSTANCE_PREFIX, OWNER_FILE, PRISTINE_BUILDING_PREFIX};
+use super::state_dir::{
+    EXTERNAL_SERVER_PREFIX, INSTANCE_PREFIX, OWNER_FILE, PRISTINE_BUILDING_PREFIX, SERVERS_DIR,
+};
 
 /// A directory without an owner file younger than this may be one being created right now.
 const CREATION_WINDOW: Duration = Duration::from_secs(60);
@@ -73,4 +75,22 @@ fn remove_instance(dir: &Path) {
     }
     tracing::info!(dir = %dir.display(), "persistence: removing an orphaned test server");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Removes the harness's files of started servers other than `current` (one started server
+/// runs per state directory at a time: any other is gone, its supervisor killed before it
+/// could remove them). External servers' files stay, as their clones do.
+pub(crate) fn stale_server_files(state_dir: &Path, current: &Path) {
+    let Ok(entries) = std::fs::read_dir(state_dir.join(SERVERS_DIR)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let external = entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(EXTERNAL_SERVER_PREFIX);
+        if !external && entry.path() != current {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }

@@ -1,7 +1,6 @@
 use sqlx::postgres::{PgDatabaseError, PgErrorPosition};
 
-use super::spec::Isolation;
-use super::statements::{failed, line_of, split};
+use super::sql::text::{failed, line_of, split};
 use crate::ephemeral::EphemeralError;
 
 /// Why the harness could not give a test its database. Messages name what failed (the
@@ -86,18 +85,6 @@ pub enum HarnessError {
         change: &'static str,
         /// The directory to watch, relative to the crate when it can be.
         dir: String,
-    },
-    /// A [`TestSpec`](super::TestSpec) that asks for one isolation was run by the entry point
-    /// of the other (a hand-built spec: `#[db_test]` always calls the matching one).
-    #[error(
-        "the test's spec asks for {asked:?} isolation but was run in {ran:?} isolation; build it \
-         with `.isolation(Isolation::{ran:?})`, or call the run function of {asked:?} isolation"
-    )]
-    IsolationMismatch {
-        /// What the spec says.
-        asked: Isolation,
-        /// The mode of the entry point that ran it.
-        ran: Isolation,
     },
     /// A statement the harness runs itself failed.
     #[error("{action} failed: {}", describe(source))]

@@ -2,50 +2,40 @@
 //!
 //! Each test gets a PostgreSQL it can trust: a server shared by every test process of the
 //! run ([`crate::ephemeral`]), a template database per migration set built once, and either a
-//! transaction that is rolled back ([`TestTransaction`]) or a database cloned from the
-//! template and dropped afterwards ([`TestDb`]).
+//! transaction that is rolled back ([`TestTransaction`]) or a database of its own cloned from
+//! the template ([`TestDb`]). Its settings are environment variables, read once
+//! ([`crate::ephemeral::Settings`]).
 //!
-//! Environment variables (besides those of [`crate::ephemeral::Settings`]):
+//! The modules, by job (dependencies point down this list, never up):
 //!
-//! | variable | meaning |
+//! | module | job |
 //! |---|---|
-//! | `PERSISTENCE_TEST_KEEP=failed` | keep the database of a failed database-mode test and print its URL; its server stays until the database is dropped or `persistence test-server stop` |
-//! | `PERSISTENCE_TEST_READY_CLONES=N` | clean database-mode clones the server's supervisor keeps ready per template under nextest; default 2; `0` turns its janitor off |
+//! | `run` | one test: the entry points, its spec, runtimes, handles, kept databases |
+//! | `pool` | the clones tests lease: leases, reset of a used clone, the janitor |
+//! | `session` | what a process resolves once per schema: the server and the template |
+//! | `schema` | templates, database names, stale test binaries, fixtures |
+//! | `sql` | statements about whole databases, advisory locks, error locations |
 
-mod args;
-mod clones;
-mod connections;
-mod context;
-mod database;
-mod error;
-mod fixtures;
-mod global_scope;
-mod janitor;
-mod leases;
-mod locks;
-mod names;
-mod outcome;
-mod profile;
+pub(crate) mod error;
+pub(crate) mod pool;
 pub mod queries;
 #[doc(hidden)]
 pub mod run;
-mod runtime;
+pub(crate) mod schema;
 mod seed;
-mod spec;
-mod sql;
-mod stale;
-mod statements;
+pub(crate) mod session;
+pub(crate) mod sql;
 mod supervisor_hook;
-mod template;
 mod token;
-mod transaction;
 
-pub use args::FromTestDb;
-pub use database::TestDb;
 pub use error::HarnessError;
-pub use outcome::TestOutcome;
 pub use queries::{QueryCountError, QueryCounter};
+pub use run::args::FromTestDb;
+pub use run::outcome::TestOutcome;
+pub use run::spec::{RuntimeFlavor, TestSpec};
+pub use run::test_db::TestDb;
+pub use run::test_transaction::TestTransaction;
+pub use schema::Migrations;
+pub use schema::fixtures::Fixture;
 pub use seed::{SEED_VAR, SeedError, current_seed, run_seed, test_seed, with_rng};
-pub use spec::{Fixture, Isolation, Migrations, RuntimeFlavor, TestSpec};
 pub use token::unique_token;
-pub use transaction::TestTransaction;

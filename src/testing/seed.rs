@@ -20,8 +20,7 @@ use futures_util::FutureExt;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use super::context::harness;
-use super::outcome::TestOutcome;
+use super::run::outcome::TestOutcome;
 
 /// The variable that fixes the run seed.
 pub const SEED_VAR: &str = "PERSISTENCE_TEST_SEED";
@@ -61,7 +60,11 @@ pub fn run_seed() -> Result<u64, SeedError> {
         Ok(value) if !value.trim().is_empty() => {
             value.trim().parse().map_err(|_| SeedError { value })
         }
-        _ => Ok(*harness().run_seed.get_or_init(|| rand::rng().random())),
+        _ => {
+            // Drawn once, so that every test of the process derives its seed from it.
+            static RUN_SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+            Ok(*RUN_SEED.get_or_init(|| rand::rng().random()))
+        }
     }
 }
 

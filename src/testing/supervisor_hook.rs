@@ -4,9 +4,9 @@
 //! `PERSISTENCE_SUPERVISOR` set (see [`crate::ephemeral::supervisor`]); this constructor,
 //! linked into every binary that uses the harness, turns that copy into the supervisor
 //! before libtest's `main` starts. Any other process returns from it at once. Beside its
-//! server, such a supervisor runs the harness's [janitor](super::janitor).
+//! server, such a supervisor runs the harness's [janitor](super::pool::janitor).
 
 #[ctor::ctor(unsafe)]
 fn persistence_supervisor_hook() {
-    crate::ephemeral::supervisor::run_with(Some(super::janitor::run));
+    crate::ephemeral::supervisor::run_with(Some(super::pool::janitor::run));
 }

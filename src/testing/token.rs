@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use rand::RngExt;
 use rand::rngs::StdRng;
 
-use super::context::harness;
 use super::seed;
 
 /// Digits of the tokens.
@@ -31,12 +30,12 @@ const NONCE_WIDTH: usize = 6;
 /// # let _ = email;
 /// ```
 pub fn unique_token() -> String {
+    // Outside tests: a nonce drawn once per process, and a process-wide counter.
+    static NONCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let (nonce, count) = seed::token_parts().unwrap_or_else(|| {
-        let nonce = harness().token_nonce.get_or_init(|| seed::with_rng(nonce));
-        (
-            nonce.clone(),
-            harness().token_counter.fetch_add(1, Ordering::Relaxed),
-        )
+        let nonce = NONCE.get_or_init(|| seed::with_rng(nonce));
+        (nonce.clone(), COUNTER.fetch_add(1, Ordering::Relaxed))
     });
     format!("{nonce}{}", base36(count))
 }

@@ -11,7 +11,7 @@ fn starts_a_server_scenario() {
     if !scenario_is("start") {
         return;
     }
-    let backend = persistence::testing::run::run_without_database(
+    let backend = persistence::testing::run::without_database(
         &persistence::testing::TestSpec::new("choice"),
         async {
             let server = persistence::ephemeral::server().await.expect("server");

@@ -8,13 +8,11 @@
 //! its test), and the next step gets a clean clone that need not be the same: these tests
 //! then check what the step sees, and the `janitor` tests check the janitor.
 
-use persistence::testing::{Isolation, TestDb, TestSpec, run};
+use persistence::testing::{TestDb, TestSpec, run};
 use sqlx::PgPool;
 
 fn spec(name: &'static str) -> TestSpec {
-    TestSpec::new(name)
-        .migrator(&crate::SCHEMA)
-        .isolation(Isolation::Database)
+    TestSpec::new(name).migrator(&crate::SCHEMA)
 }
 
 /// Runs `body` as a database-mode test and returns its database's name and object id (a
@@ -24,7 +22,7 @@ where
     F: FnOnce(PgPool) -> Fut,
     Fut: Future<Output = ()>,
 {
-    run::run_with_database(&spec(name), |db: TestDb| async move {
+    run::database(&spec(name), |db: TestDb| async move {
         let oid = database_oid(db.pool()).await;
         body(db.pool().clone()).await;
         Ok::<_, std::convert::Infallible>((db.name().to_owned(), oid))
@@ -205,12 +203,8 @@ static AUDITED: sqlx::migrate::Migrator = sqlx::migrate!("./tests/migrations_del
 /// tables without setting it off (or its audit row would be the next test's).
 #[test]
 fn a_reset_sets_off_no_delete_trigger() {
-    let audited = |name| {
-        TestSpec::new(name)
-            .migrator(&AUDITED)
-            .isolation(Isolation::Database)
-    };
-    let first = run::run_with_database(&audited("reuse::audited_writes"), |db: TestDb| async move {
+    let audited = |name| TestSpec::new(name).migrator(&AUDITED);
+    let first = run::database(&audited("reuse::audited_writes"), |db: TestDb| async move {
         exec(
             db.pool(),
             "INSERT INTO parent DEFAULT VALUES; INSERT INTO child (parent_id) SELECT id FROM parent",
@@ -220,21 +214,19 @@ fn a_reset_sets_off_no_delete_trigger() {
         Ok::<_, std::convert::Infallible>((db.name().to_owned(), oid))
     })
     .expect("infallible");
-    let second =
-        run::run_with_database(&audited("reuse::audited_after"), |db: TestDb| async move {
-            for table in ["parent", "child", "audit"] {
-                let rows: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
-                    "SELECT count(*) FROM {table}"
-                )))
-                .fetch_one(db.pool())
-                .await
-                .expect("count");
-                assert_eq!(rows, 0, "rows left in {table}");
-            }
-            let oid = database_oid(db.pool()).await;
-            Ok::<_, std::convert::Infallible>((db.name().to_owned(), oid))
-        })
-        .expect("infallible");
+    let second = run::database(&audited("reuse::audited_after"), |db: TestDb| async move {
+        for table in ["parent", "child", "audit"] {
+            let rows: i64 =
+                sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+                    .fetch_one(db.pool())
+                    .await
+                    .expect("count");
+            assert_eq!(rows, 0, "rows left in {table}");
+        }
+        let oid = database_oid(db.pool()).await;
+        Ok::<_, std::convert::Infallible>((db.name().to_owned(), oid))
+    })
+    .expect("infallible");
     // On an external server each test has a database of its own: nothing to reuse.
     if !first.0.starts_with("persistence_t_") && !clones_go_to_the_janitor() {
         assert_eq!(first, second, "the clone was reset, not recreated");
@@ -252,8 +244,8 @@ fn a_reset_sets_off_no_delete_trigger() {
 fn the_kept_session_plans_the_reset_once() {
     let mut plans = Vec::new();
     for name in ["reuse::plans_1", "reuse::plans_2", "reuse::plans_3"] {
-        let spec = TestSpec::new(name).isolation(Isolation::Database);
-        let database = run::run_with_database(&spec, |db: TestDb| {
+        let spec = TestSpec::new(name);
+        let database = run::database(&spec, |db: TestDb| {
             let plans = &mut plans;
             async move {
                 plans.push(look_plans(db.pool()).await);

@@ -9,7 +9,7 @@ use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use persistence::db_test;
-use persistence::testing::{Fixture, Isolation, TestDb, TestSpec, run};
+use persistence::testing::{Fixture, TestDb, TestSpec, run};
 use sqlx::{PgConnection, PgPool};
 
 const PAUSE: Duration = Duration::from_millis(150);
@@ -127,7 +127,7 @@ fn tests_holding_the_same_rows_all_run_at_once() {
         .fixtures(USERS);
     let met: Vec<bool> = on_threads(N, || {
         let meeting = meeting.clone();
-        run::run_in_transaction(&spec, move |conn| {
+        run::transaction(&spec, move |conn| {
             Box::pin(async move {
                 let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
                     .fetch_one(&mut *conn)
@@ -152,11 +152,10 @@ fn database_tests_committing_the_same_rows_all_run_at_once() {
     let meeting = Meeting::new(N);
     let spec = TestSpec::new("concurrent::same_rows_db")
         .migrator(&crate::SCHEMA)
-        .fixtures(USERS)
-        .isolation(Isolation::Database);
+        .fixtures(USERS);
     let names: Vec<(String, bool)> = on_threads(N, || {
         let meeting = &meeting;
-        run::run_with_database(&spec, |db: TestDb| async move {
+        run::database(&spec, |db: TestDb| async move {
             let users: i64 = sqlx::query_scalar("SELECT count(*) FROM users")
                 .fetch_one(db.pool())
                 .await

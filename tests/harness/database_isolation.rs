@@ -1,7 +1,7 @@
 //! Database isolation: each test gets a database of its own, dropped afterwards.
 
 use persistence::db_test;
-use persistence::testing::{Isolation, TestDb, TestSpec, run};
+use persistence::testing::{TestDb, TestSpec, run};
 use sqlx::{PgPool, Postgres, pool::PoolConnection};
 
 #[db_test(migrator = "crate::SCHEMA")]
@@ -86,10 +86,8 @@ fn assert_nothing_left(name: &str) {
 
 #[test]
 fn nothing_is_left_after_the_test() {
-    let spec = TestSpec::new("database::gone")
-        .migrator(&crate::SCHEMA)
-        .isolation(Isolation::Database);
-    let name = run::run_with_database(&spec, |db: TestDb| async move {
+    let spec = TestSpec::new("database::gone").migrator(&crate::SCHEMA);
+    let name = run::database(&spec, |db: TestDb| async move {
         insert_ada(&db).await;
         Ok::<_, std::convert::Infallible>(db.name().to_owned())
     })
@@ -99,13 +97,11 @@ fn nothing_is_left_after_the_test() {
 
 #[test]
 fn nothing_is_left_after_a_panicking_test() {
-    let spec = TestSpec::new("database::panic")
-        .migrator(&crate::SCHEMA)
-        .isolation(Isolation::Database);
+    let spec = TestSpec::new("database::panic").migrator(&crate::SCHEMA);
     let name = std::sync::Mutex::new(String::new());
     let caught = std::panic::catch_unwind(|| {
         let name = &name;
-        run::run_with_database(&spec, |db: TestDb| async move {
+        run::database(&spec, |db: TestDb| async move {
             *name.lock().expect("lock") = db.name().to_owned();
             insert_ada(&db).await;
             if !db.name().is_empty() {

@@ -10,7 +10,7 @@ use crate::common::tempdir::temp_dir;
 #[test]
 fn any_backend_scenario() {
     if scenario_is("docker") {
-        run::run_in_transaction(&TestSpec::new("any"), |_conn| Box::pin(async {}));
+        run::transaction(&TestSpec::new("any"), |_conn| Box::pin(async {}));
     }
 }
 

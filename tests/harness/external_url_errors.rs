@@ -14,7 +14,7 @@ const PASSWORD: &str = "hunter2secret";
 #[test]
 fn any_backend_scenario() {
     if scenario_is("external") {
-        run::run_in_transaction(&TestSpec::new("any"), |_conn| Box::pin(async {}));
+        run::transaction(&TestSpec::new("any"), |_conn| Box::pin(async {}));
     }
 }
 

@@ -35,7 +35,7 @@ fn broken_migration_scenario() {
         return;
     }
     let spec = TestSpec::new("broken").migrator(&BROKEN);
-    run::run_in_transaction(&spec, |_conn| Box::pin(async {}));
+    run::transaction(&spec, |_conn| Box::pin(async {}));
 }
 
 #[test]
@@ -54,7 +54,7 @@ fn any_backend_scenario() {
     if !scenario_is("any-backend") {
         return;
     }
-    run::run_in_transaction(&TestSpec::new("any"), |_conn| Box::pin(async {}));
+    run::transaction(&TestSpec::new("any"), |_conn| Box::pin(async {}));
 }
 
 #[test]

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use persistence::ephemeral::control;
 use persistence::ephemeral::state_dir::{ServerState, StateDir};
-use persistence::testing::{Isolation, TestDb, TestSpec, run};
+use persistence::testing::{TestDb, TestSpec, run};
 use sqlx::{ConnectOptions, Connection};
 
 use crate::common::scenario::{self, child, scenario_is, test_path};
@@ -195,11 +195,10 @@ fn nextest_child(test: &str, scenario: &str, state: &Path) -> std::process::Comm
 
 /// The child: a database-mode test that fails, printing the clone it was given.
 fn fail_on_a_clone() {
-    let outcome =
-        run::run_with_database(&database_spec("janitor::fails"), |db: TestDb| async move {
-            println!("KEPT-FROM {}", db.name());
-            Err::<(), _>("failing on purpose")
-        });
+    let outcome = run::database(&database_spec("janitor::fails"), |db: TestDb| async move {
+        println!("KEPT-FROM {}", db.name());
+        Err::<(), _>("failing on purpose")
+    });
     assert!(outcome.is_err());
     std::process::exit(1);
 }
@@ -233,9 +232,7 @@ fn hold_every_lease_but(leases: &Path, clone: &str) -> Vec<std::fs::File> {
 
 /// The children's tests: database mode on this file's migrations.
 fn database_spec(name: &'static str) -> TestSpec {
-    TestSpec::new(name)
-        .migrator(&crate::SCHEMA)
-        .isolation(Isolation::Database)
+    TestSpec::new(name).migrator(&crate::SCHEMA)
 }
 
 /// A connection to `database` on the children's server.
@@ -267,7 +264,7 @@ async fn janitor_sessions(server: &ServerState, database: &str) -> i64 {
 
 /// The child: a database-mode test that writes rows and advances a sequence, then ends.
 fn write_and_leave() {
-    let name = run::run_with_database(&database_spec("janitor::writes"), |db: TestDb| async move {
+    let name = run::database(&database_spec("janitor::writes"), |db: TestDb| async move {
         for n in 0..3 {
             sqlx::query("INSERT INTO users (email, display_name) VALUES ($1, 'J')")
                 .bind(format!("j{n}@example.com"))

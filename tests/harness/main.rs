@@ -33,9 +33,11 @@ mod many_at_once;
 mod nextest_one_server;
 mod query_count;
 mod rstest_cases;
+mod runtime;
 mod seeds;
 // It joins a native server started in a private state directory.
 #[cfg(unix)]
 mod settings_mismatch;
 mod sql_errors;
 mod transaction_rollback;
+mod workers;

@@ -13,7 +13,7 @@ static BROKEN: sqlx::migrate::Migrator = sqlx::migrate!("./tests/migrations_brok
 /// outer run as well).
 fn scenario(spec: TestSpec) {
     if scenario_is("run") {
-        run::run_in_transaction(&spec, |_conn| Box::pin(async {}));
+        run::transaction(&spec, |_conn| Box::pin(async {}));
     }
 }
 
@@ -45,14 +45,15 @@ fn with_a_missing_table_in_its_fixture() {
 
 #[test]
 fn with_a_broken_migration() {
-    scenario(TestSpec {
-        // As `#[db_test(migrations = "tests/migrations_broken")]` hands it over.
-        migrations_dir: Some(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/migrations_broken"
-        )),
-        ..TestSpec::new("broken").migrator(&BROKEN)
-    });
+    // As `#[db_test(migrations = "tests/migrations_broken")]` hands it over.
+    scenario(
+        TestSpec::new("broken")
+            .migrator(&BROKEN)
+            .migrations_dir(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/migrations_broken"
+            )),
+    );
 }
 
 /// The failure line of a scenario run, which must fail.

@@ -37,12 +37,12 @@ async fn second_writer_of_the_same_unique_row(conn: &mut PgConnection) {
 #[test]
 fn nothing_a_test_wrote_is_visible_afterwards() {
     let spec = TestSpec::new("rollback::afterwards").migrator(&crate::SCHEMA);
-    run::run_in_transaction(&spec, |conn| {
+    run::transaction(&spec, |conn| {
         Box::pin(async move {
             insert_ada(conn).await.expect("insert");
         })
     });
-    let seen = run::run_in_transaction(&spec, |conn| {
+    let seen = run::transaction(&spec, |conn| {
         Box::pin(async move { Ok::<_, std::convert::Infallible>(users(conn).await) })
     })
     .expect("infallible");
@@ -80,14 +80,14 @@ async fn begin_inside_a_test_is_a_savepoint(conn: &mut PgConnection) -> anyhow::
 #[test]
 fn a_commit_inside_a_test_is_rolled_back_with_it() {
     let spec = TestSpec::new("rollback::inner_commit").migrator(&crate::SCHEMA);
-    run::run_in_transaction(&spec, |conn| {
+    run::transaction(&spec, |conn| {
         Box::pin(async move {
             let mut inner = conn.begin().await.expect("savepoint");
             insert_ada(&mut inner).await.expect("insert");
             inner.commit().await.expect("release savepoint");
         })
     });
-    let seen = run::run_in_transaction(&spec, |conn| {
+    let seen = run::transaction(&spec, |conn| {
         Box::pin(async move { Ok::<_, std::convert::Infallible>(users(conn).await) })
     })
     .expect("infallible");

@@ -1,6 +1,6 @@
-//! `persistence test-server status|stop`: the servers the test harness, `dev`, `generate`
-//! and `prepare` started, with their kept databases and `dev`'s databases; and stopping
-//! them.
+//! `persistence test-server status|keep|stop`: the servers the test harness, `dev`,
+//! `generate` and `prepare` started, with their kept databases and `dev`'s databases;
+//! keeping a test server past its idle grace (for its kept databases); and stopping them.
 //!
 //! The current project's servers come first ([`crate::project`]: `--target-dir DIR`, else
 //! `PERSISTENCE_STATE_DIR`, else cargo's target directory of the crate or workspace the
@@ -15,6 +15,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 use persistence::ephemeral::control::{self, RunningServer};
+use persistence::ephemeral::state_dir::StateDir;
 
 use crate::error::CliError;
 use places::{Place, Role};
@@ -26,6 +27,9 @@ pub(crate) enum TestServerCommand {
     /// this user's servers of other projects; backend, URL, processes using them, idle grace,
     /// kept databases and `dev`'s databases with their URLs.
     Status(Locate),
+    /// Keep this project's test server (and the databases kept after failed tests on it)
+    /// past its idle grace, until `persistence test-server stop`.
+    Keep(Locate),
     /// Stop this project's test server now (with --all, every server `status` lists),
     /// removing its data and kept databases; tests still using it fail.
     Stop {
@@ -81,6 +85,37 @@ pub(crate) async fn run(command: TestServerCommand) -> Result<ExitCode, CliError
                 }
                 show::server(&found.server, &found.place);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        TestServerCommand::Keep(locate) => {
+            let (harness, places) = places::places(&locate)?;
+            let ours: Vec<Found> = running(places)
+                .await
+                .into_iter()
+                .filter(|f| f.place.elsewhere.is_none() && f.place.role == Role::Tests)
+                .collect();
+            let Some(found) = ours.first() else {
+                return Err(CliError::Refused(format!(
+                    "no test server runs for this project (looked in {}): there is nothing to \
+                     keep; run the tests, then `persistence test-server keep` within their idle \
+                     grace, or run them with PERSISTENCE_TEST_IDLE_GRACE=never",
+                    harness.display()
+                )));
+            };
+            let state = &found.server.state;
+            StateDir::new(&found.server.state_dir)
+                .files_of(&state.instance_id)
+                .request_keep()
+                .map_err(CliError::TestServer)?;
+            let kept = found.server.kept.as_ref().map_or(0, Vec::len);
+            say!(
+                "keeping {} {} ({} on 127.0.0.1:{}) and its {kept} kept database(s) until \
+                 `persistence test-server stop`",
+                found.place.role.name(),
+                state.instance_id,
+                state.backend,
+                state.port
+            );
             Ok(ExitCode::SUCCESS)
         }
         TestServerCommand::Stop {

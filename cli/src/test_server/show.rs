@@ -47,8 +47,17 @@ pub(super) fn server(server: &RunningServer, place: &Place) {
         Some(0) if place.role != Role::Tests => {
             "none (stops when the command that started it exits)".to_owned()
         }
+        Some(_)
+            if StateDir::new(&server.state_dir)
+                .files_of(&state.instance_id)
+                .keep_requested() =>
+        {
+            "kept (`persistence test-server keep`): stays until `persistence test-server stop`"
+                .to_owned()
+        }
         Some(ms) => format!(
-            "{} s (stops once unused that long, unless a kept database exists)",
+            "{} s (stops once unused that long, with its kept databases; `persistence \
+             test-server keep` keeps it)",
             ms as f64 / 1000.0
         ),
         None => "never (stays until `persistence test-server stop`)".to_owned(),

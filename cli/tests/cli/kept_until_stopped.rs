@@ -1,12 +1,12 @@
-//! A server that holds a kept database (`PERSISTENCE_TEST_KEEP=failed`) outlives its idle
-//! grace; `persistence test-server status` lists it with the database's URL, and
-//! `persistence test-server stop` stops it, after which nothing of it is left. A server with
-//! `PERSISTENCE_TEST_IDLE_GRACE=never` is listed and stopped the same way.
+//! A failed test's kept database lives as long as its server: `persistence test-server
+//! status` lists it with its URL; the idle grace ends the server with it, unless `persistence
+//! test-server keep` keeps the server; `persistence test-server stop` stops it, after which
+//! nothing of it is left. A server with `PERSISTENCE_TEST_IDLE_GRACE=never` is listed and
+//! stopped the same way.
 //!
-//! Each test's server lives in a private state directory. The case is the default
-//! grace (5 s) and `psql` 60 s later; here the grace is 1 s and the database is opened after
-//! five times that, which proves the same thing (the grace no longer removes the server)
-//! without sleeping a minute.
+//! Each test's server lives in a private state directory, with a short idle grace: a kept
+//! server still answers after five times its grace, which proves that the grace no longer
+//! removes it, without sleeping a minute.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -22,7 +22,7 @@ use sqlx::{Connection, PgConnection};
 
 use crate::support::cli::cli;
 use crate::support::docker::harness_containers;
-use crate::support::kept::{drop_kept, kept_url, write_a_user_then_fail};
+use crate::support::kept::{kept_url, write_a_user_then_fail};
 use crate::support::scenario::{self, child, scenario_is};
 use crate::support::server::wait_for_server_to_go;
 use crate::support::tempdir::temp_dir;
@@ -63,15 +63,14 @@ fn in_state_dir(mut command: Command, state: &Path, grace: &str) -> Command {
     command
 }
 
-/// Runs the failing test with `PERSISTENCE_TEST_KEEP=failed` on the server of `state`, which
+/// Runs the failing test (its database kept, as by default) on the server of `state`, which
 /// outlives its last user by `grace` seconds; returns what it printed.
 fn fail_keeping(state: &Path, grace: &str) -> String {
-    let mut failing = in_state_dir(
+    let failing = in_state_dir(
         child("kept_until_stopped::fails_after_writing", "fail"),
         state,
         grace,
     );
-    failing.env("PERSISTENCE_TEST_KEEP", "failed");
     let (output, text) = scenario::run(failing);
     assert!(!output.status.success(), "{text}");
     text
@@ -126,18 +125,25 @@ impl Traces {
 }
 
 #[test]
-fn a_kept_database_outlives_the_idle_grace_until_the_server_is_stopped() {
+fn test_server_keep_keeps_the_server_of_a_kept_database_until_it_is_stopped() {
     if external() {
         return;
     }
     let scratch = temp_dir("kept-stays");
     let state = scratch.path();
-    let text = fail_keeping(state, "1");
+    let text = fail_keeping(state, "2");
     let url = kept_url(&text);
     let traces = Traces::of(state);
+    // Within the grace: the server is kept from now on.
+    let (_, kept) = test_server(state, &["keep"]);
+    assert!(
+        kept.contains(&format!("keeping test server {}", traces.state.instance_id))
+            && kept.contains("1 kept database(s)"),
+        "{kept}"
+    );
 
     // Five idle graces after the test process ended, the database still answers.
-    std::thread::sleep(Duration::from_secs(5));
+    std::thread::sleep(Duration::from_secs(10));
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let rows: i64 = runtime.block_on(async {
         let options = PgConnectOptions::from_str(&url).expect("the printed URL parses");
@@ -161,7 +167,7 @@ fn a_kept_database_outlives_the_idle_grace_until_the_server_is_stopped() {
             "test server {} ({backend}",
             traces.state.instance_id
         )) && status.contains(&format!("kept database: {url}"))
-            && status.contains("idle grace: 1 s")
+            && status.contains("idle grace: kept (`persistence test-server keep`)")
             && status.contains(&format!("supervisor pid: {}", traces.state.supervisor_pid))
             && status.contains("used by pids: none"),
         "{status}"
@@ -212,28 +218,41 @@ fn a_server_without_idle_grace_is_listed_and_stopped_the_same_way() {
 }
 
 #[test]
-fn a_dropped_kept_database_lets_the_server_go_after_the_grace() {
+fn a_kept_database_goes_with_its_server_after_the_idle_grace() {
     if external() {
         return;
     }
-    let scratch = temp_dir("kept-dropped");
+    let scratch = temp_dir("kept-goes");
     let state = scratch.path();
-    let text = fail_keeping(state, "0.5");
+    let text = fail_keeping(state, "3");
+    let url = kept_url(&text);
     let traces = Traces::of(state);
-    let kept = StateDir::new(state).kept_databases(&traces.state.instance_id);
-    assert_eq!(kept.len(), 1, "{text}");
-    std::thread::sleep(Duration::from_secs(2));
+    let (_, status) = test_server(state, &["status"]);
     assert!(
-        process_alive(traces.state.supervisor_pid),
-        "held by the kept database"
+        status.contains(&format!("kept database: {url}"))
+            && status
+                .contains("idle grace: 3 s (stops once unused that long, with its kept databases"),
+        "{status}"
     );
-
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(drop_kept(&traces.state.admin_options(), &kept[0]));
+    // Nothing holds it past its grace: the server goes, and its kept database with it.
     wait_for_server_to_go(state);
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while process_alive(traces.state.supervisor_pid) && std::time::Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     traces.assert_gone(state);
+}
+
+#[test]
+fn keep_without_a_running_server_says_what_to_do() {
+    let scratch = temp_dir("keep-nothing");
+    let mut command = cli(scratch.path(), &["test-server", "keep"]);
+    command.env("PERSISTENCE_STATE_DIR", scratch.path());
+    let (output, text) = scenario::run(command);
+    assert!(!output.status.success(), "{text}");
+    assert!(
+        text.contains("no test server runs for this project")
+            && text.contains("PERSISTENCE_TEST_IDLE_GRACE=never"),
+        "{text}"
+    );
 }

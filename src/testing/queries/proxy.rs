@@ -148,6 +148,10 @@ impl Proxy {
     }
 }
 
+/// Numbers the relay directories, unique within the process.
+#[cfg(unix)]
+static RELAY_DIRS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// A new private directory for the relay's socket (short: socket paths are limited to about
 /// 100 bytes).
 #[cfg(unix)]
@@ -155,9 +159,7 @@ fn socket_dir() -> io::Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!(
         "persistence-count-{}-{}",
         std::process::id(),
-        super::super::context::harness()
-            .relay_dirs
-            .fetch_add(1, Ordering::Relaxed)
+        RELAY_DIRS.fetch_add(1, Ordering::Relaxed)
     ));
     // Left over by a process with the same pid that was killed: nobody uses it any more.
     let _ = std::fs::remove_dir_all(&dir);

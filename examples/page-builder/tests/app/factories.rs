@@ -60,7 +60,7 @@ async fn a_block_without_parents_creates_them(conn: &mut PgConnection) -> sqlx::
 /// would run it.
 fn built_by(name: &'static str) -> (NewUserValues, Vec<String>) {
     let spec = persistence::testing::TestSpec::new(name);
-    persistence::testing::run::run_without_database(&spec, async {
+    persistence::testing::run::without_database(&spec, async {
         let user = UserFactory::new().build();
         let slugs = (0..3).map(|_| PageFactory::new().build().slug).collect();
         Ok::<_, std::convert::Infallible>(((user.email, user.display_name), slugs))

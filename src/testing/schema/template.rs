@@ -6,29 +6,39 @@
 //! with `IS_TEMPLATE`; one found half built (a builder crashed) is dropped and rebuilt.
 //! Tests never run in the template: they lease clones of it ([`super::clones`]).
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Row};
 
-use super::context::harness;
-use super::error::{HarnessError, describe, locate};
-use super::locks;
-use super::names::{CloneKind, TEMPLATE_PREFIX, like_prefix, template_name, test_database_name};
-use super::profile::WATERMARK_SQL;
-use super::spec::Migrations;
-use super::sql::{
-    create_from_template, databases_like, drop_database, execute, is_duplicate_database,
-    template_mark,
+use super::Migrations;
+use super::names::{
+    DB_CLONE_PREFIX, TEMPLATE_PREFIX, TX_CLONE_PREFIX, like_clones_of, like_prefix, template_name,
+    test_database_name,
 };
 use crate::ephemeral::Server;
+use crate::testing::error::{HarnessError, describe, locate};
+use crate::testing::sql::{
+    WATERMARK_SQL, create_from_template, databases_like, drop_database, execute,
+    is_duplicate_database, locks, template_mark,
+};
 
 /// Changes whenever what the harness puts in a template changes.
 const TEMPLATE_FORMAT: &str = concat!("persistence ", env!("CARGO_PKG_VERSION"), " template r1");
 
 /// Templates not used for this long are dropped when another one is built.
 const PRUNE_AFTER_SECS: u64 = 7 * 24 * 3600;
+
+/// The template keys this process saw complete, so later tests skip the template lock; a
+/// key is forgotten when its template turns out to be gone.
+static READY: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
+/// The directories migrators were embedded from, by the migrator's address, so that a
+/// failing migration is named by its path on disk ([`super::stale`] records them).
+static MIGRATION_DIRS: Mutex<Vec<(usize, &'static str)>> = Mutex::new(Vec::new());
 
 /// The databases of one schema on one server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,11 +86,7 @@ pub(crate) async fn ensure(
     names: &TemplateNames,
     migrations: Migrations,
 ) -> Result<(), HarnessError> {
-    if harness()
-        .ready_templates
-        .lock()
-        .is_ok_and(|set| set.contains(&names.key))
-    {
+    if READY.lock().is_ok_and(|set| set.contains(&names.key)) {
         return Ok(());
     }
     let lock_key = format!("persistence template {}", names.key);
@@ -93,7 +99,7 @@ pub(crate) async fn ensure(
         .map_err(HarnessError::sql("releasing the template lock"));
     built?;
     unlocked?;
-    if let Ok(mut set) = harness().ready_templates.lock() {
+    if let Ok(mut set) = READY.lock() {
         set.insert(names.key.clone());
     }
     Ok(())
@@ -101,7 +107,7 @@ pub(crate) async fn ensure(
 
 /// Forgets that this process saw the template of `names` ready (it was dropped since).
 pub(crate) fn forget(names: &TemplateNames) {
-    if let Ok(mut set) = harness().ready_templates.lock() {
+    if let Ok(mut set) = READY.lock() {
         set.remove(&names.key);
     }
 }
@@ -138,7 +144,9 @@ async fn build(
         let mut conn = PgConnection::connect_with(&options)
             .await
             .map_err(|source| HarnessError::connect(server.display_url(&names.template), source))?;
-        let applied = migrator.run(&mut conn).await;
+        // `run_direct` is what `run` calls: `run`'s `Acquire<'a>` bound makes the template's
+        // future not `Send` for every lifetime, which the harness's driver needs.
+        let applied = migrator.run_direct(None, &mut conn, false).await;
         let _ = conn.close().await;
         applied.map_err(|err| migration_error(migrator, err))?;
     }
@@ -202,8 +210,8 @@ async fn prune(admin: &mut PgConnection, current: &TemplateNames, now: u64) {
 
 /// Drops every clone of the template `key` (a clone in use is ended with it).
 async fn drop_clones(admin: &mut PgConnection, key: &str) {
-    for kind in [CloneKind::Transaction, CloneKind::Database] {
-        for name in databases_like(admin, &kind.like_clones_of(key)).await {
+    for prefix in [TX_CLONE_PREFIX, DB_CLONE_PREFIX] {
+        for name in databases_like(admin, &like_clones_of(prefix, key)).await {
             let _ = drop_database(admin, &name).await;
         }
     }
@@ -251,10 +259,7 @@ fn migration_error(
 /// Remembers that `migrator` was embedded from `dir` (an absolute path).
 pub(crate) fn remember_dir(migrator: &'static sqlx::migrate::Migrator, dir: &'static str) {
     let key = std::ptr::from_ref(migrator) as usize;
-    let mut dirs = harness()
-        .migration_dirs
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let mut dirs = MIGRATION_DIRS.lock().unwrap_or_else(|e| e.into_inner());
     if !dirs.iter().any(|(k, _)| *k == key) {
         dirs.push((key, dir));
     }
@@ -262,10 +267,7 @@ pub(crate) fn remember_dir(migrator: &'static sqlx::migrate::Migrator, dir: &'st
 
 fn dir_of(migrator: &'static sqlx::migrate::Migrator) -> Option<&'static str> {
     let key = std::ptr::from_ref(migrator) as usize;
-    let dirs = harness()
-        .migration_dirs
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let dirs = MIGRATION_DIRS.lock().unwrap_or_else(|e| e.into_inner());
     dirs.iter().find(|(k, _)| *k == key).map(|(_, dir)| *dir)
 }
 
@@ -299,7 +301,7 @@ pub(crate) async fn clone_template(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testing::names::TEST_DB_PREFIX;
+    use crate::testing::schema::names::TEST_DB_PREFIX;
 
     #[test]
     fn names_depend_on_the_server_version() {
@@ -325,10 +327,10 @@ mod tests {
             let current = TemplateNames::new(Migrations::None, Some(&old));
             let old_template = template_name(&old);
             let clones = [
-                CloneKind::Transaction.clone_name(&old, 0),
-                CloneKind::Database.clone_name(&old, 3),
+                format!("{TX_CLONE_PREFIX}{old}_0"),
+                format!("{DB_CLONE_PREFIX}{old}_3"),
             ];
-            let kept_clone = CloneKind::Database.clone_name(&current.key, 0);
+            let kept_clone = format!("{DB_CLONE_PREFIX}{}_0", current.key);
             for name in [&old_template, &current.template] {
                 execute(&mut admin, format!("CREATE DATABASE {name}"))
                     .await

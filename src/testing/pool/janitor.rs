@@ -6,7 +6,7 @@
 //! clone in use, and the supervisor of the server (a long-lived process: see
 //! [`crate::ephemeral::supervisor`]) makes it clean again in the background, once the
 //! process and its connections are gone. It also keeps a few clean clones per template
-//! ready ([`READY_CLONES_ENV`]), so that the first tests of a run rarely wait for
+//! ready (`PERSISTENCE_TEST_READY_CLONES`), so that the first tests of a run rarely wait for
 //! `CREATE DATABASE`.
 //!
 //! The reset's cost is the cold backend: a fresh session plans the reset's look (some 40
@@ -22,34 +22,23 @@
 //! warm connections between its tests and resets them itself: the janitor finds them leased.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use sqlx::{ConnectOptions, Connection, PgConnection};
 
-use super::clones::load_profile;
-use super::context::harness;
-use super::error::HarnessError;
+use super::clone_name;
 use super::leases::{CloneState, Existing, Lease};
-use super::names::{CloneKind, LEASE_SUFFIX, template_name};
-use super::profile::{Profile, Reset};
-use super::sql::{is_missing_database, template_mark};
-use super::template::clone_template;
-use crate::ephemeral::Server;
-use crate::ephemeral::state_dir::StateDir;
+use super::reset::{Profile, Reset, load_profile};
+use crate::ephemeral::state_dir::{ServerFiles, StateDir};
 use crate::ephemeral::supervisor::SideJobContext;
-
-/// How many clean, unleased database-mode clones the janitor keeps per template; `0` turns
-/// the janitor off (each test process then resets its own clone, as under `cargo test`).
-pub(crate) const READY_CLONES_ENV: &str = "PERSISTENCE_TEST_READY_CLONES";
-
-/// Two ready clones keep a 2-core machine's nextest slots fed; more machines run more tests
-/// at once, but each used clone comes back within a few milliseconds, so the queue rarely
-/// needs to be deeper. (The janitor clones only a complete template: one being built or
-/// rebuilt is left to the tests' own processes, under the template's lock.)
-const DEFAULT_READY_CLONES: u32 = 2;
+use crate::ephemeral::{Server, Settings};
+use crate::testing::error::HarnessError;
+use crate::testing::schema::names::{DB_CLONE_PREFIX, parse_clone, template_name};
+use crate::testing::schema::template::clone_template;
+use crate::testing::session::Session;
+use crate::testing::sql::{is_missing_database, template_mark};
 
 /// The application name of the janitor's sessions, which stay in the clones it resets.
 pub(crate) const JANITOR_APPLICATION: &str = "persistence janitor";
@@ -68,40 +57,32 @@ const IDLE_POLL: Duration = Duration::from_millis(50);
 /// How long a template whose clone could not be made is left alone.
 const BACK_OFF: Duration = Duration::from_secs(1);
 
-/// The ready-queue depth set by [`READY_CLONES_ENV`]. A value that is not a number is
-/// reported once and the default used.
-pub(crate) fn ready_clones() -> u32 {
-    *harness()
-        .ready_clones
-        .get_or_init(|| match std::env::var(READY_CLONES_ENV) {
-            Err(_) => DEFAULT_READY_CLONES,
-            Ok(text) => text.trim().parse().unwrap_or_else(|_| {
-                eprintln!(
-                    "persistence: {READY_CLONES_ENV}={text:?} is not a number of clones; using \
-                 {DEFAULT_READY_CLONES} (0 turns the janitor off)"
-                );
-                DEFAULT_READY_CLONES
-            }),
-        })
+/// How many clean, unleased database-mode clones the janitor keeps per template
+/// (`PERSISTENCE_TEST_READY_CLONES`); `0` turns the janitor off (each test process then
+/// resets its own clone, as under `cargo test`). Two keep a 2-core machine's nextest slots
+/// fed; more machines run more tests at once, but each used clone comes back within a few
+/// milliseconds, so the queue rarely needs to be deeper. (The janitor clones only a complete
+/// template: one being built or rebuilt is left to the tests' own processes, under the
+/// template's lock.)
+fn ready_clones() -> u32 {
+    Settings::get().map_or(crate::ephemeral::DEFAULT_READY_CLONES, |s| s.ready_clones)
 }
 
-/// The file a running janitor holds locked, among the server's lease files.
-const JANITOR_LOCK: &str = "janitor.lock";
-
-/// Whether this process leaves its database-mode clone to the janitor: it runs one test
-/// and ends (nextest's process-per-test mode), the janitor is on, and the server's
+/// Whether this process leaves its used database-mode clones to the janitor: it runs one
+/// test and ends (nextest's process-per-test mode), the janitor is on, and the server's
 /// supervisor runs one (a server that `persistence dev` or a program without the harness
-/// started has none). `lease_dir` holds the server's lease files.
-pub(crate) fn takes_used_clones(lease_dir: &Path) -> bool {
-    *harness().takes_used_clones.get_or_init(|| {
-        std::env::var_os("NEXTEST_EXECUTION_MODE").is_some_and(|mode| mode == "process-per-test")
+/// started has none). Decided once per process.
+pub(crate) fn takes_used_clones(session: &Session) -> bool {
+    static TAKES: OnceLock<bool> = OnceLock::new();
+    *TAKES.get_or_init(|| {
+        Settings::get().is_ok_and(|s| s.one_test_per_process)
             && ready_clones() > 0
-            && janitor_runs(lease_dir)
+            && janitor_runs(session.files())
     })
 }
 
-fn janitor_runs(lease_dir: &Path) -> bool {
-    std::fs::File::open(lease_dir.join(JANITOR_LOCK)).is_ok_and(|file| {
+fn janitor_runs(files: &ServerFiles) -> bool {
+    std::fs::File::open(files.janitor_lock()).is_ok_and(|file| {
         matches!(
             file.try_lock_shared(),
             Err(std::fs::TryLockError::WouldBlock)
@@ -121,14 +102,14 @@ pub(crate) fn run(context: SideJobContext) {
     else {
         return;
     };
-    let dir = StateDir::new(&context.state_dir).server_files(&context.server.instance_id);
+    let files = StateDir::new(&context.state_dir).files_of(&context.server.instance_id);
     // Held while the janitor runs, so that test processes know someone resets their clones.
-    let held = std::fs::create_dir_all(&dir).and_then(|()| {
+    let held = files.create().and_then(|()| {
         let file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
-            .open(dir.join(JANITOR_LOCK))?;
+            .open(files.janitor_lock())?;
         file.lock()?;
         Ok(file)
     });
@@ -137,7 +118,7 @@ pub(crate) fn run(context: SideJobContext) {
     };
     let mut janitor = Janitor {
         server: Server::from_state(context.server.clone(), &context.state_dir),
-        dir,
+        files,
         depth,
         admin: None,
         warm: HashMap::new(),
@@ -167,7 +148,7 @@ pub(crate) fn run(context: SideJobContext) {
 struct Janitor {
     server: Server,
     /// The server's lease files (and the templates' profiles).
-    dir: PathBuf,
+    files: ServerFiles,
     depth: u32,
     /// A connection to the maintenance database, kept warm for `CREATE DATABASE`.
     admin: Option<PgConnection>,
@@ -186,10 +167,11 @@ impl Janitor {
         let mut worked = false;
         let mut ready: BTreeMap<String, u32> = BTreeMap::new();
         let mut clones: BTreeMap<String, HashSet<u32>> = BTreeMap::new();
-        for (key, n) in db_clones(&self.dir) {
+        for (key, n) in db_clones(&self.files) {
             clones.entry(key.clone()).or_default().insert(n);
-            let name = clone_name(&key, n);
-            let Ok(Existing::Taken(mut lease)) = Lease::try_take_existing(&self.dir, &name) else {
+            let name = clone_name(DB_CLONE_PREFIX, &key, n);
+            let Ok(Existing::Taken(mut lease)) = Lease::try_take_existing(&self.files, &name)
+            else {
                 continue;
             };
             let clean = match lease.state() {
@@ -216,8 +198,8 @@ impl Janitor {
             if short && !resting && self.profile(key).is_some() {
                 // The lowest free number, as tests would take it.
                 let n = (0..).find(|n| !numbers.contains(n)).unwrap_or(0);
-                let name = clone_name(key, n);
-                if let Ok(Some(mut lease)) = Lease::try_take(&self.dir, &name) {
+                let name = clone_name(DB_CLONE_PREFIX, key, n);
+                if let Ok(Some(mut lease)) = Lease::try_take(&self.files, &name) {
                     worked = true;
                     self.recreate(&mut lease, key, &name).await;
                 }
@@ -279,7 +261,7 @@ impl Janitor {
         if let Some(profile) = self.profiles.get(key) {
             return Some(profile.clone());
         }
-        let profile = Arc::new(load_profile(&self.dir, key)?);
+        let profile = Arc::new(load_profile(&self.files, key)?);
         self.profiles.insert(key.to_owned(), profile.clone());
         Some(profile)
     }
@@ -366,21 +348,13 @@ async fn complete(admin: &mut PgConnection, template: &str) -> Result<bool, Harn
     Ok(template_mark(admin, template).await? == Some(true))
 }
 
-fn clone_name(key: &str, n: u32) -> String {
-    CloneKind::Database.clone_name(key, n)
-}
-
-/// The database-mode clones that have a lease file in `dir`: `(template key, number)`.
-fn db_clones(dir: &Path) -> Vec<(String, u32)> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut clones: Vec<(String, u32)> = entries
-        .flatten()
-        .filter_map(|entry| {
-            let file = entry.file_name();
-            let name = file.to_str()?.strip_suffix(LEASE_SUFFIX)?;
-            let (key, n) = CloneKind::Database.parse(name)?;
+/// The database-mode clones that have a lease file: `(template key, number)`.
+fn db_clones(files: &ServerFiles) -> Vec<(String, u32)> {
+    let mut clones: Vec<(String, u32)> = files
+        .leased_clones()
+        .iter()
+        .filter_map(|name| {
+            let (key, n) = parse_clone(DB_CLONE_PREFIX, name)?;
             Some((key.to_owned(), n))
         })
         .collect();
@@ -395,7 +369,8 @@ mod tests {
     #[test]
     fn only_database_clone_leases_are_the_janitors() {
         let dir = std::env::temp_dir().join(format!("persistence-janitor-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
+        let files = StateDir::new(&dir).files_of("test");
+        files.create().expect("dir");
         for file in [
             "persistence_db_00aa_1.lock",
             "persistence_db_00aa_0.lock",
@@ -403,9 +378,9 @@ mod tests {
             "00aa.profile.json",
             "persistence_db_00aa_x.lock",
         ] {
-            std::fs::write(dir.join(file), "").expect("file");
+            std::fs::write(files.dir().join(file), "").expect("file");
         }
-        let found = db_clones(&dir);
+        let found = db_clones(&files);
         std::fs::remove_dir_all(&dir).expect("cleanup");
         assert_eq!(found, vec![("00aa".to_owned(), 0), ("00aa".to_owned(), 1)]);
     }

@@ -4,7 +4,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, Postgres};
 
-use super::TestDb;
+use super::test_db::TestDb;
+use crate::testing::pool::database::TEST_POOL_MAX;
 
 /// A value a database-mode test can take as its argument, built from the test's database.
 pub trait FromTestDb: Sized {
@@ -37,7 +38,12 @@ impl FromTestDb for PgConnectOptions {
 }
 
 impl FromTestDb for (PgPoolOptions, PgConnectOptions) {
+    /// The pool options `#[sqlx::test]` passes: at most 5 connections, idle ones closed
+    /// after a second.
     async fn from_test_db(db: &TestDb) -> Result<Self, sqlx::Error> {
-        Ok((PgPoolOptions::new(), db.connect_options()))
+        let options = PgPoolOptions::new()
+            .max_connections(TEST_POOL_MAX)
+            .idle_timeout(Some(std::time::Duration::from_secs(1)));
+        Ok((options, db.connect_options()))
     }
 }

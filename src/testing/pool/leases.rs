@@ -14,14 +14,9 @@
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use sha2::{Digest, Sha256};
-
-use super::context::harness;
-use super::names::LEASE_SUFFIX;
-use crate::ephemeral::state_dir::{EXTERNAL_SERVER_PREFIX, SERVERS_DIR, StateDir};
-use crate::ephemeral::{BackendKind, Server, Settings};
+use crate::ephemeral::state_dir::ServerFiles;
 
 /// What the last holder of a lease left its clone in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,22 +76,22 @@ pub(crate) struct Lease {
 }
 
 impl Lease {
-    /// Takes the lease `name` in `dir` if no other holder has it.
-    pub(crate) fn try_take(dir: &Path, name: &str) -> std::io::Result<Option<Self>> {
-        match Self::open(dir, name, true)? {
+    /// Takes the lease on the clone `name` if no other holder has it.
+    pub(crate) fn try_take(files: &ServerFiles, name: &str) -> std::io::Result<Option<Self>> {
+        match Self::open(files, name, true)? {
             Existing::Taken(lease) => Ok(Some(lease)),
             Existing::Held | Existing::Absent => Ok(None),
         }
     }
 
-    /// Takes the lease `name` in `dir` if some holder had it before and none has it now;
-    /// never makes a new one.
-    pub(crate) fn try_take_existing(dir: &Path, name: &str) -> std::io::Result<Existing> {
-        Self::open(dir, name, false)
+    /// Takes the lease on the clone `name` if some holder had it before and none has it
+    /// now; never makes a new one.
+    pub(crate) fn try_take_existing(files: &ServerFiles, name: &str) -> std::io::Result<Existing> {
+        Self::open(files, name, false)
     }
 
-    fn open(dir: &Path, name: &str, create: bool) -> std::io::Result<Existing> {
-        let path = dir.join(format!("{name}{LEASE_SUFFIX}"));
+    fn open(files: &ServerFiles, name: &str, create: bool) -> std::io::Result<Existing> {
+        let path = files.lease(name);
         let opened = OpenOptions::new()
             .read(true)
             .write(true)
@@ -146,54 +141,6 @@ impl Lease {
     }
 }
 
-/// The directory of the leases on `server`'s clones, made on first use: the state
-/// directory's files of that server, which its supervisor removes with it (an external
-/// server's stay, as its clones do). Those of started servers that no longer run (one whose
-/// supervisor was killed) are removed then.
-pub(crate) fn directory(server: &Server) -> std::io::Result<&'static Path> {
-    let cached = &harness().lease_dir;
-    if let Some(dir) = cached.get() {
-        return Ok(dir);
-    }
-    let state = StateDir::new(
-        Settings::from_env()
-            .map(|s| s.state_dir)
-            .map_err(std::io::Error::other)?,
-    );
-    let dir = if server.backend() == BackendKind::External {
-        // The instance id alone would let two external URLs share leases.
-        let digest = Sha256::digest(server.display_url("").as_bytes());
-        let tag: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-        state
-            .path()
-            .join(SERVERS_DIR)
-            .join(format!("{EXTERNAL_SERVER_PREFIX}{tag}"))
-    } else {
-        let dir = state.server_files(server.instance());
-        remove_stale(&state.path().join(SERVERS_DIR), &dir);
-        dir
-    };
-    std::fs::create_dir_all(&dir)?;
-    Ok(cached.get_or_init(|| dir))
-}
-
-/// Only one started server runs per state directory at a time, so the files of any other
-/// started server belong to one that is gone.
-fn remove_stale(root: &Path, current: &Path) {
-    let Ok(entries) = std::fs::read_dir(root) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let external = entry
-            .file_name()
-            .to_string_lossy()
-            .starts_with(EXTERNAL_SERVER_PREFIX);
-        if !external && entry.path() != current {
-            let _ = std::fs::remove_dir_all(entry.path());
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -202,15 +149,16 @@ mod tests {
     fn a_lease_is_exclusive_and_remembers_the_state() {
         let dir =
             std::env::temp_dir().join(format!("persistence-lease-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("dir");
-        let mut first = Lease::try_take(&dir, "c_0").expect("io").expect("free");
+        let files = crate::ephemeral::state_dir::StateDir::new(&dir).files_of("test");
+        files.create().expect("dir");
+        let mut first = Lease::try_take(&files, "c_0").expect("io").expect("free");
         assert_eq!(first.state(), CloneState::Unknown);
-        assert!(Lease::try_take(&dir, "c_0").expect("io").is_none());
+        assert!(Lease::try_take(&files, "c_0").expect("io").is_none());
         first.record(CloneState::Clean { watermark: 42 });
         first.record(CloneState::InUse { watermark: 42 });
         first.record(CloneState::Clean { watermark: 7 });
         drop(first);
-        let mut again = Lease::try_take(&dir, "c_0")
+        let mut again = Lease::try_take(&files, "c_0")
             .expect("io")
             .expect("free again");
         assert_eq!(again.state(), CloneState::Clean { watermark: 7 });

@@ -1,7 +1,10 @@
 //! The statements the harness sends about whole databases (create, drop, list) and what
 //! PostgreSQL's answers to them mean: one home, so that each is written once. The names it
-//! is given are the harness's own ([`super::names`]: `persistence_*` and hex digits), which
+//! is given are the harness's own ([`super::schema::names`]: `persistence_*` and hex digits), which
 //! is why they are spliced in unquoted.
+
+pub(crate) mod locks;
+pub(crate) mod text;
 
 use std::borrow::Cow;
 
@@ -9,6 +12,10 @@ use sqlx::{AssertSqlSafe, PgConnection};
 
 use super::error::HarnessError;
 use crate::ephemeral::Server;
+
+/// The next transaction id: a row written from now on carries one at or above it (the
+/// *watermark* of a clean clone, see [`crate::testing::pool::reset`]).
+pub(crate) const WATERMARK_SQL: &str = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::int8";
 
 /// "database does not exist".
 const MISSING_DATABASE: &str = "3D000";
@@ -54,7 +61,7 @@ pub(crate) async fn drop_database(conn: &mut PgConnection, name: &str) -> Result
     execute(conn, format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await
 }
 
-/// The databases whose names match the `LIKE` pattern (see [`super::names::like_prefix`]);
+/// The databases whose names match the `LIKE` pattern (see [`super::schema::names::like_prefix`]);
 /// none when the query fails, since every caller only cleans up.
 pub(crate) async fn databases_like(conn: &mut PgConnection, pattern: &str) -> Vec<String> {
     sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE $1")

@@ -12,18 +12,19 @@ use std::sync::{Mutex, OnceLock};
 
 use sqlx::migrate::{MigrationType, Migrator};
 
-use super::error::HarnessError;
-use super::spec::{Migrations, TestSpec};
+use super::Migrations;
+use crate::testing::error::HarnessError;
 
 /// What one check found, kept for the other tests of the process.
 type Verdict = Option<(String, &'static str)>;
 
-/// Fails when the migrations `spec` embeds differ from its migrations directory on disk.
+/// Fails when the embedded `migrations` differ from `dir`, the directory on disk they were
+/// embedded from.
 ///
 /// A directory that is gone (a test binary run on another machine, from an archive) is not
 /// checked: there is nothing to be stale against.
-pub(crate) fn check(spec: &TestSpec) -> Result<(), HarnessError> {
-    let (Migrations::Embedded(migrator), Some(dir)) = (spec.migrations, spec.migrations_dir) else {
+pub(crate) fn check(migrations: Migrations, dir: Option<&'static str>) -> Result<(), HarnessError> {
+    let (Migrations::Embedded(migrator), Some(dir)) = (migrations, dir) else {
         return Ok(());
     };
     // A migration that fails later is then named by its path on disk.

@@ -3,8 +3,23 @@
 use futures_util::StreamExt;
 use sqlx::PgConnection;
 
-use super::error::{HarnessError, describe, locate};
-use super::spec::Fixture;
+use crate::testing::error::{HarnessError, describe, locate};
+
+/// One SQL fixture, embedded at compile time and run before the test body.
+#[derive(Debug, Clone, Copy)]
+pub struct Fixture {
+    /// The path it was read from, relative to the crate, for error messages.
+    pub path: &'static str,
+    /// The SQL text.
+    pub sql: &'static str,
+}
+
+impl Fixture {
+    /// A fixture named by `path` whose SQL is `sql`.
+    pub const fn new(path: &'static str, sql: &'static str) -> Self {
+        Self { path, sql }
+    }
+}
 
 /// Runs every fixture on `conn`; the first failure names its file, and the statement and
 /// line in it.

@@ -16,12 +16,17 @@
 //! dropped objects leave no new row, so the row counts of tables that the template fills and
 //! of the catalogs are compared with the template's as well.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
-use sqlx::{AssertSqlSafe, PgConnection, Row};
+use sqlx::{AssertSqlSafe, Connection, PgConnection, Row};
 
-use super::error::HarnessError;
+use super::create_clone;
+use crate::ephemeral::state_dir::ServerFiles;
+use crate::testing::error::HarnessError;
+use crate::testing::session::Session;
+pub(crate) use crate::testing::sql::WATERMARK_SQL;
 
 /// Catalogs in which DDL writes rows, each with the column that names the object a row is
 /// about. Only rows about objects created after initdb are read (their ids start at
@@ -443,8 +448,115 @@ fn catalog_sql() -> String {
     )
 }
 
-/// The next transaction id, as a clean clone's watermark.
-pub(crate) const WATERMARK_SQL: &str = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::int8";
+/// What a test may have set on its session, undone for the next test, so that a warm
+/// session shows it nothing a fresh one would not. (DISCARD ALL would also drop sqlx's
+/// prepared statements, which its cache still lists, and the reset's own plan.)
+const SESSION_RESET: &str = "SET SESSION AUTHORIZATION DEFAULT; RESET ALL; CLOSE ALL; \
+                             UNLISTEN *; SELECT pg_advisory_unlock_all(); DISCARD TEMP; \
+                             DISCARD SEQUENCES";
+
+/// A used clone made clean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Cleaned {
+    /// The clean clone's watermark.
+    pub(crate) watermark: u64,
+    /// Whether it had to be made anew (which ended every session in it).
+    pub(crate) recreated: bool,
+}
+
+/// Resets `conn`'s session and the clone `name` it is connected to; recreates the clone if
+/// a reset cannot make it clean.
+pub(crate) async fn clean(
+    session: &Session,
+    name: &str,
+    conn: &mut PgConnection,
+    watermark: u64,
+) -> Result<Cleaned, HarnessError> {
+    let reset = match profile(session) {
+        // Without the template's profile, nothing tells what the test changed.
+        None => Ok(Reset::Recreate),
+        Some(profile) => profile.reset(conn, watermark, Some(SESSION_RESET)).await,
+    };
+    match reset {
+        Ok(Reset::Untouched) => Ok(Cleaned {
+            watermark,
+            recreated: false,
+        }),
+        Ok(Reset::Cleaned { watermark }) => Ok(Cleaned {
+            watermark,
+            recreated: false,
+        }),
+        Ok(Reset::Recreate) | Err(_) => {
+            if let Err(err) = &reset {
+                tracing::info!(database = name, %err, "persistence: recreating a clone the reset could not clean");
+            }
+            Ok(Cleaned {
+                watermark: create_clone(session, name, true).await?,
+                recreated: true,
+            })
+        }
+    }
+}
+
+/// The profiles this process knows, by template key: a template never changes under its
+/// key, so each is read once (from a clean clone, or from the file a first process wrote).
+static PROFILES: Mutex<Option<HashMap<String, Arc<Profile>>>> = Mutex::new(None);
+
+/// Makes sure the profile of the session's template is known before the clean clone `name`
+/// is handed to a test: read from its file, else from the clone itself (then written to
+/// the file for the other processes).
+pub(crate) async fn know_profile(session: &Session, name: &str) -> Result<(), HarnessError> {
+    if profile(session).is_some() {
+        return Ok(());
+    }
+    let mut conn = session.connect(name).await?;
+    let read = Profile::read(&mut conn).await;
+    let _ = conn.close().await;
+    let profile = Arc::new(read?);
+    let path = session.files().profile(&session.names.key);
+    // Written whole under another name, then renamed: a reader never sees half of it.
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let written = serde_json::to_vec(&*profile)
+        .ok()
+        .and_then(|bytes| std::fs::write(&tmp, bytes).ok())
+        .and_then(|()| std::fs::rename(&tmp, &path).ok());
+    if written.is_none() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    remember(&session.names.key, profile);
+    Ok(())
+}
+
+/// The template's profile, if this process has it or a first process wrote it to its file
+/// (so that a `cargo nextest` process needs no query for it).
+fn profile(session: &Session) -> Option<Arc<Profile>> {
+    let key = &session.names.key;
+    let known = PROFILES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+        .and_then(|profiles| profiles.get(key).cloned());
+    if known.is_some() {
+        return known;
+    }
+    let profile = Arc::new(load_profile(session.files(), key)?);
+    remember(key, profile.clone());
+    Some(profile)
+}
+
+fn remember(key: &str, profile: Arc<Profile>) {
+    PROFILES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get_or_insert_with(HashMap::new)
+        .insert(key.to_owned(), profile);
+}
+
+/// The profile of the template `key` from its file, if a process wrote it.
+pub(crate) fn load_profile(files: &ServerFiles, key: &str) -> Option<Profile> {
+    let bytes = std::fs::read(files.profile(key)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
 
 #[cfg(test)]
 mod tests {

@@ -13,8 +13,8 @@ use std::future::Future;
 use sqlx::PgPool;
 
 use super::outcome::TestOutcome;
-use super::seed;
 use crate::postgres::{GlobalScope, forbid_unscoped_global};
+use crate::testing::seed;
 
 /// Why a transaction-mode test has no process-wide pool, and what to do.
 pub(crate) const IN_TRANSACTION_MODE: &str = "a transaction-mode #[db_test] has no \
