@@ -14,7 +14,7 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
 use super::error::HarnessError;
 use super::run::runtime::{self, Home};
-use super::schema::Migrations;
+use super::schema::Schema;
 use super::schema::template::{self, TemplateNames};
 use crate::ephemeral::state_dir::ServerFiles;
 use crate::ephemeral::{self, Server};
@@ -29,14 +29,16 @@ const ADMIN_POOL_MAX: u32 = 16;
 pub(crate) struct Session {
     pub(crate) server: &'static Server,
     pub(crate) names: TemplateNames,
-    pub(crate) migrations: Migrations,
+    pub(crate) schema: Schema,
 }
 
+type Identity = (usize, usize, usize);
+
 impl Session {
-    /// The session of `migrations` in this process, resolved on first use.
-    pub(crate) async fn of(migrations: Migrations) -> Result<&'static Session, HarnessError> {
-        static SESSIONS: Mutex<Option<HashMap<usize, &'static Session>>> = Mutex::new(None);
-        let key = migrations.identity();
+    /// The session of `schema` in this process, resolved on first use.
+    pub(crate) async fn of(schema: Schema) -> Result<&'static Session, HarnessError> {
+        static SESSIONS: Mutex<Option<HashMap<Identity, &'static Session>>> = Mutex::new(None);
+        let key = schema.identity();
         let known = SESSIONS
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -48,8 +50,8 @@ impl Session {
         let server = ephemeral::server().await?;
         let session: &'static Session = Box::leak(Box::new(Session {
             server,
-            names: TemplateNames::new(migrations, server.version()),
-            migrations,
+            names: TemplateNames::new(schema, server.version()),
+            schema,
         }));
         // Two threads may resolve the same schema at once: the first one kept wins, and the
         // other (equal) one is a few bytes leaked once.
@@ -98,7 +100,7 @@ impl Session {
         &self,
         admin: &mut PgConnection,
     ) -> Result<(), HarnessError> {
-        template::ensure(admin, self.server, &self.names, self.migrations).await
+        template::ensure(admin, self.server, &self.names, self.schema).await
     }
 
     /// `pool.acquire()`, but a pool timeout (an unreachable server looks like one: the pool

@@ -24,6 +24,7 @@ mod docker_backend;
 mod docker_image_missing;
 mod external_url_errors;
 mod failure_reports;
+mod fixture_templates;
 mod fixtures_and_migrations;
 mod fresh_crate;
 mod global_pool;
