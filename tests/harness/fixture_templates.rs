@@ -46,12 +46,18 @@ fn fixtures_run_once_not_in_each_test() {
     .expect("infallible");
     // The template is built by the first test, at the latest: the second runs no fixture.
     let second_started = now_micros();
-    let second = run::database(&stamped("fixture_templates::second"), |db: TestDb| async move {
-        let mut conn = db.pool().acquire().await.expect("conn");
-        Ok::<_, Infallible>(stamp(&mut conn).await)
-    })
+    let second = run::database(
+        &stamped("fixture_templates::second"),
+        |db: TestDb| async move {
+            let mut conn = db.pool().acquire().await.expect("conn");
+            Ok::<_, Infallible>(stamp(&mut conn).await)
+        },
+    )
     .expect("infallible");
-    assert_eq!(first, second, "both tests got the rows the template was built with");
+    assert_eq!(
+        first, second,
+        "both tests got the rows the template was built with"
+    );
     assert!(
         second < second_started,
         "the second test's fixture row is from before it started: {second} >= {second_started}"
@@ -145,5 +151,54 @@ fn an_edited_fixture_is_a_new_template() {
         })
         .expect("infallible");
         assert_eq!(names, [expected]);
+    }
+}
+
+/// Whether this process hands its used clones to the janitor (nextest), which makes the
+/// next test's clone another one.
+fn clones_go_to_the_janitor() -> bool {
+    std::env::var_os("NEXTEST_EXECUTION_MODE").is_some_and(|mode| mode == "process-per-test")
+        && std::env::var("PERSISTENCE_TEST_READY_CLONES").map_or(true, |n| n.trim() != "0")
+}
+
+#[test]
+fn rows_added_to_fixture_tables_are_deleted_without_recreating_the_clone() {
+    let spec = TestSpec::new("fixture_templates::db_adds")
+        .migrator(&crate::SCHEMA)
+        .fixtures(USERS);
+    let mut seen = Vec::new();
+    for round in 0..3 {
+        let (name, oid, names, next_id) = run::database(&spec, |db: TestDb| async move {
+            let mut conn = db.pool().acquire().await.expect("conn");
+            let oid: i64 = sqlx::query_scalar(
+                "SELECT oid::int8 FROM pg_database WHERE datname = current_database()",
+            )
+            .fetch_one(&mut *conn)
+            .await
+            .expect("oid");
+            let names = user_names(&mut conn).await;
+            let next_id: i64 = sqlx::query_scalar(
+                "INSERT INTO users (email, display_name) VALUES ($1, 'Added') RETURNING id",
+            )
+            .bind(format!("added{round}@example.com"))
+            .fetch_one(&mut *conn)
+            .await
+            .expect("insert");
+            Ok::<_, Infallible>((db.name().to_owned(), oid, names, next_id))
+        })
+        .expect("infallible");
+        assert_eq!(names, pristine(), "round {round}: the added rows are gone");
+        seen.push((name, oid, next_id));
+    }
+    assert!(
+        seen.iter().all(|(.., id)| *id == seen[0].2),
+        "the identity sequence is put back: {seen:?}"
+    );
+    // On an external server each test has a database of its own: nothing to reuse.
+    if !seen[0].0.starts_with("persistence_t_") && !clones_go_to_the_janitor() {
+        assert!(
+            seen.iter().all(|s| (&s.0, s.1) == (&seen[0].0, seen[0].1)),
+            "one clone, reset each time rather than recreated (same name and id): {seen:?}"
+        );
     }
 }

@@ -18,11 +18,11 @@ use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Row};
 
 use super::fixtures::{self, Fixture};
-use super::{Migrations, Schema};
 use super::names::{
     DB_CLONE_PREFIX, TEMPLATE_PREFIX, TX_CLONE_PREFIX, like_clones_of, like_prefix, template_name,
     test_database_name,
 };
+use super::{Migrations, Schema};
 use crate::ephemeral::Server;
 use crate::testing::error::{HarnessError, describe, locate};
 use crate::testing::sql::{
