@@ -30,6 +30,9 @@ pub(crate) struct Session {
     pub(crate) server: &'static Server,
     pub(crate) names: TemplateNames,
     pub(crate) schema: Schema,
+    /// Where this process's connections go, when not to the server itself: the relay of
+    /// warm sessions (see [`crate::testing::pool::relay`]), for a process that runs one test.
+    relay: Option<&'static std::path::Path>,
 }
 
 type Identity = (usize, usize, usize);
@@ -52,6 +55,7 @@ impl Session {
             server,
             names: TemplateNames::new(schema, server.version()),
             schema,
+            relay: relay(server),
         }));
         // Two threads may resolve the same schema at once: the first one kept wins, and the
         // other (equal) one is a few bytes leaked once.
@@ -68,9 +72,13 @@ impl Session {
         self.server.files()
     }
 
-    /// Options to connect to `database` on the server.
+    /// Options to connect to `database` on the server (through the relay, if this process
+    /// uses one).
     pub(crate) fn options_for(&self, database: &str) -> PgConnectOptions {
-        self.server.options_for(database)
+        match self.relay {
+            Some(dir) => self.server.options_for(database).socket(dir),
+            None => self.server.options_for(database),
+        }
     }
 
     /// A connection of its own to `database`.
@@ -130,6 +138,18 @@ impl Session {
             )),
         }
     }
+}
+
+/// The relay this process connects through: under nextest (a process runs one test, whose
+/// sessions would be new ones), when the server's supervisor runs one. Asked once.
+fn relay(server: &'static Server) -> Option<&'static std::path::Path> {
+    static RELAY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    #[cfg(unix)]
+    let runs = || crate::testing::pool::relay::running(server.files());
+    #[cfg(not(unix))]
+    let runs = || false;
+    let used = *RELAY.get_or_init(|| runtime::home() == Home::TestRuntime && runs());
+    server.relay_dir().filter(|_| used)
 }
 
 /// A connection to the maintenance database: from the process's pool when the harness's

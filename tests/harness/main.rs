@@ -33,6 +33,9 @@ mod keep_failed;
 mod many_at_once;
 mod nextest_one_server;
 mod query_count;
+// The relay serves native servers over their unix socket.
+#[cfg(unix)]
+mod relay;
 mod rstest_cases;
 mod runtime;
 mod seeds;
