@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 use serde::{Serialize, Serializer};
 use sqlx::postgres::{PgConnection, PgPool};
 
+use super::ErrorCategory;
 use super::client::millis;
-use super::error::{Error, ErrorCategory};
+use super::error::{Error, Kind};
 use super::{PoolTimeoutCause, diagnose_pool_timeout};
 
 /// The media type of a serialized [`HealthReport`].
@@ -386,7 +387,7 @@ pub async fn check_with(pool: &PgPool, options: &HealthOptions) -> HealthReport 
 /// Measures: `SELECT 1` through the pool, and a direct connection if the pool times out.
 pub async fn probe(pool: &PgPool, options: &HealthOptions) -> Probe {
     if pool.is_closed() {
-        return failed(&Error::PoolShutDown);
+        return failed(&Kind::PoolShutDown.into());
     }
     let started = Instant::now();
     let acquired = tokio::time::timeout(options.timeout, pool.acquire()).await;

@@ -38,6 +38,7 @@
 //! # Ok(()) }
 //! ```
 
+mod category;
 mod client;
 mod config;
 mod error;
@@ -54,11 +55,12 @@ pub use client::{
 };
 pub(crate) use client::{PoolTimeoutCause, diagnose_pool_timeout};
 // The harness's own direct connection; only the `testing` feature has a harness.
+pub use category::ErrorCategory;
 #[cfg(feature = "testing")]
 pub(crate) use client::diagnose_pool_timeout_by;
 pub use config::{ConfigError, Host, Origin, PgConfig, PgConfigBuilder, SslMode, quote_identifier};
-pub use error::{Error, ErrorCategory, RetryAdvice};
-pub use global_scope::{GlobalScope, GlobalUnavailable, forbid_unscoped_global, spawn_scoped};
+pub use error::Error;
+pub use global_scope::{GlobalScope, forbid_unscoped_global, spawn_scoped};
 pub use health::{
     ConnectionsCheck, HEALTH_CONTENT_TYPE, HealthChecks, HealthOptions, HealthReport, HealthStatus,
     PoolStats, Probe, ResponseTimeCheck, check, check_with, format_server_version, probe,

@@ -35,7 +35,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgPool, Postgres};
 use sqlx::{AssertSqlSafe, Connection};
 
-use super::error::{Error, ErrorCategory, category_in_chain};
+use super::ErrorCategory;
+use super::error::{Error, Kind, category_in_chain};
 
 /// The SQL isolation levels PostgreSQL implements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -325,7 +326,8 @@ impl<'a, 't> From<&'a mut sqlx::Transaction<'t, Postgres>> for TransactionTarget
 ///
 /// With [`TransactionOptions::retry`], a top-level transaction whose body or commit fails
 /// with a conflict (40001, 40P01) is rolled back and run again after a backoff. A connection
-/// lost during `COMMIT` gives [`Error::CommitOutcomeUnknown`] and is never retried.
+/// lost during `COMMIT` is an error of category [`ErrorCategory::CommitOutcomeUnknown`], never
+/// retried.
 ///
 /// The body's error type `E` must absorb this crate's [`Error`] (for begin/commit failures),
 /// and be either a standard error or [`anyhow::Error`], so conflicts can be recognized
@@ -602,7 +604,7 @@ fn commit_error(error: sqlx::Error, nested: bool) -> Error {
         // A failed RELEASE SAVEPOINT cannot commit anything: the outer COMMIT never ran.
         Error::from(error)
     } else {
-        Error::CommitOutcomeUnknown { source: error }
+        Kind::CommitOutcomeUnknown { source: error }.into()
     }
 }
 
@@ -615,7 +617,7 @@ impl fmt::Display for IsolationLevel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::postgres::error::tests::db_error;
+    use crate::postgres::category::tests::db_error;
 
     #[test]
     fn begin_sql_for_every_option() {
@@ -728,32 +730,31 @@ mod tests {
     fn commit_errors_are_sorted_by_what_the_server_knows() {
         let lost = || sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
         let unknown = commit_error(lost(), false);
-        assert!(unknown.is_commit_outcome_unknown());
-        assert!(!unknown.is_retryable());
+        assert_eq!(unknown.category(), ErrorCategory::CommitOutcomeUnknown);
         assert_eq!(
             category_in_chain(&unknown),
-            Some(ErrorCategory::Unreachable),
-            "the connection was lost, and only a conflict is rerun"
+            Some(ErrorCategory::CommitOutcomeUnknown),
+            "only a conflict is rerun"
         );
 
         let known = commit_error(db_error("40001"), false);
-        assert!(!known.is_commit_outcome_unknown());
         assert_eq!(known.category(), ErrorCategory::Conflict);
 
         for code in ["57P02", "08006", "08P01"] {
-            assert!(
-                commit_error(db_error(code), false).is_commit_outcome_unknown(),
+            assert_eq!(
+                commit_error(db_error(code), false).category(),
+                ErrorCategory::CommitOutcomeUnknown,
                 "{code}"
             );
         }
         let terminated = commit_error(db_error("57P01"), false);
-        assert!(
-            !terminated.is_commit_outcome_unknown(),
+        assert_eq!(
+            terminated.category(),
+            ErrorCategory::ShuttingDown,
             "the server aborted before committing"
         );
 
         let savepoint = commit_error(lost(), true);
-        assert!(!savepoint.is_commit_outcome_unknown());
         assert_eq!(savepoint.category(), ErrorCategory::Unreachable);
     }
 

@@ -8,7 +8,7 @@ use sqlx::postgres::PgPool;
 use super::connect::{connect, connect_lazy};
 use super::shutdown::close;
 use crate::postgres::config::{ConfigError, PgConfig};
-use crate::postgres::error::Error;
+use crate::postgres::error::{Error, Kind};
 use crate::postgres::global_scope::scoped_global;
 
 static GLOBAL: OnceLock<PgPool> = OnceLock::new();
@@ -17,11 +17,11 @@ static GLOBAL: OnceLock<PgPool> = OnceLock::new();
 /// query opens the first connection).
 ///
 /// Inside a [`GlobalScope`](crate::postgres::GlobalScope) the scope answers instead: its pool, or
-/// [`Error::GlobalUnavailable`] saying why there is none (`#[db_test]` runs every test in
+/// an error (category `Config`) saying why there is none (`#[db_test]` runs every test in
 /// such a scope, so code under test reaches the test's database, never `DATABASE_URL`).
 ///
 /// Fails when the configuration is invalid, outside a Tokio runtime, and after
-/// [`shutdown`] with [`Error::PoolShutDown`]. The pool belongs to the runtime that built it:
+/// [`shutdown`] (category `ShuttingDown`). The pool belongs to the runtime that built it:
 /// in tests, where every `#[tokio::test]` has its own runtime, pass pools explicitly instead.
 ///
 /// # Example
@@ -37,7 +37,7 @@ pub fn global() -> Result<&'static PgPool, Error> {
     }
     if let Some(pool) = GLOBAL.get() {
         return if pool.is_closed() {
-            Err(Error::PoolShutDown)
+            Err(Kind::PoolShutDown.into())
         } else {
             Ok(pool)
         };

@@ -6,9 +6,10 @@ use sqlx::postgres::PgPool;
 
 use super::events::{EVENTS_TARGET, millis};
 use super::global::shutdown;
-use crate::postgres::error::Error;
+use crate::postgres::error::{Error, Kind};
 
-/// Closes `pool`: new acquires fail at once with [`Error::PoolShutDown`], idle connections
+/// Closes `pool`: new acquires fail at once (category
+/// [`ShuttingDown`](crate::postgres::ErrorCategory::ShuttingDown)), idle connections
 /// are closed, and connections in use are closed as they come back, waiting at most `timeout`.
 ///
 /// On timeout the pool stays closed, the stragglers are closed when released, and the error
@@ -35,7 +36,7 @@ pub async fn close(pool: &PgPool, timeout: Duration) -> Result<(), Error> {
                 timeout_ms = millis(timeout),
                 "connection pool close timed out; connections still in use will close on release"
             );
-            Err(Error::ShutdownTimedOut { in_use, timeout })
+            Err(Kind::ShutdownTimedOut { in_use, timeout }.into())
         }
     }
 }
@@ -134,6 +135,6 @@ mod tests {
             .expect("nothing in use");
         assert!(pool.is_closed());
         let error = Error::from(pool.acquire().await.expect_err("closed"));
-        assert!(matches!(error, Error::PoolShutDown));
+        assert!(matches!(error.kind(), Kind::PoolShutDown));
     }
 }
