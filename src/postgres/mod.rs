@@ -68,6 +68,6 @@ pub use health::{
 pub use redact::redact_passwords;
 pub(crate) use slug::slugify;
 pub use transaction::{
-    BoxedBody, IsolationLevel, RetryPolicy, Scope, TransactionDepth, TransactionOptions,
-    TransactionTarget, transaction, transaction_boxed,
+    BoxedBody, DerefsToStdError, IsStdError, IsolationLevel, RetryPolicy, Scope, TransactionDepth,
+    TransactionError, TransactionOptions, TransactionTarget, transaction, transaction_boxed,
 };
