@@ -3,7 +3,8 @@
 //! | module | job |
 //! |---|---|
 //! | [`PgConfig`] | `DATABASE_URL` (Prisma's parameters included), `PERSISTENCE_*` overrides, builder |
-//! | [`connect`], [`global`], [`acquire`], [`shutdown`] | the pool, its connection events, graceful shutdown |
+//! | [`connect`], [`global`], [`acquire`] | the pool and its connection events |
+//! | [`close`], [`shutdown`], [`shutdown_signal`] | graceful shutdown: one pool, the process-wide one, on SIGINT/SIGTERM |
 //! | [`GlobalScope`], [`spawn_scoped`] | run code with another pool (or none) as the process-wide one |
 //! | [`transaction`] | commit / rollback / savepoint / retry on conflict |
 //! | [`check`] | an `application/health+json` health report |
@@ -50,8 +51,8 @@ mod slug;
 mod transaction;
 
 pub use client::{
-    EVENTS_TARGET, Signal, acquire, close, close_on_signal, connect, connect_lazy, connect_one,
-    global, init_global, pool_options_with_events, shutdown, shutdown_on_signal, shutdown_signal,
+    EVENTS_TARGET, Signal, acquire, close, connect, connect_lazy, connect_one, global, init_global,
+    pool_options_with_events, shutdown, shutdown_signal,
 };
 pub(crate) use client::{PoolTimeoutCause, diagnose_pool_timeout};
 // The harness's own direct connection; only the `testing` feature has a harness.

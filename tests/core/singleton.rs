@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use persistence::db_test;
 use persistence::postgres::{
-    Error, ErrorCategory, Signal, TransactionOptions, global, shutdown, shutdown_on_signal,
+    Error, ErrorCategory, Signal, TransactionOptions, global, shutdown, shutdown_signal,
     transaction,
 };
 use persistence::testing::TestDb;
@@ -240,7 +240,11 @@ fn sigterm_scenario() {
                 .await
         });
         started_rx.await.expect("the request in flight started");
-        let mut stop = Box::pin(shutdown_on_signal(Duration::from_secs(10)));
+        let mut stop = Box::pin(async {
+            let signal = shutdown_signal().await?;
+            shutdown(Duration::from_secs(10)).await?;
+            Ok::<_, Error>(signal)
+        });
         // Polled once, so the signal handlers are installed before the parent is told.
         tokio::select! {
             biased;

@@ -6,8 +6,8 @@ use sqlx::Connection;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgPool, Postgres};
 
+use super::close::in_use;
 use super::connect::connect_with_timeout;
-use super::shutdown::in_use;
 use crate::postgres::error::{Error, Kind};
 
 /// Takes a connection from `pool`, and when none comes within `pool_timeout`, says why.

@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use sqlx::postgres::PgPool;
 
+use super::close::close;
 use super::connect::{connect, connect_lazy};
-use super::shutdown::close;
 use crate::postgres::config::{ConfigError, PgConfig};
 use crate::postgres::error::{Error, Kind};
 use crate::postgres::global_scope::scoped_global;
@@ -60,7 +60,8 @@ pub async fn init_global(config: &PgConfig) -> Result<&'static PgPool, Error> {
     global()
 }
 
-/// Closes the process-wide pool, if it was built: see [`close`].
+/// Closes the process-wide pool, if it was built: see [`close`]. Call it when the process
+/// stops, e.g. after [`shutdown_signal`](super::shutdown_signal).
 pub async fn shutdown(timeout: Duration) -> Result<(), Error> {
     match GLOBAL.get() {
         Some(pool) => close(pool, timeout).await,
