@@ -72,10 +72,9 @@ impl IsolationLevel {
 /// use std::time::Duration;
 /// use persistence::postgres::RetryPolicy;
 ///
+/// // At most 4 attempts; after the 2nd failed one, a wait of 10 to 20 ms.
 /// let policy = RetryPolicy::new(4).base_delay(Duration::from_millis(10));
 /// assert_eq!(policy.max_attempts(), 4);
-/// let wait = policy.delay_before_retry(2, 0.5); // after the 2nd failed attempt
-/// assert_eq!(wait, Duration::from_millis(15));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -114,7 +113,7 @@ impl RetryPolicy {
     }
 
     /// The wait after failed attempt number `attempt` (1-based), given `jitter` in `[0, 1]`.
-    pub fn delay_before_retry(&self, attempt: u32, jitter: f64) -> Duration {
+    pub(crate) fn delay_before_retry(&self, attempt: u32, jitter: f64) -> Duration {
         let doublings = attempt.saturating_sub(1).min(31);
         let ceiling = self
             .base_delay
@@ -144,16 +143,13 @@ impl Default for RetryPolicy {
 /// use std::time::Duration;
 /// use persistence::postgres::{IsolationLevel, TransactionOptions};
 ///
+/// // BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE; SET LOCAL statement_timeout = 5000
+/// // (one round trip).
 /// let options = TransactionOptions::new()
 ///     .isolation(IsolationLevel::Serializable)
 ///     .read_only(true)
 ///     .deferrable(true)
 ///     .statement_timeout(Duration::from_secs(5));
-/// assert_eq!(
-///     options.begin_sql(),
-///     "BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE; \
-///      SET LOCAL statement_timeout = 5000"
-/// );
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TransactionOptions {
@@ -213,14 +209,9 @@ impl TransactionOptions {
         self
     }
 
-    /// The retry policy, if retries are on.
-    pub fn retry_policy(&self) -> Option<RetryPolicy> {
-        self.retry
-    }
-
     /// The statement that begins a top-level transaction with these options. The `SET LOCAL`s
     /// travel in the same simple query as `BEGIN`, so the options cost no extra round trip.
-    pub fn begin_sql(&self) -> String {
+    pub(crate) fn begin_sql(&self) -> String {
         let mut characteristics = Vec::new();
         if let Some(level) = self.isolation {
             characteristics.push(format!("ISOLATION LEVEL {}", level.as_sql()));
@@ -661,6 +652,16 @@ mod tests {
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
              SET LOCAL idle_in_transaction_session_timeout = 10"
         );
+        assert_eq!(
+            TransactionOptions::new()
+                .isolation(IsolationLevel::Serializable)
+                .read_only(true)
+                .deferrable(true)
+                .statement_timeout(Duration::from_secs(5))
+                .begin_sql(),
+            "BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE; \
+             SET LOCAL statement_timeout = 5000"
+        );
     }
 
     #[test]
@@ -715,12 +716,19 @@ mod tests {
             1,
             "always at least one attempt"
         );
+        let policy = RetryPolicy::new(4).base_delay(Duration::from_millis(10));
+        assert_eq!(policy.max_attempts(), 4);
+        assert_eq!(
+            policy.delay_before_retry(2, 0.5),
+            Duration::from_millis(15),
+            "after the 2nd failed attempt"
+        );
         let policy = RetryPolicy::new(2);
         assert_eq!(policy.delay_before_retry(1, 1.0), Duration::from_millis(20));
         assert_eq!(policy.delay_before_retry(30, 1.0), Duration::from_secs(1));
         let options = TransactionOptions::new().retry(policy);
-        assert_eq!(options.retry_policy(), Some(policy));
-        assert_eq!(TransactionOptions::new().retry_policy(), None);
+        assert_eq!(options.retry, Some(policy));
+        assert_eq!(TransactionOptions::new().retry, None);
     }
 
     #[test]
