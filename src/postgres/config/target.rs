@@ -217,10 +217,10 @@ impl fmt::Debug for Target {
     }
 }
 
-/// Parses a port, rejecting 0 (which means "any port" to the OS, never a server's port).
+/// Parses a port, rejecting 0 (which means "any port" to the OS, never a server's port) and,
+/// as sqlx does, spaces around it.
 pub(crate) fn checked_port(raw: &str, origin: &Origin) -> Result<u16, ConfigError> {
-    raw.trim()
-        .parse::<u16>()
+    raw.parse::<u16>()
         .ok()
         .filter(|port| *port != 0)
         .ok_or_else(|| ConfigError::InvalidPort {

@@ -79,6 +79,8 @@ pub(crate) fn parse_url(raw: &str) -> Result<(Target, Layer), ConfigError> {
         let Some((key, value)) = form_urlencoded::parse(pair.as_bytes()).next() else {
             continue;
         };
+        // libpq takes an empty user or password as unset, where sqlx would send it.
+        let unset = matches!(key.as_ref(), "user" | "password") && value.is_empty();
         if let Some(param) = Param::from_url_key(&key) {
             layer.set(param, &value, &Origin::Url)?;
             continue;
@@ -89,8 +91,8 @@ pub(crate) fn parse_url(raw: &str) -> Result<(Target, Layer), ConfigError> {
                 checked_port(&value, &Origin::Url)?;
                 named.port = true;
             }
-            "user" => named.user = true,
-            "password" => named.password = true,
+            "user" => named.user = !unset,
+            "password" => named.password = !unset,
             "dbname" => named.database = true,
             key if is_passthrough(key) => passthrough.push((key.to_owned(), value.into_owned())),
             key => {
@@ -107,7 +109,9 @@ pub(crate) fn parse_url(raw: &str) -> Result<(Target, Layer), ConfigError> {
                 });
             }
         }
-        kept.push(pair);
+        if !unset {
+            kept.push(pair);
+        }
     }
 
     let base = &raw[..scheme.len() + "://".len() + before_query.len()];
@@ -286,5 +290,19 @@ mod tests {
             .to_string();
         assert!(message.contains("invalid port `x`"), "{message}");
         assert_eq!(parse("postgres://h/db").0.port(), None);
+        for raw in ["postgres://h: 5/db", "postgres://h/db?port=%205"] {
+            let message = parse_url(raw).expect_err(raw).to_string();
+            assert!(message.contains("invalid port ` 5`"), "{message}");
+        }
+    }
+
+    #[test]
+    fn an_empty_user_or_password_is_unset_as_in_libpq() {
+        let (t, _) = parse("postgres://h/db?user=&password=");
+        assert_eq!(t.username(), None);
+        assert!(!t.named.password);
+        assert_ne!(t.options.get_username(), "", "sqlx's default user");
+        assert!(!sends_password(&t, ""));
+        assert_eq!(t.redacted_url(), "postgres://h/db");
     }
 }
