@@ -1,236 +1,45 @@
-//! One error type for the whole production core, sorted into the categories a caller acts on.
-//!
-//! sqlx reports failures by *where* they happened (I/O, pool, database, ...). A service needs
-//! to know *what to do*: reconnect, back off, rerun the transaction, or give up. [`Error`]
-//! keeps the original sqlx error as its source and adds an [`ErrorCategory`] saying that.
-//!
-//! The classification rules are pure functions ([`ErrorCategory::from_sqlstate`],
-//! [`ErrorCategory::from_sqlx`]) so they are tested without a server.
+//! One error type for the whole production core: [`Error`], whose [`category`](Error::category)
+//! says what failed and what to do about it (see [`ErrorCategory`]). sqlx's own error stays
+//! reachable as its source.
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::io;
 use std::time::Duration;
 
-use serde::Serialize;
 use sqlx::migrate::MigrateError;
 
+use super::category::ErrorCategory;
 use super::config::ConfigError;
-use super::global_scope::GlobalUnavailable;
 use super::redact::redact_passwords;
-
-/// What kind of failure an [`Error`] is, and therefore what the caller should do about it.
-///
-/// | category | SQLSTATE / cause | retry |
-/// |---|---|---|
-/// | `Unreachable` | connection refused, DNS, socket missing, class 08 | reconnect with backoff |
-/// | `Timeout` | connect / pool / statement timeout (57014, 25P03, 55P03, 57P05) | caller decides |
-/// | `AuthFailed` | class 28 (28000, 28P01) | never |
-/// | `DatabaseMissing` | 3D000 | never |
-/// | `TooManyConnections` | 53300 | backoff |
-/// | `ShuttingDown` | 57P01, 57P02, 57P03, our pool was shut down | reconnect |
-/// | `Conflict` | 40001 serialization failure, 40P01 deadlock | rerun the transaction |
-/// | `Constraint` | class 23 | no |
-/// | `Tls`, `Config`, `Migration`, `Other` | | no |
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum ErrorCategory {
-    /// The server could not be reached: refused, unknown host, missing socket, connection lost.
-    Unreachable,
-    /// Something took too long: connecting, waiting for a pooled connection, or a statement.
-    Timeout,
-    /// The server rejected the credentials.
-    AuthFailed,
-    /// The database named in the configuration does not exist.
-    DatabaseMissing,
-    /// The server has no connection slot left (`max_connections`).
-    TooManyConnections,
-    /// The server (or this process's pool) is shutting down or not yet accepting connections.
-    ShuttingDown,
-    /// A serialization failure or deadlock: the transaction can be run again.
-    Conflict,
-    /// An integrity constraint (unique, foreign key, check, not null, exclusion) was violated.
-    Constraint,
-    /// The TLS handshake or certificate verification failed.
-    Tls,
-    /// The configuration is invalid.
-    Config,
-    /// A migration failed, was edited after being applied, or is missing.
-    Migration,
-    /// Anything else: programming errors, decoding errors, unexpected server errors.
-    Other,
-}
-
-/// What a caller should do about an error of a given [`ErrorCategory`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RetryAdvice {
-    /// Open a new connection, with backoff: the server may come back.
-    Reconnect,
-    /// Wait (with backoff) and try again: a resource is exhausted for now.
-    Backoff,
-    /// Run the whole transaction again, from its first statement.
-    RerunTransaction,
-    /// It depends on the operation: a timed-out statement may time out again.
-    CallerDecides,
-    /// Trying again gives the same result.
-    Never,
-}
-
-impl ErrorCategory {
-    /// Classifies a PostgreSQL SQLSTATE code (five characters, e.g. `"23505"`).
-    ///
-    /// # Example
-    /// ```
-    /// use persistence::postgres::ErrorCategory;
-    /// assert_eq!(ErrorCategory::from_sqlstate("40P01"), ErrorCategory::Conflict);
-    /// assert_eq!(ErrorCategory::from_sqlstate("23505"), ErrorCategory::Constraint);
-    /// ```
-    pub fn from_sqlstate(code: &str) -> Self {
-        match code {
-            "40001" | "40P01" => Self::Conflict,
-            "3D000" => Self::DatabaseMissing,
-            "53300" => Self::TooManyConnections,
-            // admin_shutdown, crash_shutdown, cannot_connect_now (starting up / recovering).
-            "57P01" | "57P02" | "57P03" => Self::ShuttingDown,
-            // query_canceled is how statement_timeout surfaces; idle_in_transaction_session_timeout,
-            // lock_not_available (lock_timeout) and idle_session_timeout are timeouts as well.
-            "57014" | "25P03" | "55P03" | "57P05" => Self::Timeout,
-            _ if code.starts_with("28") => Self::AuthFailed,
-            _ if code.starts_with("23") => Self::Constraint,
-            _ if code.starts_with("08") => Self::Unreachable,
-            _ => Self::Other,
-        }
-    }
-
-    /// Classifies an I/O error met while connecting or talking to the server.
-    pub fn from_io(error: &io::Error) -> Self {
-        match error.kind() {
-            io::ErrorKind::TimedOut => Self::Timeout,
-            // Refused, reset, unknown host (DNS errors are `Other` kinds), missing unix socket,
-            // broken pipe: in every case the server is not there for us right now.
-            _ => Self::Unreachable,
-        }
-    }
-
-    /// Classifies an error returned by sqlx.
-    pub fn from_sqlx(error: &sqlx::Error) -> Self {
-        match error {
-            sqlx::Error::Io(io) => Self::from_io(io),
-            sqlx::Error::Tls(_) => Self::Tls,
-            sqlx::Error::PoolTimedOut => Self::Timeout,
-            sqlx::Error::PoolClosed => Self::ShuttingDown,
-            sqlx::Error::Configuration(_) => Self::Config,
-            sqlx::Error::Database(db) => db.code().map_or(Self::Other, |c| Self::from_sqlstate(&c)),
-            sqlx::Error::Migrate(migrate) => Self::from_migrate(migrate),
-            _ => Self::Other,
-        }
-    }
-
-    /// Classifies a migration error: a connection problem keeps its own category (the
-    /// migration itself may be fine), everything else is [`ErrorCategory::Migration`].
-    pub fn from_migrate(error: &MigrateError) -> Self {
-        let inner = match error {
-            MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _) => Self::from_sqlx(e),
-            _ => Self::Migration,
-        };
-        if inner.is_connection_problem() {
-            inner
-        } else {
-            Self::Migration
-        }
-    }
-
-    /// True for the categories that say the connection, not the statement, failed.
-    fn is_connection_problem(self) -> bool {
-        matches!(
-            self,
-            Self::Unreachable
-                | Self::Timeout
-                | Self::AuthFailed
-                | Self::DatabaseMissing
-                | Self::TooManyConnections
-                | Self::ShuttingDown
-                | Self::Tls
-        )
-    }
-
-    /// What to do about errors of this category.
-    pub fn retry_advice(self) -> RetryAdvice {
-        match self {
-            Self::Unreachable | Self::ShuttingDown => RetryAdvice::Reconnect,
-            Self::TooManyConnections => RetryAdvice::Backoff,
-            Self::Conflict => RetryAdvice::RerunTransaction,
-            Self::Timeout => RetryAdvice::CallerDecides,
-            Self::AuthFailed
-            | Self::DatabaseMissing
-            | Self::Constraint
-            | Self::Tls
-            | Self::Config
-            | Self::Migration
-            | Self::Other => RetryAdvice::Never,
-        }
-    }
-
-    /// True when trying again (reconnecting, backing off, rerunning) can succeed.
-    pub fn is_retryable(self) -> bool {
-        matches!(
-            self.retry_advice(),
-            RetryAdvice::Reconnect | RetryAdvice::Backoff | RetryAdvice::RerunTransaction
-        )
-    }
-
-    /// The stable snake_case name used in logs and JSON (`"too_many_connections"`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unreachable => "unreachable",
-            Self::Timeout => "timeout",
-            Self::AuthFailed => "auth_failed",
-            Self::DatabaseMissing => "database_missing",
-            Self::TooManyConnections => "too_many_connections",
-            Self::ShuttingDown => "shutting_down",
-            Self::Conflict => "conflict",
-            Self::Constraint => "constraint",
-            Self::Tls => "tls",
-            Self::Config => "config",
-            Self::Migration => "migration",
-            Self::Other => "other",
-        }
-    }
-
-    /// A short human description, used as the first words of error messages.
-    fn headline(self) -> &'static str {
-        match self {
-            Self::Unreachable => "cannot reach the database server",
-            Self::Timeout => "database operation timed out",
-            Self::AuthFailed => "database authentication failed",
-            Self::DatabaseMissing => "the database does not exist",
-            Self::TooManyConnections => "the database server has no free connection slot",
-            Self::ShuttingDown => "the database server is shutting down or starting up",
-            Self::Conflict => "transaction conflict (run the transaction again)",
-            Self::Constraint => "constraint violation",
-            Self::Tls => "TLS error while connecting to the database",
-            Self::Config => "invalid database configuration",
-            Self::Migration => "migration error",
-            Self::Other => "database error",
-        }
-    }
-}
-
-impl fmt::Display for ErrorCategory {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// An error of the production core. Its messages never contain a password.
 ///
-/// Use [`Error::category`] to decide what to do, [`Error::is_retryable`] for the common
-/// yes/no question, and [`std::error::Error::source`] for the underlying sqlx error.
+/// [`Error::category`] is the one way to ask what failed and whether trying again can help;
+/// the message says what happened, [`Error::sqlstate`] gives the server's code, and
+/// [`std::error::Error::source`] leads to the underlying sqlx error.
+///
+/// # Example
+/// ```no_run
+/// use persistence::postgres::{Error, ErrorCategory};
+///
+/// # async fn insert(pool: &sqlx::PgPool) -> Result<(), Error> { Ok(()) }
+/// # async fn run(pool: sqlx::PgPool) -> Result<(), Error> {
+/// match insert(&pool).await {
+///     Err(error) if error.category() == ErrorCategory::Constraint => {
+///         eprintln!("rejected: {error}");
+///     }
+///     other => other?,
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
+#[error(transparent)]
+pub struct Error(#[from] Kind);
+
+/// What happened: the message of an [`Error`], and where its category comes from.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Kind {
     /// The configuration is invalid.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -276,7 +85,7 @@ pub enum Error {
     /// every connection the pool may open is in use. Built by
     /// [`acquire`](crate::postgres::acquire) (and [`transaction`](crate::postgres::transaction)
     /// on a pool), which know the pool; a bare `sqlx::Error::PoolTimedOut` converts to
-    /// [`Error::Database`] with category [`ErrorCategory::Timeout`].
+    /// `Database` with category [`ErrorCategory::Timeout`].
     #[error(
         "no pooled connection was free within {waited:?} (pool_timeout): {in_use} of the pool's \
          {max_connections} connections (connection_limit) are in use; look for slow queries or \
@@ -291,14 +100,16 @@ pub enum Error {
         waited: Duration,
     },
 
-    /// The pool was closed by `shutdown` or `close`: the
-    /// process is stopping and accepts no new database work.
+    /// The pool was closed by [`shutdown`](crate::postgres::shutdown) or
+    /// [`close`](crate::postgres::close): the process is stopping and accepts no new database
+    /// work.
     #[error(
         "the connection pool has been shut down; the process is stopping and runs no new queries"
     )]
     PoolShutDown,
 
-    /// `shutdown` gave up waiting for connections still in use.
+    /// [`shutdown`](crate::postgres::shutdown) or [`close`](crate::postgres::close) gave up
+    /// waiting for connections still in use.
     #[error(
         "shutting down the connection pool timed out after {timeout:?} with {in_use} connection(s) \
          still in use; they will be closed when released"
@@ -312,6 +123,7 @@ pub enum Error {
 
     /// The connection broke while `COMMIT` was in flight: the transaction may or may not have
     /// been committed. Never retried automatically; check the data before doing it again.
+    /// Category [`ErrorCategory::CommitOutcomeUnknown`].
     #[error(
         "the connection was lost during COMMIT, so it is unknown whether the transaction was \
          committed; check before running it again: {}",
@@ -334,10 +146,26 @@ pub enum Error {
         source: MigrateError,
     },
 
-    /// [`global`](crate::postgres::global) was called where a
-    /// [`GlobalScope`](crate::postgres::GlobalScope) forbids it.
-    #[error(transparent)]
-    GlobalUnavailable(#[from] GlobalUnavailable),
+    /// [`global`](crate::postgres::global) was called inside a
+    /// [`GlobalScope::deny`](crate::postgres::GlobalScope::deny) scope.
+    #[error("the process-wide pool is not available here: {reason}")]
+    GlobalDenied {
+        /// The scope's explanation: why, and what to do instead.
+        reason: String,
+    },
+
+    /// [`global`](crate::postgres::global) was called outside any scope in a process that
+    /// called [`forbid_unscoped_global`](crate::postgres::forbid_unscoped_global).
+    #[error(
+        "the process-wide pool is not available outside a scope in this process: {reason}; a \
+         task started with a bare tokio::spawn, spawn_blocking or another thread does not \
+         inherit the scope: start it with persistence::postgres::spawn_scoped, or wrap its future \
+         with GlobalScope::current().run(...)"
+    )]
+    GlobalOutsideScope {
+        /// What the process said when it forbade unscoped use.
+        reason: String,
+    },
 
     /// A migration workflow problem found by this crate, not by sqlx's migrator (nothing to
     /// revert, a migration file missing): holds its description.
@@ -368,39 +196,22 @@ fn describe_sqlx(error: &sqlx::Error) -> String {
 }
 
 impl Error {
-    /// What kind of failure this is.
+    /// What failed, and so what to do about it (the table of [`ErrorCategory`]).
     pub fn category(&self) -> ErrorCategory {
-        match self {
-            Self::Config(_) | Self::GlobalUnavailable(_) => ErrorCategory::Config,
-            Self::Database { category, .. } | Self::Migrator { category, .. } => *category,
-            Self::ConnectTimeout { .. }
-            | Self::ShutdownTimedOut { .. }
-            | Self::PoolExhausted { .. } => ErrorCategory::Timeout,
-            Self::PoolShutDown => ErrorCategory::ShuttingDown,
-            Self::CommitOutcomeUnknown { .. } | Self::Unreachable { .. } => {
-                ErrorCategory::Unreachable
+        match &self.0 {
+            Kind::Config(_) | Kind::GlobalDenied { .. } | Kind::GlobalOutsideScope { .. } => {
+                ErrorCategory::Config
             }
-            Self::MigrationWorkflow(_) => ErrorCategory::Migration,
-            Self::Io { .. } => ErrorCategory::Other,
+            Kind::Database { category, .. } | Kind::Migrator { category, .. } => *category,
+            Kind::ConnectTimeout { .. }
+            | Kind::ShutdownTimedOut { .. }
+            | Kind::PoolExhausted { .. } => ErrorCategory::Timeout,
+            Kind::PoolShutDown => ErrorCategory::ShuttingDown,
+            Kind::Unreachable { .. } => ErrorCategory::Unreachable,
+            Kind::CommitOutcomeUnknown { .. } => ErrorCategory::CommitOutcomeUnknown,
+            Kind::MigrationWorkflow(_) => ErrorCategory::Migration,
+            Kind::Io { .. } => ErrorCategory::Other,
         }
-    }
-
-    /// True when trying again can succeed (see [`ErrorCategory::retry_advice`]).
-    ///
-    /// Always false for [`Error::CommitOutcomeUnknown`] (the first attempt may have committed)
-    /// and [`Error::PoolShutDown`] (this process is stopping).
-    pub fn is_retryable(&self) -> bool {
-        match self {
-            Self::CommitOutcomeUnknown { .. }
-            | Self::PoolShutDown
-            | Self::ShutdownTimedOut { .. } => false,
-            _ => self.category().is_retryable(),
-        }
-    }
-
-    /// True when the connection broke during `COMMIT` and the outcome is unknown.
-    pub fn is_commit_outcome_unknown(&self) -> bool {
-        matches!(self, Self::CommitOutcomeUnknown { .. })
     }
 
     /// The SQLSTATE code when the server reported the error.
@@ -413,11 +224,11 @@ impl Error {
 
     /// The underlying sqlx error, if there is one.
     pub fn as_sqlx(&self) -> Option<&sqlx::Error> {
-        match self {
-            Self::Database { source, .. }
-            | Self::CommitOutcomeUnknown { source }
-            | Self::Unreachable { source, .. } => Some(source),
-            Self::Migrator {
+        match &self.0 {
+            Kind::Database { source, .. }
+            | Kind::CommitOutcomeUnknown { source }
+            | Kind::Unreachable { source, .. } => Some(source),
+            Kind::Migrator {
                 source: MigrateError::Execute(e) | MigrateError::ExecuteMigration(e, _),
                 ..
             } => Some(e),
@@ -425,34 +236,46 @@ impl Error {
         }
     }
 
-    /// Builds an [`Error::Io`] naming what was being done.
+    /// A failed file or signal operation, naming what was being done.
     pub(crate) fn io(action: impl Into<String>, source: io::Error) -> Self {
-        Self::Io {
+        Self::from(Kind::Io {
             action: redact_passwords(&action.into()).into_owned(),
             source,
-        }
+        })
+    }
+
+    /// What happened, for tests that look past the category and the message.
+    #[cfg(test)]
+    pub(crate) fn kind(&self) -> &Kind {
+        &self.0
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(error: ConfigError) -> Self {
+        Self(Kind::Config(error))
     }
 }
 
 impl From<sqlx::Error> for Error {
     fn from(source: sqlx::Error) -> Self {
-        match source {
-            sqlx::Error::PoolClosed => Self::PoolShutDown,
-            sqlx::Error::Migrate(migrate) => Self::from(*migrate),
-            source => Self::Database {
+        Self(match source {
+            sqlx::Error::PoolClosed => Kind::PoolShutDown,
+            sqlx::Error::Migrate(migrate) => return Self::from(*migrate),
+            source => Kind::Database {
                 category: ErrorCategory::from_sqlx(&source),
                 source,
             },
-        }
+        })
     }
 }
 
 impl From<MigrateError> for Error {
     fn from(source: MigrateError) -> Self {
-        Self::Migrator {
+        Self(Kind::Migrator {
             category: ErrorCategory::from_migrate(&source),
             source,
-        }
+        })
     }
 }
 
@@ -472,9 +295,6 @@ impl fmt::Debug for Error {
 pub(crate) fn category_in_chain(error: &(dyn StdError + 'static)) -> Option<ErrorCategory> {
     let mut current = Some(error);
     while let Some(e) = current {
-        // The same answer as `category()`: a commit whose outcome is unknown is `Unreachable`
-        // (the connection was lost) in both, and is kept from a rerun by `is_retryable` and by
-        // `transaction` rerunning on `Conflict` only.
         if let Some(ours) = e.downcast_ref::<Error>() {
             return Some(ours.category());
         }
@@ -487,193 +307,29 @@ pub(crate) fn category_in_chain(error: &(dyn StdError + 'static)) -> Option<Erro
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use std::borrow::Cow;
-
-    /// A server error with a given SQLSTATE, as the server would send it.
-    #[derive(Debug)]
-    pub(crate) struct FakeDbError {
-        pub(crate) code: Option<&'static str>,
-        pub(crate) message: &'static str,
-    }
-
-    impl fmt::Display for FakeDbError {
-        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str(self.message)
-        }
-    }
-
-    impl StdError for FakeDbError {}
-
-    impl sqlx::error::DatabaseError for FakeDbError {
-        fn message(&self) -> &str {
-            self.message
-        }
-        fn code(&self) -> Option<Cow<'_, str>> {
-            self.code.map(Cow::Borrowed)
-        }
-        fn as_error(&self) -> &(dyn StdError + Send + Sync + 'static) {
-            self
-        }
-        fn as_error_mut(&mut self) -> &mut (dyn StdError + Send + Sync + 'static) {
-            self
-        }
-        fn into_error(self: Box<Self>) -> Box<dyn StdError + Send + Sync + 'static> {
-            self
-        }
-        fn kind(&self) -> sqlx::error::ErrorKind {
-            sqlx::error::ErrorKind::Other
-        }
-    }
-
-    pub(crate) fn db_error(code: &'static str) -> sqlx::Error {
-        sqlx::Error::Database(Box::new(FakeDbError {
-            code: Some(code),
-            message: "server says no",
-        }))
-    }
+    use crate::postgres::category::tests::{FakeDbError, db_error, sqlx_cases};
 
     #[test]
-    fn every_sqlstate_row_of_the_table() {
-        use ErrorCategory::*;
-        let table = [
-            ("08000", Unreachable),
-            ("08001", Unreachable),
-            ("08003", Unreachable),
-            ("08006", Unreachable),
-            ("08P01", Unreachable),
-            ("57014", Timeout),
-            ("25P03", Timeout),
-            ("55P03", Timeout),
-            ("57P05", Timeout),
-            ("28000", AuthFailed),
-            ("28P01", AuthFailed),
-            ("3D000", DatabaseMissing),
-            ("53300", TooManyConnections),
-            ("57P01", ShuttingDown),
-            ("57P02", ShuttingDown),
-            ("57P03", ShuttingDown),
-            ("40001", Conflict),
-            ("40P01", Conflict),
-            ("23000", Constraint),
-            ("23502", Constraint),
-            ("23503", Constraint),
-            ("23505", Constraint),
-            ("23514", Constraint),
-            ("23P01", Constraint),
-            ("42P01", Other),
-            ("40002", Other),
-            ("53000", Other),
-            ("", Other),
-        ];
-        for (code, expected) in table {
-            assert_eq!(
-                ErrorCategory::from_sqlstate(code),
-                expected,
-                "SQLSTATE {code}"
-            );
-        }
-    }
-
-    #[test]
-    fn retry_advice_matches_the_design_table() {
-        use ErrorCategory::*;
-        let table = [
-            (Unreachable, RetryAdvice::Reconnect, true),
-            (Timeout, RetryAdvice::CallerDecides, false),
-            (AuthFailed, RetryAdvice::Never, false),
-            (DatabaseMissing, RetryAdvice::Never, false),
-            (TooManyConnections, RetryAdvice::Backoff, true),
-            (ShuttingDown, RetryAdvice::Reconnect, true),
-            (Conflict, RetryAdvice::RerunTransaction, true),
-            (Constraint, RetryAdvice::Never, false),
-            (Tls, RetryAdvice::Never, false),
-            (Config, RetryAdvice::Never, false),
-            (Migration, RetryAdvice::Never, false),
-            (Other, RetryAdvice::Never, false),
-        ];
-        for (category, advice, retryable) in table {
-            assert_eq!(category.retry_advice(), advice, "{category}");
-            assert_eq!(category.is_retryable(), retryable, "{category}");
-            let json = serde_json::to_value(category).expect("serializes");
-            assert_eq!(json, category.as_str(), "{category}");
-            assert_eq!(category.to_string(), category.as_str());
-            assert!(!category.headline().is_empty());
-        }
-    }
-
-    #[test]
-    fn classifies_sqlx_errors() {
-        use ErrorCategory::*;
-        let io = |kind| sqlx::Error::Io(io::Error::new(kind, "boom"));
-        let cases = [
-            (io(io::ErrorKind::ConnectionRefused), Unreachable),
-            (io(io::ErrorKind::NotFound), Unreachable),
-            (io(io::ErrorKind::ConnectionReset), Unreachable),
-            (io(io::ErrorKind::Other), Unreachable),
-            (io(io::ErrorKind::TimedOut), Timeout),
-            (sqlx::Error::Tls("bad certificate".into()), Tls),
-            (sqlx::Error::PoolTimedOut, Timeout),
-            (sqlx::Error::PoolClosed, ShuttingDown),
-            (sqlx::Error::Configuration("nope".into()), Config),
-            (sqlx::Error::Protocol("garbage".into()), Other),
-            (sqlx::Error::RowNotFound, Other),
-            (sqlx::Error::WorkerCrashed, Other),
-            (db_error("40001"), Conflict),
-            (
-                sqlx::Error::Database(Box::new(FakeDbError {
-                    code: None,
-                    message: "no code",
-                })),
-                Other,
-            ),
-            (
-                sqlx::Error::Migrate(Box::new(MigrateError::VersionMismatch(3))),
-                Migration,
-            ),
-        ];
-        for (error, expected) in cases {
-            assert_eq!(ErrorCategory::from_sqlx(&error), expected, "{error}");
+    fn errors_from_sqlx_keep_their_category() {
+        for (error, expected) in sqlx_cases() {
             assert_eq!(Error::from(error).category(), expected);
         }
     }
 
     #[test]
-    fn classifies_migrate_errors() {
-        use ErrorCategory::*;
-        let refused = || sqlx::Error::Io(io::Error::from(io::ErrorKind::ConnectionRefused));
-        let cases = [
-            (MigrateError::Execute(refused()), Unreachable),
-            (MigrateError::ExecuteMigration(refused(), 1), Unreachable),
-            (
-                MigrateError::ExecuteMigration(db_error("42601"), 1),
-                Migration,
-            ),
-            (MigrateError::Execute(db_error("28P01")), AuthFailed),
-            (MigrateError::Dirty(4), Migration),
-            (MigrateError::VersionMissing(4), Migration),
-        ];
-        for (error, expected) in cases {
-            assert_eq!(ErrorCategory::from_migrate(&error), expected, "{error}");
-        }
-    }
-
-    #[test]
-    fn error_variants_have_categories_and_retryability() {
+    fn every_kind_has_its_category() {
         let conflict = Error::from(db_error("40P01"));
         assert_eq!(conflict.category(), ErrorCategory::Conflict);
-        assert!(conflict.is_retryable());
         assert_eq!(conflict.sqlstate().as_deref(), Some("40P01"));
         assert!(conflict.as_sqlx().is_some());
         assert!(conflict.to_string().contains("(SQLSTATE 40P01)"));
 
-        let unknown = Error::CommitOutcomeUnknown {
+        let unknown = Error::from(Kind::CommitOutcomeUnknown {
             source: sqlx::Error::Io(io::Error::from(io::ErrorKind::ConnectionReset)),
-        };
-        assert!(unknown.is_commit_outcome_unknown());
-        assert!(!unknown.is_retryable());
-        assert_eq!(unknown.category(), ErrorCategory::Unreachable);
+        });
+        assert_eq!(unknown.category(), ErrorCategory::CommitOutcomeUnknown);
         assert!(unknown.as_sqlx().is_some());
         assert!(
             unknown
@@ -682,27 +338,24 @@ pub(crate) mod tests {
         );
 
         let closed = Error::from(sqlx::Error::PoolClosed);
-        assert!(matches!(closed, Error::PoolShutDown));
+        assert!(matches!(closed.kind(), Kind::PoolShutDown));
         assert_eq!(closed.category(), ErrorCategory::ShuttingDown);
-        assert!(!closed.is_retryable());
         assert!(closed.as_sqlx().is_none());
         assert!(closed.sqlstate().is_none());
 
-        let shutdown = Error::ShutdownTimedOut {
+        let shutdown = Error::from(Kind::ShutdownTimedOut {
             in_use: 2,
             timeout: Duration::from_secs(1),
-        };
+        });
         assert_eq!(shutdown.category(), ErrorCategory::Timeout);
-        assert!(!shutdown.is_retryable());
         assert!(shutdown.to_string().contains("2 connection(s)"));
 
-        let exhausted = Error::PoolExhausted {
+        let exhausted = Error::from(Kind::PoolExhausted {
             max_connections: 4,
             in_use: 4,
             waited: Duration::from_millis(300),
-        };
+        });
         assert_eq!(exhausted.category(), ErrorCategory::Timeout);
-        assert!(!exhausted.is_retryable());
         assert!(exhausted.as_sqlx().is_none());
         assert!(
             exhausted
@@ -711,10 +364,10 @@ pub(crate) mod tests {
             "{exhausted}"
         );
 
-        let connect = Error::ConnectTimeout {
+        let connect = Error::from(Kind::ConnectTimeout {
             target: "db:5432".into(),
             timeout: Duration::from_secs(5),
-        };
+        });
         assert_eq!(connect.category(), ErrorCategory::Timeout);
         assert!(connect.to_string().contains("connect_timeout"));
 
@@ -725,7 +378,7 @@ pub(crate) mod tests {
         assert_eq!(migrate.category(), ErrorCategory::Migration);
         assert!(migrate.as_sqlx().is_none());
 
-        let workflow = Error::MigrationWorkflow("nothing to revert".into());
+        let workflow = Error::from(Kind::MigrationWorkflow("nothing to revert".into()));
         assert_eq!(workflow.category(), ErrorCategory::Migration);
 
         let io = Error::io(
@@ -737,7 +390,13 @@ pub(crate) mod tests {
 
         let config = Error::from(ConfigError::MissingUrl);
         assert_eq!(config.category(), ErrorCategory::Config);
-        assert!(!config.is_retryable());
+
+        for global in [
+            Kind::GlobalDenied { reason: "x".into() },
+            Kind::GlobalOutsideScope { reason: "x".into() },
+        ] {
+            assert_eq!(Error::from(global).category(), ErrorCategory::Config);
+        }
     }
 
     #[test]
@@ -763,6 +422,14 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn the_source_is_the_sqlx_error() {
+        let error = Error::from(db_error("23505"));
+        let source = error.source().expect("a source");
+        assert!(source.downcast_ref::<sqlx::Error>().is_some(), "{source}");
+        assert!(Error::from(ConfigError::MissingUrl).source().is_none());
+    }
+
+    #[test]
     fn finds_categories_in_wrapping_error_types() {
         #[derive(Debug, thiserror::Error)]
         enum AppError {
@@ -778,12 +445,12 @@ pub(crate) mod tests {
         let raw = AppError::Raw(db_error("23505"));
         assert_eq!(category_in_chain(&raw), Some(ErrorCategory::Constraint));
         assert_eq!(category_in_chain(&AppError::Mine), None);
-        let unknown = Error::CommitOutcomeUnknown {
+        let unknown = Error::from(Kind::CommitOutcomeUnknown {
             source: sqlx::Error::Io(io::Error::from(io::ErrorKind::ConnectionReset)),
-        };
+        });
         assert_eq!(
             category_in_chain(&unknown),
-            Some(ErrorCategory::Unreachable)
+            Some(ErrorCategory::CommitOutcomeUnknown)
         );
     }
 
@@ -791,18 +458,18 @@ pub(crate) mod tests {
     fn the_chain_and_the_error_agree_on_every_category() {
         let lost = || sqlx::Error::Io(io::Error::from(io::ErrorKind::ConnectionReset));
         let errors = [
-            Error::CommitOutcomeUnknown { source: lost() },
+            Error::from(Kind::CommitOutcomeUnknown { source: lost() }),
             Error::from(db_error("40001")),
             Error::from(lost()),
             Error::from(sqlx::Error::PoolClosed),
             Error::from(MigrateError::Dirty(3)),
-            Error::MigrationWorkflow("nothing to revert".into()),
+            Error::from(Kind::MigrationWorkflow("nothing to revert".into())),
             Error::from(ConfigError::MissingUrl),
-            Error::PoolExhausted {
+            Error::from(Kind::PoolExhausted {
                 max_connections: 1,
                 in_use: 1,
                 waited: Duration::from_secs(1),
-            },
+            }),
         ];
         for error in errors {
             assert_eq!(category_in_chain(&error), Some(error.category()), "{error}");

@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 use sqlx::PgPool;
 use tokio::task::JoinHandle;
 
-use super::error::Error;
+use super::error::{Error, Kind};
 
 tokio::task_local! {
     static SCOPE: GlobalScope;
@@ -20,30 +20,6 @@ tokio::task_local! {
 
 /// Set once per process by [`forbid_unscoped_global`].
 static UNSCOPED_FORBIDDEN: OnceLock<Arc<str>> = OnceLock::new();
-
-/// Why [`global`](super::global) has no pool to give.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum GlobalUnavailable {
-    /// The caller runs inside a [`GlobalScope::deny`] scope.
-    #[error("the process-wide pool is not available here: {reason}")]
-    Denied {
-        /// The scope's explanation: why, and what to do instead.
-        reason: String,
-    },
-    /// The caller runs outside any scope in a process that called
-    /// [`forbid_unscoped_global`].
-    #[error(
-        "the process-wide pool is not available outside a scope in this process: {reason}; a \
-         task started with a bare tokio::spawn, spawn_blocking or another thread does not \
-         inherit the scope: start it with persistence::postgres::spawn_scoped, or wrap its future \
-         with GlobalScope::current().run(...)"
-    )]
-    OutsideScope {
-        /// What the process said when it forbade unscoped use.
-        reason: String,
-    },
-}
 
 /// What [`global`](super::global) answers inside a scope: a pool, or a refusal. Cheap to
 /// clone.
@@ -57,8 +33,8 @@ pub enum GlobalUnavailable {
 ///   [`GlobalScope::current`]) carries the scope over.
 /// - A task started with a bare `tokio::spawn`, a `spawn_blocking` closure and another
 ///   thread do **not** see it: they get the process-wide pool, or, in a process that called
-///   [`forbid_unscoped_global`] (a test process), an [`Error::GlobalUnavailable`] that says
-///   how to carry the scope over. For blocking code, [`GlobalScope::run_sync`] enters a
+///   [`forbid_unscoped_global`] (a test process), an [`Error`] that says how to carry the
+///   scope over. For blocking code, [`GlobalScope::run_sync`] enters a
 ///   scope for the duration of a closure.
 ///
 /// # Example
@@ -94,11 +70,11 @@ pub enum GlobalUnavailable {
 /// ```
 #[derive(Debug, Clone)]
 pub struct GlobalScope {
-    kind: Kind,
+    answer: Answer,
 }
 
 #[derive(Debug, Clone)]
-enum Kind {
+enum Answer {
     Pool(&'static PgPool),
     Denied(Arc<str>),
 }
@@ -111,15 +87,16 @@ impl GlobalScope {
     /// connections). Build one scope per pool and clone it, rather than one per call.
     pub fn pool(pool: PgPool) -> Self {
         Self {
-            kind: Kind::Pool(Box::leak(Box::new(pool))),
+            answer: Answer::Pool(Box::leak(Box::new(pool))),
         }
     }
 
-    /// A scope in which [`global`](super::global) fails with
-    /// [`GlobalUnavailable::Denied`] carrying `reason` (say why and what to do instead).
+    /// A scope in which [`global`](super::global) fails with an error (category
+    /// [`Config`](super::ErrorCategory::Config)) carrying `reason`: say why, and what to do
+    /// instead.
     pub fn deny(reason: impl Into<String>) -> Self {
         Self {
-            kind: Kind::Denied(Arc::from(reason.into())),
+            answer: Answer::Denied(Arc::from(reason.into())),
         }
     }
 
@@ -130,9 +107,9 @@ impl GlobalScope {
 
     /// The pool of a [`GlobalScope::pool`] scope; `None` for a denying scope.
     pub fn pool_ref(&self) -> Option<&'static PgPool> {
-        match self.kind {
-            Kind::Pool(pool) => Some(pool),
-            Kind::Denied(_) => None,
+        match self.answer {
+            Answer::Pool(pool) => Some(pool),
+            Answer::Denied(_) => None,
         }
     }
 
@@ -147,10 +124,10 @@ impl GlobalScope {
     }
 
     fn resolve(&self) -> Result<&'static PgPool, Error> {
-        match &self.kind {
-            Kind::Pool(pool) if pool.is_closed() => Err(Error::PoolShutDown),
-            Kind::Pool(pool) => Ok(pool),
-            Kind::Denied(reason) => Err(GlobalUnavailable::Denied {
+        match &self.answer {
+            Answer::Pool(pool) if pool.is_closed() => Err(Kind::PoolShutDown.into()),
+            Answer::Pool(pool) => Ok(pool),
+            Answer::Denied(reason) => Err(Kind::GlobalDenied {
                 reason: reason.to_string(),
             }
             .into()),
@@ -173,8 +150,8 @@ where
 }
 
 /// From now on, in this process, [`global`](super::global) called outside any
-/// [`GlobalScope`] fails with [`GlobalUnavailable::OutsideScope`] instead of building the
-/// pool from `DATABASE_URL`. `reason` says why (the first call's reason is kept).
+/// [`GlobalScope`] fails with an error (category [`Config`](super::ErrorCategory::Config))
+/// instead of building the pool from `DATABASE_URL`. `reason` says why (the first call's reason is kept).
 ///
 /// A test harness calls this so that code under test which escaped the test's scope (a bare
 /// `tokio::spawn`) can never reach the developer's own database. Services never call it.
@@ -189,7 +166,7 @@ pub(crate) fn scoped_global() -> Option<Result<&'static PgPool, Error>> {
         return Some(result);
     }
     UNSCOPED_FORBIDDEN.get().map(|reason| {
-        Err(GlobalUnavailable::OutsideScope {
+        Err(Kind::GlobalOutsideScope {
             reason: reason.to_string(),
         }
         .into())
@@ -253,8 +230,8 @@ mod tests {
             .expect("in a scope")
             .expect_err("denied");
         assert!(matches!(
-            &error,
-            Error::GlobalUnavailable(GlobalUnavailable::Denied { reason }) if reason == "use a PgPool instead"
+            error.kind(),
+            Kind::GlobalDenied { reason } if reason == "use a PgPool instead"
         ));
         assert_eq!(error.category(), crate::postgres::ErrorCategory::Config);
 
@@ -265,6 +242,6 @@ mod tests {
             .await
             .expect("in a scope")
             .expect_err("closed");
-        assert!(matches!(error, Error::PoolShutDown));
+        assert!(matches!(error.kind(), Kind::PoolShutDown));
     }
 }

@@ -18,8 +18,9 @@ use std::time::{Duration, Instant};
 use serde::{Serialize, Serializer};
 use sqlx::postgres::{PgConnection, PgPool};
 
+use super::ErrorCategory;
 use super::client::millis;
-use super::error::{Error, ErrorCategory};
+use super::error::{Error, Kind};
 use super::{PoolTimeoutCause, diagnose_pool_timeout};
 
 /// The media type of a serialized [`HealthReport`].
@@ -32,10 +33,10 @@ pub const HEALTH_CONTENT_TYPE: &str = "application/health+json";
 /// use std::time::Duration;
 /// use persistence::postgres::HealthOptions;
 ///
+/// // Each step may take 1 s; SELECT 1 slower than 50 ms warns.
 /// let options = HealthOptions::new()
 ///     .timeout(Duration::from_secs(1))
 ///     .warn_latency(Duration::from_millis(50));
-/// assert_eq!(options.get_timeout(), Duration::from_secs(1));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HealthOptions {
@@ -72,16 +73,6 @@ impl HealthOptions {
     pub fn warn_latency(mut self, threshold: Duration) -> Self {
         self.warn_latency = threshold;
         self
-    }
-
-    /// The per-step timeout.
-    pub fn get_timeout(&self) -> Duration {
-        self.timeout
-    }
-
-    /// The latency above which the status is `warn`.
-    pub fn get_warn_latency(&self) -> Duration {
-        self.warn_latency
     }
 }
 
@@ -386,7 +377,7 @@ pub async fn check_with(pool: &PgPool, options: &HealthOptions) -> HealthReport 
 /// Measures: `SELECT 1` through the pool, and a direct connection if the pool times out.
 pub async fn probe(pool: &PgPool, options: &HealthOptions) -> Probe {
     if pool.is_closed() {
-        return failed(&Error::PoolShutDown);
+        return failed(&Kind::PoolShutDown.into());
     }
     let started = Instant::now();
     let acquired = tokio::time::timeout(options.timeout, pool.acquire()).await;
@@ -678,8 +669,8 @@ mod tests {
         let options = HealthOptions::new()
             .timeout(Duration::from_millis(300))
             .warn_latency(Duration::from_millis(7));
-        assert_eq!(options.get_timeout(), Duration::from_millis(300));
-        assert_eq!(options.get_warn_latency(), Duration::from_millis(7));
+        assert_eq!(options.timeout, Duration::from_millis(300));
+        assert_eq!(options.warn_latency, Duration::from_millis(7));
         assert_eq!(format_server_version(150006), "15.6");
         assert_eq!(format_server_version(170000), "17.0");
         assert_eq!(format_server_version(90624), "9.6.24");

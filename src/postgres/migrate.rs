@@ -19,7 +19,7 @@ use sqlx::{AssertSqlSafe, Connection};
 
 use super::client::connect_one;
 use super::config::PgConfig;
-use super::error::Error;
+use super::error::{Error, Kind};
 
 /// Where a migration stands in a database.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -223,16 +223,18 @@ pub async fn revert(
         .iter()
         .find(|m| m.version == latest.version)
     else {
-        return Err(Error::MigrationWorkflow(format!(
+        return Err(Kind::MigrationWorkflow(format!(
             "the latest applied migration {} ({}) is not in the migration source; revert it by hand",
             latest.version, latest.description
-        )));
+        ))
+        .into());
     };
     if !migration.reversible {
-        return Err(Error::MigrationWorkflow(format!(
+        return Err(Kind::MigrationWorkflow(format!(
             "migration {} ({}) has no .down.sql, so it cannot be reverted",
             migration.version, migration.description
-        )));
+        ))
+        .into());
     }
     let target = records
         .iter()
@@ -262,9 +264,9 @@ pub struct NewMigration {
 /// current UTC time, bumped past the newest existing migration so the order is always right.
 pub fn add(directory: &Path, name: &str) -> Result<NewMigration, Error> {
     let slug = migration_slug(name).ok_or_else(|| {
-        Error::MigrationWorkflow(format!(
+        Error::from(Kind::MigrationWorkflow(format!(
             "`{name}` is not a usable migration name: use letters and digits, e.g. add_users_email"
-        ))
+        )))
     })?;
     fs::create_dir_all(directory)
         .map_err(|e| Error::io(format!("creating {}", directory.display()), e))?;

@@ -3,7 +3,8 @@
 //! | module | job |
 //! |---|---|
 //! | [`PgConfig`] | `DATABASE_URL` (Prisma's parameters included), `PERSISTENCE_*` overrides, builder |
-//! | [`connect`], [`global`], [`acquire`], [`shutdown`] | the pool, its connection events, graceful shutdown |
+//! | [`connect`], [`global`], [`acquire`] | the pool and its connection events |
+//! | [`close`], [`shutdown`], [`shutdown_signal`] | graceful shutdown: one pool, the process-wide one, on SIGINT/SIGTERM |
 //! | [`GlobalScope`], [`spawn_scoped`] | run code with another pool (or none) as the process-wide one |
 //! | [`transaction`] | commit / rollback / savepoint / retry on conflict |
 //! | [`check`] | an `application/health+json` health report |
@@ -38,6 +39,7 @@
 //! # Ok(()) }
 //! ```
 
+mod category;
 mod client;
 mod config;
 mod error;
@@ -49,16 +51,17 @@ mod slug;
 mod transaction;
 
 pub use client::{
-    EVENTS_TARGET, Signal, acquire, close, close_on_signal, connect, connect_lazy, connect_one,
-    global, init_global, pool_options_with_events, shutdown, shutdown_on_signal, shutdown_signal,
+    EVENTS_TARGET, Signal, acquire, close, connect, connect_lazy, connect_one, global, init_global,
+    pool_options_with_events, shutdown, shutdown_signal,
 };
 pub(crate) use client::{PoolTimeoutCause, diagnose_pool_timeout};
 // The harness's own direct connection; only the `testing` feature has a harness.
+pub use category::ErrorCategory;
 #[cfg(feature = "testing")]
 pub(crate) use client::diagnose_pool_timeout_by;
 pub use config::{ConfigError, Host, Origin, PgConfig, PgConfigBuilder, SslMode, quote_identifier};
-pub use error::{Error, ErrorCategory, RetryAdvice};
-pub use global_scope::{GlobalScope, GlobalUnavailable, forbid_unscoped_global, spawn_scoped};
+pub use error::Error;
+pub use global_scope::{GlobalScope, forbid_unscoped_global, spawn_scoped};
 pub use health::{
     ConnectionsCheck, HEALTH_CONTENT_TYPE, HealthChecks, HealthOptions, HealthReport, HealthStatus,
     PoolStats, Probe, ResponseTimeCheck, check, check_with, format_server_version, probe,
@@ -66,6 +69,6 @@ pub use health::{
 pub use redact::redact_passwords;
 pub(crate) use slug::slugify;
 pub use transaction::{
-    BoxedBody, IsolationLevel, RetryPolicy, Scope, TransactionDepth, TransactionOptions,
-    TransactionTarget, transaction, transaction_boxed,
+    BoxedBody, DerefsToStdError, IsStdError, IsolationLevel, RetryPolicy, Scope, TransactionDepth,
+    TransactionError, TransactionOptions, TransactionTarget, transaction, transaction_boxed,
 };

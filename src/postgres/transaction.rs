@@ -21,11 +21,11 @@
 //! # Ok(()) }
 //! ```
 
-use std::any::Any;
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::ops::Deref;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::time::Duration;
@@ -35,7 +35,8 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgPool, Postgres};
 use sqlx::{AssertSqlSafe, Connection};
 
-use super::error::{Error, ErrorCategory, category_in_chain};
+use super::ErrorCategory;
+use super::error::{Error, Kind, category_in_chain};
 
 /// The SQL isolation levels PostgreSQL implements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -71,10 +72,9 @@ impl IsolationLevel {
 /// use std::time::Duration;
 /// use persistence::postgres::RetryPolicy;
 ///
+/// // At most 4 attempts; after the 2nd failed one, a wait of 10 to 20 ms.
 /// let policy = RetryPolicy::new(4).base_delay(Duration::from_millis(10));
 /// assert_eq!(policy.max_attempts(), 4);
-/// let wait = policy.delay_before_retry(2, 0.5); // after the 2nd failed attempt
-/// assert_eq!(wait, Duration::from_millis(15));
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -113,7 +113,7 @@ impl RetryPolicy {
     }
 
     /// The wait after failed attempt number `attempt` (1-based), given `jitter` in `[0, 1]`.
-    pub fn delay_before_retry(&self, attempt: u32, jitter: f64) -> Duration {
+    pub(crate) fn delay_before_retry(&self, attempt: u32, jitter: f64) -> Duration {
         let doublings = attempt.saturating_sub(1).min(31);
         let ceiling = self
             .base_delay
@@ -143,16 +143,13 @@ impl Default for RetryPolicy {
 /// use std::time::Duration;
 /// use persistence::postgres::{IsolationLevel, TransactionOptions};
 ///
+/// // BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE; SET LOCAL statement_timeout = 5000
+/// // (one round trip).
 /// let options = TransactionOptions::new()
 ///     .isolation(IsolationLevel::Serializable)
 ///     .read_only(true)
 ///     .deferrable(true)
 ///     .statement_timeout(Duration::from_secs(5));
-/// assert_eq!(
-///     options.begin_sql(),
-///     "BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE; \
-///      SET LOCAL statement_timeout = 5000"
-/// );
 /// ```
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TransactionOptions {
@@ -212,14 +209,9 @@ impl TransactionOptions {
         self
     }
 
-    /// The retry policy, if retries are on.
-    pub fn retry_policy(&self) -> Option<RetryPolicy> {
-        self.retry
-    }
-
     /// The statement that begins a top-level transaction with these options. The `SET LOCAL`s
     /// travel in the same simple query as `BEGIN`, so the options cost no extra round trip.
-    pub fn begin_sql(&self) -> String {
+    pub(crate) fn begin_sql(&self) -> String {
         let mut characteristics = Vec::new();
         if let Some(level) = self.isolation {
             characteristics.push(format!("ISOLATION LEVEL {}", level.as_sql()));
@@ -325,12 +317,13 @@ impl<'a, 't> From<&'a mut sqlx::Transaction<'t, Postgres>> for TransactionTarget
 ///
 /// With [`TransactionOptions::retry`], a top-level transaction whose body or commit fails
 /// with a conflict (40001, 40P01) is rolled back and run again after a backoff. A connection
-/// lost during `COMMIT` gives [`Error::CommitOutcomeUnknown`] and is never retried.
+/// lost during `COMMIT` is an error of category [`ErrorCategory::CommitOutcomeUnknown`], never
+/// retried.
 ///
 /// The body's error type `E` must absorb this crate's [`Error`] (for begin/commit failures),
-/// and be either a standard error or [`anyhow::Error`], so conflicts can be recognized
-/// anywhere in its source chain: use [`Error`] itself, `anyhow::Error` (the body returns
-/// `anyhow::Result<T>`), or your own error type with a `#[from] persistence::postgres::Error`.
+/// and its source chain is searched for a conflict ([`TransactionError`]): use [`Error`]
+/// itself, your own error type with a `#[from] persistence::postgres::Error`, or
+/// `anyhow::Error` (the body returns `anyhow::Result<T>`).
 ///
 /// ```no_run
 /// # async fn run(pool: sqlx::PgPool) -> anyhow::Result<()> {
@@ -356,57 +349,56 @@ impl<'a, 't> From<&'a mut sqlx::Transaction<'t, Postgres>> for TransactionTarget
 /// prove the future `Send` ("implementation of `Send` is not general enough"); that only
 /// matters where a `Send` future is required (`tokio::spawn`, web handlers). There, either
 /// move owned data into the closure or use [`transaction_boxed`].
-pub async fn transaction<'a, F, T, E>(
+pub async fn transaction<'a, F, T, E, Via>(
     target: impl Into<TransactionTarget<'a>>,
     options: TransactionOptions,
     body: F,
 ) -> Result<T, E>
 where
     F: AsyncFnMut(&mut PgConnection) -> Result<T, E>,
-    E: TransactionError,
+    E: TransactionError<Via>,
 {
     run(target.into(), &options, &mut AsyncClosure(body)).await
 }
 
-/// What a transaction body may fail with: [`Error`], [`anyhow::Error`], or any standard
-/// error (`Send + Sync + 'static`) that converts from [`Error`], such as an error type of your
-/// own with `#[from] persistence::postgres::Error`.
+/// What a transaction body may fail with: an error type that converts from this crate's
+/// [`Error`] (for failures of `BEGIN` and `COMMIT`) and whose source chain [`transaction`] can
+/// walk, as `std::error::Error`s, for a conflict (40001, 40P01) that decides a retry:
 ///
-/// Implemented for every such type; it exists so that [`transaction`] can look for a conflict
-/// (40001, 40P01) anywhere in the error's source chain, which decides a retry, in both a
-/// `std::error::Error` and an `anyhow::Error` (which is not one).
-pub trait TransactionError:
-    From<Error> + Into<anyhow::Error> + fmt::Debug + fmt::Display + Send + Sync + 'static
-{
+/// - a standard error ([`IsStdError`]): [`Error`] itself, or a type of your own with
+///   `#[from] persistence::postgres::Error`;
+/// - a type that dereferences to `dyn std::error::Error + Send + Sync`
+///   ([`DerefsToStdError`]): `anyhow::Error`, `eyre::Report`,
+///   `Box<dyn std::error::Error + Send + Sync>`.
+///
+/// Implemented for every such type; `Via` is inferred, never written.
+pub trait TransactionError<Via>: From<Error> + fmt::Display {
+    /// The error as a standard error, whose `source()` chain is searched.
+    fn as_std_error(&self) -> &(dyn StdError + 'static);
 }
 
-impl<E> TransactionError for E where
-    E: From<Error> + Into<anyhow::Error> + fmt::Debug + fmt::Display + Send + Sync + 'static
-{
-}
+/// How a [`TransactionError`] that is a standard error is searched: as itself.
+pub enum IsStdError {}
 
-/// The error, and the category of the first error of this crate or of sqlx in its chain.
-fn categorize<E: TransactionError>(error: E) -> (E, Option<ErrorCategory>) {
-    if let Some(anyhow) = (&error as &dyn Any).downcast_ref::<anyhow::Error>() {
-        let chain: &(dyn StdError + 'static) = anyhow.as_ref();
-        let category = category_in_chain(chain);
-        return (error, category);
+/// How a [`TransactionError`] that dereferences to a standard error (`anyhow::Error`) is
+/// searched: through its `Deref`.
+pub enum DerefsToStdError {}
+
+impl<E> TransactionError<IsStdError> for E
+where
+    E: StdError + From<Error> + 'static,
+{
+    fn as_std_error(&self) -> &(dyn StdError + 'static) {
+        self
     }
-    // A standard error converts into an `anyhow::Error` that holds it as it is: seen as a
-    // `dyn Error` there, and taken back out unchanged.
-    let wrapped: anyhow::Error = error.into();
-    let chain: &(dyn StdError + 'static) = wrapped.as_ref();
-    let category = category_in_chain(chain);
-    match wrapped.downcast::<E>() {
-        Ok(error) => (error, category),
-        // Only a hand-written `Into<anyhow::Error>` that builds something else gets here.
-        Err(other) => (
-            E::from(Error::io(
-                "a transaction failed",
-                std::io::Error::other(format!("{other:#}")),
-            )),
-            category,
-        ),
+}
+
+impl<E> TransactionError<DerefsToStdError> for E
+where
+    E: Deref<Target = dyn StdError + Send + Sync + 'static> + From<Error> + fmt::Display,
+{
+    fn as_std_error(&self) -> &(dyn StdError + 'static) {
+        &**self
     }
 }
 
@@ -436,14 +428,14 @@ pub type BoxedBody<'c, T> = Pin<Box<dyn Future<Output = T> + Send + 'c>>;
 /// .await
 /// # }
 /// ```
-pub async fn transaction_boxed<'a, 'env, F, T, E>(
+pub async fn transaction_boxed<'a, 'env, F, T, E, Via>(
     target: impl Into<TransactionTarget<'a>>,
     options: TransactionOptions,
     body: F,
 ) -> Result<T, E>
 where
     F: for<'c> FnMut(&'c mut PgConnection, Scope<'c, 'env>) -> BoxedBody<'c, Result<T, E>> + Send,
-    E: TransactionError,
+    E: TransactionError<Via>,
 {
     let mut body = body;
     // A trait object, not the generic `F`: proving the whole future `Send` then needs no
@@ -491,13 +483,13 @@ impl<T, E> Body<T, E> for BoxedClosure<'_, '_, T, E> {
     }
 }
 
-async fn run<T, E>(
+async fn run<T, E, Via>(
     target: TransactionTarget<'_>,
     options: &TransactionOptions,
     body: &mut impl Body<T, E>,
 ) -> Result<T, E>
 where
-    E: TransactionError,
+    E: TransactionError<Via>,
 {
     match target {
         TransactionTarget::Pool(pool) => {
@@ -510,13 +502,13 @@ where
     }
 }
 
-async fn run_with_retries<T, E>(
+async fn run_with_retries<T, E, Via>(
     connection: &mut PgConnection,
     options: &TransactionOptions,
     body: &mut impl Body<T, E>,
 ) -> Result<T, E>
 where
-    E: TransactionError,
+    E: TransactionError<Via>,
 {
     let nested = connection.transaction_depth() > 0;
     let policy = if nested { None } else { options.retry };
@@ -529,24 +521,22 @@ where
         let Some(policy) = policy.filter(|p| attempt < p.max_attempts()) else {
             return Err(error);
         };
-        // Only sorted when a retry is possible: sorting may have to rebox the error.
-        let (error, category) = categorize(error);
-        match category {
-            Some(ErrorCategory::Conflict) => {
-                let delay = policy.delay_before_retry(attempt, rand::random::<f64>());
-                tracing::info!(
-                    target: "persistence::transaction",
-                    attempt,
-                    max_attempts = policy.max_attempts(),
-                    delay_ms = super::client::millis(delay),
-                    error = %error,
-                    "transaction conflict; running it again"
-                );
-                tokio::time::sleep(delay).await;
-                attempt += 1;
-            }
-            _ => return Err(error),
+        if category_in_chain(error.as_std_error()) != Some(ErrorCategory::Conflict) {
+            return Err(error);
         }
+        let delay = policy.delay_before_retry(attempt, rand::random::<f64>());
+        tracing::info!(
+            target: "persistence::transaction",
+            attempt,
+            max_attempts = policy.max_attempts(),
+            delay_ms = super::client::millis(delay),
+            error = %error,
+            "transaction conflict; running it again"
+        );
+        // Not held across the wait: the future stays `Send` whatever the error type.
+        drop(error);
+        tokio::time::sleep(delay).await;
+        attempt += 1;
     }
 }
 
@@ -602,7 +592,7 @@ fn commit_error(error: sqlx::Error, nested: bool) -> Error {
         // A failed RELEASE SAVEPOINT cannot commit anything: the outer COMMIT never ran.
         Error::from(error)
     } else {
-        Error::CommitOutcomeUnknown { source: error }
+        Kind::CommitOutcomeUnknown { source: error }.into()
     }
 }
 
@@ -615,7 +605,7 @@ impl fmt::Display for IsolationLevel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::postgres::error::tests::db_error;
+    use crate::postgres::category::tests::db_error;
 
     #[test]
     fn begin_sql_for_every_option() {
@@ -661,6 +651,16 @@ mod tests {
                 .begin_sql(),
             "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; \
              SET LOCAL idle_in_transaction_session_timeout = 10"
+        );
+        assert_eq!(
+            TransactionOptions::new()
+                .isolation(IsolationLevel::Serializable)
+                .read_only(true)
+                .deferrable(true)
+                .statement_timeout(Duration::from_secs(5))
+                .begin_sql(),
+            "BEGIN ISOLATION LEVEL SERIALIZABLE, READ ONLY, DEFERRABLE; \
+             SET LOCAL statement_timeout = 5000"
         );
     }
 
@@ -716,44 +716,50 @@ mod tests {
             1,
             "always at least one attempt"
         );
+        let policy = RetryPolicy::new(4).base_delay(Duration::from_millis(10));
+        assert_eq!(policy.max_attempts(), 4);
+        assert_eq!(
+            policy.delay_before_retry(2, 0.5),
+            Duration::from_millis(15),
+            "after the 2nd failed attempt"
+        );
         let policy = RetryPolicy::new(2);
         assert_eq!(policy.delay_before_retry(1, 1.0), Duration::from_millis(20));
         assert_eq!(policy.delay_before_retry(30, 1.0), Duration::from_secs(1));
         let options = TransactionOptions::new().retry(policy);
-        assert_eq!(options.retry_policy(), Some(policy));
-        assert_eq!(TransactionOptions::new().retry_policy(), None);
+        assert_eq!(options.retry, Some(policy));
+        assert_eq!(TransactionOptions::new().retry, None);
     }
 
     #[test]
     fn commit_errors_are_sorted_by_what_the_server_knows() {
         let lost = || sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
         let unknown = commit_error(lost(), false);
-        assert!(unknown.is_commit_outcome_unknown());
-        assert!(!unknown.is_retryable());
+        assert_eq!(unknown.category(), ErrorCategory::CommitOutcomeUnknown);
         assert_eq!(
             category_in_chain(&unknown),
-            Some(ErrorCategory::Unreachable),
-            "the connection was lost, and only a conflict is rerun"
+            Some(ErrorCategory::CommitOutcomeUnknown),
+            "only a conflict is rerun"
         );
 
         let known = commit_error(db_error("40001"), false);
-        assert!(!known.is_commit_outcome_unknown());
         assert_eq!(known.category(), ErrorCategory::Conflict);
 
         for code in ["57P02", "08006", "08P01"] {
-            assert!(
-                commit_error(db_error(code), false).is_commit_outcome_unknown(),
+            assert_eq!(
+                commit_error(db_error(code), false).category(),
+                ErrorCategory::CommitOutcomeUnknown,
                 "{code}"
             );
         }
         let terminated = commit_error(db_error("57P01"), false);
-        assert!(
-            !terminated.is_commit_outcome_unknown(),
+        assert_eq!(
+            terminated.category(),
+            ErrorCategory::ShuttingDown,
             "the server aborted before committing"
         );
 
         let savepoint = commit_error(lost(), true);
-        assert!(!savepoint.is_commit_outcome_unknown());
         assert_eq!(savepoint.category(), ErrorCategory::Unreachable);
     }
 
@@ -763,37 +769,47 @@ mod tests {
         Db(#[from] Error),
     }
 
+    /// What `transaction` decides a retry on.
+    fn category_of<Via>(error: &impl TransactionError<Via>) -> Option<ErrorCategory> {
+        category_in_chain(error.as_std_error())
+    }
+
     #[test]
     fn conflicts_are_found_in_every_kind_of_error() {
-        let (error, category) = categorize(Error::from(db_error("40001")));
-        assert_eq!(category, Some(ErrorCategory::Conflict));
-        assert_eq!(
-            error.category(),
-            ErrorCategory::Conflict,
-            "handed back unchanged"
-        );
+        let error = Error::from(db_error("40001"));
+        assert_eq!(category_of(&error), Some(ErrorCategory::Conflict));
 
-        let (error, category) = categorize(AppError::from(Error::from(db_error("40P01"))));
-        assert_eq!(category, Some(ErrorCategory::Conflict));
+        let error = AppError::from(Error::from(db_error("40P01")));
+        assert_eq!(category_of(&error), Some(ErrorCategory::Conflict));
         assert!(error.to_string().starts_with("app: "), "{error}");
 
         let wrapped = anyhow::Error::from(db_error("40001")).context("moving money");
-        let (error, category) = categorize(wrapped);
-        assert_eq!(category, Some(ErrorCategory::Conflict));
-        assert_eq!(error.to_string(), "moving money");
+        assert_eq!(category_of(&wrapped), Some(ErrorCategory::Conflict));
+        assert_eq!(wrapped.to_string(), "moving money");
 
-        let (_, category) = categorize(anyhow::anyhow!("not a database error"));
-        assert_eq!(category, None);
-        let (_, category) = categorize(anyhow::Error::from(Error::from(db_error("23505"))));
-        assert_eq!(category, Some(ErrorCategory::Constraint));
+        assert_eq!(category_of(&anyhow::anyhow!("not a database error")), None);
+        let wrapped = anyhow::Error::from(Error::from(db_error("23505")));
+        assert_eq!(category_of(&wrapped), Some(ErrorCategory::Constraint));
+
+        let boxed: Box<dyn StdError + Send + Sync> = Box::new(Error::from(db_error("40P01")));
+        assert_eq!(category_of(&boxed), Some(ErrorCategory::Conflict));
     }
 
-    /// Compile-time check: a body may return `anyhow::Result`.
+    /// Compile-time check: a body may return `anyhow::Result`, or a boxed error.
     #[allow(dead_code)]
     async fn anyhow_body(pool: sqlx::PgPool) -> anyhow::Result<i64> {
         transaction(&pool, TransactionOptions::new(), async |tx| {
             let n: i64 = sqlx::query_scalar("SELECT 1").fetch_one(&mut *tx).await?;
             anyhow::ensure!(n == 1, "one is one");
+            Ok(n)
+        })
+        .await
+    }
+
+    #[allow(dead_code)]
+    async fn boxed_error_body(pool: sqlx::PgPool) -> Result<i64, Box<dyn StdError + Send + Sync>> {
+        transaction(&pool, TransactionOptions::new(), async |tx| {
+            let n: i64 = sqlx::query_scalar("SELECT 1").fetch_one(&mut *tx).await?;
             Ok(n)
         })
         .await

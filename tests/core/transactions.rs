@@ -254,7 +254,6 @@ async fn a_serialization_failure_without_retry_is_a_conflict(pool: PgPool) {
     let error = failures[0];
     assert_eq!(error.category(), ErrorCategory::Conflict, "{error}");
     assert_eq!(error.sqlstate().as_deref(), Some("40001"));
-    assert!(error.is_retryable());
     assert!(
         outcomes.iter().all(|(_, attempts)| *attempts == 1),
         "no retry unless asked"
@@ -348,7 +347,6 @@ async fn a_deadlock_is_a_conflict(pool: PgPool) {
     let error = failures[0];
     assert_eq!(error.sqlstate().as_deref(), Some("40P01"), "{error}");
     assert_eq!(error.category(), ErrorCategory::Conflict);
-    assert!(error.is_retryable());
     assert!(
         error.to_string().starts_with("transaction conflict"),
         "{error}"

@@ -6,16 +6,16 @@ use sqlx::Connection;
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnection, PgPool, Postgres};
 
+use super::close::in_use;
 use super::connect::connect_with_timeout;
-use super::shutdown::in_use;
-use crate::postgres::error::Error;
+use crate::postgres::error::{Error, Kind};
 
 /// Takes a connection from `pool`, and when none comes within `pool_timeout`, says why.
 ///
 /// sqlx reports "every connection is busy" and "the server cannot be reached" alike, as a
 /// pool timeout: a pool that cannot open a connection keeps retrying until `pool_timeout`.
-/// Here the two are told apart: when the pool is at its limit the error is
-/// [`Error::PoolExhausted`] (category `Timeout`, with the limit in its message); otherwise
+/// Here the two are told apart: when the pool is at its limit the error has category
+/// `Timeout` and a message that names the limit (`connection_limit`); otherwise
 /// one direct connection is tried with the pool's options, and its error, such as
 /// `Unreachable` or `AuthFailed`, is returned.
 ///
@@ -40,10 +40,12 @@ pub async fn acquire(pool: &PgPool) -> Result<PoolConnection<Postgres>, Error> {
 /// Why `pool` had no connection to give after `waited`: exhausted, or the server's own error.
 async fn explain_pool_timeout(pool: &PgPool, waited: Duration) -> Error {
     let max_connections = pool.options().get_max_connections();
-    let exhausted = || Error::PoolExhausted {
-        max_connections,
-        in_use: in_use(pool),
-        waited,
+    let exhausted = || {
+        Error::from(Kind::PoolExhausted {
+            max_connections,
+            in_use: in_use(pool),
+            waited,
+        })
     };
     // At its limit the pool holds connections the server accepted: no need to ask it.
     if pool.size() >= max_connections {

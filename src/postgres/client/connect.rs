@@ -6,8 +6,9 @@ use sqlx::Connection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool};
 
 use super::events::{EVENTS_TARGET, millis, pool_options_with_events};
+use crate::postgres::ErrorCategory;
 use crate::postgres::config::{ConfigError, PgConfig};
-use crate::postgres::error::{Error, ErrorCategory};
+use crate::postgres::error::{Error, Kind};
 
 /// Opens a pool: first one direct connection (bounded by `connect_timeout`) to prove the
 /// server, credentials and database are right, then the pool, which opens connections on
@@ -56,7 +57,7 @@ pub(crate) async fn connect_with_timeout(
         Some(limit) => {
             tokio::time::timeout(limit, attempt)
                 .await
-                .map_err(|_| Error::ConnectTimeout {
+                .map_err(|_| Kind::ConnectTimeout {
                     target: endpoint_of(options),
                     timeout: limit,
                 })?
@@ -66,10 +67,10 @@ pub(crate) async fn connect_with_timeout(
     .map_err(|source| match source {
         // Nothing answered at the address: say which address.
         sqlx::Error::Io(_) if ErrorCategory::from_sqlx(&source) == ErrorCategory::Unreachable => {
-            Error::Unreachable {
+            Error::from(Kind::Unreachable {
                 target: endpoint_of(options),
                 source,
-            }
+            })
         }
         other => Error::from(other),
     })?;
@@ -149,7 +150,10 @@ mod tests {
         ))
         .expect("valid");
         let error = connect_one(&config).await.expect_err("timeout");
-        assert!(matches!(error, Error::ConnectTimeout { .. }), "{error}");
+        assert!(
+            matches!(error.kind(), Kind::ConnectTimeout { .. }),
+            "{error}"
+        );
         assert_eq!(error.category(), crate::postgres::ErrorCategory::Timeout);
         assert_eq!(
             error.to_string(),

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use sqlx::postgres::PgPool;
 
+use super::close::close;
 use super::connect::{connect, connect_lazy};
-use super::shutdown::close;
 use crate::postgres::config::{ConfigError, PgConfig};
-use crate::postgres::error::Error;
+use crate::postgres::error::{Error, Kind};
 use crate::postgres::global_scope::scoped_global;
 
 static GLOBAL: OnceLock<PgPool> = OnceLock::new();
@@ -17,11 +17,11 @@ static GLOBAL: OnceLock<PgPool> = OnceLock::new();
 /// query opens the first connection).
 ///
 /// Inside a [`GlobalScope`](crate::postgres::GlobalScope) the scope answers instead: its pool, or
-/// [`Error::GlobalUnavailable`] saying why there is none (`#[db_test]` runs every test in
+/// an error (category `Config`) saying why there is none (`#[db_test]` runs every test in
 /// such a scope, so code under test reaches the test's database, never `DATABASE_URL`).
 ///
 /// Fails when the configuration is invalid, outside a Tokio runtime, and after
-/// [`shutdown`] with [`Error::PoolShutDown`]. The pool belongs to the runtime that built it:
+/// [`shutdown`] (category `ShuttingDown`). The pool belongs to the runtime that built it:
 /// in tests, where every `#[tokio::test]` has its own runtime, pass pools explicitly instead.
 ///
 /// # Example
@@ -37,7 +37,7 @@ pub fn global() -> Result<&'static PgPool, Error> {
     }
     if let Some(pool) = GLOBAL.get() {
         return if pool.is_closed() {
-            Err(Error::PoolShutDown)
+            Err(Kind::PoolShutDown.into())
         } else {
             Ok(pool)
         };
@@ -60,7 +60,8 @@ pub async fn init_global(config: &PgConfig) -> Result<&'static PgPool, Error> {
     global()
 }
 
-/// Closes the process-wide pool, if it was built: see [`close`].
+/// Closes the process-wide pool, if it was built: see [`close`]. Call it when the process
+/// stops, e.g. after [`shutdown_signal`](super::shutdown_signal).
 pub async fn shutdown(timeout: Duration) -> Result<(), Error> {
     match GLOBAL.get() {
         Some(pool) => close(pool, timeout).await,

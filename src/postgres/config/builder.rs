@@ -9,8 +9,10 @@ use std::time::Duration;
 
 use super::PgConfig;
 use super::error::{ConfigError, Origin};
-use super::params::{self, Layer, MAX_CONNECTION_LIMIT, MAX_DURATION, Param, SslMode};
-use super::url::{Host, TargetParts, host_or_socket, parse_url};
+use super::layer::{self, Layer, MAX_CONNECTION_LIMIT, MAX_DURATION};
+use super::params::{Param, SslMode};
+use super::target::{Host, Target, checked_port};
+use super::url::parse_url;
 use crate::postgres::redact::Secret;
 
 /// The environment variable holding the connection URL.
@@ -54,9 +56,23 @@ impl fmt::Debug for EnvSource {
     }
 }
 
+/// The parts of the target set in code; each one wins over the URL's.
+#[derive(Clone, Debug, Default)]
+struct CodeTarget {
+    host: Option<Host>,
+    port: Option<u16>,
+    username: Option<String>,
+    password: Option<Secret>,
+    database: Option<String>,
+}
+
 /// Builds a [`PgConfig`] in code, from a URL, the environment, or any mix of them.
 ///
 /// Settings made here win over `PERSISTENCE_*` variables, which win over URL parameters.
+/// The target's parts (host, port, user, password, database) go through sqlx's setters on top
+/// of what sqlx read from the URL: as with sqlx's own builder, `~/.pgpass` was looked up for
+/// the URL's target (or, without a URL, sqlx's default one), so give the password of a target
+/// named in code in code too.
 ///
 /// # Example
 /// ```
@@ -80,7 +96,7 @@ impl fmt::Debug for EnvSource {
 pub struct PgConfigBuilder {
     url: Option<Secret>,
     env: EnvSource,
-    target: TargetParts,
+    target: CodeTarget,
     layer: Layer,
     test_before_acquire: Option<bool>,
 }
@@ -115,7 +131,7 @@ impl PgConfigBuilder {
 
     /// The server's host name or IP address; an absolute path is a unix socket directory.
     pub fn host(mut self, host: impl AsRef<str>) -> Self {
-        self.target.host = Some(host_or_socket(host.as_ref()));
+        self.target.host = Some(Host::parse(host.as_ref()));
         self
     }
 
@@ -321,51 +337,57 @@ impl PgConfigBuilder {
         };
         validate_code_layer(&self.layer)?;
 
-        let (url_target, url_layer) = match parsed {
-            Some(parsed) => (parsed.target, parsed.layer),
-            None => (TargetParts::default(), Layer::default()),
-        };
+        let (mut target, url_layer) =
+            parsed.unwrap_or_else(|| (Target::unnamed(), Layer::default()));
         let code = self.target;
-        let host = code
-            .host
-            .or(url_target.host)
-            .ok_or(ConfigError::MissingHost)?;
-        let database = code
-            .database
-            .or(url_target.database)
-            .ok_or(ConfigError::MissingDatabase)?;
-        validate_database(&database)?;
+        if let Some(host) = code.host {
+            target.set_host(host)?;
+        }
         if let Some(port) = code.port {
-            super::url::checked_port(&port.to_string(), &Origin::Code)?;
+            target.set_port(port);
+        }
+        if let Some(username) = &code.username {
+            target.set_username(username);
+        }
+        if let Some(password) = &code.password {
+            target.set_password(password.expose());
+        }
+        if let Some(database) = &code.database {
+            target.set_database(database);
+        }
+        if !target.named.host {
+            return Err(ConfigError::MissingHost);
+        }
+        if !target.named.database {
+            return Err(ConfigError::MissingDatabase);
+        }
+        validate_database(target.database())?;
+        if let Some(port) = code.port {
+            checked_port(&port.to_string(), &Origin::Code)?;
         }
 
         let layers = [&self.layer, &env_layer, &url_layer];
         let config = PgConfig {
-            host,
-            port: code.port.or(url_target.port),
-            username: code.username.or(url_target.username),
-            password: code.password.or(url_target.password),
-            database,
-            passthrough: url_target.passthrough,
-            connection_limit: params::first(&layers, |l| &l.connection_limit)
-                .unwrap_or_else(params::default_connection_limit),
-            pool_timeout: params::first(&layers, |l| &l.pool_timeout)
+            target,
+            connection_limit: layer::first(&layers, |l| &l.connection_limit)
+                .unwrap_or_else(layer::default_connection_limit),
+            pool_timeout: layer::first(&layers, |l| &l.pool_timeout)
                 .unwrap_or(Some(DEFAULT_POOL_TIMEOUT)),
-            connect_timeout: params::first(&layers, |l| &l.connect_timeout)
+            connect_timeout: layer::first(&layers, |l| &l.connect_timeout)
                 .unwrap_or(Some(DEFAULT_CONNECT_TIMEOUT)),
-            statement_timeout: params::first(&layers, |l| &l.statement_timeout).flatten(),
-            idle_timeout: params::first(&layers, |l| &l.idle_timeout)
+            statement_timeout: layer::first(&layers, |l| &l.statement_timeout).flatten(),
+            idle_timeout: layer::first(&layers, |l| &l.idle_timeout)
                 .unwrap_or(Some(DEFAULT_IDLE_TIMEOUT)),
-            max_lifetime: params::first(&layers, |l| &l.max_lifetime)
+            max_lifetime: layer::first(&layers, |l| &l.max_lifetime)
                 .unwrap_or(Some(DEFAULT_MAX_LIFETIME)),
-            pgbouncer: params::first(&layers, |l| &l.pgbouncer).unwrap_or(false),
-            statement_cache_size: params::first(&layers, |l| &l.statement_cache_size)
+            pgbouncer: layer::first(&layers, |l| &l.pgbouncer).unwrap_or(false),
+            statement_cache_size: layer::first(&layers, |l| &l.statement_cache_size)
                 .unwrap_or(DEFAULT_STATEMENT_CACHE_SIZE),
-            ssl_mode: params::first(&layers, |l| &l.ssl_mode),
-            ssl_root_cert: params::first(&layers, |l| &l.ssl_root_cert),
-            application_name: params::first(&layers, |l| &l.application_name),
-            schema: params::first(&layers, |l| &l.schema),
-            slow_acquire_threshold: params::first(&layers, |l| &l.slow_acquire_threshold)
+            ssl_mode: layer::first(&layers, |l| &l.ssl_mode),
+            ssl_root_cert: layer::first(&layers, |l| &l.ssl_root_cert),
+            application_name: layer::first(&layers, |l| &l.application_name),
+            schema: layer::first(&layers, |l| &l.schema),
+            slow_acquire_threshold: layer::first(&layers, |l| &l.slow_acquire_threshold)
                 .unwrap_or(Some(DEFAULT_SLOW_ACQUIRE_THRESHOLD)),
             test_before_acquire: self.test_before_acquire.unwrap_or(true),
         };
@@ -386,7 +408,7 @@ fn origin_of(layers: &[&Layer; 3], is_set: impl Fn(&Layer) -> bool, param: Param
 /// Checks that need several settings, or the file system.
 fn check_consistency(config: &PgConfig, layers: &[&Layer; 3]) -> Result<(), ConfigError> {
     if config.pgbouncer
-        && let Some(size) = params::first(layers, |l| &l.statement_cache_size).filter(|s| *s > 0)
+        && let Some(size) = layer::first(layers, |l| &l.statement_cache_size).filter(|s| *s > 0)
     {
         let bouncer = origin_of(layers, |l| l.pgbouncer.is_some(), Param::PgBouncer);
         let cache = origin_of(

@@ -34,21 +34,22 @@
 
 mod builder;
 mod error;
+mod layer;
 mod params;
+mod target;
 mod url;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
 pub use self::builder::PgConfigBuilder;
 pub use self::error::{ConfigError, Origin};
 pub use self::params::SslMode;
-pub use self::url::Host;
-use crate::postgres::redact::{MASK, Secret};
+pub use self::target::Host;
+use self::target::Target;
 
 /// `pool_timeout=0` means "wait forever". sqlx needs a finite duration (it adds it to
 /// `Instant::now()`), and a year is forever for a request while far from overflowing.
@@ -76,12 +77,7 @@ const WAIT_FOREVER: Duration = Duration::from_secs(365 * 24 * 60 * 60);
 /// ```
 #[derive(Clone, Debug)]
 pub struct PgConfig {
-    host: Host,
-    port: Option<u16>,
-    username: Option<String>,
-    password: Option<Secret>,
-    database: String,
-    passthrough: Vec<(String, String)>,
+    target: Target,
     connection_limit: u32,
     pool_timeout: Option<Duration>,
     connect_timeout: Option<Duration>,
@@ -137,35 +133,34 @@ impl PgConfig {
     /// The same configuration pointed at another database on the same server (e.g. the
     /// `postgres` maintenance database, or a per-test clone).
     pub fn with_database(&self, database: impl Into<String>) -> Self {
-        Self {
-            database: database.into(),
-            ..self.clone()
-        }
+        let mut config = self.clone();
+        config.target.set_database(&database.into());
+        config
     }
 
     /// Where the server listens.
     pub fn host(&self) -> &Host {
-        &self.host
+        self.target.host()
     }
 
     /// The port, when one was given (otherwise libpq's default: `PGPORT` or 5432).
     pub fn port(&self) -> Option<u16> {
-        self.port
+        self.target.port()
     }
 
     /// The user name, when one was given (otherwise `PGUSER` or the OS user).
     pub fn username(&self) -> Option<&str> {
-        self.username.as_deref()
+        self.target.username()
     }
 
-    /// Whether a password is configured (the password itself is never exposed).
+    /// Whether a password was given (the password itself is never exposed).
     pub fn has_password(&self) -> bool {
-        self.password.is_some()
+        self.target.named.password
     }
 
     /// The database name.
     pub fn database(&self) -> &str {
-        &self.database
+        self.target.database()
     }
 
     /// The pool's maximum number of connections.
@@ -245,30 +240,12 @@ impl PgConfig {
     /// The connection URL with the password replaced by `***`, safe to log.
     /// Tuning parameters are not repeated; libpq parameters (`sslcert`, ...) are.
     pub fn redacted_url(&self) -> String {
-        let password = self.password.as_ref().map(|_| MASK);
-        match self.url_with(password) {
-            Some(url) => url.to_string(),
-            // Only for targets a URL cannot express; still never shows the password.
-            None => {
-                let user = self.username.as_deref().unwrap_or_default();
-                let userinfo = match (user, password) {
-                    ("", None) => String::new(),
-                    (user, None) => format!("{user}@"),
-                    (user, Some(mask)) => format!("{user}:{mask}@"),
-                };
-                format!("postgres://{userinfo}{}/{}", self.endpoint(), self.database)
-            }
-        }
+        self.target.redacted_url()
     }
 
     /// `host:port` or the socket directory, for messages.
     pub fn endpoint(&self) -> String {
-        let port = self.port.map(|p| format!(":{p}")).unwrap_or_default();
-        match &self.host {
-            Host::Tcp(host) if host.contains(':') => format!("[{host}]{port}"),
-            Host::Tcp(host) => format!("{host}{port}"),
-            Host::Socket(dir) => format!("{}{port}", dir.display()),
-        }
+        self.target.endpoint()
     }
 
     /// The sqlx connection options: target, TLS, statement cache, `application_name`, and the
@@ -277,14 +254,11 @@ impl PgConfig {
     /// PgBouncer in transaction mode rejects startup options unless it lists them in
     /// `ignore_startup_parameters`; set `statement_timeout` and `schema` on the role there.
     pub fn connect_options(&self) -> PgConnectOptions {
-        // Going through a URL lets sqlx apply libpq's rules (PGPASSWORD, ~/.pgpass, socket
-        // paths) exactly as it would for the user's own URL.
-        let from_url = self
-            .url_with(self.password.as_ref().map(Secret::expose))
-            .and_then(|url| PgConnectOptions::from_url(&url).ok());
-        let mut options = from_url.unwrap_or_else(|| self.connect_options_by_setters());
-
-        options = options.statement_cache_capacity(self.statement_cache_size());
+        let mut options = self
+            .target
+            .options
+            .clone()
+            .statement_cache_capacity(self.statement_cache_size());
         if let Some(mode) = self.ssl_mode {
             options = options.ssl_mode(mode.to_sqlx());
         }
@@ -313,26 +287,6 @@ impl PgConfig {
         startup
     }
 
-    /// The same target built field by field; used only if the URL route fails, which
-    /// validation makes unreachable in practice.
-    fn connect_options_by_setters(&self) -> PgConnectOptions {
-        let mut options = PgConnectOptions::new_without_pgpass().database(&self.database);
-        options = match &self.host {
-            Host::Tcp(host) => options.host(host),
-            Host::Socket(dir) => options.socket(dir),
-        };
-        if let Some(port) = self.port {
-            options = options.port(port);
-        }
-        if let Some(user) = &self.username {
-            options = options.username(user);
-        }
-        if let Some(password) = &self.password {
-            options = options.password(password.expose());
-        }
-        options
-    }
-
     /// The sqlx pool options. Every default is chosen on purpose; see the comments.
     ///
     /// [`connect`](crate::postgres::connect) adds connection-event logging on top of these.
@@ -357,56 +311,12 @@ impl PgConfig {
             // earliest sign of an undersized pool or leaked connections.
             .acquire_slow_threshold(self.slow_acquire_threshold.unwrap_or(Duration::MAX))
     }
-
-    /// The URL for this target with the given password (`None`: no password), or `None` if
-    /// the target cannot be written as a URL (a host with characters URLs forbid).
-    fn url_with(&self, password: Option<&str>) -> Option<::url::Url> {
-        // The placeholder host is replaced below; parsing a literal cannot fail.
-        let mut url = ::url::Url::parse("postgres://localhost").ok()?;
-        match &self.host {
-            Host::Tcp(host) if host.contains(':') => {
-                url.set_host(Some(&format!("[{host}]"))).ok()?
-            }
-            Host::Tcp(host) => url.set_host(Some(host)).ok()?,
-            Host::Socket(_) => {}
-        }
-        url.set_port(self.port).ok()?;
-        if let Some(user) = &self.username {
-            url.set_username(&escape_percent(user)).ok()?;
-        }
-        if let Some(password) = password {
-            url.set_password(Some(&escape_percent(password))).ok()?;
-        }
-        url.set_path(&format!(
-            "/{}",
-            escape_percent(&self.database).replace('/', "%2F")
-        ));
-        {
-            let mut query = url.query_pairs_mut();
-            if let Host::Socket(dir) = &self.host {
-                query.append_pair("host", &dir.to_string_lossy());
-            }
-            for (key, value) in &self.passthrough {
-                query.append_pair(key, value);
-            }
-        }
-        if url.query() == Some("") {
-            url.set_query(None);
-        }
-        Some(url)
-    }
 }
 
 impl fmt::Display for PgConfig {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.redacted_url())
     }
-}
-
-/// `%` must be escaped before handing text to the `url` crate's setters, which keep existing
-/// escapes as they are; sqlx decodes them again.
-fn escape_percent(text: &str) -> String {
-    text.replace('%', "%25")
 }
 
 /// Quotes an SQL identifier (schema, table, column, database name) so that any name works

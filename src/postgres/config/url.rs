@@ -1,263 +1,194 @@
-//! Reading a connection URL: where to connect, the tuning parameters (stripped, so sqlx never
-//! sees them) and the libpq parameters handed on to sqlx.
+//! Reading a `postgres://` URL: the tuning parameters are taken out of its query string, the
+//! few things sqlx accepts silently (a missing host or database, port 0, a '/' in the database
+//! name, an unknown parameter) are refused, and sqlx parses the rest, once.
 
-use std::path::PathBuf;
+use std::str::FromStr;
 
-use url::Url;
+use percent_encoding::percent_decode_str;
+use sqlx::postgres::PgConnectOptions;
 
 use super::error::{ConfigError, Origin};
-use super::params::{Layer, Param, is_passthrough, suggest, unsupported_hint};
-use crate::postgres::redact::{Secret, redact_passwords};
+use super::layer::Layer;
+use super::params::{Param, is_passthrough, suggest, unsupported_hint};
+use super::target::{Named, Target, checked_port};
+use crate::postgres::redact::redact_passwords;
 
-/// Where the server listens.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Host {
-    /// A host name or IP address, reached over TCP.
-    Tcp(String),
-    /// The directory holding the server's unix socket (`/var/run/postgresql`).
-    Socket(PathBuf),
-}
-
-impl Host {
-    /// True for a unix socket or a loopback host name or address: the server is on this machine.
-    pub fn is_local(&self) -> bool {
-        match self {
-            Self::Socket(_) => true,
-            Self::Tcp(host) => {
-                let host = host.trim_start_matches('[').trim_end_matches(']');
-                host.eq_ignore_ascii_case("localhost")
-                    || host
-                        .parse::<std::net::IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback())
-            }
-        }
-    }
-}
-
-/// The connection target as far as one source (URL or builder) describes it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct TargetParts {
-    pub(crate) host: Option<Host>,
-    pub(crate) port: Option<u16>,
-    pub(crate) username: Option<String>,
-    pub(crate) password: Option<Secret>,
-    pub(crate) database: Option<String>,
-    /// libpq parameters sqlx understands and we do not tune (`sslcert`, `options`, ...).
-    pub(crate) passthrough: Vec<(String, String)>,
-}
-
-/// What a URL says: the target and the parameter layer.
-#[derive(Debug)]
-pub(crate) struct ParsedUrl {
-    pub(crate) target: TargetParts,
-    pub(crate) layer: Layer,
-}
-
-/// Parses and validates a `postgres://` URL.
-pub(crate) fn parse_url(raw: &str) -> Result<ParsedUrl, ConfigError> {
+/// Parses and validates a `postgres://` URL: the target, and the parameters it sets.
+pub(crate) fn parse_url(raw: &str) -> Result<(Target, Layer), ConfigError> {
     let raw = raw.trim();
     let invalid = |reason: &str| ConfigError::InvalidUrl {
         url: redact_passwords(raw).into_owned(),
         reason: reason.to_owned(),
     };
-    let Some(scheme_end) = raw.find("://") else {
+    let Some((scheme, rest)) = raw.split_once("://") else {
         return Err(invalid("it does not start with postgres://"));
     };
-    let scheme = raw[..scheme_end].to_ascii_lowercase();
-    if scheme != "postgres" && scheme != "postgresql" {
+    if !["postgres", "postgresql"].contains(&scheme.to_ascii_lowercase().as_str()) {
         return Err(ConfigError::UnsupportedScheme {
-            scheme: redact_passwords(&raw[..scheme_end]).into_owned(),
+            scheme: redact_passwords(scheme).into_owned(),
         });
     }
-    let url = Url::parse(raw).map_err(|error| match error {
-        url::ParseError::InvalidPort => ConfigError::InvalidPort {
-            value: port_text(raw).to_owned(),
-            origin: Origin::Url,
-        },
-        other => invalid(&other.to_string()),
-    })?;
 
-    let mut target = TargetParts::default();
-    let mut layer = Layer::default();
-
-    if let Some(host) = url.host_str().filter(|h| !h.is_empty()) {
-        let host = percent_decode(host).map_err(|()| invalid("the host is not valid UTF-8"))?;
-        target.host = Some(host_or_socket(
-            host.trim_start_matches('[').trim_end_matches(']'),
-        ));
+    // The parts are only looked at here; sqlx reads them. The userinfo ends at the last '@':
+    // a password may hold one.
+    let rest = rest.split('#').next().unwrap_or_default();
+    let (before_query, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (authority, path) =
+        before_query.split_at(before_query.find('/').unwrap_or(before_query.len()));
+    let (userinfo, host_port) = authority.rsplit_once('@').unwrap_or(("", authority));
+    let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+    let host_end = host_port.rfind(']').map_or(0, |i| i + 1);
+    let (host, port) = match host_port[host_end..].rfind(':') {
+        Some(colon) => host_port.split_at(host_end + colon),
+        None => (host_port, ""),
+    };
+    let port = port.trim_start_matches(':');
+    let database = path.trim_start_matches('/');
+    if !port.is_empty() {
+        checked_port(port, &Origin::Url)?;
     }
-    if let Some(port) = url.port() {
-        target.port = Some(checked_port(&port.to_string(), &Origin::Url)?);
-    }
-    if !url.username().is_empty() {
-        let user =
-            percent_decode(url.username()).map_err(|()| invalid("the user is not valid UTF-8"))?;
-        target.username = Some(user);
-    }
-    if let Some(password) = url.password() {
-        // Never put the decoding error's input in the message: it is the password.
-        let password =
-            percent_decode(password).map_err(|()| invalid("the password is not valid UTF-8"))?;
-        target.password = Some(Secret::new(password));
-    }
-    let path = url.path().trim_start_matches('/');
-    if !path.is_empty() {
-        if path.contains('/') {
-            return Err(ConfigError::InvalidDatabase {
-                name: redact_passwords(path).into_owned(),
-                origin: Origin::Url,
-                reason: "the URL path must be just the database name; percent-encode a '/' in the name as %2F",
-            });
+    // Never put the failing text in the message: it may be the password.
+    for (part, text) in [("host", host), ("user", user), ("password", password)] {
+        if percent_decode_str(text).decode_utf8().is_err() {
+            return Err(invalid(&format!("the {part} is not valid UTF-8")));
         }
-        let database =
-            percent_decode(path).map_err(|()| invalid("the database name is not valid UTF-8"))?;
-        target.database = Some(database);
     }
+    if database.contains('/') {
+        return Err(ConfigError::InvalidDatabase {
+            name: redact_passwords(database).into_owned(),
+            origin: Origin::Url,
+            reason: "the URL path must be just the database name; percent-encode a '/' in the name as %2F",
+        });
+    }
+    if percent_decode_str(database).decode_utf8().is_err() {
+        return Err(invalid("the database name is not valid UTF-8"));
+    }
+    let mut named = Named {
+        host: !host.is_empty(),
+        port: !port.is_empty(),
+        user: !user.is_empty(),
+        password: !password.is_empty(),
+        database: !database.is_empty(),
+    };
 
-    for (key, value) in url.query_pairs() {
-        let key = key.as_ref();
-        if let Some(param) = Param::from_url_key(key) {
+    let mut layer = Layer::default();
+    let mut kept = Vec::new();
+    let mut passthrough = Vec::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        // Decoded as sqlx decodes them (`+` is a space).
+        let Some((key, value)) = form_urlencoded::parse(pair.as_bytes()).next() else {
+            continue;
+        };
+        // libpq takes an empty user or password as unset, where sqlx would send it.
+        let unset = matches!(key.as_ref(), "user" | "password") && value.is_empty();
+        if let Some(param) = Param::from_url_key(&key) {
             layer.set(param, &value, &Origin::Url)?;
             continue;
         }
-        match key {
-            "host" => target.host = Some(host_or_socket(&value)),
-            "hostaddr" => target.host = Some(Host::Tcp(value.into_owned())),
-            "port" => target.port = Some(checked_port(&value, &Origin::Url)?),
-            "user" => target.username = Some(value.into_owned()),
-            "password" => target.password = Some(Secret::new(value.into_owned())),
-            "dbname" => target.database = Some(value.into_owned()),
-            _ if is_passthrough(key) => target
-                .passthrough
-                .push((key.to_owned(), value.into_owned())),
-            _ => {
-                if let Some(hint) = unsupported_hint(key) {
-                    return Err(ConfigError::Unsupported {
+        match key.as_ref() {
+            "host" | "hostaddr" => named.host = true,
+            "port" => {
+                checked_port(&value, &Origin::Url)?;
+                named.port = true;
+            }
+            "user" => named.user = !unset,
+            "password" => named.password = !unset,
+            "dbname" => named.database = true,
+            key if is_passthrough(key) => passthrough.push((key.to_owned(), value.into_owned())),
+            key => {
+                return Err(match unsupported_hint(key) {
+                    Some(hint) => ConfigError::Unsupported {
                         param: key.to_owned(),
                         origin: Origin::Url,
                         hint,
-                    });
-                }
-                return Err(ConfigError::UnknownParameter {
-                    name: redact_passwords(key).into_owned(),
-                    suggestion: suggest(key),
+                    },
+                    None => ConfigError::UnknownParameter {
+                        name: redact_passwords(key).into_owned(),
+                        suggestion: suggest(key),
+                    },
                 });
             }
         }
-    }
-    Ok(ParsedUrl { target, layer })
-}
-
-/// A host name, or a socket directory when it is an absolute path (libpq's convention).
-pub(crate) fn host_or_socket(value: &str) -> Host {
-    if value.starts_with('/') {
-        Host::Socket(PathBuf::from(value))
-    } else {
-        Host::Tcp(value.to_owned())
-    }
-}
-
-/// Parses a port, rejecting 0 (which means "any port" to the OS, never a server's port).
-pub(crate) fn checked_port(raw: &str, origin: &Origin) -> Result<u16, ConfigError> {
-    raw.trim()
-        .parse::<u16>()
-        .ok()
-        .filter(|port| *port != 0)
-        .ok_or_else(|| ConfigError::InvalidPort {
-            value: redact_passwords(raw).into_owned(),
-            origin: origin.clone(),
-        })
-}
-
-/// The text where the port should be, for the error message of a URL with a bad port.
-/// Looks only after the last '@', so the password is never part of it.
-fn port_text(raw: &str) -> &str {
-    let after_scheme = raw.find("://").map_or(raw, |i| &raw[i + 3..]);
-    let authority_end = after_scheme
-        .find(['/', '?', '#'])
-        .unwrap_or(after_scheme.len());
-    let authority = &after_scheme[..authority_end];
-    let host_port = authority
-        .rfind('@')
-        .map_or(authority, |i| &authority[i + 1..]);
-    let after_host = host_port
-        .rfind(']')
-        .map_or(host_port, |i| &host_port[i + 1..]);
-    after_host.rfind(':').map_or("", |i| &after_host[i + 1..])
-}
-
-/// Decodes `%XX` escapes; fails when the result is not UTF-8 (or an escape is malformed).
-pub(crate) fn percent_decode(text: &str) -> Result<String, ()> {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            let hex = text.get(i + 1..i + 3).ok_or(())?;
-            out.push(u8::from_str_radix(hex, 16).map_err(|_| ())?);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
+        if !unset {
+            kept.push(pair);
         }
     }
-    String::from_utf8(out).map_err(|_| ())
+
+    let base = &raw[..scheme.len() + "://".len() + before_query.len()];
+    let stripped = if kept.is_empty() {
+        base.to_owned()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    let options = PgConnectOptions::from_str(&stripped).map_err(|error| {
+        let reason = match error {
+            sqlx::Error::Configuration(source) => source.to_string(),
+            other => other.to_string(),
+        };
+        invalid(&redact_passwords(&reason))
+    })?;
+    Ok((Target::new(options, named, passthrough), layer))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::postgres::config::Host;
     use std::time::Duration;
 
-    fn parse(raw: &str) -> ParsedUrl {
+    fn parse(raw: &str) -> (Target, Layer) {
         parse_url(raw).unwrap_or_else(|e| panic!("{raw}: {e}"))
+    }
+
+    /// Whether sqlx got `password`: its options print it (and are never printed by us).
+    fn sends_password(target: &Target, password: &str) -> bool {
+        format!("{:?}", target.options).contains(&format!("password: Some({password:?})"))
     }
 
     #[test]
     fn reads_the_parts_of_a_url() {
-        let parsed = parse("postgres://app:s%40cret@db.internal:6543/app_db");
-        let t = parsed.target;
-        assert_eq!(t.host, Some(Host::Tcp("db.internal".into())));
-        assert_eq!(t.port, Some(6543));
-        assert_eq!(t.username.as_deref(), Some("app"));
-        assert_eq!(t.password.as_ref().map(Secret::expose), Some("s@cret"));
-        assert_eq!(t.database.as_deref(), Some("app_db"));
+        let (t, layer) = parse("postgres://app:s%40cret@db.internal:6543/app_db");
+        assert_eq!(t.host(), &Host::Tcp("db.internal".into()));
+        assert_eq!(t.port(), Some(6543));
+        assert_eq!(t.username(), Some("app"));
+        assert!(sends_password(&t, "s@cret"));
+        assert_eq!(t.database(), "app_db");
         assert!(t.passthrough.is_empty());
-        assert_eq!(parsed.layer, Layer::default());
+        assert_eq!(layer, Layer::default());
     }
 
     #[test]
     fn accepts_both_schemes_in_any_case() {
         for raw in ["postgresql://h/db", "POSTGRES://h/db"] {
-            assert_eq!(parse(raw).target.database.as_deref(), Some("db"));
+            assert_eq!(parse(raw).0.database(), "db");
         }
     }
 
     #[test]
     fn sockets_from_host_or_query() {
-        let t = parse("postgres://%2Fvar%2Frun%2Fpostgresql/db").target;
-        assert_eq!(t.host, Some(Host::Socket("/var/run/postgresql".into())));
-        let t = parse("postgres:///db?host=/tmp/pg&port=5433").target;
-        assert_eq!(t.host, Some(Host::Socket("/tmp/pg".into())));
-        assert_eq!(t.port, Some(5433));
-        let t = parse("postgres:///db?host=other").target;
-        assert_eq!(t.host, Some(Host::Tcp("other".into())));
-        let t = parse("postgres:///db?hostaddr=10.0.0.1").target;
-        assert_eq!(t.host, Some(Host::Tcp("10.0.0.1".into())));
+        let t = parse("postgres://%2Fvar%2Frun%2Fpostgresql/db").0;
+        assert_eq!(t.host(), &Host::Socket("/var/run/postgresql".into()));
+        let t = parse("postgres:///db?host=/tmp/pg&port=5433").0;
+        assert_eq!(t.host(), &Host::Socket("/tmp/pg".into()));
+        assert_eq!(t.port(), Some(5433));
+        let t = parse("postgres:///db?host=other").0;
+        assert_eq!(t.host(), &Host::Tcp("other".into()));
+        let t = parse("postgres:///db?hostaddr=10.0.0.1").0;
+        assert_eq!(t.host(), &Host::Tcp("10.0.0.1".into()));
     }
 
     #[test]
     fn ipv6_hosts_lose_their_brackets() {
-        let t = parse("postgres://[::1]:5432/db").target;
-        assert_eq!(t.host, Some(Host::Tcp("::1".into())));
+        let t = parse("postgres://[::1]:5432/db").0;
+        assert_eq!(t.host(), &Host::Tcp("::1".into()));
     }
 
     #[test]
     fn libpq_parameters_in_the_query() {
-        let t = parse("postgres://h/x?user=u&password=p%26w&dbname=real&sslcert=/c.pem&sslkey=/k.pem&options=-c%20geqo%3Doff").target;
-        assert_eq!(t.username.as_deref(), Some("u"));
-        assert_eq!(t.password.as_ref().map(Secret::expose), Some("p&w"));
-        assert_eq!(t.database.as_deref(), Some("real"));
+        let t = parse("postgres://h/x?user=u&password=p%26w&dbname=real&sslcert=/c.pem&sslkey=/k.pem&options=-c%20geqo%3Doff").0;
+        assert_eq!(t.username(), Some("u"));
+        assert!(sends_password(&t, "p&w"));
+        assert_eq!(t.database(), "real");
         assert_eq!(
             t.passthrough,
             vec![
@@ -266,20 +197,19 @@ mod tests {
                 ("options".to_owned(), "-c geqo=off".to_owned()),
             ]
         );
+        assert_eq!(t.options.get_options(), Some("-c geqo=off"));
     }
 
     #[test]
     fn tuning_parameters_go_to_the_layer() {
-        let parsed =
+        let (t, layer) =
             parse("postgres://h/db?connection_limit=4&pool_timeout=0&sslmode=verify-full&schema=s");
-        assert_eq!(parsed.layer.connection_limit, Some(4));
-        assert_eq!(parsed.layer.pool_timeout, Some(None));
-        assert_eq!(parsed.layer.schema.as_deref(), Some("s"));
-        let parsed = parse("postgres://h/db?socket_timeout=3");
-        assert_eq!(
-            parsed.layer.statement_timeout,
-            Some(Some(Duration::from_secs(3)))
-        );
+        assert_eq!(layer.connection_limit, Some(4));
+        assert_eq!(layer.pool_timeout, Some(None));
+        assert_eq!(layer.schema.as_deref(), Some("s"));
+        assert_eq!(t.redacted_url(), "postgres://h/db", "sqlx never sees them");
+        let (_, layer) = parse("postgres://h/db?socket_timeout=3");
+        assert_eq!(layer.statement_timeout, Some(Some(Duration::from_secs(3))));
     }
 
     #[test]
@@ -349,35 +279,30 @@ mod tests {
     }
 
     #[test]
-    fn port_text_never_looks_at_the_password() {
-        assert_eq!(port_text("postgres://u:p:w@h:12x/db"), "12x");
-        assert_eq!(port_text("postgres://[::1]:x/db"), "x");
-        assert_eq!(port_text("postgres://h/db"), "");
+    fn the_port_is_looked_for_after_the_password() {
+        let message = parse_url("postgres://u:p:w@h:12x/db")
+            .expect_err("bad port")
+            .to_string();
+        assert!(message.contains("invalid port `12x`"), "{message}");
+        assert!(!message.contains("p:w"), "{message}");
+        let message = parse_url("postgres://[::1]:x/db")
+            .expect_err("bad port")
+            .to_string();
+        assert!(message.contains("invalid port `x`"), "{message}");
+        assert_eq!(parse("postgres://h/db").0.port(), None);
+        for raw in ["postgres://h: 5/db", "postgres://h/db?port=%205"] {
+            let message = parse_url(raw).expect_err(raw).to_string();
+            assert!(message.contains("invalid port ` 5`"), "{message}");
+        }
     }
 
     #[test]
-    fn percent_decoding() {
-        assert_eq!(percent_decode("a%20b%2Fc"), Ok("a b/c".into()));
-        assert_eq!(percent_decode("%zz"), Err(()));
-        assert_eq!(percent_decode("%2"), Err(()));
-        assert_eq!(percent_decode("%C3%A9"), Ok("é".into()));
-    }
-
-    #[test]
-    fn local_hosts() {
-        for host in [
-            "localhost",
-            "LOCALHOST",
-            "127.0.0.1",
-            "127.1.2.3",
-            "::1",
-            "[::1]",
-        ] {
-            assert!(Host::Tcp(host.into()).is_local(), "{host}");
-        }
-        assert!(Host::Socket("/tmp".into()).is_local());
-        for host in ["db.example.com", "10.0.0.5", "::2"] {
-            assert!(!Host::Tcp(host.into()).is_local(), "{host}");
-        }
+    fn an_empty_user_or_password_is_unset_as_in_libpq() {
+        let (t, _) = parse("postgres://h/db?user=&password=");
+        assert_eq!(t.username(), None);
+        assert!(!t.named.password);
+        assert_ne!(t.options.get_username(), "", "sqlx's default user");
+        assert!(!sends_password(&t, ""));
+        assert_eq!(t.redacted_url(), "postgres://h/db");
     }
 }

@@ -308,7 +308,7 @@ fn static_error_messages_say_how_to_fix() {
 }
 
 #[test]
-fn the_setter_route_builds_the_same_target() {
+fn a_target_set_in_code_reaches_sqlx() {
     let config = PgConfig::builder()
         .socket("/run/pg")
         .port(5439)
@@ -317,7 +317,7 @@ fn the_setter_route_builds_the_same_target() {
         .database("d")
         .build()
         .expect("valid");
-    let options = config.connect_options_by_setters();
+    let options = config.connect_options();
     assert_eq!(
         options.get_socket().map(|p| p.display().to_string()),
         Some("/run/pg".to_owned())

@@ -34,10 +34,7 @@ fn defaults() {
     assert_eq!(config.username(), Some("app"));
     assert!(config.has_password());
     assert_eq!(config.database(), "app_db");
-    assert_eq!(
-        config.connection_limit(),
-        params::default_connection_limit()
-    );
+    assert_eq!(config.connection_limit(), layer::default_connection_limit());
     assert_eq!(config.pool_timeout(), Some(Duration::from_secs(10)));
     assert_eq!(config.connect_timeout(), Some(Duration::from_secs(5)));
     assert_eq!(config.statement_timeout(), None);
