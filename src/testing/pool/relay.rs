@@ -9,7 +9,9 @@
 //! (or opens one), and passes every message on both ways. When the process disconnects, the
 //! relay rolls back what the session left open, discards its state (`DISCARD ALL`: settings,
 //! prepared statements, listens, temporary tables, advisory locks), and keeps it, caches warm,
-//! for the next process that asks for the same database with the same startup parameters.
+//! for the next process that asks for the same database with the same startup parameters
+//! (its `application_name` aside: each test's connections carry the test's name, which the
+//! session takes when it is handed over).
 //!
 //! A test cannot tell: it gets a session that looks fresh in every way but its speed. Its
 //! `application_name` is the one it asked for; an idle session of the relay's is named
@@ -42,9 +44,51 @@ const MAX_IDLE: usize = 64;
 /// How long a session's clean-up may take before the session is dropped instead.
 const RESET_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// What the relay says before the client's first statement: its idle name goes, and the
-/// session takes the name its startup asked for (the client's, by the relay's key).
-const HAND_OVER: &str = "RESET application_name";
+/// What the relay says before the client's first statement: its idle name goes for the one
+/// the client's startup asked for (none: the session's own default).
+fn hand_over(client_name: Option<&str>) -> Vec<u8> {
+    match client_name {
+        Some(name) => query(&format!(
+            "SET application_name = '{}'",
+            name.replace('\'', "''")
+        )),
+        None => query("RESET application_name"),
+    }
+}
+
+/// A startup packet, split into what keys the relay's sessions (everything but the
+/// `application_name`, which a session takes at its hand-over) and that name.
+struct Startup {
+    /// The packet without the name: what a kept session was opened with.
+    key: Vec<u8>,
+    name: Option<String>,
+}
+
+impl Startup {
+    fn parse(packet: &[u8]) -> Self {
+        // Length (4), protocol version (4), then `name\0value\0` pairs and a final `\0`.
+        let mut fields = packet.get(8..).unwrap_or_default().split(|&b| b == 0);
+        let mut kept: Vec<u8> = packet.get(4..8).unwrap_or_default().to_vec();
+        let mut name = None;
+        while let (Some(key), Some(value)) = (fields.next(), fields.next()) {
+            if key.is_empty() {
+                break;
+            }
+            if key == b"application_name" {
+                name = Some(String::from_utf8_lossy(value).into_owned());
+                continue;
+            }
+            for part in [key, value] {
+                kept.extend_from_slice(part);
+                kept.push(0);
+            }
+        }
+        kept.push(0);
+        let mut key = ((kept.len() + 4) as i32).to_be_bytes().to_vec();
+        key.extend(kept);
+        Self { key, name }
+    }
+}
 
 /// What a session that a client left is cleaned with, one statement per message (`DISCARD
 /// ALL` cannot run in the implicit transaction of a multi-statement query): a `Sync` ends an
@@ -263,9 +307,10 @@ async fn serve(mut client: UnixStream, upstream: &Path, idle: &Idle) -> io::Resu
             _ => break packet,
         }
     };
-    let mut backend = match idle.take(&startup) {
+    let startup = Startup::parse(&startup);
+    let mut backend = match idle.take(&startup.key) {
         Some(backend) => backend,
-        None => match Backend::connect(upstream, &startup).await {
+        None => match Backend::connect(upstream, &startup.key).await {
             Ok(backend) => backend,
             Err(Refused::Server(said)) => {
                 client.write_all(&said).await?;
@@ -283,23 +328,27 @@ async fn serve(mut client: UnixStream, upstream: &Path, idle: &Idle) -> io::Resu
         },
     };
     client.write_all(&backend.hello).await?;
-    let from_server = relay(&mut client, &mut backend).await?;
+    let from_server = relay(&mut client, &mut backend, startup.name.as_deref()).await?;
     let cleaned = tokio::time::timeout(RESET_TIMEOUT, backend.clean_up(from_server)).await;
     if matches!(cleaned, Ok(Ok(()))) {
-        idle.give_back(startup, backend);
+        idle.give_back(startup.key, backend);
     }
     Ok(())
 }
 
 /// Passes messages both ways until the client ends (`Terminate`, or its end of the stream);
 /// returns what was read from the server and not yet passed on, whole messages only.
-async fn relay(client: &mut UnixStream, backend: &mut Backend) -> io::Result<Messages> {
+async fn relay(
+    client: &mut UnixStream,
+    backend: &mut Backend,
+    name: Option<&str>,
+) -> io::Result<Messages> {
     let (mut client_read, mut client_write) = client.split();
     let (mut server_read, mut server_write) = backend.stream.split();
     let mut from_client = Messages::default();
     let mut from_server = Messages::default();
-    // The idle name goes first; its answer (up to the `ReadyForQuery`) is not the client's.
-    server_write.write_all(&query(HAND_OVER)).await?;
+    // The client's name first; its answer (up to the `ReadyForQuery`) is not the client's.
+    server_write.write_all(&hand_over(name)).await?;
     let mut swallow = true;
     loop {
         tokio::select! {
@@ -338,4 +387,55 @@ async fn relay(client: &mut UnixStream, backend: &mut Backend) -> io::Result<Mes
     // A client that left before the hand-over's answer leaves it to the clean-up's drain,
     // which waits for its own answer after it.
     Ok(from_server)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packet(pairs: &[(&str, &str)]) -> Vec<u8> {
+        let mut body = 196_608_i32.to_be_bytes().to_vec();
+        for (key, value) in pairs {
+            body.extend_from_slice(key.as_bytes());
+            body.push(0);
+            body.extend_from_slice(value.as_bytes());
+            body.push(0);
+        }
+        body.push(0);
+        let mut out = ((body.len() + 4) as i32).to_be_bytes().to_vec();
+        out.extend(body);
+        out
+    }
+
+    #[test]
+    fn sessions_are_kept_by_their_startup_but_the_name() {
+        let named = Startup::parse(&packet(&[
+            ("user", "postgres"),
+            ("database", "clone_0"),
+            ("application_name", "crate::tests::one"),
+        ]));
+        let other = Startup::parse(&packet(&[
+            ("user", "postgres"),
+            ("application_name", "crate::tests::two"),
+            ("database", "clone_0"),
+        ]));
+        let bare = Startup::parse(&packet(&[("user", "postgres"), ("database", "clone_0")]));
+        assert_eq!(named.name.as_deref(), Some("crate::tests::one"));
+        assert_eq!(named.key, bare.key);
+        assert_eq!(other.key, bare.key);
+        assert_eq!(bare.name, None);
+        assert_eq!(
+            bare.key,
+            packet(&[("user", "postgres"), ("database", "clone_0")]),
+            "a startup without a name is kept as it is"
+        );
+        let elsewhere = Startup::parse(&packet(&[("user", "postgres"), ("database", "clone_1")]));
+        assert_ne!(elsewhere.key, bare.key);
+    }
+
+    #[test]
+    fn a_name_is_quoted_when_it_is_handed_over() {
+        let message = hand_over(Some("it's"));
+        assert!(message.ends_with(b"SET application_name = 'it''s'\0"));
+    }
 }
