@@ -19,6 +19,7 @@
 //! | `db_5.rs`, `db_20.rs` | `#[db_test]` database mode (`pool: PgPool`) |
 //! | `sqlx_5.rs`, `sqlx_20.rs` | `#[sqlx::test]` (`pool: PgPool`) |
 //! | `db_20_500.rs` | 500 `#[db_test]` database-mode tests: a run long enough to use every clone many times |
+//! | `tx_fx_5.rs`, `db_fx_5.rs` | as `tx_5.rs` and `db_5.rs`, with three fixtures (`benches/suite/fixtures/`): fixtures are loaded once, so they should cost nothing |
 //!
 //! `_5` files apply `benches/migrations/5` (5 migrations), `_20` files `benches/migrations/20`
 //! (22 migrations).
@@ -116,6 +117,18 @@ const CASES: &[Case] = &[
         approach: "`#[sqlx::test]`",
         migrations: 22,
         sqlx: "sqlx_20",
+    },
+    Case {
+        file: "tx_fx_5",
+        approach: "`#[db_test]` transaction, 3 fixtures",
+        migrations: 5,
+        sqlx: "sqlx_5",
+    },
+    Case {
+        file: "db_fx_5",
+        approach: "`#[db_test]` database, 3 fixtures",
+        migrations: 5,
+        sqlx: "sqlx_5",
     },
     Case {
         file: "db_20_500",

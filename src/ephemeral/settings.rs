@@ -55,6 +55,7 @@ pub enum IsolationOverride {
 /// | `PERSISTENCE_TEST_KEEP` | `failed`, `none` or `all`: the databases kept after database-mode tests ([`KeepPolicy`]) | `failed` |
 /// | `PERSISTENCE_TEST_ISOLATION` | `database`: run `&mut PgConnection` tests in a database of their own, outside a transaction ([`IsolationOverride`]) | unset |
 /// | `PERSISTENCE_TEST_READY_CLONES` | clean database-mode clones the janitor keeps ready per template under nextest; `0` turns the janitor off | `2` |
+/// | `PERSISTENCE_TEST_RELAY` | `0` turns off the relay of warm sessions that nextest's processes get from a native server's supervisor | on |
 /// | `PERSISTENCE_TEST_SEED` | the seed of the tests' random generators (see `testing::seed`) | drawn per process |
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -80,6 +81,9 @@ pub struct Settings {
     pub isolation: IsolationOverride,
     /// Clean clones the janitor keeps ready per template; `0`: no janitor.
     pub ready_clones: u32,
+    /// Whether a native server's supervisor relays warm sessions to test processes
+    /// (`PERSISTENCE_TEST_RELAY`, on unless `0`).
+    pub relay: bool,
     /// `PERSISTENCE_TEST_SEED` as set (parsed by the harness, which says what is wrong
     /// with it where a test uses it).
     pub seed: Option<String>,
@@ -198,6 +202,20 @@ impl Settings {
             keep,
             isolation,
             ready_clones,
+            relay: match non_empty("PERSISTENCE_TEST_RELAY") {
+                None => true,
+                Some(value) => match value.trim().to_ascii_lowercase().as_str() {
+                    "0" | "false" | "off" | "no" => false,
+                    "1" | "true" | "on" | "yes" => true,
+                    _ => {
+                        return Err(EphemeralError::BadSetting {
+                            name: "PERSISTENCE_TEST_RELAY",
+                            value,
+                            expected: "1 (the default) or 0",
+                        });
+                    }
+                },
+            },
             seed: non_empty("PERSISTENCE_TEST_SEED"),
             one_test_per_process: lookup("NEXTEST_EXECUTION_MODE")
                 .is_some_and(|mode| mode == "process-per-test"),

@@ -36,6 +36,8 @@ pub struct Server {
     files: ServerFiles,
     /// Why `auto` chose this backend, when this process started the server.
     choice: Option<String>,
+    /// Where the harness's relay of this (native) server listens, if it can.
+    relay_dir: Option<std::path::PathBuf>,
     // Held for the life of the process: it tells the supervisor we still use the server.
     _users_lock: Option<File>,
 }
@@ -74,6 +76,12 @@ impl Server {
     /// The harness's files of this server in the state directory (leases, kept databases).
     pub fn files(&self) -> &ServerFiles {
         &self.files
+    }
+
+    /// Where the test harness's relay of warm sessions listens for this server, when it is
+    /// a native one (see `testing::pool::relay`).
+    pub fn relay_dir(&self) -> Option<&std::path::Path> {
+        self.relay_dir.as_deref()
     }
 
     /// Why `PERSISTENCE_TEST_BACKEND=auto` chose this backend (`docker (image ... is
@@ -162,6 +170,7 @@ async fn external(settings: &Settings) -> Result<Server, EphemeralError> {
         instance: "external".to_owned(),
         files,
         choice: None,
+        relay_dir: None,
         _users_lock: None,
     })
 }
@@ -201,6 +210,7 @@ impl Server {
     /// a hold on it (its users lock).
     pub(crate) fn from_state(state: ServerState, state_dir: &std::path::Path) -> Self {
         let files = StateDir::new(state_dir).files_of(&state.instance_id);
+        let relay_dir = state.relay_sockets().map(|(dir, _)| dir);
         Self {
             backend: state.backend,
             admin: state.admin_options(),
@@ -209,6 +219,7 @@ impl Server {
             instance: state.instance_id,
             files,
             choice: None,
+            relay_dir,
             _users_lock: None,
         }
     }

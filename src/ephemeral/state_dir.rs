@@ -68,6 +68,10 @@ pub const KEEP_FILE: &str = "keep";
 pub const LEASE_SUFFIX: &str = ".lock";
 /// Under a server's files: held by the janitor while it runs.
 pub const JANITOR_LOCK: &str = "janitor.lock";
+/// Under a server's files: held by the harness's relay while it runs.
+pub const RELAY_LOCK: &str = "relay.lock";
+/// Under a native server's instance directory: the harness's relay's socket directory.
+pub const RELAY_DIR: &str = "relay";
 /// The prefix of a pristine cluster being built, followed by the builder's pid.
 pub(crate) const PRISTINE_BUILDING_PREFIX: &str = "pristine-building-";
 /// Every container of the harness carries this label, valued with the state directory's key.
@@ -254,7 +258,11 @@ impl ServerFiles {
         file_names(&self.dir)
             .into_iter()
             .filter_map(|name| name.strip_suffix(LEASE_SUFFIX).map(str::to_owned))
-            .filter(|name| !name.is_empty() && name != JANITOR_LOCK.trim_end_matches(LEASE_SUFFIX))
+            .filter(|name| {
+                !name.is_empty()
+                    && name != JANITOR_LOCK.trim_end_matches(LEASE_SUFFIX)
+                    && name != RELAY_LOCK.trim_end_matches(LEASE_SUFFIX)
+            })
             .collect()
     }
 
@@ -266,6 +274,11 @@ impl ServerFiles {
     /// The file the janitor holds locked while it runs.
     pub fn janitor_lock(&self) -> PathBuf {
         self.dir.join(JANITOR_LOCK)
+    }
+
+    /// The file the harness's relay holds locked while it runs.
+    pub fn relay_lock(&self) -> PathBuf {
+        self.dir.join(RELAY_LOCK)
     }
 
     /// The databases recorded as kept (whether they still exist is for the server to say),
@@ -378,6 +391,16 @@ impl ServerState {
             .username("postgres")
             .database("postgres")
             .ssl_mode(PgSslMode::Disable)
+    }
+
+    /// Where the harness's relay of a native server listens, and the server's own socket it
+    /// relays to (see `testing::pool::relay`); `None` for a server reached over TCP only.
+    pub fn relay_sockets(&self) -> Option<(PathBuf, PathBuf)> {
+        let (instance, socket) = (self.instance_dir.as_ref()?, self.socket_dir.as_ref()?);
+        Some((
+            instance.join(RELAY_DIR),
+            socket.join(format!(".s.PGSQL.{}", self.port)),
+        ))
     }
 
     /// The URL of `database` on it, without password: `postgres://postgres@127.0.0.1:PORT/db`.

@@ -14,7 +14,7 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
 use super::error::HarnessError;
 use super::run::runtime::{self, Home};
-use super::schema::Migrations;
+use super::schema::Schema;
 use super::schema::template::{self, TemplateNames};
 use crate::ephemeral::state_dir::ServerFiles;
 use crate::ephemeral::{self, Server};
@@ -29,14 +29,19 @@ const ADMIN_POOL_MAX: u32 = 16;
 pub(crate) struct Session {
     pub(crate) server: &'static Server,
     pub(crate) names: TemplateNames,
-    pub(crate) migrations: Migrations,
+    pub(crate) schema: Schema,
+    /// Where this process's connections go, when not to the server itself: the relay of
+    /// warm sessions (see [`crate::testing::pool::relay`]), for a process that runs one test.
+    relay: Option<&'static std::path::Path>,
 }
 
+type Identity = (usize, usize, usize);
+
 impl Session {
-    /// The session of `migrations` in this process, resolved on first use.
-    pub(crate) async fn of(migrations: Migrations) -> Result<&'static Session, HarnessError> {
-        static SESSIONS: Mutex<Option<HashMap<usize, &'static Session>>> = Mutex::new(None);
-        let key = migrations.identity();
+    /// The session of `schema` in this process, resolved on first use.
+    pub(crate) async fn of(schema: Schema) -> Result<&'static Session, HarnessError> {
+        static SESSIONS: Mutex<Option<HashMap<Identity, &'static Session>>> = Mutex::new(None);
+        let key = schema.identity();
         let known = SESSIONS
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -48,8 +53,9 @@ impl Session {
         let server = ephemeral::server().await?;
         let session: &'static Session = Box::leak(Box::new(Session {
             server,
-            names: TemplateNames::new(migrations, server.version()),
-            migrations,
+            names: TemplateNames::new(schema, server.version()),
+            schema,
+            relay: relay(server),
         }));
         // Two threads may resolve the same schema at once: the first one kept wins, and the
         // other (equal) one is a few bytes leaked once.
@@ -66,9 +72,13 @@ impl Session {
         self.server.files()
     }
 
-    /// Options to connect to `database` on the server.
+    /// Options to connect to `database` on the server (through the relay, if this process
+    /// uses one).
     pub(crate) fn options_for(&self, database: &str) -> PgConnectOptions {
-        self.server.options_for(database)
+        match self.relay {
+            Some(dir) => self.server.options_for(database).socket(dir),
+            None => self.server.options_for(database),
+        }
     }
 
     /// A connection of its own to `database`.
@@ -98,7 +108,7 @@ impl Session {
         &self,
         admin: &mut PgConnection,
     ) -> Result<(), HarnessError> {
-        template::ensure(admin, self.server, &self.names, self.migrations).await
+        template::ensure(admin, self.server, &self.names, self.schema).await
     }
 
     /// `pool.acquire()`, but a pool timeout (an unreachable server looks like one: the pool
@@ -128,6 +138,18 @@ impl Session {
             )),
         }
     }
+}
+
+/// The relay this process connects through: under nextest (a process runs one test, whose
+/// sessions would be new ones), when the server's supervisor runs one. Asked once.
+fn relay(server: &'static Server) -> Option<&'static std::path::Path> {
+    static RELAY: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    #[cfg(unix)]
+    let runs = || crate::testing::pool::relay::running(server.files());
+    #[cfg(not(unix))]
+    let runs = || false;
+    let used = *RELAY.get_or_init(|| runtime::home() == Home::TestRuntime && runs());
+    server.relay_dir().filter(|_| used)
 }
 
 /// A connection to the maintenance database: from the process's pool when the harness's

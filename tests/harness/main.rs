@@ -24,6 +24,7 @@ mod docker_backend;
 mod docker_image_missing;
 mod external_url_errors;
 mod failure_reports;
+mod fixture_templates;
 mod fixtures_and_migrations;
 mod fresh_crate;
 mod global_pool;
@@ -32,6 +33,9 @@ mod keep_failed;
 mod many_at_once;
 mod nextest_one_server;
 mod query_count;
+// The relay serves native servers over their unix socket.
+#[cfg(unix)]
+mod relay;
 mod rstest_cases;
 mod runtime;
 mod seeds;

@@ -90,12 +90,9 @@ fn janitor_runs(files: &ServerFiles) -> bool {
     })
 }
 
-/// The side job: runs until the supervisor raises `stop`.
+/// The supervisor's side job, the janitor and the relay ([`super::relay`]): runs until the
+/// supervisor raises `stop`.
 pub(crate) fn run(context: SideJobContext) {
-    let depth = ready_clones();
-    if depth == 0 {
-        return;
-    }
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -103,6 +100,22 @@ pub(crate) fn run(context: SideJobContext) {
         return;
     };
     let files = StateDir::new(&context.state_dir).files_of(&context.server.instance_id);
+    // Its tasks run on this runtime, while the janitor's loop (or the wait below) runs.
+    #[cfg(unix)]
+    let relay = runtime.block_on(async { start_relay(&context, &files) });
+    #[cfg(unix)]
+    let relayed = relay.as_ref().map(|relay| relay.idle.clone());
+    #[cfg(not(unix))]
+    let relayed = None;
+    let depth = ready_clones();
+    if depth == 0 {
+        runtime.block_on(async {
+            while !context.stop.load(Ordering::Relaxed) {
+                tokio::time::sleep(IDLE_POLL).await;
+            }
+        });
+        return;
+    }
     // Held while the janitor runs, so that test processes know someone resets their clones.
     let held = files.create().and_then(|()| {
         let file = std::fs::OpenOptions::new()
@@ -119,6 +132,7 @@ pub(crate) fn run(context: SideJobContext) {
     let mut janitor = Janitor {
         server: Server::from_state(context.server.clone(), &context.state_dir),
         files,
+        relayed,
         depth,
         admin: None,
         warm: HashMap::new(),
@@ -145,10 +159,38 @@ pub(crate) fn run(context: SideJobContext) {
     });
 }
 
+/// The relay of the server the supervisor owns, if it is a native one and relaying is on.
+#[cfg(unix)]
+fn start_relay(context: &SideJobContext, files: &ServerFiles) -> Option<super::relay::Relay> {
+    if !Settings::get().is_ok_and(|s| s.relay) {
+        return None;
+    }
+    let (dir, upstream) = context.server.relay_sockets()?;
+    let socket = dir.join(upstream.file_name()?);
+    if !crate::ephemeral::platform::socket_path_fits(&socket) {
+        return None;
+    }
+    match files
+        .create()
+        .and_then(|()| super::relay::Relay::start(files, &dir, upstream))
+    {
+        Ok(relay) => Some(relay),
+        Err(error) => {
+            tracing::warn!(%error, "persistence: no relay: test processes connect to the server");
+            None
+        }
+    }
+}
+
 struct Janitor {
     server: Server,
     /// The server's lease files (and the templates' profiles).
     files: ServerFiles,
+    /// The relay's idle sessions, which may wait in a clone the janitor resets.
+    #[cfg(unix)]
+    relayed: Option<Arc<super::relay::Idle>>,
+    #[cfg(not(unix))]
+    relayed: Option<()>,
     depth: u32,
     /// A connection to the maintenance database, kept warm for `CREATE DATABASE`.
     admin: Option<PgConnection>,
@@ -219,10 +261,21 @@ impl Janitor {
             Err(err) if is_missing_database(&err) => return self.recreate(lease, key, name).await,
             Err(_) => return false,
         };
+        // The relay's idle sessions wait in the clone for the next test: they hold nothing.
+        #[cfg(unix)]
+        let relayed: Vec<i32> = self
+            .relayed
+            .as_ref()
+            .map(|idle| idle.pids())
+            .unwrap_or_default();
+        #[cfg(not(unix))]
+        let relayed: Vec<i32> = Vec::new();
         let others: Result<i64, _> = sqlx::query_scalar(
             "SELECT count(*) FROM pg_stat_activity \
-             WHERE datname = current_database() AND pid <> pg_backend_pid()",
+             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND pid <> ALL($1)",
         )
+        .bind(&relayed)
         .fetch_one(&mut conn)
         .await;
         let others = match others {

@@ -20,6 +20,8 @@ pub(crate) mod database;
 pub(crate) mod fresh;
 pub(crate) mod janitor;
 pub(crate) mod leases;
+#[cfg(unix)]
+pub(crate) mod relay;
 pub(crate) mod reset;
 pub(crate) mod transaction;
 
@@ -36,6 +38,10 @@ use super::error::HarnessError;
 use super::schema::template::clone_template;
 use super::session::Session;
 use super::sql::{is_insufficient_resources, is_missing_database};
+
+/// The `application_name` of the relay's idle sessions ([`relay`], on Unix), by which the
+/// harness tells them from a test's.
+pub(crate) const RELAY_APPLICATION: &str = "persistence relay";
 
 /// More clones than any machine runs tests at once; past it something is wrong.
 const MAX_CLONES: u32 = 1024;

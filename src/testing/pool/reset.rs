@@ -4,9 +4,11 @@
 //! `CREATE DATABASE ... TEMPLATE` costs ~15 ms of server time and `DROP DATABASE` ~7 ms, and
 //! the server completes only ~100 such pairs a second on 2 cores (each clone waits for a
 //! checkpoint). A database-mode test usually writes a few rows into a few tables, which can
-//! be deleted far more cheaply. So a clone is reset after its test: the tables that hold rows
-//! the template does not have are emptied and the sequences put back, in one transaction.
-//! Anything a reset cannot undo, or cannot prove it undid, makes the clone be recreated.
+//! be deleted far more cheaply. So a clone is reset after its test: the rows the template does
+//! not have are deleted (whole tables the template leaves empty, and the new rows of tables
+//! its fixtures fill) and the sequences put back, in one transaction. Anything a reset cannot
+//! undo (a template row changed or deleted), or cannot prove it undid, makes the clone be
+//! recreated.
 //!
 //! How a change is seen: every row a transaction writes carries its transaction id (`xmin`),
 //! and ids only grow. When a clone is known clean, the next transaction id (the *watermark*)
@@ -96,6 +98,24 @@ struct Sequence {
     /// `None` when the template never called it.
     last_value: Option<i64>,
     start_value: i64,
+}
+
+/// A table the test did not change.
+const UNTOUCHED: i16 = 0;
+/// A table to which the test only added rows: deleting the rows written since the
+/// watermark makes it the template's again (all of them, for a table the template leaves
+/// empty).
+const ONLY_NEW_ROWS: i16 = 1;
+/// A table of which the test changed or deleted a template row.
+const CHANGED: i16 = 2;
+
+/// One delete of a reset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Delete {
+    /// Index into the profile's tables.
+    table: usize,
+    /// Only the rows written since the watermark (the table has template rows); else all.
+    only_new: bool,
 }
 
 /// What the reset found and did.
@@ -202,14 +222,14 @@ impl Profile {
         .await
         .map_err(HarnessError::sql("resetting the test's session"))?;
         let found = self.look(conn, watermark).await;
-        let (emptied, restores) = match found {
+        let (deletes, restores) = match found {
             Ok(Some(changes)) => changes,
             Ok(None) | Err(_) => {
                 let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
                 return found.map(|_| Reset::Recreate);
             }
         };
-        if emptied.is_empty() && restores.is_empty() {
+        if deletes.is_empty() && restores.is_empty() {
             sqlx::raw_sql("COMMIT")
                 .execute(&mut *conn)
                 .await
@@ -221,7 +241,7 @@ impl Profile {
                 // Referencing rows first (`look` sorted them), so that foreign keys hold at
                 // every step. This keeps the backend's plan cache, which
                 // `session_replication_role` flushes.
-                let plain = self.reset_sql(&emptied, &restores, false);
+                let plain = self.reset_sql(&deletes, &restores, watermark, false);
                 match sqlx::raw_sql(AssertSqlSafe(plain))
                     .fetch_all(&mut *conn)
                     .await
@@ -230,7 +250,7 @@ impl Profile {
                     // A self-reference with ON DELETE RESTRICT, say: no order helps.
                     Err(_) => {
                         let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
-                        let forced = self.reset_sql(&emptied, &restores, true);
+                        let forced = self.reset_sql(&deletes, &restores, watermark, true);
                         sqlx::raw_sql(AssertSqlSafe(format!("BEGIN; {forced}")))
                             .fetch_all(&mut *conn)
                             .await
@@ -238,7 +258,7 @@ impl Profile {
                 }
             }
             None => {
-                let forced = self.reset_sql(&emptied, &restores, true);
+                let forced = self.reset_sql(&deletes, &restores, watermark, true);
                 sqlx::raw_sql(AssertSqlSafe(forced))
                     .fetch_all(&mut *conn)
                     .await
@@ -257,13 +277,13 @@ impl Profile {
         })
     }
 
-    /// What the test changed since `watermark`: the tables to empty (indexes into the tables,
-    /// referencing ones first) and the sequence restores; `None` when a reset cannot undo it.
+    /// What the test changed since `watermark`: the deletes (referencing tables first) and
+    /// the sequence restores; `None` when a reset cannot undo it.
     async fn look(
         &self,
         conn: &mut PgConnection,
         watermark: u64,
-    ) -> Result<Option<(Vec<usize>, Vec<String>)>, HarnessError> {
+    ) -> Result<Option<(Vec<Delete>, Vec<String>)>, HarnessError> {
         // The text does not change between calls, so the connection prepares it once.
         let detect = self.detect.get_or_init(|| self.detect_sql());
         let row = sqlx::query(AssertSqlSafe(detect.as_str()))
@@ -271,25 +291,27 @@ impl Profile {
             .fetch_one(&mut *conn)
             .await
             .map_err(HarnessError::sql("looking for what the test changed"))?;
-        let touched: Vec<bool> = row.get("touched");
+        let touched: Vec<i16> = row.get("touched");
         let catalog_changed: bool = row.get("catalog_changed");
         let sequences: Vec<Option<i64>> = row.get("sequences");
         if catalog_changed || sequences.len() != self.sequences.len() {
             return Ok(None);
         }
-        let mut emptied = Vec::new();
-        for (index, (table, touched)) in self.tables.iter().zip(&touched).enumerate() {
-            if !touched {
-                continue;
+        let mut deletes = Vec::new();
+        for (table, change) in touched.iter().enumerate() {
+            match *change {
+                UNTOUCHED => {}
+                ONLY_NEW_ROWS => deletes.push(Delete {
+                    table,
+                    only_new: self.tables[table].rows > 0,
+                }),
+                // A template row was changed or deleted: it cannot be had back without a
+                // copy of the template's rows.
+                _ => return Ok(None),
             }
-            if table.rows > 0 {
-                // Its template rows cannot be told from the test's without a copy of them.
-                return Ok(None);
-            }
-            emptied.push(index);
         }
         if let Some(order) = &self.delete_order {
-            emptied.sort_by_key(|&i| order[i]);
+            deletes.sort_by_key(|delete| order[delete.table]);
         }
         let mut restores = Vec::new();
         for (sequence, now) in self.sequences.iter().zip(&sequences) {
@@ -304,29 +326,45 @@ impl Profile {
                 ));
             }
         }
-        Ok(Some((emptied, restores)))
+        Ok(Some((deletes, restores)))
     }
 
-    /// The rest of the reset's transaction: the deletes (of `emptied`, indexes into the
-    /// tables) and the sequence restores, the commit, then the new watermark. `forced`
-    /// deletes as a replica would: no trigger fires, foreign keys included.
-    fn reset_sql(&self, emptied: &[usize], restores: &[String], forced: bool) -> String {
-        let mut statements = Vec::with_capacity(emptied.len() + restores.len() + 1);
+    /// The rest of the reset's transaction: the deletes and the sequence restores, the
+    /// commit, then the new watermark. `forced` deletes as a replica would: no trigger fires,
+    /// foreign keys included.
+    fn reset_sql(
+        &self,
+        deletes: &[Delete],
+        restores: &[String],
+        watermark: u64,
+        forced: bool,
+    ) -> String {
+        let mut statements = Vec::with_capacity(deletes.len() + restores.len() + 1);
         statements.push(if forced {
             "SET LOCAL session_replication_role = replica".to_owned()
         } else {
             "SET CONSTRAINTS ALL DEFERRED".to_owned()
         });
-        statements.extend(
-            emptied
-                .iter()
-                .map(|&i| format!("DELETE FROM {}", self.tables[i].name)),
-        );
+        statements.extend(deletes.iter().map(|delete| {
+            let table = &self.tables[delete.table].name;
+            if delete.only_new {
+                // The watermark is a number of the harness's own, not text from anywhere.
+                format!(
+                    "DELETE FROM {table} WHERE age(xmin) <= \
+                     age(({watermark}::int8 % 4294967296)::text::xid)"
+                )
+            } else {
+                format!("DELETE FROM {table}")
+            }
+        }));
         statements.extend(restores.iter().cloned());
         format!("{}; COMMIT; {WATERMARK_SQL}", statements.join("; "))
     }
 
     /// The query that finds what changed since the watermark, its only parameter (`$1`).
+    /// For each table, [`UNTOUCHED`], [`ONLY_NEW_ROWS`] (rows added since the watermark, and
+    /// nothing else: every row it has beyond the template's is new, so none of the
+    /// template's was changed or deleted), or [`CHANGED`].
     fn detect_sql(&self) -> String {
         let newer = NEWER_THAN_WATERMARK;
         let touched: Vec<String> = self
@@ -334,17 +372,20 @@ impl Profile {
             .iter()
             .map(|t| {
                 if t.rows == 0 {
-                    format!("EXISTS (SELECT 1 FROM {})", t.name)
+                    format!("(EXISTS (SELECT 1 FROM {}))::int::int2", t.name)
                 } else {
                     format!(
-                        "(SELECT count(*) <> {} OR coalesce(bool_or({newer}), false) FROM {})",
-                        t.rows, t.name
+                        "(SELECT CASE WHEN count(*) = {rows} AND NOT coalesce(bool_or({newer}), \
+                         false) THEN {UNTOUCHED} WHEN count(*) - {rows} = count(*) FILTER \
+                         (WHERE {newer}) THEN {ONLY_NEW_ROWS} ELSE {CHANGED} END FROM {})::int2",
+                        t.name,
+                        rows = t.rows,
                     )
                 }
             })
             .collect();
         format!(
-            "{WATERMARK_AGE} SELECT ARRAY[{touched}]::bool[] AS touched, \
+            "{WATERMARK_AGE} SELECT ARRAY[{touched}]::int2[] AS touched, \
              (SELECT c.rows <> {catalog_rows} OR c.fresh FROM ({catalogs}) c) AS catalog_changed, \
              ARRAY(SELECT last_value FROM pg_sequences \
                    ORDER BY format('%I.%I', schemaname, sequencename)) AS sequences",

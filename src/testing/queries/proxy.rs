@@ -12,7 +12,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::{JoinHandle, JoinSet};
 
 use super::statements::Statement;
-use super::wire::{self, Session};
+use super::wire::Session;
+use crate::testing::sql::protocol::{self, CANCEL_REQUEST, GSSENC_REQUEST, SSL_REQUEST};
 
 /// Every statement relayed so far, in the order the relay read them.
 #[derive(Debug, Default)]
@@ -212,12 +213,8 @@ async fn relay(client: Box<dyn Stream>, upstream: Upstream, log: Arc<Log>) -> io
     let (client_read, mut client_write) = tokio::io::split(client);
     let mut from_client = BufReader::new(client_read);
     let server = loop {
-        let length = read_length(&mut from_client, 8).await?;
-        let mut packet = vec![0; length];
-        packet[..4].copy_from_slice(&(length as i32).to_be_bytes());
-        from_client.read_exact(&mut packet[4..]).await?;
-        let code = i32::from_be_bytes([packet[4], packet[5], packet[6], packet[7]]);
-        if code == wire::SSL_REQUEST || code == wire::GSSENC_REQUEST {
+        let (packet, code) = protocol::read_first_packet(&mut from_client).await?;
+        if code == SSL_REQUEST || code == GSSENC_REQUEST {
             // No encryption between the client and the relay: the client goes on in the clear.
             client_write.write_all(b"N").await?;
             client_write.flush().await?;
@@ -225,7 +222,7 @@ async fn relay(client: Box<dyn Stream>, upstream: Upstream, log: Arc<Log>) -> io
         }
         let mut server = upstream.connect().await?;
         server.write_all(&packet).await?;
-        if code == wire::CANCEL_REQUEST {
+        if code == CANCEL_REQUEST {
             return Ok(());
         }
         break server;
@@ -245,7 +242,7 @@ async fn relay(client: Box<dyn Stream>, upstream: Upstream, log: Arc<Log>) -> io
                 Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
                 Err(e) => return Err(e),
             };
-            let length = read_length(&mut from_client, 4).await?;
+            let length = protocol::read_length(&mut from_client, 4).await?;
             let mut body = vec![0; length - 4];
             from_client.read_exact(&mut body).await?;
             if let Some(sql) = session.observe(tag, &body) {
@@ -264,19 +261,4 @@ async fn relay(client: Box<dyn Stream>, upstream: Upstream, log: Arc<Log>) -> io
         result = to_server => result,
         result = to_client => result.map(drop),
     }
-}
-
-/// Reads a message length (which counts its own 4 bytes) and checks it is at least
-/// `minimum` and at most [`wire::MAX_MESSAGE`].
-async fn read_length(reader: &mut (impl AsyncRead + Unpin), minimum: usize) -> io::Result<usize> {
-    let length = reader.read_i32().await?;
-    usize::try_from(length)
-        .ok()
-        .filter(|n| (minimum..=wire::MAX_MESSAGE).contains(n))
-        .ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("a protocol message of length {length}"),
-            )
-        })
 }

@@ -8,14 +8,6 @@
 
 use std::collections::HashMap;
 
-/// The first packet's codes that are requests rather than a startup message.
-pub(crate) const SSL_REQUEST: i32 = 80_877_103;
-pub(crate) const GSSENC_REQUEST: i32 = 80_877_104;
-pub(crate) const CANCEL_REQUEST: i32 = 80_877_102;
-
-/// Longest message the counter accepts (PostgreSQL's own limit for most messages is 1 GB).
-pub(crate) const MAX_MESSAGE: usize = 1 << 30;
-
 /// What one connection has prepared: statement names to SQL, portal names to statements.
 #[derive(Debug, Default)]
 pub(crate) struct Session {

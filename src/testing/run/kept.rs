@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 use crate::ephemeral::{BackendKind, KeepPolicy, Settings};
 use crate::testing::error::HarnessError;
+use crate::testing::pool::RELAY_APPLICATION;
 use crate::testing::pool::fresh::wait_for_backends;
 use crate::testing::pool::janitor::JANITOR_APPLICATION;
 use crate::testing::schema::names::KEEP_PREFIX;
@@ -143,16 +144,17 @@ pub(crate) async fn forget(session: &Session, test: &str) -> Result<(), HarnessE
     Ok(())
 }
 
-/// Ends the janitor's idle session in the clone `name` (it stays between resets: see
-/// [`crate::testing::pool::janitor`]), which would keep the clone from being renamed. The
-/// janitor only connects to a clone whose lease it holds, so it does not come back.
+/// Ends the idle sessions the janitor and the relay keep in the clone `name` (see
+/// [`crate::testing::pool::janitor`], `relay`), which would keep it from being renamed.
+/// The janitor only connects to a clone whose lease it holds, and the relay to a database a
+/// client asks for: neither comes back.
 async fn end_janitor_session(admin: &mut AdminConnection, name: &str) {
     let _ = sqlx::query(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-         WHERE datname = $1 AND application_name = $2",
+         WHERE datname = $1 AND application_name = ANY($2)",
     )
     .bind(name)
-    .bind(JANITOR_APPLICATION)
+    .bind([JANITOR_APPLICATION, RELAY_APPLICATION])
     .execute(&mut **admin)
     .await;
 }

@@ -7,8 +7,8 @@
 
 use sqlx::migrate::Migrator;
 
-use crate::testing::schema::Migrations;
 use crate::testing::schema::fixtures::Fixture;
+use crate::testing::schema::{Migrations, Schema};
 
 /// The tokio runtime a test's body runs on, built for the test and dropped after it, as
 /// `#[tokio::test]` builds it.
@@ -83,7 +83,8 @@ impl TestSpec {
         self
     }
 
-    /// Runs these fixtures, in order, before the test.
+    /// Starts the test's database with the rows of these fixtures, run in order (once, into
+    /// a template of the schema, which every test's database is cloned from).
     pub const fn fixtures(mut self, fixtures: &'static [Fixture]) -> Self {
         self.fixtures = fixtures;
         self
@@ -98,5 +99,13 @@ impl TestSpec {
     /// The test's name.
     pub const fn name(&self) -> &'static str {
         self.name
+    }
+
+    /// What the test's database starts from.
+    pub(crate) const fn schema(&self) -> Schema {
+        Schema {
+            migrations: self.migrations,
+            fixtures: self.fixtures,
+        }
     }
 }

@@ -19,7 +19,6 @@ use crate::testing::pool::database::{self as clones, DbClone, TEST_POOL_MAX};
 use crate::testing::pool::fresh::{self, FreshDb};
 use crate::testing::pool::janitor;
 use crate::testing::pool::leases::CloneState;
-use crate::testing::schema::fixtures;
 use crate::testing::session::{Session, pool_options};
 
 /// A database of its own for one test, cloned from the migrated template; no other running
@@ -67,9 +66,9 @@ impl TestDb {
         on_harness(async move { Self::open(&spec).await }).await
     }
 
-    /// Leases (or makes) the database and runs the fixtures in it.
+    /// Leases (or makes) the database, with its fixtures' rows (they are in its template).
     pub(crate) async fn open(spec: &TestSpec) -> Result<Self, HarnessError> {
-        let session = Session::of(spec.migrations).await?;
+        let session = Session::of(spec.schema()).await?;
         let (name, pool, backing) = if session.server.backend() == BackendKind::External {
             let fresh = fresh::create(session).await?;
             let pool =
@@ -94,12 +93,6 @@ impl TestDb {
                 backing: Mutex::new(Some(backing)),
             }),
         };
-        if !spec.fixtures.is_empty() {
-            let mut conn = session.acquire(&db.inner.pool, &db.inner.name).await?;
-            fixtures::apply(&mut conn, spec.fixtures).await?;
-            // Back in the pool before the test asks for one.
-            conn.return_to_pool().await;
-        }
         Ok(db)
     }
 

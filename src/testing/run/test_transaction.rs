@@ -9,7 +9,6 @@ use super::runtime::on_harness;
 use super::spec::TestSpec;
 use crate::testing::error::HarnessError;
 use crate::testing::pool::transaction::{self as clones, TxClone};
-use crate::testing::schema::fixtures;
 use crate::testing::session::Session;
 use crate::testing::sql::is_in_failed_transaction;
 
@@ -33,9 +32,10 @@ impl TestTransaction {
         on_harness(async move { Self::open(&spec).await }).await
     }
 
-    /// Leases a clone, begins the transaction and runs the fixtures in it.
+    /// Leases a clone (its fixtures' rows are there: they are in its template) and begins
+    /// the transaction.
     pub(crate) async fn open(spec: &TestSpec) -> Result<Self, HarnessError> {
-        let session = Session::of(spec.migrations).await?;
+        let session = Session::of(spec.schema()).await?;
         let mut test = Self {
             session,
             clone: Some(clones::take(session).await?),
@@ -45,7 +45,6 @@ impl TestTransaction {
         Manager::begin(&mut test, None)
             .await
             .map_err(HarnessError::sql("BEGIN"))?;
-        fixtures::apply(&mut test, spec.fixtures).await?;
         Ok(test)
     }
 

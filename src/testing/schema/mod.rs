@@ -1,7 +1,7 @@
-//! What a test's database starts from: the migrations, applied once per schema into a
-//! template database ([`template`]) that clones are made from; the fixtures run before the
-//! body ([`fixtures`]); the names of every database the harness makes ([`names`]); and the
-//! check that a test binary is not older than its migrations ([`stale`]).
+//! What a test's database starts from: the migrations and the fixtures, loaded once per
+//! schema into a template database ([`template`]) that clones are made from ([`fixtures`]
+//! runs them); the names of every database the harness makes ([`names`]); and the check
+//! that a test binary is not older than its migrations ([`stale`]).
 
 pub(crate) mod fixtures;
 pub(crate) mod names;
@@ -9,6 +9,8 @@ pub(crate) mod stale;
 pub(crate) mod template;
 
 use sqlx::migrate::Migrator;
+
+use fixtures::Fixture;
 
 /// Where a test's schema comes from.
 #[derive(Debug, Clone, Copy)]
@@ -28,5 +30,26 @@ impl Migrations {
             Self::Embedded(migrator) => std::ptr::from_ref(migrator) as usize,
             Self::None => 0,
         }
+    }
+}
+
+/// What a test's database starts from: its migrations, then its fixtures in order. Each
+/// schema has a template of its own, built once.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Schema {
+    pub(crate) migrations: Migrations,
+    pub(crate) fixtures: &'static [Fixture],
+}
+
+impl Schema {
+    /// Tells schemas apart within a process by where they are defined (a `static` migrator,
+    /// a `const` list of fixtures): equal schemas defined twice are two identities with one
+    /// template, as the template's key is a hash of their contents.
+    pub(crate) fn identity(self) -> (usize, usize, usize) {
+        (
+            self.migrations.identity(),
+            self.fixtures.as_ptr() as usize,
+            self.fixtures.len(),
+        )
     }
 }

@@ -1,10 +1,13 @@
-//! Template databases: migrations applied once per schema, cloned per test.
+//! Template databases: migrations and fixtures applied once per schema, cloned per test.
 //!
 //! A template's name carries a hash of everything its contents depend on (the migrations,
-//! the harness's version and the server's version), so a changed migration gets a new
-//! template instead of a stale one. It is built under an advisory lock and marked complete
-//! with `IS_TEMPLATE`; one found half built (a builder crashed) is dropped and rebuilt.
-//! Tests never run in the template: they lease clones of it ([`super::clones`]).
+//! the fixtures' text, the harness's version and the server's version), so a changed
+//! migration or fixture gets a new template instead of a stale one. A schema with fixtures
+//! has two: the migrations' own, and one cloned from it with the fixtures' rows, so that the
+//! schemas of one migration set share their migration run. A template is built under an
+//! advisory lock and marked complete with `IS_TEMPLATE`; one found half built (a builder
+//! crashed) is dropped and rebuilt. Tests never run in a template: they lease clones of it
+//! ([`crate::testing::pool`]), so a test pays nothing for its fixtures.
 
 use std::collections::BTreeSet;
 use std::sync::Mutex;
@@ -14,11 +17,12 @@ use sha2::{Digest, Sha256};
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Row};
 
-use super::Migrations;
+use super::fixtures::{self, Fixture};
 use super::names::{
     DB_CLONE_PREFIX, TEMPLATE_PREFIX, TX_CLONE_PREFIX, like_clones_of, like_prefix, template_name,
     test_database_name,
 };
+use super::{Migrations, Schema};
 use crate::ephemeral::Server;
 use crate::testing::error::{HarnessError, describe, locate};
 use crate::testing::sql::{
@@ -47,15 +51,17 @@ pub(crate) struct TemplateNames {
     pub(crate) key: String,
     /// The template itself (`IS_TEMPLATE`, never connected to after it is built).
     pub(crate) template: String,
+    /// With fixtures: the template of the migrations alone, which this one is cloned from.
+    pub(crate) parent: Option<Box<TemplateNames>>,
 }
 
 impl TemplateNames {
-    pub(crate) fn new(migrations: Migrations, server_version: Option<&str>) -> Self {
+    pub(crate) fn new(schema: Schema, server_version: Option<&str>) -> Self {
         let mut hash = Sha256::new();
         hash.update(TEMPLATE_FORMAT);
         hash.update([0]);
         hash.update(server_version.unwrap_or("unknown"));
-        if let Migrations::Embedded(migrator) = migrations {
+        if let Migrations::Embedded(migrator) = schema.migrations {
             for m in migrator.iter() {
                 hash.update(m.version.to_le_bytes());
                 hash.update(m.description.as_bytes());
@@ -64,11 +70,26 @@ impl TemplateNames {
                 hash.update([u8::from(m.no_tx)]);
             }
         }
+        let parent = (!schema.fixtures.is_empty()).then(|| {
+            let migrations_only = Schema {
+                fixtures: &[],
+                ..schema
+            };
+            Box::new(Self::new(migrations_only, server_version))
+        });
+        for fixture in schema.fixtures {
+            // Length-prefixed, so that no two lists hash alike.
+            for part in [fixture.path, fixture.sql] {
+                hash.update((part.len() as u64).to_le_bytes());
+                hash.update(part.as_bytes());
+            }
+        }
         let digest = hash.finalize();
         let key: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
         Self {
             template: template_name(&key),
             key,
+            parent,
         }
     }
 
@@ -78,13 +99,45 @@ impl TemplateNames {
     }
 }
 
-/// Makes sure the template of `names` exists, building it if not.
-/// `admin` is a connection to the maintenance database.
+/// What a template is built from.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// An empty database, migrated.
+    Migrations(Migrations),
+    /// A clone of `parent` (the migrations' template), with the fixtures run in it.
+    Fixtures {
+        parent: &'a TemplateNames,
+        fixtures: &'static [Fixture],
+    },
+}
+
+/// Makes sure the template of `names` (the names of `schema`) exists, building it (and the
+/// migrations' template it is cloned from) if not. `admin` is a connection to the
+/// maintenance database.
 pub(crate) async fn ensure(
     admin: &mut PgConnection,
     server: &Server,
     names: &TemplateNames,
-    migrations: Migrations,
+    schema: Schema,
+) -> Result<(), HarnessError> {
+    match &names.parent {
+        None => ensure_one(admin, server, names, Source::Migrations(schema.migrations)).await,
+        Some(parent) => {
+            ensure_one(admin, server, parent, Source::Migrations(schema.migrations)).await?;
+            let source = Source::Fixtures {
+                parent,
+                fixtures: schema.fixtures,
+            };
+            ensure_one(admin, server, names, source).await
+        }
+    }
+}
+
+async fn ensure_one(
+    admin: &mut PgConnection,
+    server: &Server,
+    names: &TemplateNames,
+    source: Source<'_>,
 ) -> Result<(), HarnessError> {
     if READY.lock().is_ok_and(|set| set.contains(&names.key)) {
         return Ok(());
@@ -93,7 +146,7 @@ pub(crate) async fn ensure(
     locks::lock(admin, &lock_key)
         .await
         .map_err(HarnessError::sql("taking the template lock"))?;
-    let built = build_under_lock(admin, server, names, migrations).await;
+    let built = build_under_lock(admin, server, names, source).await;
     let unlocked = locks::unlock(admin, &lock_key)
         .await
         .map_err(HarnessError::sql("releasing the template lock"));
@@ -105,10 +158,14 @@ pub(crate) async fn ensure(
     Ok(())
 }
 
-/// Forgets that this process saw the template of `names` ready (it was dropped since).
+/// Forgets that this process saw the template of `names` ready (it was dropped since), and
+/// the migrations' template it was cloned from.
 pub(crate) fn forget(names: &TemplateNames) {
     if let Ok(mut set) = READY.lock() {
         set.remove(&names.key);
+        if let Some(parent) = &names.parent {
+            set.remove(&parent.key);
+        }
     }
 }
 
@@ -116,7 +173,7 @@ async fn build_under_lock(
     admin: &mut PgConnection,
     server: &Server,
     names: &TemplateNames,
-    migrations: Migrations,
+    source: Source<'_>,
 ) -> Result<(), HarnessError> {
     match template_mark(admin, &names.template).await? {
         Some(true) => {}
@@ -126,7 +183,7 @@ async fn build_under_lock(
                 drop_clones(admin, &names.key).await;
                 drop_database(admin, &names.template).await?;
             }
-            build(admin, server, names, migrations).await?;
+            build(admin, server, names, source).await?;
         }
     }
     Ok(())
@@ -136,19 +193,37 @@ async fn build(
     admin: &mut PgConnection,
     server: &Server,
     names: &TemplateNames,
-    migrations: Migrations,
+    source: Source<'_>,
 ) -> Result<(), HarnessError> {
-    execute(admin, format!("CREATE DATABASE {}", names.template)).await?;
-    if let Migrations::Embedded(migrator) = migrations {
-        let options = server.options_for(&names.template);
-        let mut conn = PgConnection::connect_with(&options)
+    let connect = || async {
+        PgConnection::connect_with(&server.options_for(&names.template))
             .await
-            .map_err(|source| HarnessError::connect(server.display_url(&names.template), source))?;
-        // `run_direct` is what `run` calls: `run`'s `Acquire<'a>` bound makes the template's
-        // future not `Send` for every lifetime, which the harness's driver needs.
-        let applied = migrator.run_direct(None, &mut conn, false).await;
-        let _ = conn.close().await;
-        applied.map_err(|err| migration_error(migrator, err))?;
+            .map_err(|source| HarnessError::connect(server.display_url(&names.template), source))
+    };
+    match source {
+        Source::Migrations(migrations) => {
+            execute(admin, format!("CREATE DATABASE {}", names.template)).await?;
+            if let Migrations::Embedded(migrator) = migrations {
+                let mut conn = connect().await?;
+                // `run_direct` is what `run` calls: `run`'s `Acquire<'a>` bound makes the
+                // template's future not `Send` for every lifetime, which the harness's
+                // driver needs.
+                let applied = migrator.run_direct(None, &mut conn, false).await;
+                let _ = conn.close().await;
+                applied.map_err(|err| migration_error(migrator, err))?;
+            }
+        }
+        Source::Fixtures { parent, fixtures } => {
+            execute(
+                admin,
+                create_from_template(server, &names.template, &parent.template),
+            )
+            .await?;
+            let mut conn = connect().await?;
+            let applied = fixtures::apply(&mut conn, fixtures).await;
+            let _ = conn.close().await;
+            applied?;
+        }
     }
     let built_at = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -303,12 +378,45 @@ mod tests {
     use super::*;
     use crate::testing::schema::names::TEST_DB_PREFIX;
 
+    const NO_SCHEMA: Schema = Schema {
+        migrations: Migrations::None,
+        fixtures: &[],
+    };
+
+    #[test]
+    fn fixtures_get_a_template_of_their_own_cloned_from_the_migrations() {
+        const USERS: &[Fixture] = &[Fixture::new("users.sql", "INSERT INTO t VALUES (1)")];
+        const EDITED: &[Fixture] = &[Fixture::new("users.sql", "INSERT INTO t VALUES (2)")];
+        const SPLIT: &[Fixture] = &[
+            Fixture::new("users.sql", "INSERT INTO t VALUES"),
+            Fixture::new(" (1)", ""),
+        ];
+        let bare = TemplateNames::new(NO_SCHEMA, Some("15.18"));
+        let with = |fixtures| {
+            TemplateNames::new(
+                Schema {
+                    fixtures,
+                    ..NO_SCHEMA
+                },
+                Some("15.18"),
+            )
+        };
+        let users = with(USERS);
+        assert_eq!(users.parent.as_deref(), Some(&bare));
+        assert_ne!(users.key, bare.key);
+        assert_eq!(bare.parent, None);
+        // A fixture edited between two runs is a new template.
+        assert_ne!(with(EDITED).key, users.key);
+        assert_ne!(with(SPLIT).key, users.key);
+        assert_eq!(with(USERS), users);
+    }
+
     #[test]
     fn names_depend_on_the_server_version() {
-        let a = TemplateNames::new(Migrations::None, Some("15.18"));
-        let b = TemplateNames::new(Migrations::None, Some("16.4"));
+        let a = TemplateNames::new(NO_SCHEMA, Some("15.18"));
+        let b = TemplateNames::new(NO_SCHEMA, Some("16.4"));
         assert_ne!(a.key, b.key);
-        assert_eq!(a, TemplateNames::new(Migrations::None, Some("15.18")));
+        assert_eq!(a, TemplateNames::new(NO_SCHEMA, Some("15.18")));
         assert!(a.template.len() < 63 && a.test_database().len() < 63);
         assert!(a.template.starts_with(TEMPLATE_PREFIX));
         assert!(a.test_database().starts_with(TEST_DB_PREFIX));
@@ -324,7 +432,7 @@ mod tests {
                 .await
                 .expect("admin");
             let old = format!("{:016x}", rand::random::<u64>());
-            let current = TemplateNames::new(Migrations::None, Some(&old));
+            let current = TemplateNames::new(NO_SCHEMA, Some(&old));
             let old_template = template_name(&old);
             let clones = [
                 format!("{TX_CLONE_PREFIX}{old}_0"),

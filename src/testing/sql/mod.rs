@@ -4,6 +4,7 @@
 //! is why they are spliced in unquoted.
 
 pub(crate) mod locks;
+pub(crate) mod protocol;
 pub(crate) mod text;
 
 use std::borrow::Cow;
