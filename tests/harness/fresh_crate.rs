@@ -7,6 +7,10 @@
 //! `.cargo/config.toml`, which sets `SQLX_OFFLINE`, does not apply), and shares this build's
 //! target directory, so that only the library and the crate itself are compiled. Its own
 //! `query!` proves that the build really read `DATABASE_URL`.
+//!
+//! The crate keeps its migrations where its `sqlx.toml` says (`db/migrations`, with the
+//! library's `sqlx-toml` feature), as `#[sqlx::test]` reads them, and has a plain `fn` test,
+//! which `#[sqlx::test]` also takes: renaming that attribute is enough for both.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -29,10 +33,11 @@ publish = false
 
 [dependencies]
 persistence-pg = { path = "REPOSITORY" }
-sqlx = { version = "0.9", default-features = false, features = ["runtime-tokio", "postgres", "migrate", "macros"] }
+# `sqlx-toml`: with a `sqlx.toml` in the crate, sqlx's macros refuse to build without it.
+sqlx = { version = "0.9", default-features = false, features = ["runtime-tokio", "postgres", "migrate", "macros", "sqlx-toml"] }
 
 [dev-dependencies]
-persistence-pg = { path = "REPOSITORY", features = ["testing"] }
+persistence-pg = { path = "REPOSITORY", features = ["testing", "sqlx-toml"] }
 
 [workspace]
 "#;
@@ -55,7 +60,29 @@ async fn the_service_answers(conn: &mut PgConnection) -> sqlx::Result<()> {
     assert_eq!(fresh_user_probe::answer(conn).await?, 42);
     Ok(())
 }
+
+#[db_test]
+async fn the_migrations_come_from_sqlx_toml(conn: &mut PgConnection) -> sqlx::Result<()> {
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM from_sqlx_toml")
+        .fetch_one(conn)
+        .await?;
+    assert_eq!(rows, 1);
+    Ok(())
+}
+
+#[db_test]
+fn a_plain_fn_runs() {
+    assert_eq!(2 + 2, 4);
+}
 "#;
+
+/// Where the crate's migrations are: not `./migrations`, which would be the default.
+const SQLX_TOML: &str = r#"[migrate]
+migrations-dir = "db/migrations"
+"#;
+
+const MIGRATION: &str =
+    "CREATE TABLE from_sqlx_toml (id int);\nINSERT INTO from_sqlx_toml VALUES (1);\n";
 
 fn repository() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -74,11 +101,17 @@ fn write_probe(dir: &Path) {
     std::fs::write(dir.join("Cargo.toml"), manifest).expect("Cargo.toml");
     // The same versions as this build, so that its compiled dependencies are reused.
     std::fs::copy(repository().join("Cargo.lock"), dir.join("Cargo.lock")).expect("Cargo.lock");
-    for sub in ["src", "tests"] {
+    for sub in ["src", "tests", "db/migrations"] {
         std::fs::create_dir_all(dir.join(sub)).expect("create");
     }
     std::fs::write(dir.join("src/lib.rs"), LIB).expect("lib.rs");
     std::fs::write(dir.join("tests/service.rs"), TEST).expect("tests/service.rs");
+    std::fs::write(dir.join("sqlx.toml"), SQLX_TOML).expect("sqlx.toml");
+    std::fs::write(
+        dir.join("db/migrations/20260101000000_from_sqlx_toml.sql"),
+        MIGRATION,
+    )
+    .expect("the migration");
 }
 
 /// Removes what the probe left in the shared target directory.
@@ -171,8 +204,10 @@ async fn a_users_crate_builds_and_runs_its_db_test_with_database_url_at_an_empty
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut command = Command::new(cargo);
     without_cargo_test_env(&mut command);
+    // Not `--offline`: sqlx's `sqlx-toml` brings crates this workspace's lock file (copied
+    // in, so every version it names is kept) does not have; cargo adds them from the registry.
     command
-        .args(["test", "--offline", "--test", "service"])
+        .args(["test", "--test", "service"])
         .current_dir(dir)
         .env("CARGO_TARGET_DIR", shared_target())
         .env("DATABASE_URL", &database.url)
@@ -193,7 +228,13 @@ async fn a_users_crate_builds_and_runs_its_db_test_with_database_url_at_an_empty
     database.drop_it().await;
 
     assert!(output.status.success(), "the user's crate failed:\n{text}");
-    assert!(text.contains("test the_service_answers ... ok"), "{text}");
+    for test in [
+        "the_service_answers",
+        "the_migrations_come_from_sqlx_toml",
+        "a_plain_fn_runs",
+    ] {
+        assert!(text.contains(&format!("test {test} ... ok")), "{text}");
+    }
     // The build read the database (the user's `query!` compiled) and wrote nothing to it.
     assert!(text.contains("Compiling fresh_user_probe"), "{text}");
     assert_eq!(
