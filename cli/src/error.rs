@@ -5,7 +5,8 @@ use std::path::{Path, PathBuf};
 use persistence::ephemeral::EphemeralError;
 use persistence::postgres::{ConfigError, Error, redact_passwords};
 
-use crate::{generate, prepare};
+use crate::generate::error::GenerateError;
+use crate::prepare::error::PrepareError;
 
 /// What the tool reports when it stops early. Every message is one line without secrets:
 /// each variant's text goes through [`one_line`].
@@ -41,10 +42,10 @@ pub(crate) enum CliError {
     TestServer(#[source] EphemeralError),
     /// `generate` failed or found the models out of date.
     #[error("{}", one_line(&.0.to_string()))]
-    Generate(#[from] generate::GenerateError),
+    Generate(#[from] GenerateError),
     /// `prepare` failed or found `.sqlx/` out of date.
     #[error("{}", one_line(&.0.to_string()))]
-    Prepare(#[from] prepare::PrepareError),
+    Prepare(#[from] PrepareError),
 }
 
 impl From<ConfigError> for CliError {

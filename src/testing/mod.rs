@@ -17,6 +17,7 @@
 //! | `sql` | statements about whole databases, advisory locks, error locations |
 
 pub(crate) mod error;
+pub(crate) mod home;
 pub(crate) mod pool;
 pub mod queries;
 #[doc(hidden)]

@@ -42,8 +42,10 @@ struct TestRandom {
     rng: StdRng,
     /// Set once the test draws a value: only then is its seed worth printing.
     used: bool,
-    next_token: u64,
-    nonce: String,
+    /// Drawn first, before the body: see [`unique_parts`].
+    nonce: u64,
+    /// How many times [`unique_parts`] was asked.
+    counter: u64,
 }
 
 tokio::task_local! {
@@ -111,15 +113,18 @@ pub fn with_rng<T>(f: impl FnOnce(&mut StdRng) -> T) -> T {
     }
 }
 
-/// Inside a test: the seeded nonce and the next value of the test's counter; `None` outside.
-pub(crate) fn token_parts() -> Option<(String, u64)> {
+/// Inside a test: the test's nonce and the next value of its counter, what
+/// [`unique_token`](super::unique_token) is made of; `None` outside. The nonce is drawn from
+/// the test's generator before its body runs, so taking tokens shifts none of the values the
+/// body draws.
+pub(crate) fn unique_parts() -> Option<(u64, u64)> {
     RANDOM
         .try_with(|random| {
             let mut random = random.borrow_mut();
             random.used = true;
-            let count = random.next_token;
-            random.next_token += 1;
-            (random.nonce.clone(), count)
+            let count = random.counter;
+            random.counter += 1;
+            (random.nonce, count)
         })
         .ok()
 }
@@ -133,13 +138,13 @@ where
 {
     let run_seed = run_seed().unwrap_or_else(|e| panic!("persistence: {test}: {e}"));
     let mut rng = StdRng::seed_from_u64(test_seed(run_seed, test));
-    let nonce = super::token::nonce(&mut rng);
+    let nonce = rng.random();
     let random = RefCell::new(TestRandom {
         run_seed,
         rng,
         used: false,
-        next_token: 0,
         nonce,
+        counter: 0,
     });
     // Boxed: on the test thread's stack, every wrapper would hold another copy of the body.
     let body = Box::pin(body);
@@ -180,7 +185,7 @@ mod tests {
     async fn a_test_scope_reproduces_its_draws_and_counts_its_tokens() {
         let draw = || async {
             let values: Vec<u64> = (0..3).map(|_| with_rng(|rng| rng.random())).collect();
-            let tokens = (token_parts(), token_parts());
+            let tokens = (unique_parts(), unique_parts());
             Ok::<_, ()>((values, tokens, current_seed()))
         };
         let a = seeded("t", draw()).await;
@@ -196,6 +201,6 @@ mod tests {
             seed,
             Some(run_seed().expect("no bad seed in the environment"))
         );
-        assert!(token_parts().is_none() && current_seed().is_none());
+        assert!(unique_parts().is_none() && current_seed().is_none());
     }
 }

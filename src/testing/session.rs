@@ -13,7 +13,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool, Postgres};
 
 use super::error::HarnessError;
-use super::run::runtime::{self, Home};
+use super::home::{Home, home};
 use super::schema::Schema;
 use super::schema::template::{self, TemplateNames};
 use crate::ephemeral::state_dir::ServerFiles;
@@ -101,7 +101,7 @@ impl Session {
 
     /// A connection to the maintenance database.
     pub(crate) async fn admin(&self) -> Result<AdminConnection, HarnessError> {
-        if runtime::home() != Home::Driver {
+        if home() != Home::Driver {
             // Nothing outlives the test in this process: no pool to keep warm.
             return Ok(AdminConnection::Own(self.connect("postgres").await?));
         }
@@ -159,7 +159,7 @@ fn relay(server: &'static Server) -> Option<&'static std::path::Path> {
     let runs = || crate::testing::pool::relay::running(server.files());
     #[cfg(not(unix))]
     let runs = || false;
-    let used = *RELAY.get_or_init(|| runtime::home() == Home::TestRuntime && runs());
+    let used = *RELAY.get_or_init(|| home() == Home::TestRuntime && runs());
     server.relay_dir().filter(|_| used)
 }
 

@@ -4,7 +4,6 @@
 use std::sync::atomic::Ordering;
 
 use rand::RngExt;
-use rand::rngs::StdRng;
 
 use super::seed;
 
@@ -31,18 +30,18 @@ const NONCE_WIDTH: usize = 6;
 /// ```
 pub fn unique_token() -> String {
     // Outside tests: a nonce drawn once per process, and a process-wide counter.
-    static NONCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    static NONCE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let (nonce, count) = seed::token_parts().unwrap_or_else(|| {
-        let nonce = NONCE.get_or_init(|| seed::with_rng(nonce));
-        (nonce.clone(), COUNTER.fetch_add(1, Ordering::Relaxed))
+    let (nonce, count) = seed::unique_parts().unwrap_or_else(|| {
+        let nonce = *NONCE.get_or_init(|| seed::with_rng(|rng| rng.random()));
+        (nonce, COUNTER.fetch_add(1, Ordering::Relaxed))
     });
-    format!("{nonce}{}", base36(count))
+    format!("{}{}", nonce_digits(nonce), base36(count))
 }
 
-/// A random nonce of [`NONCE_WIDTH`] base-36 digits.
-pub(crate) fn nonce(rng: &mut StdRng) -> String {
-    let mut n: u64 = rng.random_range(0..36u64.pow(NONCE_WIDTH as u32));
+/// The nonce as [`NONCE_WIDTH`] base-36 digits (it is taken modulo 36^6, zero-padded).
+fn nonce_digits(nonce: u64) -> String {
+    let mut n = nonce % 36u64.pow(NONCE_WIDTH as u32);
     let mut digits = [b'0'; NONCE_WIDTH];
     for digit in digits.iter_mut().rev() {
         *digit = BASE36[(n % 36) as usize];
@@ -69,8 +68,6 @@ fn base36(mut n: u64) -> String {
 mod tests {
     use std::collections::HashSet;
 
-    use rand::SeedableRng;
-
     use super::*;
 
     #[test]
@@ -85,13 +82,27 @@ mod tests {
     }
 
     #[test]
-    fn nonces_have_their_width_and_follow_the_generator() {
-        let mut rng = StdRng::seed_from_u64(7);
-        let first = nonce(&mut rng);
-        assert_eq!(first.len(), NONCE_WIDTH);
-        assert!(first.bytes().all(|b| BASE36.contains(&b)), "{first}");
-        assert_eq!(nonce(&mut StdRng::seed_from_u64(7)), first);
-        assert_ne!(nonce(&mut rng), first);
+    fn nonces_have_their_width() {
+        assert_eq!(nonce_digits(0), "000000");
+        assert_eq!(nonce_digits(35), "00000z");
+        assert_eq!(nonce_digits(36u64.pow(6) - 1), "zzzzzz");
+        assert_eq!(nonce_digits(36u64.pow(6)), "000000");
+        let widest = nonce_digits(u64::MAX);
+        assert_eq!(widest.len(), NONCE_WIDTH);
+        assert!(widest.bytes().all(|b| BASE36.contains(&b)), "{widest}");
+    }
+
+    #[tokio::test]
+    async fn a_tests_tokens_follow_its_seed() {
+        let take = || async { Ok::<_, ()>((unique_token(), unique_token())) };
+        let a = seed::seeded("t", take()).await.expect("taken");
+        let again = seed::seeded("t", take()).await.expect("taken");
+        let other = seed::seeded("u", take()).await.expect("taken");
+        assert_eq!(a, again);
+        assert_ne!(a.0, a.1);
+        // The same counter, another nonce (equal with probability 36^-6).
+        assert_ne!(a.0, other.0);
+        assert_eq!(a.0[NONCE_WIDTH..], other.0[NONCE_WIDTH..]);
     }
 
     #[test]

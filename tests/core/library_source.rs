@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::layering::code_only;
+use super::rust_paths::code_only;
 
 /// The tables of the example application's schema.
 const EXAMPLE_TABLES: &[&str] = &[

@@ -1,6 +1,6 @@
 //! The production core (`persistence::postgres`) against real servers, one module per
-//! behaviour, and checks on the library's source: its layering, and that it knows nothing of
-//! the example application.
+//! behaviour, and checks on the source: the library's layering, no import loops in any member
+//! crate, and that the library knows nothing of the example application.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -9,8 +9,10 @@ mod common;
 static SCHEMA: sqlx::migrate::Migrator = sqlx::migrate!("./tests/migrations");
 
 mod health;
+mod import_loops;
 mod layering;
 mod library_source;
 mod pool;
+mod rust_paths;
 mod singleton;
 mod transactions;

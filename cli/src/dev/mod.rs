@@ -31,9 +31,7 @@ use crate::health::render;
 use crate::project::Project;
 use crate::server::{self, LetGo};
 use crate::source::{Source, SourceArgs, missing_message};
-
-/// The database `dev` creates unless `--database` says otherwise.
-pub(crate) const DEFAULT_DATABASE: &str = "persistence_dev";
+use session::DEFAULT_DATABASE;
 
 /// How long connecting to the development server may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);

@@ -9,7 +9,10 @@ use persistence::ephemeral::platform::process_alive;
 use persistence::ephemeral::state_dir::{ServerState, StateDir};
 use serde::{Deserialize, Serialize};
 
-use super::DEFAULT_DATABASE;
+/// The database `dev` creates unless `--database` says otherwise; the one other commands
+/// pick when several `dev` run for a project. Here, with the record, because
+/// [`crate::database`] reads the record and must not depend on the `dev` command.
+pub(crate) const DEFAULT_DATABASE: &str = "persistence_dev";
 
 /// The directory of the records, in the dev state directory.
 const SESSIONS_DIR: &str = "sessions";

@@ -7,7 +7,7 @@
 
 mod check;
 mod emit;
-mod error;
+pub(crate) mod error;
 mod introspect;
 mod types;
 
@@ -17,11 +17,10 @@ use std::process::ExitCode;
 use clap::Args;
 use sqlx::Connection;
 
-pub(crate) use error::GenerateError;
-
 use crate::error::CliError;
 use crate::source::SourceArgs;
 use crate::throwaway::Throwaway;
+use error::GenerateError;
 use types::Overrides;
 
 #[derive(Debug, Args)]

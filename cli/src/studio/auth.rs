@@ -14,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 use rand::RngExt;
 use sha2::{Digest, Sha256};
 
-use super::routes::App;
+use std::sync::Arc;
+
 use super::views;
 
 /// The query parameter that carries the token.
@@ -103,14 +104,15 @@ enum Access {
     Wrong,
 }
 
-/// The middleware in front of every route.
+/// The middleware in front of every route; its state is the run's [`Auth`] alone, so this
+/// file knows nothing of the routes it guards.
 pub(crate) async fn require_token(
-    State(app): State<std::sync::Arc<App>>,
+    State(auth): State<Arc<Auth>>,
     request: Request,
     next: Next,
 ) -> Response {
     let query = request.uri().query().map(str::to_owned);
-    match app.auth.check(query.as_deref(), request.headers()) {
+    match auth.check(query.as_deref(), request.headers()) {
         Access::Granted => next.run(request).await,
         Access::FromUrl => {
             let rest: Vec<(String, String)> =
@@ -129,7 +131,7 @@ pub(crate) async fn require_token(
             }
             let cookie = format!(
                 "{}={}; Path=/; HttpOnly; SameSite=Strict",
-                app.auth.cookie_name, app.auth.token
+                auth.cookie_name, auth.token
             );
             (
                 StatusCode::SEE_OTHER,

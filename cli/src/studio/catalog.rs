@@ -1,10 +1,15 @@
 //! What the database holds: relations with row counts, and one table's columns, primary key
 //! and foreign keys (both ways), read from `pg_catalog` with the names bound as values.
 
+use persistence::postgres::quote_identifier;
 use sqlx::{PgPool, Row};
 
 use super::error::StudioError;
-use super::queries::qualified;
+
+/// `"schema"."name"`: how every statement names a relation the catalog listed.
+pub(crate) fn qualified(schema: &str, name: &str) -> String {
+    format!("{}.{}", quote_identifier(schema), quote_identifier(name))
+}
 
 /// Above this many estimated rows a table's count is the planner's estimate.
 const EXACT_COUNT_LIMIT: f32 = 1_000_000.0;
@@ -253,4 +258,17 @@ pub(crate) async fn table(pool: &PgPool, schema: &str, name: &str) -> Result<Tab
         outgoing,
         incoming,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_quoted() {
+        assert_eq!(
+            qualified("s", "a\"b; drop table x"),
+            "\"s\".\"a\"\"b; drop table x\""
+        );
+    }
 }

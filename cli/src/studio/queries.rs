@@ -7,16 +7,11 @@ use persistence::postgres::quote_identifier;
 use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, PgPool, Row};
 
-use super::catalog::{Column, Table};
+use super::catalog::{Column, Table, qualified};
 use super::error::StudioError;
 
 /// Rows on one page.
 pub(crate) const PAGE_SIZE: i64 = 50;
-
-/// `"schema"."name"`.
-pub(crate) fn qualified(schema: &str, name: &str) -> String {
-    format!("{}.{}", quote_identifier(schema), quote_identifier(name))
-}
 
 /// A column's value as text; `None` is SQL `NULL`.
 pub(crate) type Value = Option<String>;
@@ -483,13 +478,5 @@ mod tests {
     #[test]
     fn patterns_take_wildcards_literally() {
         assert_eq!(contains_pattern("a%b_c\\"), "%a\\%b\\_c\\\\%");
-    }
-
-    #[test]
-    fn names_are_quoted() {
-        assert_eq!(
-            qualified("s", "a\"b; drop table x"),
-            "\"s\".\"a\"\"b; drop table x\""
-        );
     }
 }

@@ -21,7 +21,7 @@ use super::views::{self, Frame, Referrer};
 /// What every request shares.
 pub(crate) struct App {
     pub(crate) pool: PgPool,
-    pub(crate) auth: Auth,
+    pub(crate) auth: Arc<Auth>,
     /// Why no writes are allowed, if none are.
     pub(crate) read_only: Option<&'static str>,
     pub(crate) database: String,
@@ -53,7 +53,7 @@ pub(crate) fn router(app: Arc<App>) -> Router {
         .route("/delete", post(delete))
         .route("/insert", post(insert))
         .layer(axum::middleware::from_fn_with_state(
-            app.clone(),
+            app.auth.clone(),
             auth::require_token,
         ))
         .with_state(app)

@@ -50,7 +50,7 @@ pub(crate) async fn serve(args: &StudioArgs, target: Target) -> Result<ExitCode,
     let url = format!("http://{address}/?token={}", auth.token());
     let app = Arc::new(App {
         pool: pool.clone(),
-        auth,
+        auth: Arc::new(auth),
         read_only: target.read_only,
         database: config.database().to_owned(),
         server: config.endpoint(),

@@ -11,7 +11,7 @@ use super::leases::{CloneState, Existing, Lease};
 use super::reset::clean;
 use super::{FreeList, Leasing, clone_name, create_clone, is_capacity, lease_error, missing};
 use crate::testing::error::HarnessError;
-use crate::testing::run::runtime::{Home, home};
+use crate::testing::home::{Home, home};
 use crate::testing::schema::names::DB_CLONE_PREFIX;
 use crate::testing::session::{Session, pool_options};
 

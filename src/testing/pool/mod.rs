@@ -39,10 +39,6 @@ use super::schema::template::clone_template;
 use super::session::Session;
 use super::sql::{is_insufficient_resources, is_missing_database, is_refused_role};
 
-/// The `application_name` of the relay's idle sessions ([`relay`], on Unix), by which the
-/// harness tells them from a test's.
-pub(crate) const RELAY_APPLICATION: &str = "persistence relay";
-
 /// More clones than any machine runs tests at once; past it something is wrong.
 const MAX_CLONES: u32 = 1024;
 

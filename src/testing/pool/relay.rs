@@ -31,8 +31,8 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{UnixListener, UnixStream};
 
-use super::RELAY_APPLICATION;
 use crate::ephemeral::state_dir::ServerFiles;
+use crate::testing::sql::RELAY_APPLICATION;
 use crate::testing::sql::protocol::{
     self, CANCEL_REQUEST, GSSENC_REQUEST, Messages, SSL_REQUEST, query,
 };

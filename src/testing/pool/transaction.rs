@@ -8,7 +8,7 @@ use super::leases::Lease;
 use super::{FreeList, Leasing, create_clone, is_capacity, missing};
 use crate::ephemeral::BackendKind;
 use crate::testing::error::HarnessError;
-use crate::testing::run::runtime::{Home, home};
+use crate::testing::home::{Home, home};
 use crate::testing::schema::names::TX_CLONE_PREFIX;
 use crate::testing::session::{Session, pool_options};
 

@@ -15,12 +15,11 @@ use sha2::{Digest, Sha256};
 
 use crate::ephemeral::{BackendKind, KeepPolicy, Settings};
 use crate::testing::error::HarnessError;
-use crate::testing::pool::RELAY_APPLICATION;
 use crate::testing::pool::fresh::wait_for_backends;
 use crate::testing::pool::janitor::JANITOR_APPLICATION;
 use crate::testing::schema::names::KEEP_PREFIX;
 use crate::testing::session::{AdminConnection, Session};
-use crate::testing::sql::{drop_database, execute};
+use crate::testing::sql::{RELAY_APPLICATION, drop_database, execute};
 
 /// The most databases kept per template under `PERSISTENCE_TEST_KEEP=failed`: the oldest
 /// goes when one more is kept.

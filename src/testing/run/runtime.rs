@@ -24,28 +24,7 @@ use std::sync::OnceLock;
 use tokio::runtime::{Builder, Runtime};
 
 use super::spec::RuntimeFlavor;
-
-/// Where the harness's own connections live in this process.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Home {
-    /// On the driver runtime, kept between the tests of the process.
-    Driver,
-    /// On the runtime of the one test this process runs (nextest's process-per-test mode):
-    /// nothing is kept.
-    TestRuntime,
-}
-
-/// Where the harness's connections live in this process, decided once.
-pub(crate) fn home() -> Home {
-    static HOME: OnceLock<Home> = OnceLock::new();
-    *HOME.get_or_init(|| {
-        if crate::ephemeral::Settings::get().is_ok_and(|s| s.one_test_per_process) {
-            Home::TestRuntime
-        } else {
-            Home::Driver
-        }
-    })
-}
+use crate::testing::home::{Home, home};
 
 /// The runtime that owns the harness's connections under [`Home::Driver`].
 fn driver() -> &'static Runtime {

@@ -11,10 +11,11 @@ use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 
 use super::kept;
-use super::runtime::{Home, home, on_harness};
+use super::runtime::on_harness;
 use super::spec::TestSpec;
 use crate::ephemeral::BackendKind;
 use crate::testing::error::HarnessError;
+use crate::testing::home::{Home, home};
 use crate::testing::pool::database::{self as clones, DbClone, TEST_POOL_MAX};
 use crate::testing::pool::fresh::{self, FreshDb};
 use crate::testing::pool::janitor;

@@ -5,9 +5,10 @@ use std::ops::{Deref, DerefMut};
 use sqlx::{PgConnection, Postgres};
 use sqlx_core::transaction::TransactionManager;
 
-use super::runtime::{Home, home, on_harness};
+use super::runtime::on_harness;
 use super::spec::TestSpec;
 use crate::testing::error::HarnessError;
+use crate::testing::home::{Home, home};
 use crate::testing::pool::transaction::{self as clones, TxClone};
 use crate::testing::session::Session;
 use crate::testing::sql::is_in_failed_transaction;

@@ -18,6 +18,11 @@ use crate::ephemeral::Server;
 /// *watermark* of a clean clone, see [`crate::testing::pool::reset`]).
 pub(crate) const WATERMARK_SQL: &str = "SELECT pg_snapshot_xmax(pg_current_snapshot())::text::int8";
 
+/// The `application_name` of the relay's idle sessions ([`crate::testing::pool::relay`], on
+/// Unix), by which the harness tells them from a test's. Here, below the pools and the
+/// runs, because the relay names its sessions with it and a run looks for them.
+pub(crate) const RELAY_APPLICATION: &str = "persistence relay";
+
 /// "database does not exist".
 const MISSING_DATABASE: &str = "3D000";
 /// "database already exists".

@@ -10,6 +10,8 @@
 //! expands their macros again. The scratch directory then replaces `.sqlx/` (stale files
 //! are removed), or with `--check` is compared with it.
 
+pub(crate) mod error;
+
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -21,6 +23,7 @@ use clap::Args;
 use crate::error::CliError;
 use crate::source::SourceArgs;
 use crate::throwaway::Throwaway;
+use error::PrepareError;
 
 /// The directory sqlx's macros read offline data from, beside the package's Cargo.toml.
 const OFFLINE_DIR: &str = ".sqlx";
@@ -51,24 +54,6 @@ pub(crate) struct PrepareArgs {
     /// More arguments for `cargo check`, after `--`.
     #[arg(last = true, value_name = "CARGO_ARGS")]
     cargo_args: Vec<String>,
-}
-
-/// Why `.sqlx/` could not be prepared, or why `--check` failed.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum PrepareError {
-    /// `cargo metadata` or `cargo check` could not run or failed.
-    #[error("{0}")]
-    Cargo(String),
-    /// `--check`: the query files differ.
-    #[error("{dir} is out of date: {changes}; run `persistence prepare` and commit {dir}")]
-    OutOfDate { dir: String, changes: String },
-    /// Reading or writing query files.
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: String,
-        source: std::io::Error,
-    },
 }
 
 impl PrepareArgs {
