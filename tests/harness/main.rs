@@ -13,6 +13,7 @@ mod common;
 static SCHEMA: sqlx::migrate::Migrator = sqlx::migrate!("./tests/migrations");
 
 mod backend_choice;
+mod budget;
 mod clone_reuse;
 mod concurrent;
 mod crash_cleanup;
@@ -30,6 +31,7 @@ mod fresh_crate;
 mod global_pool;
 mod janitor;
 mod keep_failed;
+mod lock_wait;
 mod many_at_once;
 mod nextest_one_server;
 mod query_count;
