@@ -44,6 +44,9 @@ mod seeds;
 // It joins a native server started in a private state directory.
 #[cfg(unix)]
 mod settings_mismatch;
+// It kills a shard's processes with SIGKILL.
+#[cfg(unix)]
+mod shards;
 mod sql_errors;
 mod test_role;
 mod transaction_rollback;

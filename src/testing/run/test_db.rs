@@ -201,6 +201,9 @@ impl TestDb {
             }
             Backing::Fresh(mut fresh) => {
                 let _ = tokio::time::timeout(clones::RETURN_TIMEOUT, self.inner.pool.close()).await;
+                if home() == Home::TestRuntime {
+                    fresh.rehome(session).await?;
+                }
                 if keep {
                     let kept = kept::keep(fresh.admin(), session, name, test, failed).await;
                     fresh.release().await;
