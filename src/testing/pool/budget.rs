@@ -17,7 +17,7 @@
 //! `PERSISTENCE_TEST_CONNECTIONS`.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -98,17 +98,29 @@ fn try_take(dir: &Path, size: u32, wanted: u32, test: &str) -> std::io::Result<O
             Err(TryLockError::WouldBlock) => continue,
             Err(TryLockError::Error(err)) => return Err(err),
         }
-        // Who holds it, for the message of a test that waits too long; only the holder
-        // writes, so a reader sees a whole line or none.
-        let holder = format!("{} {test}\n", std::process::id());
-        file.set_len(0)?;
-        file.write_all(holder.as_bytes())?;
+        // Who holds it, for the message of a test that waits too long: a record of fixed
+        // length written over the last one in place, since truncating a file and writing it
+        // anew allocates its block again, which costs milliseconds on some disks.
+        file.seek(SeekFrom::Start(0))?;
+        file.write_all(&holder_record(test))?;
         slots.push(file);
         if slots.len() == wanted as usize {
             return Ok(Some(Share { _slots: slots }));
         }
     }
     Ok(None)
+}
+
+/// The length of a slot's record of its holder.
+const RECORD: usize = 256;
+
+/// `<pid> <test>`, cut or padded with spaces to [`RECORD`] bytes, the last a newline.
+fn holder_record(test: &str) -> Vec<u8> {
+    let mut record = format!("{} {test}", std::process::id()).into_bytes();
+    record.truncate(RECORD - 1);
+    record.resize(RECORD - 1, b' ');
+    record.push(b'\n');
+    record
 }
 
 /// The budget's size: what the server admits less the reserve, read once per process (from
@@ -211,8 +223,10 @@ fn holders(dir: &Path, size: u32) -> String {
         if file.try_lock_shared().is_ok() {
             continue;
         }
-        let mut text = String::new();
-        let _ = file.read_to_string(&mut text);
+        let mut bytes = Vec::new();
+        let _ = file.read_to_end(&mut bytes);
+        // A test's name cut in the middle of a character reads as a replacement character.
+        let text = String::from_utf8_lossy(&bytes);
         let holder = match text.trim().split_once(' ') {
             Some((pid, test)) => format!("pid {pid} ({test})"),
             None => "a process that is starting".to_owned(),
