@@ -248,19 +248,19 @@ mod tests {
     fn a_report_names_both_statements_and_whose_the_holder_is() {
         let own: Row = (
             11,
-            "UPDATE users SET email = $1 WHERE id = $2".into(),
+            "UPDATE orders SET email = $1 WHERE id = $2".into(),
             6.25,
             12,
             Some("harness::lock_wait::t".into()),
             Some("idle in transaction".into()),
-            Some("UPDATE users SET display_name = 'x' WHERE id = 1".into()),
+            Some("UPDATE orders SET display_name = 'x' WHERE id = 1".into()),
             Some("clone_1".into()),
             true,
         );
         let text = report("harness::lock_wait::t", Duration::from_secs(5), &[&own]);
         assert!(text.contains("waited 6.2 s"), "{text}");
         assert!(
-            text.contains("waiting (session 11): UPDATE users SET email"),
+            text.contains("waiting (session 11): UPDATE orders SET email"),
             "{text}"
         );
         assert!(
@@ -268,7 +268,9 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("idle in transaction, its last statement: UPDATE users SET display_name"),
+            text.contains(
+                "idle in transaction, its last statement: UPDATE orders SET display_name"
+            ),
             "{text}"
         );
         assert!(text.contains("the test waits for itself"), "{text}");
@@ -279,13 +281,13 @@ mod tests {
             13,
             Some("psql".into()),
             Some("active".into()),
-            Some("LOCK users".into()),
+            Some("LOCK orders".into()),
             Some("clone_1".into()),
             false,
         );
         let text = report("harness::lock_wait::t", Duration::from_secs(5), &[&other]);
         assert!(
-            text.contains("a session of `psql`") && text.contains("running: LOCK users"),
+            text.contains("a session of `psql`") && text.contains("running: LOCK orders"),
             "{text}"
         );
         assert!(text.contains("not the test's"), "{text}");
