@@ -58,6 +58,8 @@ pub enum IsolationOverride {
 /// | `PERSISTENCE_TEST_RELAY` | `0` turns off the relay of warm sessions that nextest's processes get from a native server's supervisor | on |
 /// | `PERSISTENCE_TEST_SEED` | the seed of the tests' random generators (see `testing::seed`) | drawn per process |
 /// | `PERSISTENCE_TEST_ROLE` | the role (not a superuser) that tests without `#[db_test(role = ...)]` log in as | the server's superuser |
+/// | `PERSISTENCE_TEST_LOCK_WAIT` | seconds a test's statement may wait on a lock before the test fails, naming the lock's holder; `off` never | `5` |
+/// | `PERSISTENCE_TEST_CONNECTIONS` | the connections the tests of this machine may hold on the server at once (their budget) | the server's `max_connections` less a reserve |
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Settings {
@@ -94,7 +96,18 @@ pub struct Settings {
     /// nextest's process-per-test mode: this process runs one test and ends
     /// (`NEXTEST_EXECUTION_MODE=process-per-test`).
     pub one_test_per_process: bool,
+    /// How long a test's statement may wait on a lock before the test fails with who holds
+    /// it (`PERSISTENCE_TEST_LOCK_WAIT`); `None`: never.
+    pub lock_wait: Option<Duration>,
+    /// The connection budget of this machine's tests (`PERSISTENCE_TEST_CONNECTIONS`), when
+    /// set; else the harness sizes it from the server's `max_connections`.
+    pub connections: Option<u32>,
 }
+
+/// How long a test's statement may wait on a lock unless `PERSISTENCE_TEST_LOCK_WAIT` says
+/// otherwise: longer than any lock a healthy test waits for, short enough to beat a CI
+/// job's timeout by far.
+pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// The janitor's ready clones per template unless `PERSISTENCE_TEST_READY_CLONES` says
 /// otherwise: two keep a 2-core machine's nextest slots fed.
@@ -225,6 +238,20 @@ impl Settings {
                 None => None,
                 Some(value) => Some(check_role(value)?),
             },
+            lock_wait: match non_empty("PERSISTENCE_TEST_LOCK_WAIT") {
+                None => Some(DEFAULT_LOCK_WAIT),
+                Some(value) => parse_lock_wait(&value)?,
+            },
+            connections: match non_empty("PERSISTENCE_TEST_CONNECTIONS") {
+                None => None,
+                Some(value) => Some(value.trim().parse().ok().filter(|n| *n >= 1).ok_or(
+                    EphemeralError::BadSetting {
+                        name: "PERSISTENCE_TEST_CONNECTIONS",
+                        value,
+                        expected: "a number of connections, at least 1",
+                    },
+                )?),
+            },
             one_test_per_process: lookup("NEXTEST_EXECUTION_MODE")
                 .is_some_and(|mode| mode == "process-per-test"),
             external_url: non_empty("TEST_DATABASE_URL"),
@@ -265,6 +292,26 @@ fn parse_grace(value: &str) -> Result<IdleGrace, EphemeralError> {
             name: "PERSISTENCE_TEST_IDLE_GRACE",
             value: value.to_owned(),
             expected: "a number of seconds between 0 and 86400 (e.g. 5 or 0.5), or `never`",
+        })
+}
+
+fn parse_lock_wait(value: &str) -> Result<Option<Duration>, EphemeralError> {
+    let value = value.trim();
+    if ["off", "never", "0"]
+        .iter()
+        .any(|off| value.eq_ignore_ascii_case(off))
+    {
+        return Ok(None);
+    }
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|secs| secs.is_finite() && *secs > 0.0 && *secs <= 86_400.0)
+        .map(|secs| Some(Duration::from_secs_f64(secs)))
+        .ok_or(EphemeralError::BadSetting {
+            name: "PERSISTENCE_TEST_LOCK_WAIT",
+            value: value.to_owned(),
+            expected: "a number of seconds up to 86400 (e.g. 5 or 0.5), or `off`",
         })
 }
 
@@ -336,6 +383,16 @@ mod tests {
         assert_eq!(s.external_url.as_deref(), Some("postgres://u@h/db"));
         let never = settings(&[("PERSISTENCE_TEST_IDLE_GRACE", "NEVER")]).expect("never");
         assert_eq!(never.idle_grace, IdleGrace::Never);
+        assert_eq!(never.lock_wait, Some(DEFAULT_LOCK_WAIT));
+        let tuned = settings(&[
+            ("PERSISTENCE_TEST_LOCK_WAIT", "2.5"),
+            ("PERSISTENCE_TEST_CONNECTIONS", "40"),
+        ])
+        .expect("valid");
+        assert_eq!(tuned.lock_wait, Some(Duration::from_millis(2500)));
+        assert_eq!(tuned.connections, Some(40));
+        let off = settings(&[("PERSISTENCE_TEST_LOCK_WAIT", "off")]).expect("off");
+        assert_eq!(off.lock_wait, None);
     }
 
     #[test]
@@ -347,6 +404,8 @@ mod tests {
             ("PERSISTENCE_TEST_IDLE_GRACE", "soon"),
             ("PERSISTENCE_TEST_ROLE", "pg_monitor"),
             ("PERSISTENCE_TEST_ROLE", long_role.as_str()),
+            ("PERSISTENCE_TEST_LOCK_WAIT", "-2"),
+            ("PERSISTENCE_TEST_CONNECTIONS", "0"),
         ] {
             let err = settings(&[(name, value)]).expect_err("invalid").to_string();
             assert!(err.contains(name) && err.contains(value), "{err}");

@@ -271,6 +271,12 @@ impl ServerFiles {
         self.dir.join(format!("{key}.profile.json"))
     }
 
+    /// The directory of the tests' connection budget: `size` (the server's limits, as the
+    /// first test read them) and one `<n>.lock` per connection a test may hold.
+    pub fn budget_dir(&self) -> PathBuf {
+        self.dir.join("budget")
+    }
+
     /// The file the janitor holds locked while it runs.
     pub fn janitor_lock(&self) -> PathBuf {
         self.dir.join(JANITOR_LOCK)

@@ -61,6 +61,23 @@ pub enum HarnessError {
         /// The last thing that stood in the way.
         detail: String,
     },
+    /// The tests running at once held the whole connection budget for too long.
+    #[error(
+        "waited {waited:?} for {wanted} of the {size} connections the tests may hold on the \
+         server at once, held {holders}; run fewer tests at once (--test-threads, nextest -j), \
+         end the tests that hold them, or raise the server's max_connections (or \
+         PERSISTENCE_TEST_CONNECTIONS, this machine's budget)"
+    )]
+    Budget {
+        /// How long the test waited.
+        waited: std::time::Duration,
+        /// The connections the test asked for.
+        wanted: u32,
+        /// The budget's size.
+        size: u32,
+        /// Who holds the budget: counts by process and test.
+        holders: String,
+    },
     /// A file of the harness's state directory could not be used.
     #[error("{action} failed: {source} (check that the target directory is writable)")]
     State {

@@ -82,13 +82,18 @@ impl Session {
         }
     }
 
-    /// Options for the test's own connections to `database`: as [`Self::options_for`],
-    /// logged in as the schema's role if it names one (with the superuser's password, which
-    /// the role was given when it was made; see [`template::ensure_role`]).
-    pub(crate) fn test_options(&self, database: &str) -> PgConnectOptions {
+    /// Options for the test `test`'s own connections to `database`: as
+    /// [`Self::options_for`], logged in as the schema's role if it names one (with the
+    /// superuser's password, which the role was given when it was made; see
+    /// [`template::ensure_role`]), and named after the test ([`application_name`]), so that
+    /// `pg_stat_activity` and the lock-wait watchdog tell whose session it is.
+    pub(crate) fn test_options(&self, database: &str, test: &str) -> PgConnectOptions {
+        let options = self
+            .options_for(database)
+            .application_name(&application_name(test));
         match self.schema.role {
-            Some(role) => self.options_for(database).username(role),
-            None => self.options_for(database),
+            Some(role) => options.username(role),
+            None => options,
         }
     }
 
@@ -208,6 +213,27 @@ impl AdminConnection {
             }
         }
     }
+}
+
+/// The `application_name` of the connections of the test `test`: its name, or its last 63
+/// bytes when longer (PostgreSQL keeps no more, and a test's own name is at the end of its
+/// path).
+pub(crate) fn application_name(test: &str) -> String {
+    const KEPT: usize = 63;
+    let mut start = test.len().saturating_sub(KEPT);
+    while !test.is_char_boundary(start) {
+        start += 1;
+    }
+    test[start..].to_owned()
+}
+
+/// `SET application_name` to the name of the test `test`, for a session kept from an
+/// earlier test.
+pub(crate) fn set_application_name(test: &str) -> String {
+    format!(
+        "SET application_name = '{}'",
+        application_name(test).replace('\'', "''")
+    )
 }
 
 /// How every pool of the harness behaves (its own, a test's): one policy, so that a test's

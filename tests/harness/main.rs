@@ -13,6 +13,7 @@ mod common;
 static SCHEMA: sqlx::migrate::Migrator = sqlx::migrate!("./tests/migrations");
 
 mod backend_choice;
+mod budget;
 mod clone_reuse;
 mod concurrent;
 mod crash_cleanup;
@@ -30,6 +31,7 @@ mod fresh_crate;
 mod global_pool;
 mod janitor;
 mod keep_failed;
+mod lock_wait;
 mod many_at_once;
 mod nextest_one_server;
 mod query_count;
@@ -42,6 +44,9 @@ mod seeds;
 // It joins a native server started in a private state directory.
 #[cfg(unix)]
 mod settings_mismatch;
+// It kills a shard's processes with SIGKILL.
+#[cfg(unix)]
+mod shards;
 mod sql_errors;
 mod test_role;
 mod transaction_rollback;

@@ -143,7 +143,12 @@ fn the_next_process_gets_the_warm_session_clean() {
         "the second process got the first one's session (the relay's): {left}\n{looked}"
     );
     assert!(
-        looked.contains("STATE timeout=0 name= temp=0 listens=0 prepared=0 advisory=0 rows=0"),
+        // Its application_name is its own test's name, which the session took at its
+        // hand-over, not the one the first process left.
+        looked.contains(
+            "STATE timeout=0 name=harness::relay::looks_at_session_state temp=0 listens=0 \
+             prepared=0 advisory=0 rows=0"
+        ),
         "it shows nothing of the first process's session: {looked}"
     );
     wait_for_server_to_go(state);
@@ -161,7 +166,10 @@ fn without_the_relay_each_process_has_a_session_of_its_own() {
     let looked = run_ok(nextest_child(state, "looks_at_session_state", "look", "0"));
     assert_ne!(backend_of(&left), backend_of(&looked));
     assert!(
-        looked.contains("STATE timeout=0 name= temp=0 listens=0 prepared=0 advisory=0 rows=0"),
+        looked.contains(
+            "STATE timeout=0 name=harness::relay::looks_at_session_state temp=0 listens=0 \
+             prepared=0 advisory=0 rows=0"
+        ),
         "{looked}"
     );
     wait_for_server_to_go(state);

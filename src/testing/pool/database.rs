@@ -13,7 +13,7 @@ use super::{FreeList, Leasing, clone_name, create_clone, is_capacity, lease_erro
 use crate::testing::error::HarnessError;
 use crate::testing::home::{Home, home};
 use crate::testing::schema::names::DB_CLONE_PREFIX;
-use crate::testing::session::{Session, pool_options};
+use crate::testing::session::{Session, application_name, pool_options, set_application_name};
 
 /// Connections a database-mode test's pool may open (lazily): `#[sqlx::test]`'s limit. A
 /// test whose code holds several connections (listeners, workers) then waits for one as it
@@ -52,10 +52,14 @@ pub(crate) struct DbClone {
 struct TestPool {
     pool: PgPool,
     opened: Arc<AtomicU32>,
+    /// The `application_name` of its connections: the test it was made for, or the one it
+    /// was last renamed for ([`TestPool::rename`]).
+    named_for: String,
 }
 
 impl TestPool {
-    fn new(session: &Session, name: &str) -> Self {
+    /// A pool of the test `test` to the clone `name`.
+    fn new(session: &Session, name: &str, test: &str) -> Self {
         let opened = Arc::new(AtomicU32::new(0));
         let counter = opened.clone();
         let pool = pool_options(TEST_POOL_MAX)
@@ -63,8 +67,38 @@ impl TestPool {
                 counter.fetch_add(1, Ordering::Relaxed);
                 Box::pin(async { Ok(()) })
             })
-            .connect_lazy_with(session.test_options(name));
-        Self { pool, opened }
+            .connect_lazy_with(session.test_options(name, test));
+        Self {
+            pool,
+            opened,
+            named_for: application_name(test),
+        }
+    }
+
+    /// Names a warm pool kept from an earlier test after the test `test`: the connections
+    /// it opens from now on, and its warm one (a round trip, under `cargo test` only).
+    async fn rename(
+        &mut self,
+        session: &Session,
+        name: &str,
+        test: &str,
+    ) -> Result<(), HarnessError> {
+        let named = application_name(test);
+        if self.named_for == named {
+            return Ok(());
+        }
+        self.pool
+            .set_connect_options(session.test_options(name, test));
+        let mut conn = session.acquire(&self.pool, name).await?;
+        let set = sqlx::raw_sql(sqlx::AssertSqlSafe(set_application_name(test)))
+            .execute(&mut *conn)
+            .await
+            .map(drop)
+            .map_err(HarnessError::sql("naming the test's session"));
+        conn.return_to_pool().await;
+        set?;
+        self.named_for = named;
+        Ok(())
     }
 
     /// Opens the pool's first connection here, where the harness's connections live, and
@@ -105,8 +139,8 @@ pub(crate) async fn settle(pool: &PgPool, grace: Duration) {
     }
 }
 
-/// Leases a clean database-mode clone, with its pool ready for the test.
-pub(crate) async fn take(session: &Session) -> Result<DbClone, HarnessError> {
+/// Leases a clean database-mode clone, with its pool ready for the test `test`.
+pub(crate) async fn take(session: &Session, test: &str) -> Result<DbClone, HarnessError> {
     let mut clone = match FREE.pop(&session.names.key) {
         Some(mut clone) => {
             clone.lease.record(CloneState::InUse {
@@ -114,16 +148,20 @@ pub(crate) async fn take(session: &Session) -> Result<DbClone, HarnessError> {
             });
             clone
         }
-        None => lease(session).await?,
+        None => lease(session, test).await?,
     };
-    if home() == Home::Driver && !clone.pool.is_warm() {
-        clone.pool = TestPool::new(session, &clone.name);
-        clone.pool.warm_up(session, &clone.name).await?;
+    if home() == Home::Driver {
+        if clone.pool.is_warm() {
+            clone.pool.rename(session, &clone.name, test).await?;
+        } else {
+            clone.pool = TestPool::new(session, &clone.name, test);
+            clone.pool.warm_up(session, &clone.name).await?;
+        }
     }
     Ok(clone)
 }
 
-async fn lease(session: &Session) -> Result<DbClone, HarnessError> {
+async fn lease(session: &Session, test: &str) -> Result<DbClone, HarnessError> {
     let dir = session.files();
     let key = &session.names.key;
     // A clean clone first: under nextest, the janitor has usually made the clones that
@@ -135,7 +173,7 @@ async fn lease(session: &Session) -> Result<DbClone, HarnessError> {
             Existing::Held => {}
             Existing::Taken(mut lease) => {
                 if let CloneState::Clean { watermark } = lease.state() {
-                    return hand_out(session, name, lease, watermark).await;
+                    return hand_out(session, test, name, lease, watermark).await;
                 }
             }
         }
@@ -160,7 +198,7 @@ async fn lease(session: &Session) -> Result<DbClone, HarnessError> {
             CloneState::Unknown => create_clone(session, &name, true).await,
         };
         match prepared {
-            Ok(watermark) => return hand_out(session, name, lease, watermark).await,
+            Ok(watermark) => return hand_out(session, test, name, lease, watermark).await,
             Err(err) if is_capacity(&err) => {
                 // Waited for while the lease is still held, then tried from the first clone.
                 leasing.no_room(&err)?;
@@ -174,9 +212,10 @@ async fn lease(session: &Session) -> Result<DbClone, HarnessError> {
     }
 }
 
-/// Hands the clean clone `name` to a test.
+/// Hands the clean clone `name` to the test `test`.
 async fn hand_out(
     session: &Session,
+    test: &str,
     name: String,
     mut lease: Lease,
     watermark: u64,
@@ -184,7 +223,7 @@ async fn hand_out(
     super::reset::know_profile(session, &name).await?;
     lease.record(CloneState::InUse { watermark });
     Ok(DbClone {
-        pool: TestPool::new(session, &name),
+        pool: TestPool::new(session, &name, test),
         name,
         lease,
         watermark,

@@ -78,6 +78,19 @@ impl FreshDb {
         }
     }
 
+    /// Hands the database's ownership to a new session of the harness's, opened on the
+    /// runtime that runs now: the one that owned it was opened on the test's runtime, which
+    /// nextest's process-per-test mode ends before the harness drops or keeps the database
+    /// (a connection dies with its runtime). The old session ends first, which releases its
+    /// lock, and the new one waits to take it.
+    pub(crate) async fn rehome(&mut self, session: &Session) -> Result<(), HarnessError> {
+        let admin = session.admin().await?;
+        std::mem::replace(&mut self.admin, admin).discard();
+        locks::lock(&mut self.admin, &self.name)
+            .await
+            .map_err(HarnessError::sql("taking the test database's lock"))
+    }
+
     /// Drops the database from a thread of its own, for a handle dropped without being
     /// closed: `Drop` cannot await on the test's runtime (which may be ending).
     pub(crate) fn drop_in_background(self, session: &'static Session) {

@@ -44,8 +44,9 @@ use crate::testing::sql::{is_missing_database, template_mark};
 pub(crate) const JANITOR_APPLICATION: &str = "persistence janitor";
 
 /// The most sessions the janitor keeps warm: one per clone, for as many clones as tests run
-/// at once (nextest's `-j`), well within the server's `max_connections`.
-const WARM_SESSIONS: usize = 64;
+/// at once (nextest's `-j`), up to the part of the server's `max_connections` that the
+/// tests' connection budget leaves to the janitor.
+const WARM_SESSIONS: usize = super::budget::JANITOR_SESSIONS as usize;
 
 /// How often the janitor looks for work while tests run: a nextest slot starts its next
 /// test a few milliseconds after the last one ended.

@@ -16,6 +16,7 @@
 //!   and drops a database per test instead.
 //! - Under nextest the [`janitor`] resets the clones that ended processes left used.
 
+pub(crate) mod budget;
 pub(crate) mod database;
 pub(crate) mod fresh;
 pub(crate) mod janitor;

@@ -10,7 +10,7 @@ use crate::ephemeral::BackendKind;
 use crate::testing::error::HarnessError;
 use crate::testing::home::{Home, home};
 use crate::testing::schema::names::TX_CLONE_PREFIX;
-use crate::testing::session::{Session, pool_options};
+use crate::testing::session::{Session, application_name, pool_options};
 
 /// The advisory lock, taken in a transaction-mode clone by the connection that leases it: on
 /// an external server, other machines (with lease files of their own) see it.
@@ -25,23 +25,29 @@ static FREE: FreeList<TxClone> = FreeList::new();
 #[derive(Debug)]
 pub(crate) struct TxClone {
     pub(crate) conn: PoolConnection<Postgres>,
+    /// The clone's database.
+    pub(crate) name: String,
+    /// The `application_name` its session has now: the test it was opened for, or an
+    /// earlier one of this process when kept.
+    pub(crate) named_for: String,
     // Held, not read: the lease ends with the clone.
     _lease: Lease,
 }
 
-/// Leases a transaction-mode clone with a connection to it, creating the clone if needed.
-pub(crate) async fn take(session: &Session) -> Result<TxClone, HarnessError> {
+/// Leases a transaction-mode clone with a connection to it for the test `test`, creating
+/// the clone if needed.
+pub(crate) async fn take(session: &Session, test: &str) -> Result<TxClone, HarnessError> {
     if let Some(clone) = FREE.pop(&session.names.key) {
         return Ok(clone);
     }
     let mut leasing = Leasing::new(session, TX_CLONE_PREFIX);
     loop {
         let (name, lease) = leasing.next()?;
-        let mut conn = match pooled(session, &name).await {
+        let mut conn = match pooled(session, &name, test).await {
             Ok(conn) => conn,
             Err(err) if missing(&err) => {
                 create_clone(session, &name, false).await?;
-                pooled(session, &name).await?
+                pooled(session, &name, test).await?
             }
             Err(err) if is_capacity(&err) => {
                 // Waited for while the lease is still held, then tried from the first clone.
@@ -62,6 +68,8 @@ pub(crate) async fn take(session: &Session) -> Result<TxClone, HarnessError> {
         if ours {
             return Ok(TxClone {
                 conn,
+                name,
+                named_for: application_name(test),
                 _lease: lease,
             });
         }
@@ -88,8 +96,12 @@ pub(crate) fn discard(clone: TxClone) {
     drop(clone.conn.detach());
 }
 
-/// A connection to the clone `name` from a pool of one made for it.
-async fn pooled(session: &Session, name: &str) -> Result<PoolConnection<Postgres>, HarnessError> {
-    let pool = pool_options(1).connect_lazy_with(session.test_options(name));
+/// A connection of the test `test` to the clone `name`, from a pool of one made for it.
+async fn pooled(
+    session: &Session,
+    name: &str,
+    test: &str,
+) -> Result<PoolConnection<Postgres>, HarnessError> {
+    let pool = pool_options(1).connect_lazy_with(session.test_options(name, test));
     session.acquire(&pool, name).await
 }

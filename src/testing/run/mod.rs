@@ -15,6 +15,7 @@ pub(crate) mod scope;
 pub(crate) mod spec;
 pub(crate) mod test_db;
 pub(crate) mod test_transaction;
+pub(crate) mod watchdog;
 
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, resume_unwind};
@@ -30,6 +31,7 @@ use self::runtime::TestRuntime;
 use self::spec::TestSpec;
 use self::test_db::TestDb;
 use self::test_transaction::TestTransaction;
+use self::watchdog::LockWait;
 use crate::ephemeral::{IsolationOverride, Settings};
 use crate::testing::error::HarnessError;
 use crate::testing::schema::stale;
@@ -56,9 +58,18 @@ where
     let mut test = runtime
         .harness(TestTransaction::open(spec))
         .unwrap_or_else(|e| harness_failure(spec.name, e));
+    let (session, database) = (test.session(), test.database().to_owned());
     let outcome = runtime.block_on(async {
         let body = scope::in_transaction_mode(spec.name, body(&mut test));
-        let outcome = AssertUnwindSafe(body).catch_unwind().await;
+        let body = AssertUnwindSafe(body).catch_unwind();
+        let outcome = match watchdog::guard(session, spec.name, &database, body).await {
+            Ok(outcome) => outcome,
+            Err(wait) => {
+                // A statement of the test may still wait: end its session, no ROLLBACK.
+                test.discard();
+                return (Err(lock_wait(wait)), None);
+            }
+        };
         let passed = matches!(&outcome, Ok(r) if !r.is_failure());
         let deferred = if passed {
             test.check_deferred().await.err()
@@ -87,7 +98,7 @@ where
         }
         (Err(panic), _) => {
             say_how_to_see_the_data(spec.name);
-            resume_unwind(panic)
+            fail_with(spec.name, panic)
         }
     }
 }
@@ -111,7 +122,10 @@ where
             Err(source) => harness_failure(spec.name, HarnessError::connect(db.url(), source)),
         };
         let body = scope::in_database_mode(spec.name, db.pool().clone(), body(arg));
-        let outcome = AssertUnwindSafe(body).catch_unwind().await;
+        let body = AssertUnwindSafe(body).catch_unwind();
+        let outcome = watchdog::guard(db.session(), spec.name, db.name(), body)
+            .await
+            .unwrap_or_else(|wait| Err(lock_wait(wait)));
         db.after_body().await;
         outcome
     });
@@ -126,7 +140,7 @@ where
             }
             result
         }
-        Err(panic) => resume_unwind(panic),
+        Err(panic) => fail_with(spec.name, panic),
     }
 }
 
@@ -137,6 +151,20 @@ where
     Fut: Future<Output = R>,
 {
     TestRuntime::new(spec.runtime).block_on(scope::without_database(spec.name, body))
+}
+
+/// A lock wait the watchdog stopped the body for, carried as the body's panic would be.
+fn lock_wait(wait: LockWait) -> Box<dyn std::any::Any + Send> {
+    Box::new(wait)
+}
+
+/// Goes on with the body's panic; a lock wait fails the test with its report (a panic of
+/// its own, so that the report is printed as a panic's message is).
+fn fail_with(test: &str, panic: Box<dyn std::any::Any + Send>) -> ! {
+    match panic.downcast::<LockWait>() {
+        Ok(wait) => panic!("persistence: {test}: {wait}"),
+        Err(panic) => resume_unwind(panic),
+    }
 }
 
 /// Fails the test if its binary is older than its migrations on disk.

@@ -16,6 +16,7 @@ use super::spec::TestSpec;
 use crate::ephemeral::BackendKind;
 use crate::testing::error::HarnessError;
 use crate::testing::home::{Home, home};
+use crate::testing::pool::budget::{self, Share};
 use crate::testing::pool::database::{self as clones, DbClone, TEST_POOL_MAX};
 use crate::testing::pool::fresh::{self, FreshDb};
 use crate::testing::pool::janitor;
@@ -45,6 +46,8 @@ struct Inner {
     session: &'static Session,
     /// `None` once the test's use of the database has ended.
     backing: Mutex<Option<Backing>>,
+    /// The test's connections in the budget, given back with the database.
+    share: Mutex<Option<Share>>,
 }
 
 /// Where the database came from, which says how it ends.
@@ -70,13 +73,18 @@ impl TestDb {
     /// Leases (or makes) the database, with its fixtures' rows (they are in its template).
     pub(crate) async fn open(spec: &TestSpec) -> Result<Self, HarnessError> {
         let session = Session::of(spec.schema()).await?;
-        let (name, pool, backing) = if session.server.backend() == BackendKind::External {
+        let external = session.server.backend() == BackendKind::External;
+        // Before the database: a test that waits for room holds nothing another one needs.
+        // On an external server the session that owns the database is one more.
+        let connections = TEST_POOL_MAX + u32::from(external);
+        let share = budget::take(session, spec.name, connections).await?;
+        let (name, pool, backing) = if external {
             let fresh = fresh::create(session).await?;
-            let pool =
-                pool_options(TEST_POOL_MAX).connect_lazy_with(session.test_options(&fresh.name));
+            let pool = pool_options(TEST_POOL_MAX)
+                .connect_lazy_with(session.test_options(&fresh.name, spec.name));
             (fresh.name.clone(), pool, Backing::Fresh(fresh))
         } else {
-            let clone = clones::take(session).await?;
+            let clone = clones::take(session, spec.name).await?;
             (
                 clone.name.clone(),
                 clone.pool().clone(),
@@ -92,6 +100,7 @@ impl TestDb {
                 test: spec.name,
                 session,
                 backing: Mutex::new(Some(backing)),
+                share: Mutex::new(Some(share)),
             }),
         };
         Ok(db)
@@ -114,7 +123,14 @@ impl TestDb {
 
     /// Options to connect to the database yourself.
     pub fn connect_options(&self) -> PgConnectOptions {
-        self.inner.session.test_options(&self.inner.name)
+        self.inner
+            .session
+            .test_options(&self.inner.name, self.inner.test)
+    }
+
+    /// The server's session of the harness, for the lock-wait watchdog.
+    pub(crate) fn session(&self) -> &'static Session {
+        self.inner.session
     }
 
     /// Ends the test's use of the database now: made clean for the next test (a clone) or
@@ -143,6 +159,18 @@ impl TestDb {
     /// clone, made clean) or drops it, or keeps it as [`kept`] says; a passing test's
     /// earlier kept databases go.
     pub(crate) async fn finish(self, failed: bool) -> Result<(), HarnessError> {
+        let finished = self.give_back(failed).await;
+        drop(
+            self.inner
+                .share
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(),
+        );
+        finished
+    }
+
+    async fn give_back(&self, failed: bool) -> Result<(), HarnessError> {
         let backing = self
             .inner
             .backing
@@ -174,6 +202,9 @@ impl TestDb {
             }
             Backing::Fresh(mut fresh) => {
                 let _ = tokio::time::timeout(clones::RETURN_TIMEOUT, self.inner.pool.close()).await;
+                if home() == Home::TestRuntime {
+                    fresh.rehome(session).await?;
+                }
                 if keep {
                     let kept = kept::keep(fresh.admin(), session, name, test, failed).await;
                     fresh.release().await;

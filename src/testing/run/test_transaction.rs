@@ -2,15 +2,16 @@
 
 use std::ops::{Deref, DerefMut};
 
-use sqlx::{PgConnection, Postgres};
+use sqlx::{AssertSqlSafe, PgConnection, Postgres, SqlSafeStr};
 use sqlx_core::transaction::TransactionManager;
 
 use super::runtime::on_harness;
 use super::spec::TestSpec;
 use crate::testing::error::HarnessError;
 use crate::testing::home::{Home, home};
+use crate::testing::pool::budget::{self, Share};
 use crate::testing::pool::transaction::{self as clones, TxClone};
-use crate::testing::session::Session;
+use crate::testing::session::{Session, application_name, set_application_name};
 use crate::testing::sql::is_in_failed_transaction;
 
 /// A connection inside a transaction on a migrated clone that no other running test holds,
@@ -24,6 +25,8 @@ pub struct TestTransaction {
     session: &'static Session,
     /// `None` once given back.
     clone: Option<TxClone>,
+    /// The test's connection in the budget, given back with the clone.
+    share: Option<Share>,
 }
 
 impl TestTransaction {
@@ -37,16 +40,46 @@ impl TestTransaction {
     /// the transaction.
     pub(crate) async fn open(spec: &TestSpec) -> Result<Self, HarnessError> {
         let session = Session::of(spec.schema()).await?;
+        // Before the clone: a test that waits for room holds nothing another one needs.
+        let share = budget::take(session, spec.name, 1).await?;
+        let mut clone = clones::take(session, spec.name).await?;
+        // A session kept from an earlier test takes this one's name in the same round trip
+        // as its BEGIN.
+        let name = application_name(spec.name);
+        let begin = (clone.named_for != name).then(|| {
+            AssertSqlSafe(format!("{}; BEGIN", set_application_name(spec.name))).into_sql_str()
+        });
+        clone.named_for = name;
         let mut test = Self {
             session,
-            clone: Some(clones::take(session).await?),
+            clone: Some(clone),
+            share: Some(share),
         };
         // Through sqlx's transaction manager, which keeps the depth on the connection: the
         // code under test's own `begin()` then makes a savepoint.
-        Manager::begin(&mut test, None)
+        Manager::begin(&mut test, begin)
             .await
             .map_err(HarnessError::sql("BEGIN"))?;
         Ok(test)
+    }
+
+    /// The server's session of the harness, for the lock-wait watchdog.
+    pub(crate) fn session(&self) -> &'static Session {
+        self.session
+    }
+
+    /// The clone's database.
+    pub(crate) fn database(&self) -> &str {
+        self.clone.as_ref().map_or("", |clone| &clone.name)
+    }
+
+    /// Ends the test's session instead of rolling back: a statement of it may still wait
+    /// on a lock (the lock-wait watchdog stopped the test), so a ROLLBACK could wait too.
+    pub(crate) fn discard(&mut self) {
+        if let Some(clone) = self.clone.take() {
+            clones::discard(clone);
+        }
+        self.share = None;
     }
 
     /// Checks deferred constraints, as COMMIT would: a violation the test made must fail
@@ -70,8 +103,11 @@ impl TestTransaction {
             return Ok(());
         };
         let session = self.session;
+        let share = self.share.take();
         on_harness(async move {
-            match roll_back_all(&mut clone.conn).await {
+            let rolled_back = roll_back_all(&mut clone.conn).await;
+            drop(share);
+            match rolled_back {
                 Ok(()) => {
                     clones::give_back(session, clone).await;
                     Ok(())
@@ -97,6 +133,7 @@ impl TestTransaction {
             // cleans a session its client left before it hands the session out again), so
             // a ROLLBACK would only add a round trip.
             clones::give_back(self.session, clone).await;
+            self.share = None;
             return;
         }
         if roll_back_all(&mut clone.conn).await.is_ok() {
@@ -104,6 +141,7 @@ impl TestTransaction {
         } else {
             clones::discard(clone);
         }
+        self.share = None;
     }
 }
 
