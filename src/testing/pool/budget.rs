@@ -23,15 +23,10 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::reserve::{JANITOR_SESSIONS, RELAY_SESSIONS};
 use crate::ephemeral::{BackendKind, Settings};
 use crate::testing::error::HarnessError;
 use crate::testing::session::Session;
-
-/// Idle sessions the relay keeps (native servers, on Unix), counted out of the budget.
-pub(crate) const RELAY_SESSIONS: u32 = 32;
-
-/// Warm sessions the janitor keeps (servers the harness started), counted out of the budget.
-pub(crate) const JANITOR_SESSIONS: u32 = 32;
 
 /// Connections of the harness's own beside the tests' shares: a process's admin work before
 /// it holds a share (the budget's size, a template built), the lock-wait watchdog.

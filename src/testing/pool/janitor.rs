@@ -46,7 +46,7 @@ pub(crate) const JANITOR_APPLICATION: &str = "persistence janitor";
 /// The most sessions the janitor keeps warm: one per clone, for as many clones as tests run
 /// at once (nextest's `-j`), up to the part of the server's `max_connections` that the
 /// tests' connection budget leaves to the janitor.
-const WARM_SESSIONS: usize = super::budget::JANITOR_SESSIONS as usize;
+const WARM_SESSIONS: usize = super::reserve::JANITOR_SESSIONS as usize;
 
 /// How often the janitor looks for work while tests run: a nextest slot starts its next
 /// test a few milliseconds after the last one ended.

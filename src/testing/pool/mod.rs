@@ -23,6 +23,7 @@ pub(crate) mod janitor;
 pub(crate) mod leases;
 #[cfg(unix)]
 pub(crate) mod relay;
+pub(crate) mod reserve;
 pub(crate) mod reset;
 pub(crate) mod transaction;
 

@@ -40,7 +40,7 @@ use crate::testing::sql::protocol::{
 /// Idle sessions the relay keeps, all databases together: one per clone for as many clones
 /// as tests run at once, up to the part of the server's `max_connections` that the tests'
 /// connection budget leaves to the relay.
-const MAX_IDLE: usize = super::budget::RELAY_SESSIONS as usize;
+const MAX_IDLE: usize = super::reserve::RELAY_SESSIONS as usize;
 
 /// How long a session's clean-up may take before the session is dropped instead.
 const RESET_TIMEOUT: Duration = Duration::from_secs(5);
