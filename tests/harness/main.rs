@@ -32,6 +32,9 @@ mod janitor;
 mod keep_failed;
 mod many_at_once;
 mod nextest_one_server;
+// Another OS user (`runuser`), unix sockets and modes.
+#[cfg(unix)]
+mod owner_only;
 mod query_count;
 // The relay serves native servers over their unix socket.
 #[cfg(unix)]
