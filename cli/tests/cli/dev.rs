@@ -29,7 +29,7 @@ fn database_name(tag: &str) -> String {
     format!("persistence_dev_{tag}_{}", std::process::id())
 }
 
-fn dev(state: &Path, args: &[&str]) -> std::process::Command {
+pub(crate) fn dev(state: &Path, args: &[&str]) -> std::process::Command {
     let mut all = vec!["dev"];
     all.extend(args);
     let mut command = cli(state, &all);
@@ -38,7 +38,7 @@ fn dev(state: &Path, args: &[&str]) -> std::process::Command {
 }
 
 /// `DATABASE_URL=...` from the output.
-fn database_url(stdout: &str) -> String {
+pub(crate) fn database_url(stdout: &str) -> String {
     let urls: Vec<&str> = stdout
         .lines()
         .filter_map(|l| l.strip_prefix("DATABASE_URL="))
