@@ -616,10 +616,24 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("mkdir");
         let state_dir = StateDir::new(&dir);
         assert_eq!(state_dir.server(), None);
-        let written = state(Some("/x/persistence-4242-00ab"), None);
+        let mut written = state(Some("/x/persistence-4242-00ab"), None);
         written.write(&dir).expect("write");
         state_dir.record_start(&written);
         assert_eq!(state_dir.server(), Some(written.clone()));
+        // The password: in its own file, read with the state, never in server.json.
+        let secret = Secret::generate();
+        let files = state_dir.files_of(&written.instance_id);
+        files.create().expect("server files");
+        secret.write(&files.secret()).expect("secret");
+        written.secret = Some(secret.clone());
+        written.write(&dir).expect("write again");
+        let json = std::fs::read_to_string(dir.join(SERVER_FILE)).expect("server.json");
+        assert!(!json.contains(secret.expose()), "{json}");
+        let read = state_dir.server().expect("the server");
+        assert_eq!(read.secret(), Some(&secret));
+        assert!(read.owner_url("db").contains(secret.expose()));
+        assert!(!read.display_url("db").contains(secret.expose()));
+        assert!(!format!("{read:?}").contains(secret.expose()));
         assert_eq!(state_dir.live_server(), None);
         let starts = state_dir.starts();
         assert_eq!(starts.len(), 1);
