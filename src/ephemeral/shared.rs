@@ -391,7 +391,7 @@ fn spawn_supervisor(
         let _ = BufReader::new(stdout).read_line(&mut line);
     }
     match serde_json::from_str::<Report>(line.trim()) {
-        Ok(Report::Ready(state)) => Ok(state),
+        Ok(Report::Ready(state)) => Ok(*state),
         Ok(Report::Failed(detail)) => {
             let _ = child.wait();
             Err(EphemeralError::Start { detail })

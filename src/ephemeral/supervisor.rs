@@ -57,7 +57,7 @@ pub(crate) enum ServerKind {
 /// The one line the supervisor prints on its stdout.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Report {
-    Ready(ServerState),
+    Ready(Box<ServerState>),
     Failed(String),
 }
 
@@ -111,7 +111,7 @@ fn supervise(request: &Request, side_job: Option<SideJob>) -> i32 {
         }
     };
     StateDir::new(&request.state_dir).record_start(&state);
-    report(&Report::Ready(state.clone()));
+    report(&Report::Ready(Box::new(state.clone())));
     platform::detach_stdio();
     let stop = Arc::new(AtomicBool::new(false));
     let side = side_job.map(|job| {
