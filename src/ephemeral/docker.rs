@@ -53,6 +53,9 @@ impl Container {
             .with_password(secret.expose())
             .with_name(name)
             .with_env_var("POSTGRES_HOST_AUTH_METHOD", "scram-sha-256")
+            // Before PostgreSQL 14 the password would be stored as md5, which scram cannot
+            // check: initdb stores it as scram when told that TCP uses it.
+            .with_env_var("POSTGRES_INITDB_ARGS", "--auth-host=scram-sha-256")
             .with_tag(tag)
             .with_label(HARNESS_LABEL, key)
             .with_label(OWNER_PID_LABEL, std::process::id().to_string())
