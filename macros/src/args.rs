@@ -37,7 +37,7 @@ struct ArgSpec {
 }
 
 /// Every argument, in the order the "unknown argument" error lists them.
-const ARGUMENTS: [ArgSpec; 6] = [
+const ARGUMENTS: [ArgSpec; 7] = [
     ArgSpec {
         name: "isolation",
         takes: r#"isolation = "transaction" | "database""#,
@@ -79,6 +79,13 @@ const ARGUMENTS: [ArgSpec; 6] = [
                 "expected a list of fixtures: `fixtures(\"users\", \"sites\")`",
             ),
         },
+    },
+    ArgSpec {
+        name: "role",
+        takes: r#"role = "<name>""#,
+        database_only: true,
+        repeatable: false,
+        read: |meta, _, parsed, errors| parsed.args.role = parse_role(meta, errors),
     },
     ArgSpec {
         name: "flavor",
@@ -158,6 +165,8 @@ pub(crate) struct Args {
     pub(crate) migrations: MigrationsArg,
     /// Every fixture of every `fixtures(...)` list, in order.
     pub(crate) fixtures: Vec<FixtureRef>,
+    /// `role = "..."`: the role the test's connections log in as.
+    pub(crate) role: Option<LitStr>,
     /// `flavor = ...` (and `worker_threads`), `None` when not given: the default runtime.
     pub(crate) flavor: Option<RuntimeFlavor>,
     /// The arguments given that only mean something when the test takes a database, with
@@ -422,6 +431,35 @@ fn parse_migrator(meta: &Meta, errors: &mut Errors) -> Option<syn::Path> {
     }
 }
 
+fn parse_role(meta: &Meta, errors: &mut Errors) -> Option<LitStr> {
+    const EXPECTED: &str = r#"role = "app""#;
+    let value = value_of(meta, EXPECTED, errors)?;
+    let Some(Lit::Str(lit)) = literal(value) else {
+        errors.spanned(value, format!("expected a string: `{EXPECTED}`"));
+        return None;
+    };
+    let role = lit.value();
+    let problem = if role.trim().is_empty() {
+        Some("the role name is empty")
+    } else if role.len() > 63 {
+        Some("a role name has at most 63 bytes")
+    } else if role.starts_with("pg_") {
+        Some("names starting with `pg_` are reserved by PostgreSQL")
+    } else if role != role.trim() || role.contains('\0') {
+        Some("a role name has no surrounding spaces or NUL")
+    } else {
+        None
+    };
+    if let Some(problem) = problem {
+        errors.spanned(
+            lit,
+            format!("{problem}: name the role the test logs in as, e.g. `{EXPECTED}`"),
+        );
+        return None;
+    }
+    Some(lit.clone())
+}
+
 fn parse_flavor(meta: &Meta, errors: &mut Errors) -> Option<RuntimeFlavor> {
     const EXPECTED: &str = r#"flavor = "current_thread"` or `flavor = "multi_thread""#;
     let value = value_of(meta, EXPECTED, errors)?;
@@ -595,6 +633,7 @@ mod tests {
             ["unknown `#[db_test]` argument `timeout`\nexpected \
               `isolation = \"transaction\" | \"database\"`, `migrations = \"<dir>\" | false`, \
               `migrator = \"<path>\"`, `fixtures(...)`, \
+              `role = \"<name>\"`, \
               `flavor = \"current_thread\" | \"multi_thread\"` or `worker_threads = <n>`"]
         );
     }

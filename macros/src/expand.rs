@@ -186,6 +186,7 @@ fn test_fn(
     });
 
     let runtime = args.flavor.unwrap_or_default();
+    let role = args.role.as_ref().map(|role| quote!(.role(#role)));
 
     // Spanned on the return type, so that "`i32` is not a test outcome" points at `-> i32`.
     let outcome_span = match output {
@@ -241,7 +242,7 @@ fn test_fn(
             )
             .migrations(#migrations)
             .fixtures(#fixtures_const)
-            .runtime(#runtime)#migrations_dir;
+            .runtime(#runtime)#migrations_dir #role;
 
             #run
         }
@@ -316,6 +317,24 @@ mod tests {
         assert!(out.contains(":: persistence :: testing :: RuntimeFlavor :: CurrentThread"));
         assert!(out.contains(":: persistence :: testing :: run :: transaction (& spec , | conn |"));
         assert!(out.contains("\"publishes\""));
+    }
+
+    #[test]
+    fn a_role_reaches_the_spec() {
+        let out = expand_ok(
+            quote!(migrations = false, role = "app"),
+            quote!(
+                async fn as_app(conn: &mut PgConnection) {}
+            ),
+        );
+        assert!(out.contains(". role (\"app\")"), "{out}");
+        let without = expand_ok(
+            quote!(migrations = false),
+            quote!(
+                async fn as_superuser(conn: &mut PgConnection) {}
+            ),
+        );
+        assert!(!without.contains(". role ("), "{without}");
     }
 
     #[test]

@@ -57,6 +57,7 @@ pub enum IsolationOverride {
 /// | `PERSISTENCE_TEST_READY_CLONES` | clean database-mode clones the janitor keeps ready per template under nextest; `0` turns the janitor off | `2` |
 /// | `PERSISTENCE_TEST_RELAY` | `0` turns off the relay of warm sessions that nextest's processes get from a native server's supervisor | on |
 /// | `PERSISTENCE_TEST_SEED` | the seed of the tests' random generators (see `testing::seed`) | drawn per process |
+/// | `PERSISTENCE_TEST_ROLE` | the role (not a superuser) that tests without `#[db_test(role = ...)]` log in as | the server's superuser |
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub struct Settings {
@@ -87,6 +88,9 @@ pub struct Settings {
     /// `PERSISTENCE_TEST_SEED` as set (parsed by the harness, which says what is wrong
     /// with it where a test uses it).
     pub seed: Option<String>,
+    /// `PERSISTENCE_TEST_ROLE`: the role tests log in as unless they name one; `None`, the
+    /// server's superuser.
+    pub role: Option<String>,
     /// nextest's process-per-test mode: this process runs one test and ends
     /// (`NEXTEST_EXECUTION_MODE=process-per-test`).
     pub one_test_per_process: bool,
@@ -217,6 +221,10 @@ impl Settings {
                 },
             },
             seed: non_empty("PERSISTENCE_TEST_SEED"),
+            role: match non_empty("PERSISTENCE_TEST_ROLE") {
+                None => None,
+                Some(value) => Some(check_role(value)?),
+            },
             one_test_per_process: lookup("NEXTEST_EXECUTION_MODE")
                 .is_some_and(|mode| mode == "process-per-test"),
             external_url: non_empty("TEST_DATABASE_URL"),
@@ -227,6 +235,20 @@ impl Settings {
             ram_dir,
         })
     }
+}
+
+/// A role name as PostgreSQL takes it for a new role: at most 63 bytes, and not in the
+/// `pg_` namespace it reserves.
+fn check_role(value: String) -> Result<String, EphemeralError> {
+    let role = value.trim();
+    if role.len() > 63 || role.starts_with("pg_") || role.contains('\0') {
+        return Err(EphemeralError::BadSetting {
+            name: "PERSISTENCE_TEST_ROLE",
+            value,
+            expected: "a role name of at most 63 bytes that does not start with `pg_`",
+        });
+    }
+    Ok(role.to_owned())
 }
 
 fn parse_grace(value: &str) -> Result<IdleGrace, EphemeralError> {
@@ -303,8 +325,10 @@ mod tests {
             ("PERSISTENCE_STATE_DIR", "/tmp/x"),
             ("PERSISTENCE_PG_BIN", "/opt/pg/bin"),
             ("TEST_DATABASE_URL", "postgres://u@h/db"),
+            ("PERSISTENCE_TEST_ROLE", " app "),
         ])
         .expect("valid");
+        assert_eq!(s.role.as_deref(), Some("app"));
         assert_eq!(s.backend, BackendKind::Native);
         assert_eq!(s.idle_grace, IdleGrace::After(Duration::from_millis(500)));
         assert_eq!(s.state_dir, PathBuf::from("/tmp/x"));
@@ -316,10 +340,13 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable() {
+        let long_role = "r".repeat(64);
         for (name, value) in [
             ("PERSISTENCE_TEST_BACKEND", "podman"),
             ("PERSISTENCE_TEST_IDLE_GRACE", "-1"),
             ("PERSISTENCE_TEST_IDLE_GRACE", "soon"),
+            ("PERSISTENCE_TEST_ROLE", "pg_monitor"),
+            ("PERSISTENCE_TEST_ROLE", long_role.as_str()),
         ] {
             let err = settings(&[(name, value)]).expect_err("invalid").to_string();
             assert!(err.contains(name) && err.contains(value), "{err}");

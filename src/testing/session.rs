@@ -35,7 +35,7 @@ pub(crate) struct Session {
     relay: Option<&'static std::path::Path>,
 }
 
-type Identity = (usize, usize, usize);
+type Identity = (usize, usize, usize, Option<&'static str>);
 
 impl Session {
     /// The session of `schema` in this process, resolved on first use.
@@ -55,7 +55,8 @@ impl Session {
             server,
             names: TemplateNames::new(schema, server.version()),
             schema,
-            relay: relay(server),
+            // The relay's warm sessions are the superuser's.
+            relay: relay(server).filter(|_| schema.role.is_none()),
         }));
         // Two threads may resolve the same schema at once: the first one kept wins, and the
         // other (equal) one is a few bytes leaked once.
@@ -78,6 +79,16 @@ impl Session {
         match self.relay {
             Some(dir) => self.server.options_for(database).socket(dir),
             None => self.server.options_for(database),
+        }
+    }
+
+    /// Options for the test's own connections to `database`: as [`Self::options_for`],
+    /// logged in as the schema's role if it names one (with the superuser's password, which
+    /// the role was given when it was made; see [`template::ensure_role`]).
+    pub(crate) fn test_options(&self, database: &str) -> PgConnectOptions {
+        match self.schema.role {
+            Some(role) => self.options_for(database).username(role),
+            None => self.options_for(database),
         }
     }
 

@@ -46,5 +46,6 @@ mod seeds;
 #[cfg(unix)]
 mod settings_mismatch;
 mod sql_errors;
+mod test_role;
 mod transaction_rollback;
 mod workers;

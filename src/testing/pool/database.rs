@@ -63,7 +63,7 @@ impl TestPool {
                 counter.fetch_add(1, Ordering::Relaxed);
                 Box::pin(async { Ok(()) })
             })
-            .connect_lazy_with(session.options_for(name));
+            .connect_lazy_with(session.test_options(name));
         Self { pool, opened }
     }
 

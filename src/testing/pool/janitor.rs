@@ -105,8 +105,6 @@ pub(crate) fn run(context: SideJobContext) {
     let relay = runtime.block_on(async { start_relay(&context, &files) });
     #[cfg(unix)]
     let relayed = relay.as_ref().map(|relay| relay.idle.clone());
-    #[cfg(not(unix))]
-    let relayed = None;
     let depth = ready_clones();
     if depth == 0 {
         runtime.block_on(async {
@@ -132,6 +130,7 @@ pub(crate) fn run(context: SideJobContext) {
     let mut janitor = Janitor {
         server: Server::from_state(context.server.clone(), &context.state_dir),
         files,
+        #[cfg(unix)]
         relayed,
         depth,
         admin: None,
@@ -189,8 +188,6 @@ struct Janitor {
     /// The relay's idle sessions, which may wait in a clone the janitor resets.
     #[cfg(unix)]
     relayed: Option<Arc<super::relay::Idle>>,
-    #[cfg(not(unix))]
-    relayed: Option<()>,
     depth: u32,
     /// A connection to the maintenance database, kept warm for `CREATE DATABASE`.
     admin: Option<PgConnection>,

@@ -37,7 +37,7 @@ use crate::ephemeral::state_dir::ServerFiles;
 use super::error::HarnessError;
 use super::schema::template::clone_template;
 use super::session::Session;
-use super::sql::{is_insufficient_resources, is_missing_database};
+use super::sql::{is_insufficient_resources, is_missing_database, is_refused_role};
 
 /// The `application_name` of the relay's idle sessions ([`relay`], on Unix), by which the
 /// harness tells them from a test's.
@@ -154,9 +154,12 @@ pub(crate) async fn create_clone(
     made
 }
 
-/// Whether `err` is a connection refused because the clone's database does not exist.
+/// Whether `err` is a connection refused because the clone's database does not exist, or
+/// because the test role does not yet: another process may be building the template,
+/// which makes the role first. Both are made (or waited for) with the clone.
 pub(crate) fn missing(err: &HarnessError) -> bool {
-    matches!(err, HarnessError::Connect { source, .. } if is_missing_database(source))
+    matches!(err, HarnessError::Connect { source, .. }
+        if is_missing_database(source) || is_refused_role(source))
 }
 
 /// Errors that say the server has no room now (connections, disk, memory), which a test

@@ -90,6 +90,6 @@ pub(crate) fn discard(clone: TxClone) {
 
 /// A connection to the clone `name` from a pool of one made for it.
 async fn pooled(session: &Session, name: &str) -> Result<PoolConnection<Postgres>, HarnessError> {
-    let pool = pool_options(1).connect_lazy_with(session.options_for(name));
+    let pool = pool_options(1).connect_lazy_with(session.test_options(name));
     session.acquire(&pool, name).await
 }

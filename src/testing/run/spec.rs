@@ -48,6 +48,7 @@ pub struct TestSpec {
     pub(crate) fixtures: &'static [Fixture],
     pub(crate) runtime: RuntimeFlavor,
     pub(crate) migrations_dir: Option<&'static str>,
+    pub(crate) role: Option<&'static str>,
 }
 
 impl TestSpec {
@@ -60,6 +61,7 @@ impl TestSpec {
             fixtures: &[],
             runtime: RuntimeFlavor::CurrentThread,
             migrations_dir: None,
+            role: None,
         }
     }
 
@@ -90,6 +92,27 @@ impl TestSpec {
         self
     }
 
+    /// Logs the test's connections in as `role`, not as the server's superuser, so that
+    /// row-level security policies apply and a missing `GRANT` fails as in production
+    /// (`#[db_test(role = "app")]`; `PERSISTENCE_TEST_ROLE` sets it for every test that
+    /// names none).
+    ///
+    /// The harness creates the role (`LOGIN`, not a superuser) if it does not exist, before
+    /// the migrations run, so that they can grant to it; the migrations, fixtures and the
+    /// harness's own cleaning still run as the superuser. Each role has a template of its
+    /// own.
+    ///
+    /// ```
+    /// use persistence::testing::TestSpec;
+    ///
+    /// const SPEC: TestSpec = TestSpec::new("my_crate::tests::tenants").role("app");
+    /// # let _ = SPEC;
+    /// ```
+    pub const fn role(mut self, role: &'static str) -> Self {
+        self.role = Some(role);
+        self
+    }
+
     /// Runs the test's body on this runtime.
     pub const fn runtime(mut self, runtime: RuntimeFlavor) -> Self {
         self.runtime = runtime;
@@ -101,11 +124,19 @@ impl TestSpec {
         self.name
     }
 
-    /// What the test's database starts from.
-    pub(crate) const fn schema(&self) -> Schema {
+    /// What the test's database starts from, and who its connections log in as: the role
+    /// it names, else `PERSISTENCE_TEST_ROLE` (a bad value of it is reported when the
+    /// server is resolved).
+    pub(crate) fn schema(&self) -> Schema {
+        let suite_role = || {
+            crate::ephemeral::Settings::get()
+                .ok()
+                .and_then(|settings| settings.role.as_deref())
+        };
         Schema {
             migrations: self.migrations,
             fixtures: self.fixtures,
+            role: self.role.or_else(suite_role),
         }
     }
 }

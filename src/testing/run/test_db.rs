@@ -72,7 +72,7 @@ impl TestDb {
         let (name, pool, backing) = if session.server.backend() == BackendKind::External {
             let fresh = fresh::create(session).await?;
             let pool =
-                pool_options(TEST_POOL_MAX).connect_lazy_with(session.options_for(&fresh.name));
+                pool_options(TEST_POOL_MAX).connect_lazy_with(session.test_options(&fresh.name));
             (fresh.name.clone(), pool, Backing::Fresh(fresh))
         } else {
             let clone = clones::take(session).await?;
@@ -113,7 +113,7 @@ impl TestDb {
 
     /// Options to connect to the database yourself.
     pub fn connect_options(&self) -> PgConnectOptions {
-        self.inner.session.options_for(&self.inner.name)
+        self.inner.session.test_options(&self.inner.name)
     }
 
     /// Ends the test's use of the database now: made clean for the next test (a clone) or

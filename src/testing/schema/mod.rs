@@ -39,17 +39,21 @@ impl Migrations {
 pub(crate) struct Schema {
     pub(crate) migrations: Migrations,
     pub(crate) fixtures: &'static [Fixture],
+    /// The role the tests' connections log in as (created before the migrations run), or
+    /// `None` for the server's superuser.
+    pub(crate) role: Option<&'static str>,
 }
 
 impl Schema {
     /// Tells schemas apart within a process by where they are defined (a `static` migrator,
     /// a `const` list of fixtures): equal schemas defined twice are two identities with one
     /// template, as the template's key is a hash of their contents.
-    pub(crate) fn identity(self) -> (usize, usize, usize) {
+    pub(crate) fn identity(self) -> (usize, usize, usize, Option<&'static str>) {
         (
             self.migrations.identity(),
             self.fixtures.as_ptr() as usize,
             self.fixtures.len(),
+            self.role,
         )
     }
 }

@@ -70,6 +70,11 @@ impl TemplateNames {
                 hash.update([u8::from(m.no_tx)]);
             }
         }
+        if let Some(role) = schema.role {
+            // A template of its own: its migrations ran with the role there to grant to.
+            hash.update(b"role\0");
+            hash.update(role.as_bytes());
+        }
         let parent = (!schema.fixtures.is_empty()).then(|| {
             let migrations_only = Schema {
                 fixtures: &[],
@@ -102,8 +107,11 @@ impl TemplateNames {
 /// What a template is built from.
 #[derive(Clone, Copy)]
 enum Source<'a> {
-    /// An empty database, migrated.
-    Migrations(Migrations),
+    /// An empty database, migrated, once the test role (if any) exists.
+    Migrations {
+        migrations: Migrations,
+        role: Option<&'static str>,
+    },
     /// A clone of `parent` (the migrations' template), with the fixtures run in it.
     Fixtures {
         parent: &'a TemplateNames,
@@ -120,10 +128,14 @@ pub(crate) async fn ensure(
     names: &TemplateNames,
     schema: Schema,
 ) -> Result<(), HarnessError> {
+    let migrations = Source::Migrations {
+        migrations: schema.migrations,
+        role: schema.role,
+    };
     match &names.parent {
-        None => ensure_one(admin, server, names, Source::Migrations(schema.migrations)).await,
+        None => ensure_one(admin, server, names, migrations).await,
         Some(parent) => {
-            ensure_one(admin, server, parent, Source::Migrations(schema.migrations)).await?;
+            ensure_one(admin, server, parent, migrations).await?;
             let source = Source::Fixtures {
                 parent,
                 fixtures: schema.fixtures,
@@ -201,7 +213,10 @@ async fn build(
             .map_err(|source| HarnessError::connect(server.display_url(&names.template), source))
     };
     match source {
-        Source::Migrations(migrations) => {
+        Source::Migrations { migrations, role } => {
+            if let Some(role) = role {
+                ensure_role(admin, role).await?;
+            }
             execute(admin, format!("CREATE DATABASE {}", names.template)).await?;
             if let Migrations::Embedded(migrator) = migrations {
                 let mut conn = connect().await?;
@@ -244,6 +259,57 @@ async fn build(
     .await?;
     prune(admin, names, built_at).await;
     Ok(())
+}
+
+/// Makes sure `role` can log in as a test role: created (`LOGIN`, no other attribute) if it
+/// does not exist, refused if it is a superuser (row-level security would not apply to it,
+/// which is what a test role is for). It gets the password of the harness's own user (the
+/// server's generated one), copied as its SCRAM verifier, so the tests' connections log in
+/// with the options the harness uses, and the secret never leaves the server. A role of
+/// the external backend whose user cannot read `pg_authid` keeps the password it has.
+///
+/// Under a transaction-scoped advisory lock: two processes building templates of two
+/// migration sets may make the same role at once, and concurrent `ALTER ROLE`s fail.
+pub(crate) async fn ensure_role(admin: &mut PgConnection, role: &str) -> Result<(), HarnessError> {
+    let name = quote_literal(role);
+    let sql = format!(
+        r#"DO $persistence$
+DECLARE
+    verifier text;
+    existing pg_roles%ROWTYPE;
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtext('persistence role ' || {name}));
+    SELECT * INTO existing FROM pg_roles WHERE rolname = {name};
+    IF NOT FOUND THEN
+        EXECUTE format('CREATE ROLE %I LOGIN', {name});
+    ELSIF existing.rolsuper THEN
+        RAISE EXCEPTION 'the test role % is a superuser: row-level security and missing grants would go unnoticed', {name}
+            USING HINT = 'name a role that is not a superuser (the harness creates it if it does not exist)';
+    ELSIF NOT existing.rolcanlogin THEN
+        EXECUTE format('ALTER ROLE %I LOGIN', {name});
+    END IF;
+    BEGIN
+        SELECT rolpassword INTO verifier FROM pg_authid WHERE rolname = session_user;
+    EXCEPTION WHEN insufficient_privilege THEN
+        verifier := NULL;
+    END;
+    IF verifier LIKE 'SCRAM-SHA-256$%' AND verifier IS DISTINCT FROM
+        (SELECT rolpassword FROM pg_authid WHERE rolname = {name}) THEN
+        EXECUTE format('ALTER ROLE %I PASSWORD %L', {name}, verifier);
+    END IF;
+END
+$persistence$"#
+    );
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(admin)
+        .await
+        .map(drop)
+        .map_err(HarnessError::sql(format!("making the test role {role:?}")))
+}
+
+/// `value` as an SQL string literal.
+fn quote_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
 }
 
 /// Drops other templates (and their clones) built long ago; one in use is left.
@@ -381,6 +447,7 @@ mod tests {
     const NO_SCHEMA: Schema = Schema {
         migrations: Migrations::None,
         fixtures: &[],
+        role: None,
     };
 
     #[test]
@@ -409,6 +476,24 @@ mod tests {
         assert_ne!(with(EDITED).key, users.key);
         assert_ne!(with(SPLIT).key, users.key);
         assert_eq!(with(USERS), users);
+    }
+
+    #[test]
+    fn a_role_gets_a_template_of_its_own() {
+        let superuser = TemplateNames::new(NO_SCHEMA, Some("15.18"));
+        let app = |role| {
+            TemplateNames::new(
+                Schema {
+                    role: Some(role),
+                    ..NO_SCHEMA
+                },
+                Some("15.18"),
+            )
+        };
+        assert_ne!(app("app").key, superuser.key);
+        assert_ne!(app("app").key, app("reader").key);
+        assert_eq!(app("app"), app("app"));
+        assert_eq!(quote_literal("o'brien"), "'o''brien'");
     }
 
     #[test]

@@ -22,6 +22,8 @@ pub(crate) const WATERMARK_SQL: &str = "SELECT pg_snapshot_xmax(pg_current_snaps
 const MISSING_DATABASE: &str = "3D000";
 /// "database already exists".
 const DUPLICATE_DATABASE: &str = "42P04";
+/// `invalid_authorization_specification`: among others, a login role that does not exist.
+const INVALID_AUTHORIZATION: &str = "28000";
 /// "current transaction is aborted": an earlier statement of the transaction failed.
 const IN_FAILED_TRANSACTION: &str = "25P02";
 /// The class of "insufficient resources" (connections, disk, memory).
@@ -92,6 +94,12 @@ fn sqlstate(err: &sqlx::Error) -> Option<Cow<'_, str>> {
 /// Whether `err` is PostgreSQL's "database does not exist".
 pub(crate) fn is_missing_database(err: &sqlx::Error) -> bool {
     sqlstate(err).is_some_and(|code| code == MISSING_DATABASE)
+}
+
+/// Whether `err` is PostgreSQL's "role does not exist" at login (or another refusal of
+/// the role: the class `28000` has no finer code).
+pub(crate) fn is_refused_role(err: &sqlx::Error) -> bool {
+    sqlstate(err).is_some_and(|code| code == INVALID_AUTHORIZATION)
 }
 
 /// Whether `err` is PostgreSQL's "database already exists".

@@ -54,11 +54,14 @@ pub(crate) async fn read_first_packet(
 /// Typed messages read off a stream, whole, without losing a byte when the read is
 /// cancelled (a relay stops reading one side when the other ends): what was read stays in
 /// the buffer for the next call.
+/// Only the relay reads whole batches, and it runs on unix only.
+#[cfg(unix)]
 #[derive(Debug, Default)]
 pub(crate) struct Messages {
     buffer: Vec<u8>,
 }
 
+#[cfg(unix)]
 impl Messages {
     /// Waits until at least one whole message is buffered, then returns every whole message
     /// buffered (type bytes and lengths included), so that a relay writes them on at once.
@@ -99,6 +102,7 @@ impl Messages {
     }
 }
 
+#[cfg(unix)]
 /// The messages of a batch: `(type, body)` each.
 pub(crate) fn split(batch: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
     let mut rest = batch;
@@ -112,6 +116,7 @@ pub(crate) fn split(batch: &[u8]) -> impl Iterator<Item = (u8, &[u8])> {
     })
 }
 
+#[cfg(unix)]
 /// A typed message: `tag`, the length, `body`.
 pub(crate) fn message(tag: u8, body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(body.len() + 5);
@@ -121,6 +126,7 @@ pub(crate) fn message(tag: u8, body: &[u8]) -> Vec<u8> {
     out
 }
 
+#[cfg(unix)]
 /// A simple `Query` message running `sql`.
 pub(crate) fn query(sql: &str) -> Vec<u8> {
     let mut body = sql.as_bytes().to_vec();
@@ -128,7 +134,7 @@ pub(crate) fn query(sql: &str) -> Vec<u8> {
     message(b'Q', &body)
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 
