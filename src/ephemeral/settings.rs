@@ -58,7 +58,9 @@ pub enum IsolationOverride {
 /// | `PERSISTENCE_TEST_RELAY` | `0` turns off the relay of warm sessions that nextest's processes get from a native server's supervisor | on |
 /// | `PERSISTENCE_TEST_SEED` | the seed of the tests' random generators (see `testing::seed`) | drawn per process |
 /// | `PERSISTENCE_TEST_ROLE` | the role (not a superuser) that tests without `#[db_test(role = ...)]` log in as | the server's superuser |
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows `TEST_DATABASE_URL` with its password masked.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct Settings {
     /// The backend asked for.
@@ -94,6 +96,31 @@ pub struct Settings {
     /// nextest's process-per-test mode: this process runs one test and ends
     /// (`NEXTEST_EXECUTION_MODE=process-per-test`).
     pub one_test_per_process: bool,
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let external_url = self
+            .external_url
+            .as_deref()
+            .map(crate::postgres::redact_passwords);
+        f.debug_struct("Settings")
+            .field("backend", &self.backend)
+            .field("external_url", &external_url)
+            .field("pg_bin", &self.pg_bin)
+            .field("image", &self.image)
+            .field("idle_grace", &self.idle_grace)
+            .field("state_dir", &self.state_dir)
+            .field("ram_dir", &self.ram_dir)
+            .field("keep", &self.keep)
+            .field("isolation", &self.isolation)
+            .field("ready_clones", &self.ready_clones)
+            .field("relay", &self.relay)
+            .field("seed", &self.seed)
+            .field("role", &self.role)
+            .field("one_test_per_process", &self.one_test_per_process)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The janitor's ready clones per template unless `PERSISTENCE_TEST_READY_CLONES` says
@@ -336,6 +363,15 @@ mod tests {
         assert_eq!(s.external_url.as_deref(), Some("postgres://u@h/db"));
         let never = settings(&[("PERSISTENCE_TEST_IDLE_GRACE", "NEVER")]).expect("never");
         assert_eq!(never.idle_grace, IdleGrace::Never);
+    }
+
+    #[test]
+    fn debug_masks_the_password_of_test_database_url() {
+        let s =
+            settings(&[("TEST_DATABASE_URL", "postgres://u:hunter2secret@h/db")]).expect("valid");
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2secret"), "{shown}");
+        assert!(shown.contains("postgres://u:***@h/db"), "{shown}");
     }
 
     #[test]
