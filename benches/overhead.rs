@@ -244,7 +244,7 @@ fn run() -> Result<(), String> {
     let database_url = match server.backend() {
         persistence::ephemeral::BackendKind::External => std::env::var("TEST_DATABASE_URL")
             .map_err(|_| "an external server needs TEST_DATABASE_URL for #[sqlx::test]")?,
-        _ => server.display_url("postgres"),
+        _ => server.owner_url("postgres"),
     };
     eprintln!(
         "overhead: server {} ({}, PostgreSQL {}) ready in {server_ms:.0} ms",

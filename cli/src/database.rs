@@ -39,11 +39,11 @@ fn find_with(
     }
 }
 
-/// The URL of the database of the `dev` running in `dev_dir`. The harness's servers trust
-/// their owner's loopback connections: it needs no password.
+/// The URL of the database of the `dev` running in `dev_dir`, with the server's generated
+/// password (readable by its owner only).
 fn dev_url(dev_dir: &Path) -> Option<String> {
     let (server, database) = session::running_database(dev_dir)?;
-    Some(server.display_url(&database))
+    Some(server.owner_url(&database))
 }
 
 #[cfg(test)]

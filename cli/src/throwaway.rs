@@ -73,8 +73,8 @@ impl Throwaway {
             url.set_path(&format!("/{}", self.database));
             return url.to_string();
         }
-        // The harness's own servers trust loopback connections: no password in the URL.
-        self.server.display_url(&self.database)
+        // With the generated password of the harness's own server: never print it either.
+        self.server.owner_url(&self.database)
     }
 
     /// Connects to the migrated database.

@@ -1,7 +1,8 @@
 //! The `docker` backend: a PostgreSQL container started with testcontainers.
 //!
 //! The container is owned by the supervisor like a native server: labelled with the
-//! harness's key and the supervisor's pid, published on 127.0.0.1 only, its data on tmpfs,
+//! harness's key and the supervisor's pid, published on 127.0.0.1 only, its superuser's
+//! password the server's generated one (scram-sha-256 for every address), its data on tmpfs,
 //! tuned for tests, and ready only when a real `SELECT 1` answers through the published port.
 //! Docker has no parent-death signal: a container whose supervisor was killed is removed by
 //! the next start's sweep, which finds it by its labels.
@@ -25,7 +26,7 @@ use tokio::runtime::Runtime;
 
 use super::platform;
 use super::state_dir::{HARNESS_LABEL, OWNER_HOST_LABEL, OWNER_PID_LABEL};
-use super::{DEFAULT_IMAGE, EphemeralError};
+use super::{DEFAULT_IMAGE, EphemeralError, Secret};
 
 /// How often the supervisor asks the daemon whether the container still runs.
 const LIVENESS_EVERY: Duration = Duration::from_secs(2);
@@ -41,13 +42,20 @@ pub(crate) struct Container {
 }
 
 impl Container {
-    /// Starts a container of `image` for the harness run keyed by `key`.
-    pub(crate) fn start(image: &str, key: &str) -> Result<Self, EphemeralError> {
+    /// Starts a container of `image` for the harness run keyed by `key`, its superuser's
+    /// password `secret`.
+    pub(crate) fn start(image: &str, key: &str, secret: &Secret) -> Result<Self, EphemeralError> {
         let runtime = runtime()?;
         let (name, tag) = split_image(image);
+        // The password is in the container's environment: who may read that (`docker
+        // inspect`) may run any container, root's equal already.
         let request = Postgres::default()
-            .with_host_auth()
+            .with_password(secret.expose())
             .with_name(name)
+            .with_env_var("POSTGRES_HOST_AUTH_METHOD", "scram-sha-256")
+            // Before PostgreSQL 14 the password would be stored as md5, which scram cannot
+            // check: initdb stores it as scram when told that TCP uses it.
+            .with_env_var("POSTGRES_INITDB_ARGS", "--auth-host=scram-sha-256")
             .with_tag(tag)
             .with_label(HARNESS_LABEL, key)
             .with_label(OWNER_PID_LABEL, std::process::id().to_string())
@@ -64,7 +72,7 @@ impl Container {
                 "max_connections=300",
             ])
             .with_startup_timeout(Duration::from_secs(120))
-            // Published on loopback only: the container has trust authentication.
+            // Published on loopback only: no other machine even gets to try the password.
             .with_host_config_modifier(|config: &mut HostConfig| {
                 config.publish_all_ports = Some(false);
                 config.port_bindings = Some(HashMap::from([(
@@ -90,7 +98,7 @@ impl Container {
                 .map_err(|e| EphemeralError::Start {
                     detail: format!("no published port: {e}"),
                 })?;
-            let version = wait_ready(port).await?;
+            let version = wait_ready(port, secret).await?;
             Ok::<_, EphemeralError>((container, port, version))
         });
         let (container, port, version) = started?;
@@ -127,11 +135,12 @@ impl Container {
     }
 }
 
-async fn wait_ready(port: u16) -> Result<String, EphemeralError> {
+async fn wait_ready(port: u16, secret: &Secret) -> Result<String, EphemeralError> {
     let options = PgConnectOptions::new()
         .host("127.0.0.1")
         .port(port)
         .username("postgres")
+        .password(secret.expose())
         .database("postgres");
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {

@@ -97,6 +97,7 @@ mod tests {
             pg_bin: Some(PathBuf::from("/usr/lib/postgresql/15/bin")),
             image: None,
             idle_grace_ms: None,
+            secret: None,
         }
     }
 

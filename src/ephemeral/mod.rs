@@ -20,6 +20,7 @@ mod mismatch;
 pub mod native;
 pub mod platform;
 pub mod registry;
+mod secret;
 mod settings;
 pub mod shared;
 pub mod state_dir;
@@ -28,6 +29,7 @@ mod sweep;
 
 pub use backend::BackendKind;
 pub use error::EphemeralError;
+pub use secret::Secret;
 pub use settings::{
     DEFAULT_IMAGE, DEFAULT_READY_CLONES, IdleGrace, IsolationOverride, KeepPolicy, Settings,
 };

@@ -60,7 +60,9 @@ pub enum IsolationOverride {
 /// | `PERSISTENCE_TEST_ROLE` | the role (not a superuser) that tests without `#[db_test(role = ...)]` log in as | the server's superuser |
 /// | `PERSISTENCE_TEST_LOCK_WAIT` | seconds a test's statement may wait on a lock before the test fails, naming the lock's holder; `off` never | `5` |
 /// | `PERSISTENCE_TEST_CONNECTIONS` | the connections the tests of this machine may hold on the server at once (their budget) | the server's `max_connections` less a reserve |
-#[derive(Debug, Clone)]
+///
+/// `Debug` shows `TEST_DATABASE_URL` with its password masked.
+#[derive(Clone)]
 #[non_exhaustive]
 pub struct Settings {
     /// The backend asked for.
@@ -108,6 +110,33 @@ pub struct Settings {
 /// otherwise: longer than any lock a healthy test waits for, short enough to beat a CI
 /// job's timeout by far.
 pub const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(5);
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let external_url = self
+            .external_url
+            .as_deref()
+            .map(crate::postgres::redact_passwords);
+        f.debug_struct("Settings")
+            .field("backend", &self.backend)
+            .field("external_url", &external_url)
+            .field("pg_bin", &self.pg_bin)
+            .field("image", &self.image)
+            .field("idle_grace", &self.idle_grace)
+            .field("state_dir", &self.state_dir)
+            .field("ram_dir", &self.ram_dir)
+            .field("keep", &self.keep)
+            .field("isolation", &self.isolation)
+            .field("ready_clones", &self.ready_clones)
+            .field("relay", &self.relay)
+            .field("seed", &self.seed)
+            .field("role", &self.role)
+            .field("one_test_per_process", &self.one_test_per_process)
+            .field("lock_wait", &self.lock_wait)
+            .field("connections", &self.connections)
+            .finish_non_exhaustive()
+    }
+}
 
 /// The janitor's ready clones per template unless `PERSISTENCE_TEST_READY_CLONES` says
 /// otherwise: two keep a 2-core machine's nextest slots fed.
@@ -393,6 +422,15 @@ mod tests {
         assert_eq!(tuned.connections, Some(40));
         let off = settings(&[("PERSISTENCE_TEST_LOCK_WAIT", "off")]).expect("off");
         assert_eq!(off.lock_wait, None);
+    }
+
+    #[test]
+    fn debug_masks_the_password_of_test_database_url() {
+        let s =
+            settings(&[("TEST_DATABASE_URL", "postgres://u:hunter2secret@h/db")]).expect("valid");
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2secret"), "{shown}");
+        assert!(shown.contains("postgres://u:***@h/db"), "{shown}");
     }
 
     #[test]

@@ -21,15 +21,17 @@ use super::native::PgBinaries;
 use super::settings::{IdleGrace, Settings};
 use super::state_dir::{START_LOCK, ServerFiles, ServerState, StateDir, USERS_LOCK};
 use super::supervisor::{Report, Request, SUPERVISOR_ENV, ServerKind};
-use super::{BackendKind, EphemeralError, mismatch, platform, sweep};
+use super::{BackendKind, EphemeralError, Secret, mismatch, platform, sweep};
 use crate::postgres::redact_passwords;
 
 /// A PostgreSQL server the harness may create databases on.
-#[derive(Debug)]
 pub struct Server {
     backend: BackendKind,
+    /// With the password (sqlx's `Debug` of it shows the password: see `Debug` below).
     admin: PgConnectOptions,
     url_base: String,
+    /// The generated password of a server the harness started; `None` for an external one.
+    secret: Option<Secret>,
     version: Option<String>,
     instance: String,
     /// The harness's files of this server in the state directory.
@@ -42,15 +44,37 @@ pub struct Server {
     _users_lock: Option<File>,
 }
 
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("backend", &self.backend)
+            .field("url", &self.url_base)
+            .field("secret", &self.secret)
+            .field("version", &self.version)
+            .field("instance", &self.instance)
+            .field("files", &self.files)
+            .field("relay_dir", &self.relay_dir)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Server {
     /// The backend the server came from (never `Auto`).
     pub fn backend(&self) -> BackendKind {
         self.backend
     }
 
-    /// Options to connect as a superuser (or the URL's user) to the maintenance database.
+    /// Options to connect as a superuser (or the URL's user) to the maintenance database,
+    /// with its password: the generated one of a server the harness started, the URL's of
+    /// an external one. Every connection of the owner's tools starts from these.
     pub fn admin_options(&self) -> &PgConnectOptions {
         &self.admin
+    }
+
+    /// The generated password of the superuser `postgres` of a server the harness started
+    /// (`None` for an external server, whose roles are the user's).
+    pub fn secret(&self) -> Option<&Secret> {
+        self.secret.as_ref()
     }
 
     /// Options to connect to `database` on this server.
@@ -58,9 +82,25 @@ impl Server {
         self.admin.clone().database(database)
     }
 
-    /// A URL for `database` that people can paste into psql; never contains a password.
+    /// A URL for `database` without its password, for errors and logs.
     pub fn display_url(&self, database: &str) -> String {
         format!("{}/{database}", self.url_base)
+    }
+
+    /// The URL of `database` that its owner pastes into psql or hands a program: with the
+    /// generated password of a server the harness started, so that it works as printed.
+    /// Printed to the owner's terminal only (`persistence dev`, a test's output), never into
+    /// an error or a log. For an external server, [`Server::display_url`]: its password is
+    /// the user's own, shown as `***`.
+    pub fn owner_url(&self, database: &str) -> String {
+        match &self.secret {
+            Some(secret) => self.display_url(database).replacen(
+                "postgres@",
+                &format!("postgres:{}@", secret.expose()),
+                1,
+            ),
+            None => self.display_url(database),
+        }
     }
 
     /// The server's version (`15.18`) when the harness started it.
@@ -166,6 +206,7 @@ async fn external(settings: &Settings) -> Result<Server, EphemeralError> {
         backend: BackendKind::External,
         admin,
         url_base,
+        secret: None,
         version: None,
         instance: "external".to_owned(),
         files,
@@ -215,6 +256,7 @@ impl Server {
             backend: state.backend,
             admin: state.admin_options(),
             url_base: format!("postgres://postgres@127.0.0.1:{}", state.port),
+            secret: state.secret.clone(),
             version: Some(state.version),
             instance: state.instance_id,
             files,
@@ -238,7 +280,9 @@ fn start_or_join(settings: &Settings) -> Result<(ServerState, Option<String>), E
     }
     sweep::orphans(dir, settings.ram_dir.as_deref());
     let (kind, choice) = server_kind(settings)?;
-    let state = spawn_supervisor(settings, kind)?;
+    let mut state = spawn_supervisor(settings, kind)?;
+    // Not in the supervisor's report: it wrote it to its file, as for every joiner.
+    state.load_secret(dir);
     state.write(dir)?;
     // So that `persistence test-server` finds it from anywhere. A test process knows its
     // package from cargo (`CARGO_MANIFEST_DIR`); a program that knows better records again.
@@ -347,7 +391,7 @@ fn spawn_supervisor(
         let _ = BufReader::new(stdout).read_line(&mut line);
     }
     match serde_json::from_str::<Report>(line.trim()) {
-        Ok(Report::Ready(state)) => Ok(state),
+        Ok(Report::Ready(state)) => Ok(*state),
         Ok(Report::Failed(detail)) => {
             let _ = child.wait();
             Err(EphemeralError::Start { detail })

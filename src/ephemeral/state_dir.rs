@@ -11,9 +11,12 @@
 //!   pristine-<version>-r<revision>/  the cached initdb'd cluster (native)
 //!   pristine-building-<pid>/         one being built
 //!   instances/persistence-<id>/      a native server's files when there is no RAM directory:
-//!     owner.pid  data/  sock/  server.log
+//!     owner.pid  data/  sock/  server.log  relay/
+//!                                    (run as root: under the PostgreSQL user's own directory,
+//!                                    see `platform::postgres_home`; every instance 0700)
 //!   servers/<instance>/              files of the test harness that go with one started
 //!                                    server (ServerFiles); removed when it stops
+//!     secret                         the superuser's generated password (mode 0600)
 //!     <clone>.lock                   the lease of a pooled clone, with its state
 //!     <key>.profile.json             what a template's clean clone holds
 //!     janitor.lock                   held by the janitor while it runs
@@ -35,6 +38,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::postgres::{PgConnectOptions, PgSslMode};
 
 use super::platform::process_alive;
+use super::secret::Secret;
 use super::{BackendKind, EphemeralError};
 
 /// The running server's description.
@@ -70,6 +74,8 @@ pub const LEASE_SUFFIX: &str = ".lock";
 pub const JANITOR_LOCK: &str = "janitor.lock";
 /// Under a server's files: held by the harness's relay while it runs.
 pub const RELAY_LOCK: &str = "relay.lock";
+/// Under a server's files: its superuser's generated password, mode 0600.
+pub const SECRET_FILE: &str = "secret";
 /// Under a native server's instance directory: the harness's relay's socket directory.
 pub const RELAY_DIR: &str = "relay";
 /// The prefix of a pristine cluster being built, followed by the builder's pid.
@@ -98,10 +104,13 @@ impl StateDir {
         &self.path
     }
 
-    /// The server recorded as running, whether or not its processes still live.
+    /// The server recorded as running, whether or not its processes still live, with its
+    /// password when this user can read it.
     pub fn server(&self) -> Option<ServerState> {
         let text = std::fs::read(self.path.join(SERVER_FILE)).ok()?;
-        serde_json::from_slice(&text).ok()
+        let mut state: ServerState = serde_json::from_slice(&text).ok()?;
+        state.load_secret(&self.path);
+        Some(state)
     }
 
     /// The recorded server, if its supervisor (and postmaster) still live.
@@ -277,6 +286,11 @@ impl ServerFiles {
         self.dir.join("budget")
     }
 
+    /// The superuser's password of the server (mode 0600).
+    pub fn secret(&self) -> PathBuf {
+        self.dir.join(SECRET_FILE)
+    }
+
     /// The file the janitor holds locked while it runs.
     pub fn janitor_lock(&self) -> PathBuf {
         self.dir.join(JANITOR_LOCK)
@@ -377,11 +391,27 @@ pub struct ServerState {
     /// How long it outlives its last user: milliseconds, or `None` for `never`.
     #[serde(default)]
     pub idle_grace_ms: Option<u64>,
+    /// The superuser's password: kept in its own file of mode 0600 (`servers/<instance>/
+    /// secret`), never in `server.json`, which tools and people read.
+    #[serde(skip)]
+    pub(crate) secret: Option<Secret>,
 }
 
 impl ServerState {
-    /// Options to connect as the superuser `postgres` to its maintenance database (the unix
-    /// socket when there is one: it skips TCP's handshake).
+    /// Reads the server's password from its file under `state_dir`, if this user may.
+    pub(crate) fn load_secret(&mut self, state_dir: &Path) {
+        let files = StateDir::new(state_dir).files_of(&self.instance_id);
+        self.secret = Secret::read(&files.secret());
+    }
+
+    /// The superuser's password, for its owner's tools (see [`ServerState::admin_options`]).
+    pub fn secret(&self) -> Option<&Secret> {
+        self.secret.as_ref()
+    }
+
+    /// Options to connect as the superuser `postgres` to its maintenance database, with its
+    /// password: the one way every tool of the owner's connects (the unix socket when there
+    /// is one: it skips TCP's handshake, and its directory is the owner's alone).
     pub fn admin_options(&self) -> PgConnectOptions {
         let tcp = PgConnectOptions::new().host("127.0.0.1");
         let options = match &self.socket_dir {
@@ -392,11 +422,15 @@ impl ServerState {
         // sqlx's default (`prefer`) would cost a round trip per connection to ask for it,
         // or a handshake where the server offers it. A `PGSSLMODE` of the user's is for
         // their servers, not this one.
-        options
+        let options = options
             .port(self.port)
             .username("postgres")
             .database("postgres")
-            .ssl_mode(PgSslMode::Disable)
+            .ssl_mode(PgSslMode::Disable);
+        match &self.secret {
+            Some(secret) => options.password(secret.expose()),
+            None => options,
+        }
     }
 
     /// Where the harness's relay of a native server listens, and the server's own socket it
@@ -409,9 +443,23 @@ impl ServerState {
         ))
     }
 
-    /// The URL of `database` on it, without password: `postgres://postgres@127.0.0.1:PORT/db`.
+    /// The URL of `database` on it, without password: `postgres://postgres@127.0.0.1:PORT/db`,
+    /// for errors and logs.
     pub fn display_url(&self, database: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
+    }
+
+    /// The URL of `database` on it with the password, for its owner to paste into psql or a
+    /// program: printed to the owner's terminal only, never into an error or a log.
+    pub fn owner_url(&self, database: &str) -> String {
+        match &self.secret {
+            Some(secret) => format!(
+                "postgres://postgres:{}@127.0.0.1:{}/{database}",
+                secret.expose(),
+                self.port
+            ),
+            None => self.display_url(database),
+        }
     }
 
     /// Writes the state atomically (a reader never sees half a file).
@@ -549,6 +597,7 @@ mod tests {
             pg_bin: None,
             image: None,
             idle_grace_ms: Some(5000),
+            secret: None,
         }
     }
 
@@ -573,10 +622,24 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("mkdir");
         let state_dir = StateDir::new(&dir);
         assert_eq!(state_dir.server(), None);
-        let written = state(Some("/x/persistence-4242-00ab"), None);
+        let mut written = state(Some("/x/persistence-4242-00ab"), None);
         written.write(&dir).expect("write");
         state_dir.record_start(&written);
         assert_eq!(state_dir.server(), Some(written.clone()));
+        // The password: in its own file, read with the state, never in server.json.
+        let secret = Secret::generate();
+        let files = state_dir.files_of(&written.instance_id);
+        files.create().expect("server files");
+        secret.write(&files.secret()).expect("secret");
+        written.secret = Some(secret.clone());
+        written.write(&dir).expect("write again");
+        let json = std::fs::read_to_string(dir.join(SERVER_FILE)).expect("server.json");
+        assert!(!json.contains(secret.expose()), "{json}");
+        let read = state_dir.server().expect("the server");
+        assert_eq!(read.secret(), Some(&secret));
+        assert!(read.owner_url("db").contains(secret.expose()));
+        assert!(!read.display_url("db").contains(secret.expose()));
+        assert!(!format!("{read:?}").contains(secret.expose()));
         assert_eq!(state_dir.live_server(), None);
         let starts = state_dir.starts();
         assert_eq!(starts.len(), 1);

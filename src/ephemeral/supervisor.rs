@@ -22,10 +22,10 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::EphemeralError;
 use super::native::{Instance, PgBinaries, Postmaster};
 use super::platform::{self, unprivileged_user};
 use super::state_dir::{START_LOCK, ServerState, StateDir, USERS_LOCK};
+use super::{EphemeralError, Secret};
 
 /// The environment variable that turns an executable into a supervisor.
 pub const SUPERVISOR_ENV: &str = "PERSISTENCE_SUPERVISOR";
@@ -57,7 +57,7 @@ pub(crate) enum ServerKind {
 /// The one line the supervisor prints on its stdout.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Report {
-    Ready(ServerState),
+    Ready(Box<ServerState>),
     Failed(String),
 }
 
@@ -111,7 +111,7 @@ fn supervise(request: &Request, side_job: Option<SideJob>) -> i32 {
         }
     };
     StateDir::new(&request.state_dir).record_start(&state);
-    report(&Report::Ready(state.clone()));
+    report(&Report::Ready(Box::new(state.clone())));
     platform::detach_stdio();
     let stop = Arc::new(AtomicBool::new(false));
     let side = side_job.map(|job| {
@@ -170,12 +170,35 @@ impl Running {
     }
 }
 
+/// Starts the server with a new password, which it writes to the server's files (mode
+/// 0600) before anyone is told of the server.
 fn start(request: &Request) -> Result<(Running, ServerState), EphemeralError> {
+    let secret = Secret::generate();
+    let (mut running, mut state) = start_server(request, &secret)?;
+    let files = StateDir::new(&request.state_dir).files_of(&state.instance_id);
+    let written = files
+        .create()
+        .map_err(|e| EphemeralError::io("create", files.dir(), e))
+        .and_then(|()| secret.write(&files.secret()));
+    if let Err(err) = written {
+        running.stop();
+        return Err(err);
+    }
+    state.secret = Some(secret);
+    Ok((running, state))
+}
+
+fn start_server(
+    request: &Request,
+    secret: &Secret,
+) -> Result<(Running, ServerState), EphemeralError> {
     match &request.server {
-        ServerKind::Native { bins, ram_dir } => start_native(request, bins, ram_dir.as_deref()),
+        ServerKind::Native { bins, ram_dir } => {
+            start_native(request, bins, ram_dir.as_deref(), secret)
+        }
         #[cfg(feature = "docker")]
         ServerKind::Docker { image, key } => {
-            let container = super::docker::Container::start(image, key)?;
+            let container = super::docker::Container::start(image, key, secret)?;
             let state = ServerState {
                 instance_id: format!(
                     "{}-{}",
@@ -193,6 +216,7 @@ fn start(request: &Request) -> Result<(Running, ServerState), EphemeralError> {
                 pg_bin: None,
                 image: Some(image.clone()),
                 idle_grace_ms: request.idle_grace_ms,
+                secret: None,
             };
             Ok((Running::Docker(Box::new(container)), state))
         }
@@ -207,13 +231,14 @@ fn start_native(
     request: &Request,
     bins: &Path,
     ram_dir: Option<&Path>,
+    secret: &Secret,
 ) -> Result<(Running, ServerState), EphemeralError> {
     let bins = PgBinaries::find(Some(bins))?;
     let run_as = unprivileged_user();
-    let instance = Instance::create(&request.state_dir, ram_dir, std::process::id())?;
+    let instance = Instance::create(&request.state_dir, ram_dir, std::process::id(), run_as)?;
     let started = instance
         .populate(&bins, &request.state_dir, run_as)
-        .and_then(|()| Postmaster::start(&bins, &instance, run_as));
+        .and_then(|()| Postmaster::start(&bins, &instance, run_as, secret));
     let postmaster = match started {
         Ok(postmaster) => postmaster,
         Err(err) => {
@@ -234,6 +259,7 @@ fn start_native(
         pg_bin: Some(bins.dir.clone()),
         image: None,
         idle_grace_ms: request.idle_grace_ms,
+        secret: None,
     };
     Ok((
         Running::Native {

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
-use super::native::instances_roots;
+use super::native::{instances_roots, pristine_roots};
 use super::platform::{self, process_alive};
 use super::state_dir::{
     EXTERNAL_SERVER_PREFIX, INSTANCE_PREFIX, OWNER_FILE, PRISTINE_BUILDING_PREFIX, SERVERS_DIR,
@@ -34,7 +34,10 @@ pub(crate) fn orphans(state_dir: &Path, ram_dir: Option<&Path>) {
         }
     }
     // Half-built pristine clusters of crashed starts.
-    if let Ok(entries) = std::fs::read_dir(state_dir) {
+    for root in pristine_roots(state_dir) {
+        let Ok(entries) = std::fs::read_dir(&root) else {
+            continue;
+        };
         for entry in entries.flatten() {
             let name = entry.file_name();
             if let Some(pid) = name

@@ -7,6 +7,8 @@
 pub mod cargo;
 pub mod docker;
 pub mod kept;
+#[cfg(unix)]
+pub mod other_user;
 pub mod password;
 pub mod scenario;
 pub mod server;

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use persistence::ephemeral::BackendKind;
 
 /// A URL with credentials that works for `database` on the test server: the harness's
-/// display URL (trust authentication, no password), or for an external server
+/// owner URL (with the server's generated password), or for an external server
 /// `TEST_DATABASE_URL` with its password, pointed at `database`.
 pub async fn url_for(database: &str) -> String {
     let server = persistence::ephemeral::server().await.expect("test server");
@@ -17,7 +17,7 @@ pub async fn url_for(database: &str) -> String {
         url.set_path(&format!("/{database}"));
         return url.to_string();
     }
-    server.display_url(database)
+    server.owner_url(database)
 }
 
 /// The test server's backend.

@@ -57,7 +57,7 @@ fn a_url_means_external() {
         .expect("a server");
     let url = match settings.external_url {
         Some(url) if server.backend() == persistence::ephemeral::BackendKind::External => url,
-        _ => server.display_url("postgres"),
+        _ => server.owner_url("postgres"),
     };
     let chosen = backend_chosen(&[("TEST_DATABASE_URL", &url)]);
     assert_eq!(chosen, "external");

@@ -79,7 +79,7 @@ impl DevServer {
         self.server
             .as_ref()
             .expect("running until dropped")
-            .display_url(database)
+            .owner_url(database)
     }
 }
 

@@ -66,11 +66,11 @@ fn a_missing_database_is_named_as_the_url_names_it() {
         .expect("a server");
     let mut url = match (server.backend(), &settings.external_url) {
         (BackendKind::External, Some(url)) => url::Url::parse(url).expect("a URL"),
-        _ => url::Url::parse(&server.display_url("x")).expect("a URL"),
+        _ => url::Url::parse(&server.owner_url("x")).expect("a URL"),
     };
     url.set_path("/persistence_no_such_db");
     if url.password().is_none() {
-        // The harness's servers trust local connections: the password is only for the check.
+        // The harness's own servers have a password; this is for a URL without one.
         url.set_password(Some(PASSWORD)).expect("a password");
     }
     let password = url.password().unwrap_or_default().to_owned();

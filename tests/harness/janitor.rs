@@ -237,10 +237,8 @@ fn database_spec(name: &'static str) -> TestSpec {
 
 /// A connection to `database` on the children's server.
 async fn connect_to(server: &ServerState, database: &str) -> sqlx::PgConnection {
-    sqlx::postgres::PgConnectOptions::new()
-        .host("127.0.0.1")
-        .port(server.port)
-        .username("postgres")
+    server
+        .admin_options()
         .database(database)
         .connect()
         .await

@@ -34,6 +34,9 @@ mod keep_failed;
 mod lock_wait;
 mod many_at_once;
 mod nextest_one_server;
+// Another OS user (`runuser`), unix sockets and modes.
+#[cfg(unix)]
+mod owner_only;
 mod query_count;
 // The relay serves native servers over their unix socket.
 #[cfg(unix)]

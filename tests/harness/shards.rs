@@ -223,7 +223,7 @@ async fn two_shards_share_one_server_and_a_killed_one_is_reclaimed() {
     }
     let begun = Instant::now();
     let service = Service::start().await;
-    let url = service.server().display_url("postgres");
+    let url = service.server().owner_url("postgres");
     let mut admin = service.admin().await;
 
     // A machine that goes away mid-run: killed while its cases hold a transaction-mode

@@ -217,7 +217,7 @@ async fn serve(
             &migrations.described,
         ));
     }
-    say!("DATABASE_URL={}", server.display_url(database));
+    say!("DATABASE_URL={}", server.owner_url(database));
     if server.backend() == BackendKind::External {
         say!("(the password, shown as ***, is the one in TEST_DATABASE_URL)");
     }

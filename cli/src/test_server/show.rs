@@ -27,7 +27,7 @@ pub(super) fn server(server: &RunningServer, place: &Place) {
         Some(Some(project)) => say!("  project: {}", project.display()),
         Some(None) => say!("  project: unknown (started by a program that did not say)"),
     }
-    say!("  url: {}", state.display_url("postgres"));
+    say!("  url: {}", state.owner_url("postgres"));
     say!("  state dir: {}", server.state_dir.display());
     let users = if server.users.is_empty() {
         "none".to_owned()
@@ -67,7 +67,7 @@ pub(super) fn server(server: &RunningServer, place: &Place) {
         for dev in session::sessions(&server.state_dir) {
             say!(
                 "  dev database: {} (persistence dev pid {}, migrations from {})",
-                state.display_url(&dev.database),
+                state.owner_url(&dev.database),
                 dev.pid,
                 dev.migrations
             );
@@ -84,6 +84,6 @@ pub(super) fn server(server: &RunningServer, place: &Place) {
         say!("  kept databases: none");
     }
     for name in kept {
-        say!("  kept database: {}", state.display_url(&name));
+        say!("  kept database: {}", state.owner_url(&name));
     }
 }

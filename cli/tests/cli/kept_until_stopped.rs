@@ -204,10 +204,7 @@ fn a_server_without_idle_grace_is_listed_and_stopped_the_same_way() {
     let (_, status) = test_server(state, &["status"]);
     assert!(
         status.contains(&format!("test server {}", traces.state.instance_id))
-            && status.contains(&format!(
-                "url: postgres://postgres@127.0.0.1:{}/postgres",
-                traces.state.port
-            ))
+            && status.contains(&format!("url: {}", traces.state.owner_url("postgres")))
             && status.contains("idle grace: never")
             && status.contains("kept databases: none"),
         "{status}"

@@ -8,6 +8,9 @@ mod support;
 
 mod contract;
 mod dev;
+// Another OS user (`runuser`) and unix sockets.
+#[cfg(unix)]
+mod dev_owner_only;
 mod generate;
 mod health;
 mod init;

@@ -40,8 +40,10 @@ fn words(line: &str) -> Vec<&str> {
         .collect()
 }
 
-/// `line` with every number (`15.18`, `127.0.0.1`, `40481`) replaced by `N`.
+/// `line` with every number (`15.18`, `127.0.0.1`, `40481`) replaced by `N`, and a URL's
+/// password (generated per server) by `PASSWORD`.
 fn shape(line: &str) -> String {
+    let line = &mask_password(line);
     let mut out = String::new();
     let mut chars = line.chars().peekable();
     while let Some(c) = chars.next() {
@@ -61,10 +63,37 @@ fn shape(line: &str) -> String {
     out.replace("(docker backend)", "(native backend)")
 }
 
+/// `postgres://user:secret@host` -> `postgres://user:PASSWORD@host`.
+fn mask_password(line: &str) -> String {
+    let Some(start) = line.find("://") else {
+        return line.to_owned();
+    };
+    let rest = &line[start + 3..];
+    match (rest.find(':'), rest.find('@')) {
+        (Some(colon), Some(at)) if colon < at && !rest[..at].contains('/') => {
+            format!(
+                "{}://{}:PASSWORD{}",
+                &line[..start],
+                &rest[..colon],
+                &rest[at..]
+            )
+        }
+        _ => line.to_owned(),
+    }
+}
+
 #[test]
 fn shapes_ignore_numbers_only() {
     assert_eq!(
         shape("DATABASE_URL=postgres://postgres@127.0.0.1:40481/persistence_dev"),
+        shape("DATABASE_URL=postgres://postgres@127.0.0.1:5/persistence_dev")
+    );
+    assert_eq!(
+        shape("DATABASE_URL=postgres://postgres:glQV7y@127.0.0.1:40481/persistence_dev"),
+        shape("DATABASE_URL=postgres://postgres:q8Zk@127.0.0.1:5/persistence_dev")
+    );
+    assert_ne!(
+        shape("DATABASE_URL=postgres://postgres:q8Zk@127.0.0.1:5/persistence_dev"),
         shape("DATABASE_URL=postgres://postgres@127.0.0.1:5/persistence_dev")
     );
     assert_ne!(

@@ -127,7 +127,7 @@ async fn browse_follow_edit_and_the_refused_writes_in_a_browser() {
         let server = persistence::ephemeral::state_dir::StateDir::new(state.join("dev"))
             .live_server()
             .expect("the dev server is recorded");
-        format!("postgres://postgres@127.0.0.1:{}/{database}", server.port)
+        server.owner_url(&database)
     };
     load_fixtures(&dev_url).await;
 

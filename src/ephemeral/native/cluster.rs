@@ -8,8 +8,9 @@ use crate::ephemeral::state_dir::{
     INSTANCE_PREFIX, OWNER_FILE, PRISTINE_BUILDING_PREFIX, StateDir,
 };
 
-/// Bumped whenever the tuning below changes, so cached pristine clusters are rebuilt.
-const TUNING_REVISION: u32 = 1;
+/// Bumped whenever the tuning below (or initdb's arguments) changes, so cached pristine
+/// clusters are rebuilt.
+const TUNING_REVISION: u32 = 2;
 
 /// Settings for a server whose data is thrown away: durability off, no background work that
 /// tests would wait for, room for many test processes.
@@ -36,13 +37,20 @@ log_checkpoints = off
 const TMPFS_MIN_FREE: u64 = 1 << 30;
 
 /// Every place instance directories may be, for sweeps: the state directory, the RAM
-/// directory asked for, and the system's usual one (an earlier run may have used it).
+/// directory asked for, the system's usual one (an earlier run may have used it), and
+/// PostgreSQL's own directories under those and the temporary directory (run as root).
 pub(crate) fn instances_roots(state_dir: &Path, ram_dir: Option<&Path>) -> Vec<PathBuf> {
     let mut roots = vec![StateDir::new(state_dir).instances_dir()];
-    for dir in [ram_dir.map(Path::to_path_buf), platform::ram_dir()]
+    let shared: Vec<PathBuf> = [ram_dir.map(Path::to_path_buf), platform::ram_dir()]
         .into_iter()
         .flatten()
-    {
+        .collect();
+    let homes = shared
+        .iter()
+        .chain([&std::env::temp_dir()])
+        .map(|parent| platform::postgres_home_path(parent))
+        .collect::<Vec<_>>();
+    for dir in shared.into_iter().chain(homes) {
         if !roots.contains(&dir) {
             roots.push(dir);
         }
@@ -50,15 +58,54 @@ pub(crate) fn instances_roots(state_dir: &Path, ram_dir: Option<&Path>) -> Vec<P
     roots
 }
 
+/// The RAM directory, when it has room for a server's data.
+fn ram_with_room(ram_dir: Option<&Path>) -> Option<&Path> {
+    ram_dir.filter(|ram| free_bytes(ram).is_some_and(|free| free >= TMPFS_MIN_FREE))
+}
+
 /// Where a new instance directory goes: the RAM directory when it has room, else the state
-/// directory.
-pub(crate) fn instance_root(state_dir: &Path, ram_dir: Option<&Path>) -> PathBuf {
-    match ram_dir {
-        Some(ram) if free_bytes(ram).is_some_and(|free| free >= TMPFS_MIN_FREE) => {
-            ram.to_path_buf()
-        }
-        _ => StateDir::new(state_dir).instances_dir(),
+/// directory; run as root, PostgreSQL's own directory in the RAM directory, else in the
+/// system's temporary one (its user cannot be let into the state directory without opening
+/// the user's folders to everyone).
+pub(crate) fn instance_root(
+    state_dir: &Path,
+    ram_dir: Option<&Path>,
+    run_as: Option<RunAs>,
+) -> Result<PathBuf, EphemeralError> {
+    let ram = ram_with_room(ram_dir);
+    match run_as {
+        None => Ok(ram.map_or_else(
+            || StateDir::new(state_dir).instances_dir(),
+            Path::to_path_buf,
+        )),
+        Some(user) => postgres_home(ram.map_or_else(std::env::temp_dir, Path::to_path_buf), user),
     }
+}
+
+fn postgres_home(parent: PathBuf, user: RunAs) -> Result<PathBuf, EphemeralError> {
+    platform::postgres_home(&parent, user)
+        .map_err(|e| EphemeralError::io("make PostgreSQL's own directory in", &parent, e))
+}
+
+/// Where the cached pristine clusters are: the state directory, or run as root
+/// PostgreSQL's own directory in the system's temporary one (on disk: a cache, not a
+/// server's data).
+pub(crate) fn pristine_root(
+    state_dir: &Path,
+    run_as: Option<RunAs>,
+) -> Result<PathBuf, EphemeralError> {
+    match run_as {
+        None => Ok(state_dir.to_path_buf()),
+        Some(user) => postgres_home(std::env::temp_dir(), user),
+    }
+}
+
+/// Every place pristine clusters may be built, for sweeps of half-built ones.
+pub(crate) fn pristine_roots(state_dir: &Path) -> Vec<PathBuf> {
+    vec![
+        state_dir.to_path_buf(),
+        platform::postgres_home_path(&std::env::temp_dir()),
+    ]
 }
 
 /// The files of one running server: `<root>/persistence-<id>/{data,sock,server.log}`.
@@ -69,18 +116,20 @@ pub(crate) struct Instance {
 }
 
 impl Instance {
-    /// Makes the directory of a new instance and records its owner, so that a later sweep
-    /// can tell a live instance from an orphan.
+    /// Makes the directory of a new instance, mode 0700 (nobody else reaches its socket or
+    /// data), and records its owner, so that a later sweep can tell a live instance from an
+    /// orphan.
     pub(crate) fn create(
         state_dir: &Path,
         ram_dir: Option<&Path>,
         owner_pid: u32,
+        run_as: Option<RunAs>,
     ) -> Result<Self, EphemeralError> {
-        let root = instance_root(state_dir, ram_dir);
+        let root = instance_root(state_dir, ram_dir, run_as)?;
         std::fs::create_dir_all(&root).map_err(|e| EphemeralError::io("create", &root, e))?;
         let id = format!("{owner_pid}-{:08x}", rand::random::<u32>());
         let dir = root.join(format!("{INSTANCE_PREFIX}{id}"));
-        std::fs::create_dir(&dir).map_err(|e| EphemeralError::io("create", &dir, e))?;
+        platform::private_dir(&dir).map_err(|e| EphemeralError::io("create", &dir, e))?;
         write_owner(&dir, owner_pid)?;
         Ok(Self { id, dir })
     }
@@ -106,10 +155,10 @@ impl Instance {
         run_as: Option<RunAs>,
     ) -> Result<(), EphemeralError> {
         hand_over(&self.dir, run_as).map_err(|e| EphemeralError::io("hand over", &self.dir, e))?;
-        let pristine = pristine_cluster(bins, state_dir, run_as)?;
+        let pristine = pristine_cluster(bins, &pristine_root(state_dir, run_as)?, run_as)?;
         copy_tree(&pristine, &self.data_dir())?;
         let sock = self.socket_dir();
-        std::fs::create_dir(&sock).map_err(|e| EphemeralError::io("create", &sock, e))?;
+        platform::private_dir(&sock).map_err(|e| EphemeralError::io("create", &sock, e))?;
         hand_over(&sock, run_as).map_err(|e| EphemeralError::io("hand over", &sock, e))
     }
 
@@ -124,31 +173,37 @@ fn write_owner(dir: &Path, pid: u32) -> Result<(), EphemeralError> {
     std::fs::write(&path, pid.to_string()).map_err(|e| EphemeralError::io("write", &path, e))
 }
 
-/// `<state>/pristine-<version>-r<revision>`: an initdb'd, tuned cluster, built once.
+/// `<root>/pristine-<version>-r<revision>`: an initdb'd, tuned cluster, built once.
+///
+/// Its superuser has no password yet (each server sets its own, see `Postmaster`): over TCP
+/// nobody logs in (scram-sha-256 with no password fails), over the unix socket its owner does
+/// without one (trust), the socket's directory being the owner's alone. Trust on the socket
+/// saves the SCRAM exchange, about 2 ms of a 3-4 ms connection (`pgbench -C`, PostgreSQL 15,
+/// this project's 2-core machine), which every test process under nextest pays.
 fn pristine_cluster(
     bins: &PgBinaries,
-    state_dir: &Path,
+    root: &Path,
     run_as: Option<RunAs>,
 ) -> Result<PathBuf, EphemeralError> {
-    let ready = state_dir.join(format!("pristine-{}-r{TUNING_REVISION}", bins.version));
+    let ready = root.join(format!("pristine-{}-r{TUNING_REVISION}", bins.version));
     if ready.join("PG_VERSION").is_file() {
         return Ok(ready);
     }
     // Built beside its final name and renamed, so a crash never leaves a half cluster that
-    // looks complete. Callers hold the start lock, so no two builds race.
-    let building = state_dir.join(format!("{PRISTINE_BUILDING_PREFIX}{}", std::process::id()));
+    // looks complete. Callers hold their state directory's start lock; a root shared by
+    // several state directories (run as root) may see two builds, and the second rename
+    // finds the first one's cluster in place.
+    let building = root.join(format!("{PRISTINE_BUILDING_PREFIX}{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&building);
     std::fs::create_dir_all(&building).map_err(|e| EphemeralError::io("create", &building, e))?;
     hand_over(&building, run_as).map_err(|e| EphemeralError::io("hand over", &building, e))?;
-    // The state dir may be root's: PostgreSQL's user needs to reach the cluster inside it.
-    platform::make_traversable(state_dir);
 
     let mut initdb = platform::command_as(bins.bin("initdb"), run_as);
     initdb.arg("-D").arg(&building).args([
         "-U",
         "postgres",
-        "-A",
-        "trust",
+        "--auth-local=trust",
+        "--auth-host=scram-sha-256",
         "-E",
         "UTF8",
         "--locale=C",
@@ -161,9 +216,17 @@ fn pristine_cluster(
         std::fs::read_to_string(&conf).map_err(|e| EphemeralError::io("read", &conf, e))?;
     text.push_str(TEST_TUNING);
     std::fs::write(&conf, text).map_err(|e| EphemeralError::io("write", &conf, e))?;
-    let _ = std::fs::remove_dir_all(&ready);
-    std::fs::rename(&building, &ready).map_err(|e| EphemeralError::io("rename", &building, e))?;
-    Ok(ready)
+    if !ready.join("PG_VERSION").is_file() {
+        let _ = std::fs::remove_dir_all(&ready);
+    }
+    match std::fs::rename(&building, &ready) {
+        Ok(()) => Ok(ready),
+        Err(_) if ready.join("PG_VERSION").is_file() => {
+            let _ = std::fs::remove_dir_all(&building);
+            Ok(ready)
+        }
+        Err(e) => Err(EphemeralError::io("rename", &building, e)),
+    }
 }
 
 /// Copies a cluster keeping owners and modes (PostgreSQL insists on a 0700 data directory).

@@ -9,5 +9,5 @@ mod cluster;
 mod postmaster;
 
 pub use binaries::PgBinaries;
-pub(crate) use cluster::{Instance, instances_roots};
+pub(crate) use cluster::{Instance, instances_roots, pristine_roots};
 pub(crate) use postmaster::Postmaster;

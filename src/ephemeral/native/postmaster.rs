@@ -1,3 +1,4 @@
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -7,8 +8,8 @@ use sqlx::postgres::{PgConnectOptions, PgConnection};
 
 use super::cluster::tail;
 use super::{Instance, PgBinaries};
-use crate::ephemeral::EphemeralError;
 use crate::ephemeral::platform::{self, Armed, ParentDeath, RunAs};
+use crate::ephemeral::{EphemeralError, Secret};
 
 /// How long a new server may take to answer `SELECT 1`.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -27,16 +28,25 @@ pub(crate) struct Postmaster {
 }
 
 impl Postmaster {
-    /// Starts the server of `instance` and waits until a real `SELECT 1` works.
+    /// Starts the server of `instance`, gives its superuser the password `secret`, and
+    /// waits until a real `SELECT 1` works.
     pub(crate) fn start(
         bins: &PgBinaries,
         instance: &Instance,
         run_as: Option<RunAs>,
+        secret: &Secret,
     ) -> Result<Self, EphemeralError> {
+        let socket_dir = platform::socket_path_fits(&instance.socket_dir().join(".s.PGSQL.65535"))
+            .then(|| instance.socket_dir());
+        // The password is set through the first connection, over the socket (trusted: its
+        // directory is the owner's alone); without a socket, before the server listens.
+        if socket_dir.is_none() {
+            set_password_offline(bins, instance, run_as, secret)?;
+        }
         // A port picked now may be taken by the time postgres binds it: try a few.
         let mut last = None;
         for _ in 0..3 {
-            match Self::start_once(bins, instance, run_as) {
+            match Self::start_once(bins, instance, run_as, socket_dir.clone(), secret) {
                 Ok(server) => return Ok(server),
                 Err(err) => last = Some(err),
             }
@@ -50,6 +60,8 @@ impl Postmaster {
         bins: &PgBinaries,
         instance: &Instance,
         run_as: Option<RunAs>,
+        socket_dir: Option<PathBuf>,
+        secret: &Secret,
     ) -> Result<Self, EphemeralError> {
         let port = free_port()?;
         let log_path = instance.log_file();
@@ -61,8 +73,6 @@ impl Postmaster {
         let log_err = log
             .try_clone()
             .map_err(|e| EphemeralError::io("open", &log_path, e))?;
-        let socket_dir = platform::socket_path_fits(&instance.socket_dir().join(".s.PGSQL.65535"))
-            .then(|| instance.socket_dir());
         let mut command = platform::command_as(bins.bin("postgres"), run_as);
         command
             .arg("-D")
@@ -102,8 +112,10 @@ impl Postmaster {
         }
         .port(port)
         .username("postgres")
+        .password(secret.expose())
         .database("postgres");
-        match server.wait_ready(&options, &log_path) {
+        let set_password = server.socket_dir.is_some().then_some(secret);
+        match server.wait_ready(&options, &log_path, set_password) {
             Ok(()) => Ok(server),
             Err(err) => {
                 server.stop();
@@ -112,7 +124,13 @@ impl Postmaster {
         }
     }
 
-    fn wait_ready(&mut self, options: &PgConnectOptions, log: &Path) -> Result<(), EphemeralError> {
+    /// Waits for `SELECT 1` to work, then sets the superuser's password if asked.
+    fn wait_ready(
+        &mut self,
+        options: &PgConnectOptions,
+        log: &Path,
+        set_password: Option<&Secret>,
+    ) -> Result<(), EphemeralError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -130,6 +148,11 @@ impl Postmaster {
             let probe = runtime.block_on(async {
                 let mut conn = PgConnection::connect_with(options).await?;
                 sqlx::query("SELECT 1").execute(&mut conn).await?;
+                if let Some(secret) = set_password {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(password_sql(secret)))
+                        .execute(&mut conn)
+                        .await?;
+                }
                 conn.close().await
             });
             match probe {
@@ -170,6 +193,59 @@ impl Postmaster {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Gives the superuser its password, stored as a SCRAM verifier (the server hashes it; the
+/// statement is not logged: `log_statement` is off and `log_min_error_statement` is `panic`).
+fn password_sql(secret: &Secret) -> String {
+    format!(
+        "SET password_encryption = 'scram-sha-256';\n\
+         ALTER ROLE postgres PASSWORD '{}';\n",
+        secret.expose().replace('\'', "''")
+    )
+}
+
+/// Sets the password in single-user mode, before the server listens: for a server without
+/// a unix socket (its path would be too long), whose first connection is over TCP.
+fn set_password_offline(
+    bins: &PgBinaries,
+    instance: &Instance,
+    run_as: Option<RunAs>,
+    secret: &Secret,
+) -> Result<(), EphemeralError> {
+    let failed = |detail: String| EphemeralError::Start {
+        detail: format!(
+            "could not set the superuser's password (postgres --single): {}",
+            detail.replace(secret.expose(), "***")
+        ),
+    };
+    let mut command = platform::command_as(bins.bin("postgres"), run_as);
+    command
+        .arg("--single")
+        .arg("-D")
+        .arg(instance.data_dir())
+        .arg("postgres")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let mut child = command.spawn().map_err(|e| failed(e.to_string()))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(password_sql(secret).as_bytes())
+            .map_err(|e| failed(e.to_string()))?;
+    }
+    let output = child
+        .wait_with_output()
+        .map_err(|e| failed(e.to_string()))?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if output.status.success() && !stderr.contains("ERROR") {
+        return Ok(());
+    }
+    Err(failed(format!(
+        "{}: {}",
+        output.status,
+        tail(&stderr, 1500)
+    )))
 }
 
 fn free_port() -> Result<u16, EphemeralError> {

@@ -120,10 +120,29 @@ pub(crate) fn hand_over(path: &Path, run_as: Option<RunAs>) -> std::io::Result<(
     family::hand_over(path, run_as)
 }
 
-/// Lets every user pass through `dir` and its ancestors (not list or read them), so that
-/// PostgreSQL's user reaches a cluster kept inside a directory of root's.
-pub(crate) fn make_traversable(dir: &Path) {
-    family::make_traversable(dir);
+/// Makes the directory `dir` (not its parents), mode 0700 on Unix: only its owner enters.
+pub(crate) fn private_dir(dir: &Path) -> std::io::Result<()> {
+    family::private_dir(dir)
+}
+
+/// The name of PostgreSQL's own directory under a shared parent (see [`postgres_home`]).
+/// Not an instance's prefix (`persistence-`): sweeps of instances pass it by.
+const POSTGRES_HOME: &str = "persistence.postgres";
+
+/// Where PostgreSQL's files go under `parent` (the RAM directory, the system's temporary
+/// one) when it runs as `run_as`; nothing is created.
+pub(crate) fn postgres_home_path(parent: &Path) -> PathBuf {
+    parent.join(POSTGRES_HOME)
+}
+
+/// Makes PostgreSQL's own directory under `parent` when we are root and it runs as `user`:
+/// owned by that user, mode 0700, so that it reaches its files without any directory of the
+/// user's being opened to others, and nobody else reaches them. An error when the directory
+/// exists and belongs to someone else.
+pub(crate) fn postgres_home(parent: &Path, user: RunAs) -> std::io::Result<PathBuf> {
+    let dir = postgres_home_path(parent);
+    family::postgres_home(&dir, user)?;
+    Ok(dir)
 }
 
 /// Bytes free for an unprivileged user on the file system holding `path`.
@@ -131,11 +150,11 @@ pub(crate) fn free_bytes(path: &Path) -> Option<u64> {
     family::free_bytes(path)
 }
 
-/// Makes `dir` (and its parents) exist, `dir` itself a directory only this user can list or
-/// write (made with mode 0700 on Unix; others may keep the right to pass through, which the
-/// native backend grants to reach a server's files below it), and checks that it is one: an
-/// error when it is a symbolic link or belongs to another user (who could read what we put
-/// there, in a directory all users share such as `/tmp`).
+/// Makes `dir` (and its parents) exist, `dir` itself a directory only this user can enter
+/// (mode 0700 on Unix: a socket inside is reached by nobody else, which is its
+/// authentication), and checks that it is one: an error when it is a symbolic link or
+/// belongs to another user (who could read what we put there, in a directory all users
+/// share such as `/tmp`).
 pub(crate) fn owner_only_dir(dir: &Path) -> std::io::Result<()> {
     family::owner_only_dir(dir)
 }
@@ -268,14 +287,14 @@ mod tests {
                 .permissions()
                 .mode();
             assert_eq!(mode & 0o777, 0o700);
-            // Listing and writing are taken back; passing through is left.
+            // Whatever others were given is taken back.
             std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
             owner_only_dir(&dir).expect("checked again");
             let mode = std::fs::metadata(&dir)
                 .expect("metadata")
                 .permissions()
                 .mode();
-            assert_eq!(mode & 0o777, 0o711);
+            assert_eq!(mode & 0o777, 0o700);
             let link = base.join("link");
             std::os::unix::fs::symlink(&dir, &link).expect("symlink");
             let error = owner_only_dir(&link).expect_err("a symbolic link is refused");

@@ -79,15 +79,40 @@ pub(super) fn hand_over(path: &Path, run_as: Option<RunAs>) -> std::io::Result<(
     }
 }
 
-pub(super) fn make_traversable(dir: &Path) {
-    for d in dir.ancestors() {
-        if let Ok(meta) = std::fs::metadata(d) {
-            let mode = meta.permissions().mode();
-            if mode & 0o001 == 0 {
-                let _ = std::fs::set_permissions(d, std::fs::Permissions::from_mode(mode | 0o011));
-            }
-        }
+pub(super) fn private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new().mode(0o700).create(dir)
+}
+
+pub(super) fn postgres_home(dir: &Path, user: RunAs) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => std::os::unix::fs::chown(dir, Some(user.uid), Some(user.gid))?,
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
     }
+    let meta = std::fs::symlink_metadata(dir)?;
+    let refuse = |why: String| {
+        Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!("{} {why}; remove it and run again", dir.display()),
+        ))
+    };
+    if meta.file_type().is_symlink() || !meta.is_dir() {
+        return refuse("is not a directory".to_owned());
+    }
+    // In a directory all users share (/dev/shm, /tmp), someone else may have made it first.
+    if meta.uid() != user.uid {
+        return refuse(format!(
+            "belongs to uid {}, not to PostgreSQL's user (uid {})",
+            meta.uid(),
+            user.uid
+        ));
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(())
 }
 
 pub(super) fn free_bytes(path: &Path) -> Option<u64> {
@@ -130,11 +155,9 @@ pub(super) fn owner_only_dir(dir: &Path) -> std::io::Result<()> {
             meta.uid()
         ));
     }
-    // Others may keep the right to pass through (the native backend grants it to reach a
-    // server's files below, see `make_traversable`), never to list or write.
     let mode = meta.permissions().mode();
-    if mode & 0o066 != 0 {
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & !0o066))?;
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & !0o077))?;
     }
     Ok(())
 }

@@ -54,7 +54,13 @@ pub(super) fn hand_over(_path: &Path, _run_as: Option<RunAs>) -> std::io::Result
     Ok(())
 }
 
-pub(super) fn make_traversable(_dir: &Path) {}
+pub(super) fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::create_dir(dir)
+}
+
+pub(super) fn postgres_home(_dir: &Path, _user: RunAs) -> std::io::Result<()> {
+    Ok(())
+}
 
 pub(super) fn free_bytes(_path: &Path) -> Option<u64> {
     None

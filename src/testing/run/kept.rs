@@ -71,7 +71,7 @@ pub(crate) async fn keep(
     // Recorded first: whatever happens to this process next, the record names it.
     session.server.files().record_kept(&kept)?;
     execute(admin, format!("ALTER DATABASE {database} RENAME TO {kept}")).await?;
-    let url = session.server.display_url(&kept);
+    let url = session.server.owner_url(&kept);
     let why = if failed { "failed test" } else { "test" };
     let lasts = match session.server.backend() {
         BackendKind::External => {

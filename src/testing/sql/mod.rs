@@ -29,6 +29,9 @@ const MISSING_DATABASE: &str = "3D000";
 const DUPLICATE_DATABASE: &str = "42P04";
 /// `invalid_authorization_specification`: among others, a login role that does not exist.
 const INVALID_AUTHORIZATION: &str = "28000";
+/// `invalid_password`: a failed password authentication, or (over scram) a role that does
+/// not exist.
+const INVALID_PASSWORD: &str = "28P01";
 /// "current transaction is aborted": an earlier statement of the transaction failed.
 const IN_FAILED_TRANSACTION: &str = "25P02";
 /// The class of "insufficient resources" (connections, disk, memory).
@@ -101,10 +104,11 @@ pub(crate) fn is_missing_database(err: &sqlx::Error) -> bool {
     sqlstate(err).is_some_and(|code| code == MISSING_DATABASE)
 }
 
-/// Whether `err` is PostgreSQL's "role does not exist" at login (or another refusal of
-/// the role: the class `28000` has no finer code).
+/// Whether `err` is PostgreSQL's refusal of the login role: "role does not exist" (`28000`,
+/// which has no finer code), or, over TCP with a password, "password authentication failed"
+/// (`28P01`), which is also what a role that does not exist gets there.
 pub(crate) fn is_refused_role(err: &sqlx::Error) -> bool {
-    sqlstate(err).is_some_and(|code| code == INVALID_AUTHORIZATION)
+    sqlstate(err).is_some_and(|code| code == INVALID_AUTHORIZATION || code == INVALID_PASSWORD)
 }
 
 /// Whether `err` is PostgreSQL's "database already exists".

@@ -8,6 +8,9 @@ pub mod cargo;
 pub mod cli;
 pub mod docker;
 pub mod kept;
+#[cfg(unix)]
+#[path = "../../../../tests/common/other_user.rs"]
+pub mod other_user;
 pub mod password;
 pub mod scenario;
 pub mod schema;
