@@ -74,7 +74,15 @@ pub(crate) struct SideJobContext {
     pub(crate) state_dir: PathBuf,
     pub(crate) server: ServerState,
     pub(crate) stop: Arc<AtomicBool>,
+    /// Sent (or dropped) once what test processes look for when they join is in place (the
+    /// relay's socket): the server is reported ready only then, so that the process that
+    /// started it finds the same server as every later one.
+    pub(crate) in_place: std::sync::mpsc::SyncSender<()>,
 }
+
+/// How long the supervisor waits for its side job to be in place before it reports the
+/// server ready anyway.
+const SIDE_JOB_SETUP: Duration = Duration::from_secs(2);
 
 /// Runs the supervisor and exits if this process was spawned as one; returns at once
 /// otherwise. Call it first thing in `main` of a binary that starts servers.
@@ -111,17 +119,21 @@ fn supervise(request: &Request, side_job: Option<SideJob>) -> i32 {
         }
     };
     StateDir::new(&request.state_dir).record_start(&state);
-    report(&Report::Ready(Box::new(state.clone())));
-    platform::detach_stdio();
     let stop = Arc::new(AtomicBool::new(false));
+    let (in_place, placed) = std::sync::mpsc::sync_channel(1);
     let side = side_job.map(|job| {
         let context = SideJobContext {
             state_dir: request.state_dir.clone(),
             server: state.clone(),
             stop: stop.clone(),
+            in_place,
         };
         std::thread::spawn(move || job(context))
     });
+    // Without a side job the sender is gone already, and this returns at once.
+    let _ = placed.recv_timeout(SIDE_JOB_SETUP);
+    report(&Report::Ready(Box::new(state.clone())));
+    platform::detach_stdio();
     watch(request, &mut running, &state);
     // Its connections end before the server does.
     stop.store(true, Ordering::Relaxed);

@@ -106,6 +106,8 @@ pub(crate) fn run(context: SideJobContext) {
     let relay = runtime.block_on(async { start_relay(&context, &files) });
     #[cfg(unix)]
     let relayed = relay.as_ref().map(|relay| relay.idle.clone());
+    // The relay listens (or will not): the server may be reported ready.
+    let _ = context.in_place.send(());
     let depth = ready_clones();
     if depth == 0 {
         runtime.block_on(async {
