@@ -72,7 +72,14 @@ pub fn stop(state_dir: &Path, state: &ServerState) -> Result<(), EphemeralError>
     // The supervisor removes all of it before it exits; if it was killed half-way, say what
     // is left instead of claiming success.
     let mut left = Vec::new();
-    if let Some(pid) = state.postmaster_pid.filter(|pid| process_alive(*pid)) {
+    // Only if that pid is still the server's postmaster: a pid of a dead server may be any
+    // process's by now.
+    let data_dir = state.instance_dir.as_ref().map(|dir| dir.join("data"));
+    if let Some(pid) = state.postmaster_pid.filter(|pid| {
+        data_dir
+            .as_deref()
+            .is_some_and(|data| platform::is_postmaster_of(*pid, data))
+    }) {
         platform::stop_now(pid);
         left.push(format!("postmaster pid {pid} (sent a fast shutdown)"));
     }

@@ -4,7 +4,7 @@
 //! orphan when the process named in its owner file is gone (its supervisor was killed, or
 //! the machine rebooted with data on disk); its postmaster, if still running, is stopped.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::native::{instances_roots, pristine_roots};
@@ -63,10 +63,21 @@ fn is_orphan(dir: &Path) -> bool {
 }
 
 fn remove_instance(dir: &Path) {
-    let postmaster = std::fs::read_to_string(dir.join("data").join("postmaster.pid"))
+    let data_dir = dir.join("data");
+    // `postmaster.pid` starts with the pid, then the data directory as the server saw it.
+    let postmaster = std::fs::read_to_string(data_dir.join("postmaster.pid"))
         .ok()
-        .and_then(|text| text.lines().next()?.trim().parse::<u32>().ok());
-    if let Some(pid) = postmaster.filter(|pid| process_alive(*pid)) {
+        .and_then(|text| {
+            let mut lines = text.lines();
+            let pid = lines.next()?.trim().parse::<u32>().ok()?;
+            let recorded = lines.next().map(|line| PathBuf::from(line.trim()));
+            Some((pid, recorded.unwrap_or_else(|| data_dir.clone())))
+        });
+    // Only if that pid is still this directory's postmaster: it may be any process by now.
+    let postmaster = postmaster
+        .filter(|(pid, data)| platform::is_postmaster_of(*pid, data))
+        .map(|(pid, _)| pid);
+    if let Some(pid) = postmaster {
         platform::stop_now(pid);
         for _ in 0..200 {
             if !process_alive(pid) {
@@ -95,5 +106,40 @@ pub(crate) fn stale_server_files(state_dir: &Path, current: &Path) {
         if !external && entry.path() != current {
             let _ = std::fs::remove_dir_all(entry.path());
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+
+    /// An orphan's `postmaster.pid` whose pid now belongs to another process (here a
+    /// `sleep`): the directory goes, the process stays.
+    #[test]
+    fn a_reused_pid_of_an_orphan_is_not_signalled() {
+        let root = tempfile::tempdir().expect("temp dir");
+        let dir = root.path().join(format!("{INSTANCE_PREFIX}1-reused"));
+        let data = dir.join("data");
+        std::fs::create_dir_all(&data).expect("data dir");
+        let mut stranger = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep");
+        std::fs::write(
+            data.join("postmaster.pid"),
+            format!("{}\n{}\n1700000000\n5432\n", stranger.id(), data.display()),
+        )
+        .expect("postmaster.pid");
+
+        remove_instance(&dir);
+
+        let still_running = stranger.try_wait().expect("try_wait").is_none();
+        let _ = stranger.kill();
+        let _ = stranger.wait();
+        assert!(
+            still_running,
+            "the process that reused the pid was signalled"
+        );
+        assert!(!dir.exists(), "the orphan's directory is left");
     }
 }

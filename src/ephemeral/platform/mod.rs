@@ -59,6 +59,29 @@ pub fn process_alive(pid: u32) -> bool {
     .unwrap_or(false)
 }
 
+/// Whether `pid` is a running postmaster of the data directory `data_dir` (its command line
+/// names the directory). A pid read from the files of a server that died may belong to any
+/// process since: the system hands pids out again (32768 of them by default on Linux, which
+/// a test run goes through, each connection being a process), and a signal meant for the dead
+/// server would end whichever process has it now, such as a backend of another server,
+/// which takes that server's every session down with it.
+pub(crate) fn is_postmaster_of(pid: u32, data_dir: &Path) -> bool {
+    use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System, UpdateKind};
+    if !process_alive(pid) {
+        return false;
+    }
+    let sys_pid = Pid::from_u32(pid);
+    let mut system = System::new();
+    system.refresh_processes_specifics(
+        ProcessesToUpdate::Some(&[sys_pid]),
+        false,
+        ProcessRefreshKind::nothing().with_cmd(UpdateKind::Always),
+    );
+    system
+        .process(sys_pid)
+        .is_some_and(|process| process.cmd().iter().any(|arg| Path::new(arg) == data_dir))
+}
+
 /// Runs `act` on the process `pid`, if there is one; only that process is read, not the
 /// whole process table.
 pub(super) fn with_process<T>(pid: u32, act: impl FnOnce(&sysinfo::Process) -> T) -> Option<T> {
