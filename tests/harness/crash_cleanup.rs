@@ -188,10 +188,9 @@ fn a_killed_supervisor_takes_its_server_down_and_the_next_run_sweeps_its_data() 
         Duration::from_secs(10),
         || !alive(first.postmaster),
     );
-    assert!(
-        first.instance_dir.exists(),
-        "data is still there until the next start"
-    );
+    // Its data stays until a start sweeps it: this run's next one below, or a server start
+    // of another test of the machine meanwhile (the RAM directory is every state
+    // directory's), which is as good.
 
     let second = run_once();
     assert_ne!(second.instance_dir, first.instance_dir);

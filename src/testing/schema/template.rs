@@ -314,6 +314,17 @@ fn quote_literal(value: &str) -> String {
 
 /// Drops other templates (and their clones) built long ago; one in use is left.
 async fn prune(admin: &mut PgConnection, current: &TemplateNames, now: u64) {
+    // One process prunes at a time: two that drop, unmark and drop the same old template
+    // and clones at once only get in each other's way.
+    const PRUNE_LOCK: &str = "persistence prune";
+    if locks::lock(admin, PRUNE_LOCK).await.is_err() {
+        return;
+    }
+    prune_under_lock(admin, current, now).await;
+    let _ = locks::unlock(admin, PRUNE_LOCK).await;
+}
+
+async fn prune_under_lock(admin: &mut PgConnection, current: &TemplateNames, now: u64) {
     let rows = sqlx::query(
         "SELECT d.datname, shobj_description(d.oid, 'pg_database') AS note \
          FROM pg_database d WHERE d.datname LIKE $1 AND d.datistemplate",
