@@ -37,7 +37,9 @@ persistence-pg = { path = "REPOSITORY" }
 sqlx = { version = "0.9", default-features = false, features = ["runtime-tokio", "postgres", "migrate", "macros", "sqlx-toml"] }
 
 [dev-dependencies]
-persistence-pg = { path = "REPOSITORY", features = ["testing", "sqlx-toml"] }
+# `docker`: the suite runs on every backend, and this crate may be the one to start the
+# run's server.
+persistence-pg = { path = "REPOSITORY", features = ["testing", "sqlx-toml", "docker"] }
 
 [workspace]
 "#;

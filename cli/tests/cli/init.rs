@@ -57,7 +57,8 @@ edition = "2024"
 publish = false
 
 [dev-dependencies]
-persistence-pg = {{ path = "{}", features = ["testing"] }}
+# `docker`: the suite runs on every backend, and this crate may be the one to start the run's server.
+persistence-pg = {{ path = "{}", features = ["testing", "docker"] }}
 sqlx = {{ version = "0.9", default-features = false, features = ["runtime-tokio", "postgres", "migrate", "macros", "json"] }}
 
 [workspace]
