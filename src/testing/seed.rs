@@ -1,7 +1,8 @@
 //! Reproducible fake data: every `#[db_test]` draws from a random generator seeded from the
 //! run's seed and the test's name.
 //!
-//! The run seed is `PERSISTENCE_TEST_SEED` when set, else drawn at random once per process.
+//! The run seed is `PERSISTENCE_TEST_SEED` when set (read once, with every other setting, by
+//! [`Settings`](crate::ephemeral::Settings)), else drawn at random once per process.
 //! A test that fails after drawing fake values prints the run seed; running it again with
 //! `PERSISTENCE_TEST_SEED=<seed>` gives it the same generator, hence the same values (with
 //! the same version of this crate and of the crates that draw from it, such as `fake`).
@@ -58,11 +59,16 @@ thread_local! {
 
 /// The seed of this run: [`SEED_VAR`] when set, else a random one drawn once per process.
 pub fn run_seed() -> Result<u64, SeedError> {
-    match std::env::var(SEED_VAR) {
-        Ok(value) if !value.trim().is_empty() => {
-            value.trim().parse().map_err(|_| SeedError { value })
-        }
-        _ => {
+    // Read once with every other setting; a bad value of another one is reported where
+    // the server is resolved, and leaves the seed to be drawn.
+    let set = crate::ephemeral::Settings::get()
+        .ok()
+        .and_then(|settings| settings.seed.as_ref());
+    match set {
+        Some(value) => value.trim().parse().map_err(|_| SeedError {
+            value: value.clone(),
+        }),
+        None => {
             // Drawn once, so that every test of the process derives its seed from it.
             static RUN_SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
             Ok(*RUN_SEED.get_or_init(|| rand::rng().random()))
