@@ -155,6 +155,8 @@ pub async fn server() -> Result<&'static Server, EphemeralError> {
 /// tests, such as the CLI's `dev` command. Unlike [`server`], nothing is cached: the caller
 /// owns the returned handle, and the server goes once every handle's process has ended and
 /// the idle grace has passed.
+// Used by the persistence CLI, not a stable API (see the re-export in `ephemeral`).
+#[doc(hidden)]
 pub async fn server_with(settings: Settings) -> Result<Server, EphemeralError> {
     match choose(&settings) {
         BackendKind::External => external(&settings).await,

@@ -445,6 +445,8 @@ fn failed(error: &Error) -> Probe {
 }
 
 /// `server_version_num` (150006) as people write it (15.6); 9.x had three parts (90624: 9.6.24).
+// Used by the persistence CLI (`dev`, `health`) and this crate's tests, not a stable API.
+#[doc(hidden)]
 pub fn format_server_version(number: u32) -> String {
     if number >= 100_000 {
         format!("{}.{}", number / 10_000, number % 10_000)

@@ -222,6 +222,8 @@ impl QueryCounter {
 /// ```
 ///
 /// See [`QueryCounter`] for what is counted.
+// Exported at the crate root, outside the `testing` module whose mark docs.rs shows.
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 #[macro_export]
 macro_rules! assert_queries {
     ($counter:expr, $expected:expr, transaction_control = $control:expr, $block:expr $(,)?) => {
