@@ -1,5 +1,5 @@
-//! The overhead a test pays for its database, measured; the README's "Measured" section
-//! shows the figures.
+//! The overhead a test pays for its database, measured; `docs/measurements.md`
+//! ("Measured") shows the figures.
 //!
 //! ```text
 //! cargo bench --bench overhead                  # 3 timed rounds after 1 warm-up round

@@ -1,5 +1,5 @@
-//! How long a test waits for its server: cold start and join, measured; the README's
-//! "Measured" section shows the figures. Targets: cold start native <= 1.5 s, docker <= 4 s,
+//! How long a test waits for its server: cold start and join, measured;
+//! `docs/measurements.md` ("Measured") shows the figures. Targets: cold start native <= 1.5 s, docker <= 4 s,
 //! join <= 15 ms.
 //!
 //! ```text

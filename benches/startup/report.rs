@@ -1,4 +1,4 @@
-//! The report: the tables of the README's "Measured" section, and the targets.
+//! The report: the tables of `docs/measurements.md` ("Measured"), and the targets.
 
 use std::fmt::Write as _;
 use std::time::Duration;

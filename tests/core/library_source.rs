@@ -112,10 +112,17 @@ fn checked_queries(source: &str) -> Vec<String> {
 }
 
 /// The library's sources: its modules (not the command's, which has a package of its own),
-/// the Markdown included as docs, and the README.
+/// the Markdown included as docs, the README and the pages of `docs/` it links (packaged
+/// with the library).
 fn library_files() -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut files = vec![root.join("README.md"), root.join("src/lib.rs")];
+    for entry in std::fs::read_dir(root.join("docs")).expect("docs/") {
+        let path = entry.expect("a directory entry").path();
+        if path.extension().is_some_and(|e| e == "md") {
+            files.push(path);
+        }
+    }
     let mut pending: Vec<PathBuf> = ["postgres", "ephemeral", "testing"]
         .iter()
         .map(|layer| root.join("src").join(layer))
