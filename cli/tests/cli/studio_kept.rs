@@ -3,21 +3,32 @@
 //! and a browser shows the rows the failed test wrote.
 
 use fantoccini::Locator;
-use persistence::db_test;
+use persistence::testing::{TestSpec, run};
 use sqlx::PgPool;
 
 use crate::support::browser::Browser;
 use crate::support::cli::cli;
 use crate::support::kept::{drop_kept, kept_database, write_a_user_then_fail};
-use crate::support::scenario::{self, child};
+use crate::support::scenario::{self, child, scenario_is};
 use crate::support::studio::{Studio, table_page};
 use crate::support::tempdir::temp_dir;
 
 const EMAIL: &str = "kept-for-studio@example.com";
 
-#[db_test(migrations = "tests/cli/migrations")]
-async fn writes_then_fails(pool: PgPool) {
-    write_a_user_then_fail(&pool, EMAIL, "Kept For Studio").await;
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("tests/cli/migrations");
+
+/// Acted out in a child by the test below; on its own it does nothing, not even take a
+/// database: a test that passes drops what its failure kept, and a passing run of this one
+/// at the wrong moment would drop the database the test below is about to open.
+#[test]
+fn writes_then_fails() {
+    if !scenario_is("fail") {
+        return;
+    }
+    let spec = TestSpec::new("studio_kept::writes_then_fails").migrator(&MIGRATOR);
+    run::database(&spec, |pool: PgPool| async move {
+        write_a_user_then_fail(&pool, EMAIL, "Kept For Studio").await;
+    });
 }
 
 /// The arguments after `persistence studio` in the printed command, as a shell would pass
