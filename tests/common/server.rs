@@ -77,3 +77,43 @@ pub fn wait_for_server_to_go(state_dir: &std::path::Path) {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// A native server of a test's own, in a private state directory and with no idle grace
+/// (a developer's `persistence dev` server, a CI service): it stops once this handle is
+/// dropped, which waits until it is gone.
+pub struct PrivateServer {
+    server: Option<persistence::ephemeral::Server>,
+    state: super::tempdir::TempDir,
+}
+
+impl PrivateServer {
+    /// Starts it, its state directory named after `tag`.
+    pub async fn start(tag: &str) -> Self {
+        use persistence::ephemeral::{IdleGrace, Settings, server_with};
+        let state = super::tempdir::temp_dir(tag);
+        let mut settings = Settings::from_env().expect("settings");
+        settings.backend = BackendKind::Native;
+        settings.external_url = None;
+        settings.state_dir = state.path().to_owned();
+        settings.idle_grace = IdleGrace::After(Duration::ZERO);
+        let server = server_with(settings).await.expect("a native server");
+        Self {
+            server: Some(server),
+            state,
+        }
+    }
+
+    /// The server, running until this handle is dropped.
+    pub fn server(&self) -> &persistence::ephemeral::Server {
+        self.server.as_ref().expect("running until dropped")
+    }
+}
+
+impl Drop for PrivateServer {
+    fn drop(&mut self) {
+        // The last handle of this process: the server's supervisor stops it and deletes its
+        // data once the idle grace (none) has passed.
+        drop(self.server.take());
+        wait_for_server_to_go(self.state.path());
+    }
+}

@@ -9,14 +9,13 @@
 
 use std::time::{Duration, Instant};
 
-use persistence::ephemeral::{BackendKind, IdleGrace, Server, Settings, server_with};
 use persistence::postgres::migrate;
 use sqlx::{Connection, PgConnection};
 
 use crate::common::cargo::nested_nextest;
 use crate::common::scenario::run;
-use crate::common::server::wait_for_server_to_go;
-use crate::common::tempdir::{TempDir, temp_dir};
+use crate::common::server::{PrivateServer, wait_for_server_to_go};
+use crate::common::tempdir::temp_dir;
 
 const DATABASE: &str = "app_data";
 
@@ -40,20 +39,12 @@ fn nested_filter() -> String {
 
 /// A developer's server with a migrated database, as `persistence dev` leaves one running:
 /// it goes once this handle is dropped.
-struct DevServer {
-    server: Option<Server>,
-    state: TempDir,
-}
+struct DevServer(PrivateServer);
 
 impl DevServer {
     async fn start() -> Self {
-        let state = temp_dir("database-url-dev");
-        let mut settings = Settings::from_env().expect("settings");
-        settings.backend = BackendKind::Native;
-        settings.external_url = None;
-        settings.state_dir = state.path().to_owned();
-        settings.idle_grace = IdleGrace::After(Duration::ZERO);
-        let server = server_with(settings).await.expect("a native server");
+        let dev = PrivateServer::start("database-url-dev").await;
+        let server = dev.server();
         let mut admin = PgConnection::connect_with(server.admin_options())
             .await
             .expect("connect as the server's superuser");
@@ -69,26 +60,11 @@ impl DevServer {
             .await
             .expect("migrate the database");
         conn.close().await.expect("close");
-        Self {
-            server: Some(server),
-            state,
-        }
+        Self(dev)
     }
 
     fn url_of(&self, database: &str) -> String {
-        self.server
-            .as_ref()
-            .expect("running until dropped")
-            .owner_url(database)
-    }
-}
-
-impl Drop for DevServer {
-    fn drop(&mut self) {
-        // The last handle of this process: the server's supervisor stops it and deletes its
-        // data once the idle grace (none) has passed.
-        drop(self.server.take());
-        wait_for_server_to_go(self.state.path());
+        self.0.server().owner_url(database)
     }
 }
 

@@ -17,13 +17,13 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use persistence::db_test;
-use persistence::ephemeral::{BackendKind, IdleGrace, Server, Settings, server_with};
+use persistence::ephemeral::Server;
 use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::common::cargo::nested_nextest;
 use crate::common::scenario::{SCENARIO, scenario_is};
-use crate::common::server::wait_for_server_to_go;
-use crate::common::tempdir::{TempDir, temp_dir};
+use crate::common::server::PrivateServer;
+use crate::common::tempdir::temp_dir;
 
 /// Where a killed shard's test processes write their pids (they are in process groups of
 /// nextest's, not the driver's).
@@ -85,41 +85,21 @@ cases!(
 
 /// The CI service: a plain server of its own (native, in a private state directory), which
 /// the shards reach as an external server through its URL.
-struct Service {
-    server: Option<Server>,
-    state: TempDir,
-}
+struct Service(PrivateServer);
 
 impl Service {
     async fn start() -> Self {
-        let state = temp_dir("shards-service");
-        let mut settings = Settings::from_env().expect("settings");
-        settings.backend = BackendKind::Native;
-        settings.external_url = None;
-        settings.state_dir = state.path().to_owned();
-        settings.idle_grace = IdleGrace::After(Duration::ZERO);
-        let server = server_with(settings).await.expect("a native server");
-        Self {
-            server: Some(server),
-            state,
-        }
+        Self(PrivateServer::start("shards-service").await)
     }
 
     fn server(&self) -> &Server {
-        self.server.as_ref().expect("running until dropped")
+        self.0.server()
     }
 
     async fn admin(&self) -> PgConnection {
         PgConnection::connect_with(self.server().admin_options())
             .await
             .expect("connect to the service")
-    }
-}
-
-impl Drop for Service {
-    fn drop(&mut self) {
-        drop(self.server.take());
-        wait_for_server_to_go(self.state.path());
     }
 }
 

@@ -10,7 +10,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -306,7 +306,12 @@ async fn dev_serves_a_working_url_until_sigterm_then_exits_0_leaving_nothing() {
 /// A `dev` that runs until SIGTERM, once it printed `ready:`; and what it printed so far.
 fn start_serving(state: &Path, database: &str) -> (std::process::Child, Vec<String>) {
     let source = schema::migrations_arg();
-    let mut command = dev(state, &["--database", database, "--source", &source]);
+    serve_until_ready(dev(state, &["--database", database, "--source", &source]))
+}
+
+/// Spawns the `dev` of `command` and waits (up to 60 s) until it printed `ready:`; returns it
+/// running and what it printed so far.
+pub(crate) fn serve_until_ready(mut command: Command) -> (std::process::Child, Vec<String>) {
     command.stdout(Stdio::piped()).stderr(Stdio::null());
     let mut child = command.spawn().expect("spawn dev");
     let stdout = child.stdout.take().expect("stdout");

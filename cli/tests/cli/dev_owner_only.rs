@@ -3,15 +3,12 @@
 //! printed `DATABASE_URL`, pasted into psql as its owner would, works, and so does the URL
 //! `persistence test-server status` prints.
 
-use std::io::{BufRead, BufReader};
-use std::process::Stdio;
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use persistence::ephemeral::native::PgBinaries;
 use persistence::ephemeral::state_dir::StateDir;
 
-use crate::dev::{database_url, dev};
+use crate::dev::{database_url, dev, serve_until_ready};
 use crate::support::cli::{cli, texts, wait_with_timeout};
 use crate::support::other_user::{assert_nobody_refused, prerequisites, psql};
 use crate::support::schema;
@@ -35,31 +32,8 @@ fn dev_admits_its_owner_only() {
     );
     command
         .env("PERSISTENCE_TEST_BACKEND", "native")
-        .env_remove("TEST_DATABASE_URL")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null());
-    let mut child = command.spawn().expect("spawn dev");
-    let stdout = child.stdout.take().expect("stdout");
-    let (lines_tx, lines_rx) = mpsc::channel::<String>();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !seen.iter().any(|l: &String| l.starts_with("ready:")) {
-        match lines_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-            Ok(line) => seen.push(line),
-            Err(_) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("dev never got ready: {}", seen.join("\n"));
-            }
-        }
-    }
+        .env_remove("TEST_DATABASE_URL");
+    let (mut child, seen) = serve_until_ready(command);
     let url = database_url(&seen.join("\n"));
     let server = StateDir::new(state.path().join("dev"))
         .live_server()
