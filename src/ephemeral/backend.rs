@@ -55,9 +55,3 @@ impl FromStr for BackendKind {
         }
     }
 }
-
-/// Why a build without the `docker` feature has no docker backend, and how to get it.
-#[cfg(not(feature = "docker"))]
-pub(crate) const NO_DOCKER_BACKEND: &str = "this build has no docker backend: it is the cargo \
-     feature `docker` of persistence-pg (for tests: `persistence-pg = { ..., features = \
-     [\"testing\", \"docker\"] }` among the dev-dependencies)";

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::platform::{self, process_alive};
-use super::state_dir::{ServerState, StateDir};
+use super::state_dir::{INSTANCE_DATA_DIR, ServerState, StateDir};
 use super::{EphemeralError, kept};
 
 /// How long [`stop`] waits for the supervisor (removing a container takes a few seconds).
@@ -74,19 +74,21 @@ pub fn stop(state_dir: &Path, state: &ServerState) -> Result<(), EphemeralError>
     let mut left = Vec::new();
     // Only if that pid is still the server's postmaster: a pid of a dead server may be any
     // process's by now.
-    let data_dir = state.instance_dir.as_ref().map(|dir| dir.join("data"));
-    if let Some(pid) = state.postmaster_pid.filter(|pid| {
-        data_dir
-            .as_deref()
-            .is_some_and(|data| platform::is_postmaster_of(*pid, data))
+    let instance_dir = state.process.instance_dir();
+    if let Some(pid) = state.process.postmaster_pid().filter(|pid| {
+        instance_dir
+            .is_some_and(|dir| platform::is_postmaster_of(*pid, &dir.join(INSTANCE_DATA_DIR)))
     }) {
         platform::stop_now(pid);
         left.push(format!("postmaster pid {pid} (sent a fast shutdown)"));
     }
-    for path in [state.instance_dir.clone(), Some(dir.server_files(instance))]
-        .into_iter()
-        .flatten()
-        .filter(|path| path.exists())
+    for path in [
+        instance_dir.map(Path::to_path_buf),
+        Some(dir.server_files(instance)),
+    ]
+    .into_iter()
+    .flatten()
+    .filter(|path| path.exists())
     {
         left.push(path.display().to_string());
     }

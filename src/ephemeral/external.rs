@@ -9,10 +9,44 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 
 use super::EphemeralError;
+use super::server::Server;
+use super::settings::Settings;
+use super::state_dir::StateDir;
 use crate::postgres::{ErrorCategory, redact_passwords};
 
 /// How long a server that does not answer (a filtered port) is waited for.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The `external` backend: the server `TEST_DATABASE_URL` names; nothing to start or stop.
+pub(crate) async fn server(settings: &Settings) -> Result<Server, EphemeralError> {
+    let Some(url) = settings.external_url.as_deref() else {
+        return Err(EphemeralError::BadSetting {
+            name: "TEST_DATABASE_URL",
+            value: String::new(),
+            expected: "a postgres:// URL when PERSISTENCE_TEST_BACKEND=external",
+        });
+    };
+    let redacted = redact_passwords(url).into_owned();
+    let admin: PgConnectOptions =
+        url.parse()
+            .map_err(|e: sqlx::Error| EphemeralError::External {
+                url: redacted.clone(),
+                problem: format!(
+                    "is not a valid PostgreSQL URL: {}",
+                    redact_passwords(&e.to_string())
+                ),
+            })?;
+    probe(&redacted, &admin).await?;
+    let url_base = redacted
+        .rsplit_once('/')
+        .filter(|(base, _)| base.contains("://") && !base.ends_with('/'))
+        .map_or_else(|| redacted.clone(), |(base, _)| base.to_owned());
+    let files = StateDir::new(&settings.state_dir).external_files(&redacted);
+    files
+        .create()
+        .map_err(|e| EphemeralError::io("create", files.dir(), e))?;
+    Ok(Server::external(admin, url_base, files))
+}
 
 /// Connects once to `options` (parsed from `TEST_DATABASE_URL`, shown as `url`).
 pub(crate) async fn probe(url: &str, options: &PgConnectOptions) -> Result<(), EphemeralError> {

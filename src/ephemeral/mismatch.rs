@@ -12,38 +12,38 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::BackendKind;
 use super::settings::Settings;
-use super::state_dir::ServerState;
+use super::state_dir::{ServerProcess, ServerState};
 
 /// What `settings` ask for that the running server `state` is not, as one line; `None` when
 /// it is what they ask for.
 pub(crate) fn line(settings: &Settings, state: &ServerState) -> Option<String> {
     let mut asked = Vec::new();
     if matches!(settings.backend, BackendKind::Native | BackendKind::Docker)
-        && settings.backend != state.backend
+        && settings.backend != state.backend()
     {
         asked.push(format!("PERSISTENCE_TEST_BACKEND={}", settings.backend));
     }
-    if state.backend == BackendKind::Native
-        && let (Some(wanted), Some(running)) = (&settings.pg_bin, &state.pg_bin)
-        && !same_dir(wanted, running)
-        && settings.backend != BackendKind::Docker
-    {
-        asked.push(format!("PERSISTENCE_PG_BIN={}", wanted.display()));
-    }
-    if state.backend == BackendKind::Docker
-        && settings.backend != BackendKind::Native
-        && let Some(running) = &state.image
-        && *running != settings.image
-    {
-        asked.push(format!("PERSISTENCE_TEST_IMAGE={}", settings.image));
+    match &state.process {
+        ServerProcess::Native { pg_bin, .. } => {
+            if let Some(wanted) = &settings.pg_bin
+                && !same_dir(wanted, pg_bin)
+                && settings.backend != BackendKind::Docker
+            {
+                asked.push(format!("PERSISTENCE_PG_BIN={}", wanted.display()));
+            }
+        }
+        ServerProcess::Docker { image, .. } => {
+            if settings.backend != BackendKind::Native && *image != settings.image {
+                asked.push(format!("PERSISTENCE_TEST_IMAGE={}", settings.image));
+            }
+        }
     }
     if asked.is_empty() {
         return None;
     }
-    let what = match (&state.pg_bin, &state.image) {
-        (_, Some(image)) => format!("image {image}"),
-        (Some(bin), None) => format!("binaries in {}", bin.display()),
-        (None, None) => "recorded without its binaries".to_owned(),
+    let what = match &state.process {
+        ServerProcess::Native { pg_bin, .. } => format!("binaries in {}", pg_bin.display()),
+        ServerProcess::Docker { image, .. } => format!("image {image}"),
     };
     let grace = match state.idle_grace_ms {
         Some(ms) => format!(
@@ -57,7 +57,7 @@ pub(crate) fn line(settings: &Settings, state: &ServerState) -> Option<String> {
          (PostgreSQL {}, {what}, on 127.0.0.1:{}, instance {}); to get what you asked for, stop \
          it with `persistence test-server stop {}` ({grace}), then run again",
         asked.join(" and "),
-        state.backend,
+        state.backend(),
         state.version,
         state.port,
         state.instance_id,
@@ -86,16 +86,15 @@ mod tests {
     fn native_state() -> ServerState {
         ServerState {
             instance_id: "4242-00ab".into(),
-            backend: BackendKind::Native,
-            instance_dir: None,
-            socket_dir: None,
-            container_id: None,
+            process: ServerProcess::Native {
+                instance_dir: PathBuf::from("/dev/shm/persistence-4242-00ab"),
+                socket_dir: None,
+                postmaster_pid: u32::MAX,
+                pg_bin: PathBuf::from("/usr/lib/postgresql/15/bin"),
+            },
             port: 5555,
             version: "15.18".into(),
             supervisor_pid: u32::MAX,
-            postmaster_pid: None,
-            pg_bin: Some(PathBuf::from("/usr/lib/postgresql/15/bin")),
-            image: None,
             idle_grace_ms: None,
             secret: None,
         }
@@ -145,9 +144,10 @@ mod tests {
     #[test]
     fn another_image_is_named() {
         let state = ServerState {
-            backend: BackendKind::Docker,
-            pg_bin: None,
-            image: Some("persistence/postgres:15-local".into()),
+            process: ServerProcess::Docker {
+                container_id: "c0ffee".into(),
+                image: "persistence/postgres:15-local".into(),
+            },
             idle_grace_ms: Some(5000),
             ..native_state()
         };

@@ -1,15 +1,23 @@
 //! Throwaway PostgreSQL servers for tests and local development.
 //!
-//! A server comes from a [`BackendKind`]: an `external` URL (`TEST_DATABASE_URL`), or a server
-//! this module starts from local PostgreSQL binaries (`native`). A started server is shared by
-//! every process of a test run: processes meet through lock files in the target directory
-//! (see [`shared`]), the first one starts a detached supervisor that owns the server and
-//! removes it, with its data, once no process has used it for an idle grace.
+//! A server comes from a [`BackendKind`]: an `external` URL (`TEST_DATABASE_URL`), a server
+//! this module starts from local PostgreSQL binaries (`native`), or a container (`docker`,
+//! with the cargo feature `docker`). A started server is shared by every process of a test
+//! run: processes meet through lock files in the state directory (`join`), the first one
+//! starts a detached supervisor that owns the server and removes it, with its data, once no
+//! process has used it for an idle grace.
+//!
+//! One file per concept: `settings` (every variable, read once), `state_dir` (every path and
+//! file format), `platform` (every OS call), `choose` (auto's choice), `join` (join or start,
+//! under the locks), `process` (what runs a server, per backend), `server` (the handle a
+//! process holds), `supervisor` (the detached owner and its idle grace), `sweep` (what dead
+//! owners left).
 //!
 //! Dependencies point one way: this module uses nothing of the test harness, so the CLI's
 //! `dev` command can use it too.
 
 mod backend;
+mod choose;
 // Used by the persistence CLI (`test-server status|stop`) and this crate's tests, not a stable API.
 #[doc(hidden)]
 pub mod control;
@@ -17,6 +25,7 @@ pub mod control;
 mod docker;
 mod error;
 mod external;
+mod join;
 // Used by the persistence CLI (kept databases in `test-server status`), not a stable API.
 #[doc(hidden)]
 pub mod kept;
@@ -26,11 +35,12 @@ pub mod native;
 #[doc(hidden)]
 pub mod platform;
 // Used by the persistence CLI (servers of every project in `test-server`), not a stable API.
+mod process;
 #[doc(hidden)]
 pub mod registry;
 mod secret;
+mod server;
 mod settings;
-pub mod shared;
 // The state directory's layout: read by the persistence CLI and this crate's tests, not a
 // stable API.
 #[doc(hidden)]
@@ -43,12 +53,13 @@ mod sweep;
 
 pub use backend::BackendKind;
 pub use error::EphemeralError;
+pub use join::server;
 pub use secret::Secret;
 pub use settings::{
     DEFAULT_IMAGE, DEFAULT_READY_CLONES, IdleGrace, IsolationOverride, KeepPolicy, Settings,
 };
-pub use shared::{Server, server};
 // Used by the persistence CLI (`dev`, `generate`, `prepare`), not a stable API: a program of
 // its own would also need the hidden supervisor hook.
 #[doc(hidden)]
-pub use shared::server_with;
+pub use join::server_with;
+pub use server::Server;

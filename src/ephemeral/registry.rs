@@ -118,9 +118,7 @@ fn registry_dir() -> Option<PathBuf> {
 
 /// The file name of a state directory's record: the start of its path's SHA-256.
 fn key(state_dir: &Path) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(state_dir.to_string_lossy().as_bytes());
-    digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    super::state_dir::digest_tag(state_dir.to_string_lossy().as_bytes(), 8)
 }
 
 /// `path` made absolute against the current directory (not canonicalized: the directory

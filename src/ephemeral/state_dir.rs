@@ -57,6 +57,12 @@ pub const INSTANCE_PREFIX: &str = "persistence-";
 pub const SERVERS_DIR: &str = "servers";
 /// The prefix of an external server's directory under [`SERVERS_DIR`].
 pub const EXTERNAL_SERVER_PREFIX: &str = "external-";
+/// Under a native instance directory: the data directory.
+pub(crate) const INSTANCE_DATA_DIR: &str = "data";
+/// Under a native instance directory: the server's unix socket directory.
+pub(crate) const INSTANCE_SOCKET_DIR: &str = "sock";
+/// Under a native instance directory: the server's log.
+pub(crate) const INSTANCE_LOG: &str = "server.log";
 /// The file naming the process that owns an instance directory.
 pub const OWNER_FILE: &str = "owner.pid";
 /// Under a server's files: one empty file per kept database, named after it.
@@ -104,6 +110,12 @@ impl StateDir {
         &self.path
     }
 
+    /// The value of [`HARNESS_LABEL`] on this state directory's containers, so that two
+    /// state directories' containers are told apart.
+    pub fn harness_key(&self) -> String {
+        digest_tag(self.path.to_string_lossy().as_bytes(), 6)
+    }
+
     /// The server recorded as running, whether or not its processes still live, with its
     /// password when this user can read it.
     pub fn server(&self) -> Option<ServerState> {
@@ -115,9 +127,8 @@ impl StateDir {
 
     /// The recorded server, if its supervisor (and postmaster) still live.
     pub fn live_server(&self) -> Option<ServerState> {
-        self.server().filter(|state| {
-            process_alive(state.supervisor_pid) && state.postmaster_pid.is_none_or(process_alive)
-        })
+        self.server()
+            .filter(|state| process_alive(state.supervisor_pid) && state.process.is_alive())
     }
 
     /// Every server this state directory has had, oldest first.
@@ -161,9 +172,7 @@ impl StateDir {
     /// the state directory, as the clones stay on the server.
     pub fn external_files(&self, url: &str) -> ServerFiles {
         // The URL's digest: two external servers must not share leases.
-        use sha2::{Digest, Sha256};
-        let digest = Sha256::digest(url.as_bytes());
-        let tag: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+        let tag = digest_tag(url.as_bytes(), 6);
         ServerFiles {
             dir: self
                 .path
@@ -286,6 +295,11 @@ impl ServerFiles {
         self.dir.join("budget")
     }
 
+    /// The budget's `size` file: `<max_connections> <superuser_reserved_connections>`.
+    pub fn budget_size(&self) -> PathBuf {
+        self.budget_dir().join("size")
+    }
+
     /// The superuser's password of the server (mode 0600).
     pub fn secret(&self) -> PathBuf {
         self.dir.join(SECRET_FILE)
@@ -348,6 +362,18 @@ impl ServerFiles {
     }
 }
 
+/// The first `bytes` bytes of `data`'s SHA-256, in hex: the short, stable tag that names a
+/// thing by its content or its path (an external server's files, a state directory's
+/// containers and record, a template, a kept database).
+pub(crate) fn digest_tag(data: &[u8], bytes: usize) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(data)
+        .iter()
+        .take(bytes)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// The names of the files in `dir` (none if it cannot be read).
 fn file_names(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
@@ -360,34 +386,100 @@ fn file_names(dir: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// What runs a started server, as `server.json` records it for the processes that join it
+/// and for the tools that stop or sweep it.
+///
+/// In the file its fields sit beside the server's others, tagged by `backend` (`native` or
+/// `docker`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "backend", rename_all = "lowercase")]
+pub enum ServerProcess {
+    /// A postmaster started from local binaries.
+    Native {
+        /// `<root>/persistence-<id>`, with data, socket and log.
+        instance_dir: PathBuf,
+        /// The unix socket directory the harness connects through, if the platform has one.
+        socket_dir: Option<PathBuf>,
+        /// The postmaster's pid.
+        postmaster_pid: u32,
+        /// The directory of the PostgreSQL binaries it runs.
+        pg_bin: PathBuf,
+    },
+    /// A container.
+    Docker {
+        /// The container's id.
+        container_id: String,
+        /// The image it runs.
+        image: String,
+    },
+}
+
+impl ServerProcess {
+    /// The backend it came from.
+    pub fn backend(&self) -> BackendKind {
+        match self {
+            Self::Native { .. } => BackendKind::Native,
+            Self::Docker { .. } => BackendKind::Docker,
+        }
+    }
+
+    /// A native server's instance directory.
+    pub fn instance_dir(&self) -> Option<&Path> {
+        match self {
+            Self::Native { instance_dir, .. } => Some(instance_dir),
+            Self::Docker { .. } => None,
+        }
+    }
+
+    /// A native server's unix socket directory, when it has one.
+    pub fn socket_dir(&self) -> Option<&Path> {
+        match self {
+            Self::Native { socket_dir, .. } => socket_dir.as_deref(),
+            Self::Docker { .. } => None,
+        }
+    }
+
+    /// A native server's postmaster.
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        match self {
+            Self::Native { postmaster_pid, .. } => Some(*postmaster_pid),
+            Self::Docker { .. } => None,
+        }
+    }
+
+    /// A docker server's container.
+    pub fn container_id(&self) -> Option<&str> {
+        match self {
+            Self::Native { .. } => None,
+            Self::Docker { container_id, .. } => Some(container_id),
+        }
+    }
+
+    /// Whether the server itself still runs, as far as this machine can tell cheaply: a
+    /// native postmaster is a process here; a container is the supervisor's to watch.
+    pub(crate) fn is_alive(&self) -> bool {
+        match self {
+            Self::Native { postmaster_pid, .. } => process_alive(*postmaster_pid),
+            Self::Docker { .. } => true,
+        }
+    }
+}
+
 /// What a joining process needs to know about a started server (`server.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ServerState {
     /// Unique per server start: `<supervisor pid>-<suffix>`.
     pub instance_id: String,
-    /// `native` or `docker`.
-    pub backend: BackendKind,
-    /// Native: `<root>/persistence-<id>`, with data, socket and log.
-    pub instance_dir: Option<PathBuf>,
-    /// Native: the unix socket directory the harness connects through, if any.
-    pub socket_dir: Option<PathBuf>,
-    /// Docker: the container.
-    pub container_id: Option<String>,
+    /// What runs it: a native postmaster or a container, with what each needs.
+    #[serde(flatten)]
+    pub process: ServerProcess,
     /// The TCP port on 127.0.0.1.
     pub port: u16,
     /// `15.18`.
     pub version: String,
     /// The detached process that owns the server.
     pub supervisor_pid: u32,
-    /// Native: the server's pid.
-    pub postmaster_pid: Option<u32>,
-    /// Native: the directory of the PostgreSQL binaries it runs.
-    #[serde(default)]
-    pub pg_bin: Option<PathBuf>,
-    /// Docker: the image it runs.
-    #[serde(default)]
-    pub image: Option<String>,
     /// How long it outlives its last user: milliseconds, or `None` for `never`.
     #[serde(default)]
     pub idle_grace_ms: Option<u64>,
@@ -398,6 +490,11 @@ pub struct ServerState {
 }
 
 impl ServerState {
+    /// The backend it came from (`native` or `docker`).
+    pub fn backend(&self) -> BackendKind {
+        self.process.backend()
+    }
+
     /// Reads the server's password from its file under `state_dir`, if this user may.
     pub(crate) fn load_secret(&mut self, state_dir: &Path) {
         let files = StateDir::new(state_dir).files_of(&self.instance_id);
@@ -414,7 +511,7 @@ impl ServerState {
     /// is one: it skips TCP's handshake, and its directory is the owner's alone).
     pub fn admin_options(&self) -> PgConnectOptions {
         let tcp = PgConnectOptions::new().host("127.0.0.1");
-        let options = match &self.socket_dir {
+        let options = match self.process.socket_dir() {
             Some(socket) => tcp.socket(socket),
             None => tcp,
         };
@@ -436,7 +533,7 @@ impl ServerState {
     /// Where the harness's relay of a native server listens, and the server's own socket it
     /// relays to (see `testing::pool::relay`); `None` for a server reached over TCP only.
     pub fn relay_sockets(&self) -> Option<(PathBuf, PathBuf)> {
-        let (instance, socket) = (self.instance_dir.as_ref()?, self.socket_dir.as_ref()?);
+        let (instance, socket) = (self.process.instance_dir()?, self.process.socket_dir()?);
         Some((
             instance.join(RELAY_DIR),
             socket.join(format!(".s.PGSQL.{}", self.port)),
@@ -564,14 +661,13 @@ impl StartRecord {
 
 impl From<&ServerState> for StartRecord {
     fn from(state: &ServerState) -> Self {
-        let place = match (&state.instance_dir, &state.container_id) {
-            (Some(dir), _) => Place::Dir(dir.clone()),
-            (None, Some(container)) => Place::Container(container.clone()),
-            (None, None) => Place::Unknown,
+        let place = match &state.process {
+            ServerProcess::Native { instance_dir, .. } => Place::Dir(instance_dir.clone()),
+            ServerProcess::Docker { container_id, .. } => Place::Container(container_id.clone()),
         };
         Self {
             instance_id: state.instance_id.clone(),
-            backend: state.backend.to_string(),
+            backend: state.backend().to_string(),
             version: state.version.clone(),
             place,
         }
@@ -582,31 +678,36 @@ impl From<&ServerState> for StartRecord {
 mod tests {
     use super::*;
 
-    fn state(instance_dir: Option<&str>, container: Option<&str>) -> ServerState {
+    fn state(process: ServerProcess) -> ServerState {
         ServerState {
             instance_id: "4242-00ab".into(),
-            backend: BackendKind::Native,
-            instance_dir: instance_dir.map(PathBuf::from),
-            socket_dir: None,
-            container_id: container.map(str::to_owned),
+            process,
             port: 5555,
             version: "17.2".into(),
             // No such process: never a live server.
             supervisor_pid: u32::MAX,
-            postmaster_pid: None,
-            pg_bin: None,
-            image: None,
             idle_grace_ms: Some(5000),
             secret: None,
+        }
+    }
+
+    fn native(instance_dir: &str) -> ServerProcess {
+        ServerProcess::Native {
+            instance_dir: PathBuf::from(instance_dir),
+            socket_dir: None,
+            postmaster_pid: u32::MAX,
+            pg_bin: PathBuf::from("/pg/bin"),
         }
     }
 
     #[test]
     fn start_records_read_back_what_was_written() {
         for written in [
-            state(Some("/dev/shm/persistence-4242-00ab"), None),
-            state(None, Some("c0ffee")),
-            state(None, None),
+            state(native("/dev/shm/persistence-4242-00ab")),
+            state(ServerProcess::Docker {
+                container_id: "c0ffee".into(),
+                image: "postgres:17".into(),
+            }),
         ] {
             let record = StartRecord::from(&written);
             let read = StartRecord::parse(&record.line()).expect("parses");
@@ -617,12 +718,25 @@ mod tests {
     }
 
     #[test]
+    fn a_server_json_of_the_flat_format_still_reads() {
+        // Written before each backend had a type of its own: the other backend's fields
+        // are there as nulls. A run upgraded while its server lives still joins it.
+        let old = r#"{"instance_id":"4242-00ab","backend":"native",
+            "instance_dir":"/x/persistence-4242-00ab","socket_dir":null,"container_id":null,
+            "port":5555,"version":"17.2","supervisor_pid":4294967295,"postmaster_pid":4294967295,
+            "pg_bin":"/pg/bin","image":null,"idle_grace_ms":5000}"#;
+        let read: ServerState = serde_json::from_str(old).expect("reads");
+        assert_eq!(read, state(native("/x/persistence-4242-00ab")));
+        assert_eq!(read.backend(), BackendKind::Native);
+    }
+
+    #[test]
     fn reads_the_server_and_the_starts_of_a_directory() {
         let dir = std::env::temp_dir().join(format!("persistence-state-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("mkdir");
         let state_dir = StateDir::new(&dir);
         assert_eq!(state_dir.server(), None);
-        let mut written = state(Some("/x/persistence-4242-00ab"), None);
+        let mut written = state(native("/x/persistence-4242-00ab"));
         written.write(&dir).expect("write");
         state_dir.record_start(&written);
         assert_eq!(state_dir.server(), Some(written.clone()));
@@ -650,5 +764,30 @@ mod tests {
         written.remove_if_current(&dir);
         assert_eq!(state_dir.server(), None);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn server_json_keeps_the_fields_of_its_backend_only() {
+        let native = ServerProcess::Native {
+            instance_dir: PathBuf::from("/dev/shm/persistence-1-ab"),
+            socket_dir: Some(PathBuf::from("/dev/shm/persistence-1-ab/sock")),
+            postmaster_pid: 42,
+            pg_bin: PathBuf::from("/usr/lib/postgresql/15/bin"),
+        };
+        let docker = ServerProcess::Docker {
+            container_id: "c0ffee".into(),
+            image: "postgres:17".into(),
+        };
+        let json = serde_json::to_value(&native).expect("serializes");
+        assert_eq!(json["backend"], "native");
+        assert!(json.get("container_id").is_none(), "{json}");
+        let json = serde_json::to_value(&docker).expect("serializes");
+        assert_eq!(json["backend"], "docker");
+        assert!(json.get("instance_dir").is_none(), "{json}");
+        for process in [native, docker] {
+            let text = serde_json::to_string(&process).expect("serializes");
+            let read: ServerProcess = serde_json::from_str(&text).expect("reads back");
+            assert_eq!(read, process);
+        }
     }
 }

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use super::native::{Instance, PgBinaries, Postmaster};
-use super::platform::{self, unprivileged_user};
+use super::platform;
+use super::process::{Launch, Running};
 use super::state_dir::{START_LOCK, ServerState, StateDir, USERS_LOCK};
 use super::{EphemeralError, Secret};
 
@@ -37,21 +37,9 @@ const POLL: Duration = Duration::from_millis(100);
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct Request {
     pub(crate) state_dir: PathBuf,
-    pub(crate) server: ServerKind,
+    pub(crate) server: Launch,
     /// `None`: keep the server until the supervisor is killed.
     pub(crate) idle_grace_ms: Option<u64>,
-}
-
-/// What kind of server to start.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub(crate) enum ServerKind {
-    /// From the PostgreSQL binaries in `bins`, data in `ram_dir` when it has room.
-    Native {
-        bins: PathBuf,
-        ram_dir: Option<PathBuf>,
-    },
-    /// From this image, in a container; `key` labels it as this harness's.
-    Docker { image: String, key: String },
 }
 
 /// The one line the supervisor prints on its stdout.
@@ -147,46 +135,16 @@ fn supervise(request: &Request, side_job: Option<SideJob>) -> i32 {
     0
 }
 
-/// The server the supervisor owns.
-enum Running {
-    Native {
-        instance: Instance,
-        postmaster: Box<Postmaster>,
-    },
-    #[cfg(feature = "docker")]
-    Docker(Box<super::docker::Container>),
-}
-
-impl Running {
-    fn has_exited(&mut self) -> bool {
-        match self {
-            Self::Native { postmaster, .. } => postmaster.has_exited(),
-            #[cfg(feature = "docker")]
-            Self::Docker(container) => container.has_exited(),
-        }
-    }
-
-    /// Stops the server and removes its data.
-    fn stop(&mut self) {
-        match self {
-            Self::Native {
-                instance,
-                postmaster,
-            } => {
-                postmaster.stop();
-                instance.remove();
-            }
-            #[cfg(feature = "docker")]
-            Self::Docker(container) => container.stop(),
-        }
-    }
-}
-
 /// Starts the server with a new password, which it writes to the server's files (mode
 /// 0600) before anyone is told of the server.
 fn start(request: &Request) -> Result<(Running, ServerState), EphemeralError> {
     let secret = Secret::generate();
-    let (mut running, mut state) = start_server(request, &secret)?;
+    let (mut running, mut state) = Running::start(
+        &request.server,
+        &request.state_dir,
+        request.idle_grace_ms,
+        &secret,
+    )?;
     let files = StateDir::new(&request.state_dir).files_of(&state.instance_id);
     let written = files
         .create()
@@ -198,88 +156,6 @@ fn start(request: &Request) -> Result<(Running, ServerState), EphemeralError> {
     }
     state.secret = Some(secret);
     Ok((running, state))
-}
-
-fn start_server(
-    request: &Request,
-    secret: &Secret,
-) -> Result<(Running, ServerState), EphemeralError> {
-    match &request.server {
-        ServerKind::Native { bins, ram_dir } => {
-            start_native(request, bins, ram_dir.as_deref(), secret)
-        }
-        #[cfg(feature = "docker")]
-        ServerKind::Docker { image, key } => {
-            let container = super::docker::Container::start(image, key, secret)?;
-            let state = ServerState {
-                instance_id: format!(
-                    "{}-{}",
-                    std::process::id(),
-                    &container.id[..12.min(container.id.len())]
-                ),
-                backend: super::BackendKind::Docker,
-                instance_dir: None,
-                socket_dir: None,
-                container_id: Some(container.id.clone()),
-                port: container.port,
-                version: container.version.clone(),
-                supervisor_pid: std::process::id(),
-                postmaster_pid: None,
-                pg_bin: None,
-                image: Some(image.clone()),
-                idle_grace_ms: request.idle_grace_ms,
-                secret: None,
-            };
-            Ok((Running::Docker(Box::new(container)), state))
-        }
-        #[cfg(not(feature = "docker"))]
-        ServerKind::Docker { .. } => Err(EphemeralError::Start {
-            detail: super::backend::NO_DOCKER_BACKEND.into(),
-        }),
-    }
-}
-
-fn start_native(
-    request: &Request,
-    bins: &Path,
-    ram_dir: Option<&Path>,
-    secret: &Secret,
-) -> Result<(Running, ServerState), EphemeralError> {
-    let bins = PgBinaries::find(Some(bins))?;
-    let run_as = unprivileged_user();
-    let instance = Instance::create(&request.state_dir, ram_dir, std::process::id(), run_as)?;
-    let started = instance
-        .populate(&bins, &request.state_dir, run_as)
-        .and_then(|()| Postmaster::start(&bins, &instance, run_as, secret));
-    let postmaster = match started {
-        Ok(postmaster) => postmaster,
-        Err(err) => {
-            instance.remove();
-            return Err(err);
-        }
-    };
-    let state = ServerState {
-        instance_id: instance.id.clone(),
-        backend: super::BackendKind::Native,
-        instance_dir: Some(instance.dir.clone()),
-        socket_dir: postmaster.socket_dir.clone(),
-        container_id: None,
-        port: postmaster.port,
-        version: bins.version.clone(),
-        supervisor_pid: std::process::id(),
-        postmaster_pid: Some(postmaster.pid()),
-        pg_bin: Some(bins.dir.clone()),
-        image: None,
-        idle_grace_ms: request.idle_grace_ms,
-        secret: None,
-    };
-    Ok((
-        Running::Native {
-            instance,
-            postmaster: Box::new(postmaster),
-        },
-        state,
-    ))
 }
 
 /// Returns when the server should go: it died, `persistence test-server stop` asked, or

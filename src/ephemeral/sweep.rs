@@ -10,15 +10,15 @@ use std::time::{Duration, SystemTime};
 use super::native::{instances_roots, pristine_roots};
 use super::platform::{self, process_alive};
 use super::state_dir::{
-    EXTERNAL_SERVER_PREFIX, INSTANCE_PREFIX, OWNER_FILE, PRISTINE_BUILDING_PREFIX, SERVERS_DIR,
+    EXTERNAL_SERVER_PREFIX, INSTANCE_DATA_DIR, INSTANCE_PREFIX, OWNER_FILE,
+    PRISTINE_BUILDING_PREFIX, SERVERS_DIR,
 };
 
 /// A directory without an owner file younger than this may be one being created right now.
 const CREATION_WINDOW: Duration = Duration::from_secs(60);
 
 pub(crate) fn orphans(state_dir: &Path, ram_dir: Option<&Path>) {
-    #[cfg(feature = "docker")]
-    super::docker::sweep_orphans();
+    super::process::sweep_orphan_containers();
     for root in instances_roots(state_dir, ram_dir) {
         let Ok(entries) = std::fs::read_dir(&root) else {
             continue;
@@ -63,7 +63,7 @@ fn is_orphan(dir: &Path) -> bool {
 }
 
 fn remove_instance(dir: &Path) {
-    let data_dir = dir.join("data");
+    let data_dir = dir.join(INSTANCE_DATA_DIR);
     // `postmaster.pid` starts with the pid, then the data directory as the server saw it.
     let postmaster = std::fs::read_to_string(data_dir.join("postmaster.pid"))
         .ok()

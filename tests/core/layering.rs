@@ -228,7 +228,7 @@ fn the_matcher_catches_every_spelling_of_a_higher_layer() {
     );
     assert_eq!(
         caught(
-            "ephemeral/shared.rs",
+            "ephemeral/join.rs",
             "pub(crate) use crate::testing::names;\n"
         ),
         ["1:crate::testing::names"]

@@ -83,8 +83,15 @@ fn server_files(state_dir: &Path) -> ServerFiles {
     let server = StateDir::new(state_dir).server().expect("server.json");
     ServerFiles {
         supervisor: server.supervisor_pid,
-        postmaster: server.postmaster_pid.expect("a native server's pid"),
-        instance_dir: server.instance_dir.expect("a native server's directory"),
+        postmaster: server
+            .process
+            .postmaster_pid()
+            .expect("a native server's pid"),
+        instance_dir: server
+            .process
+            .instance_dir()
+            .expect("a native server's directory")
+            .to_path_buf(),
     }
 }
 

@@ -37,7 +37,7 @@ fn wait_until(what: &str, done: impl Fn() -> bool) {
 fn container_of(state_dir: &std::path::Path) -> String {
     StateDir::new(state_dir)
         .server()
-        .and_then(|server| server.container_id)
+        .and_then(|server| server.process.container_id().map(str::to_owned))
         .expect("server.json names a container")
 }
 

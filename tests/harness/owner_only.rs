@@ -53,7 +53,7 @@ fn assert_not_shown(secret: &str, server: &Server, state: &ServerState, state_di
         let text = std::fs::read_to_string(state_dir.join(name)).unwrap_or_default();
         texts.push((name, text));
     }
-    if let Some(dir) = &state.instance_dir {
+    if let Some(dir) = state.process.instance_dir() {
         let log = std::fs::read_to_string(dir.join("server.log")).unwrap_or_default();
         texts.push(("the server's log", log));
     }
@@ -90,7 +90,11 @@ fn a_native_server_admits_its_owner_only() {
     let port = state.port;
 
     assert_nobody_refused(&psql_bin, "127.0.0.1", port, "password");
-    let socket = state.socket_dir.clone().expect("a unix socket");
+    let socket = state
+        .process
+        .socket_dir()
+        .expect("a unix socket")
+        .to_path_buf();
     assert_nobody_refused(
         &psql_bin,
         &socket.to_string_lossy(),
@@ -125,7 +129,11 @@ fn a_native_server_admits_its_owner_only() {
         assert!(owner.connected, "the owner through {host}: {}", owner.said);
     }
 
-    let instance = state.instance_dir.clone().expect("an instance directory");
+    let instance = state
+        .process
+        .instance_dir()
+        .expect("an instance directory")
+        .to_path_buf();
     for dir in [&instance, &socket, &relay] {
         assert_eq!(mode(dir), 0o700, "{}", dir.display());
     }

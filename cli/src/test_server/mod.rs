@@ -113,7 +113,7 @@ pub(crate) async fn run(command: TestServerCommand) -> Result<ExitCode, CliError
                  `persistence test-server stop`",
                 found.place.role.name(),
                 state.instance_id,
-                state.backend,
+                state.backend(),
                 state.port
             );
             Ok(ExitCode::SUCCESS)
@@ -169,7 +169,7 @@ async fn stop(found: Found) -> Result<(), CliError> {
         "{} {} ({} on 127.0.0.1:{})",
         place.role.name(),
         server.state.instance_id,
-        server.state.backend,
+        server.state.backend(),
         server.state.port
     );
     let kept = server.kept.as_ref().map_or(0, Vec::len);

@@ -1,7 +1,7 @@
 //! How `test-server status` shows one server.
 
-use persistence::ephemeral::BackendKind;
 use persistence::ephemeral::control::RunningServer;
+use persistence::ephemeral::state_dir::ServerProcess;
 use persistence::ephemeral::state_dir::StateDir;
 
 use super::places::{Place, Role};
@@ -10,16 +10,15 @@ use crate::dev::session;
 /// Prints `server`, found in `place`.
 pub(super) fn server(server: &RunningServer, place: &Place) {
     let state = &server.state;
-    let from = match (state.backend, &state.image, &state.pg_bin) {
-        (BackendKind::Docker, Some(image), _) => format!(", image {image}"),
-        (_, _, Some(bin)) => format!(", binaries in {}", bin.display()),
-        _ => String::new(),
+    let from = match &state.process {
+        ServerProcess::Docker { image, .. } => format!(", image {image}"),
+        ServerProcess::Native { pg_bin, .. } => format!(", binaries in {}", pg_bin.display()),
     };
     say!(
         "{} {} ({}, PostgreSQL {}{from})",
         place.role.name(),
         state.instance_id,
-        state.backend,
+        state.backend(),
         state.version
     );
     match &place.elsewhere {

@@ -38,7 +38,11 @@ fn dev_admits_its_owner_only() {
     let server = StateDir::new(state.path().join("dev"))
         .live_server()
         .expect("dev's server is recorded");
-    let socket = server.socket_dir.clone().expect("a unix socket");
+    let socket = server
+        .process
+        .socket_dir()
+        .expect("a unix socket")
+        .to_path_buf();
 
     assert_nobody_refused(&psql_bin, "127.0.0.1", server.port, "password");
     assert_nobody_refused(

@@ -106,10 +106,10 @@ impl Traces {
             !process_alive(state.supervisor_pid),
             "supervisor still runs"
         );
-        if let Some(pid) = state.postmaster_pid {
+        if let Some(pid) = state.process.postmaster_pid() {
             assert!(!process_alive(pid), "postmaster {pid} still runs");
         }
-        if let Some(dir) = &state.instance_dir {
+        if let Some(dir) = state.process.instance_dir() {
             assert!(!dir.exists(), "{} is left", dir.display());
         }
         assert!(!self.files.exists(), "{} is left", self.files.display());
@@ -117,9 +117,12 @@ impl Traces {
             !state_dir.join("server.json").exists(),
             "server.json is left"
         );
-        if let Some(container) = &state.container_id {
+        if let Some(container) = state.process.container_id() {
             let listed = harness_containers();
-            assert!(!listed.contains(container), "container {container} is left");
+            assert!(
+                !listed.iter().any(|c| c == container),
+                "container {container} is left"
+            );
         }
     }
 }
@@ -161,7 +164,7 @@ fn test_server_keep_keeps_the_server_of_a_kept_database_until_it_is_stopped() {
     assert_eq!(rows, 1, "the failed test's row is there");
 
     let (_, status) = test_server(state, &["status"]);
-    let backend = traces.state.backend.to_string();
+    let backend = traces.state.backend().to_string();
     assert!(
         status.contains(&format!(
             "test server {} ({backend}",

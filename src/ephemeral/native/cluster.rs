@@ -5,7 +5,8 @@ use super::PgBinaries;
 use crate::ephemeral::EphemeralError;
 use crate::ephemeral::platform::{self, RunAs, free_bytes, hand_over};
 use crate::ephemeral::state_dir::{
-    INSTANCE_PREFIX, OWNER_FILE, PRISTINE_BUILDING_PREFIX, StateDir,
+    INSTANCE_DATA_DIR, INSTANCE_LOG, INSTANCE_PREFIX, INSTANCE_SOCKET_DIR, OWNER_FILE,
+    PRISTINE_BUILDING_PREFIX, StateDir,
 };
 
 /// Bumped whenever the tuning below (or initdb's arguments) changes, so cached pristine
@@ -135,15 +136,15 @@ impl Instance {
     }
 
     pub(crate) fn data_dir(&self) -> PathBuf {
-        self.dir.join("data")
+        self.dir.join(INSTANCE_DATA_DIR)
     }
 
     pub(crate) fn socket_dir(&self) -> PathBuf {
-        self.dir.join("sock")
+        self.dir.join(INSTANCE_SOCKET_DIR)
     }
 
     pub(crate) fn log_file(&self) -> PathBuf {
-        self.dir.join("server.log")
+        self.dir.join(INSTANCE_LOG)
     }
 
     /// Fills the data directory from the cached pristine cluster, running initdb first if

@@ -158,7 +158,7 @@ pub(crate) fn reserve(backend: BackendKind) -> u32 {
 /// `max_connections` and `superuser_reserved_connections` of the server: from the budget's
 /// `size` file, or asked of the server and written there for the other processes.
 async fn server_limits(session: &Session) -> Result<(u32, u32), HarnessError> {
-    let path = session.files().budget_dir().join("size");
+    let path = session.files().budget_size();
     let parse = |text: &str| {
         let mut words = text.split_whitespace().map(str::parse::<u32>);
         match (words.next(), words.next()) {
