@@ -9,6 +9,15 @@
 //! BENCH_FILES=tx_5,db_fx_5 cargo bench --bench breakdown
 //! ```
 //!
+//! `BENCH_BINARIES_METADATA=<file>` (nextest only) runs test binaries built earlier, listed in
+//! a `cargo nextest list --list-type binaries-only --message-format json` file whose paths
+//! point at copies of them: the figures of the code before a change, measured beside the
+//! code after it in one quiet window.
+//!
+//! Tests run one at a time (`BENCH_JOBS`, default 1, is the runner's `--test-threads`): a
+//! process's steps then add up to its wall time, and the run's wall time per test is one
+//! process's, start to exit.
+//!
 //! Per file (`BENCH_FILES`, default `tx_5,db_5,db_fx_5`) and timed round, the file's 100 tests
 //! run under the runner (`BENCH_RUNNER`: `nextest`, the default, one process per test; or
 //! `cargo-test`); each test appends a line with its steps' durations. The table gives, per
@@ -50,6 +59,9 @@ enum Runner {
 
 fn run() -> Result<(), String> {
     let rounds = env_number("BENCH_ROUNDS", 3)?.max(1);
+    // One test at a time by default: the steps of a process then add up to its wall time,
+    // which no other test process shares.
+    let jobs = env_number("BENCH_JOBS", 1)?.max(1);
     let warmup = env_number("BENCH_WARMUP", 1)?;
     let runner = match std::env::var("BENCH_RUNNER").as_deref() {
         Err(_) | Ok("" | "nextest") => Runner::Nextest,
@@ -100,6 +112,12 @@ fn run() -> Result<(), String> {
         "json",
     ]))?;
     write(&binaries_metadata, &binaries)?;
+    // Test binaries built earlier (e.g. before a change), listed in a binaries-metadata file
+    // of their own: nextest runs them instead of the ones just built.
+    let binaries_metadata = match std::env::var_os("BENCH_BINARIES_METADATA") {
+        Some(saved) if runner == Runner::Nextest => PathBuf::from(saved),
+        _ => binaries_metadata,
+    };
 
     // Held for the whole run, as in `overhead.rs`: every timed process joins a running server.
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -146,7 +164,8 @@ fn run() -> Result<(), String> {
                     let mut command = Command::new(exe);
                     command
                         .current_dir(&suite_dir)
-                        .env("CARGO_MANIFEST_DIR", &suite_dir);
+                        .env("CARGO_MANIFEST_DIR", &suite_dir)
+                        .arg(format!("--test-threads={jobs}"));
                     command
                 }
                 Runner::Nextest => {
@@ -157,7 +176,8 @@ fn run() -> Result<(), String> {
                         .arg(&binaries_metadata)
                         .arg("--cargo-metadata")
                         .arg(&cargo_metadata)
-                        .args(["-E", &format!("binary_id(={SUITE}::{file})")]);
+                        .args(["-E", &format!("binary_id(={SUITE}::{file})")])
+                        .arg(format!("--test-threads={jobs}"));
                     command
                 }
             };
@@ -176,7 +196,10 @@ fn run() -> Result<(), String> {
             );
             if timed {
                 walls.entry(file).or_default().push(took.as_secs_f64());
-                steps.entry(file).or_default().extend(read_lines(&timings)?);
+                // `nodb`'s tests do not go through the harness: no line.
+                if file != "nodb" {
+                    steps.entry(file).or_default().extend(read_lines(&timings)?);
+                }
             }
         }
     }
@@ -190,7 +213,7 @@ fn run() -> Result<(), String> {
     };
     let header = format!(
         "\n## Where a test's time goes ({runner_name}), ms, median over every test\n\n\
-         Command: `BENCH_RUNNER={runner_name} BENCH_ROUNDS={rounds} BENCH_WARMUP={warmup} \
+         Command: `BENCH_RUNNER={runner_name} BENCH_JOBS={jobs} BENCH_ROUNDS={rounds} BENCH_WARMUP={warmup} \
          BENCH_FILES={} cargo bench --bench breakdown`; {load}\n",
         files.join(",")
     );
