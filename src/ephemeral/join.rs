@@ -11,6 +11,7 @@
 //! Joining a running server costs two `flock`s and reading a small JSON file. The process
 //! that finds none starts a detached supervisor (`supervisor`) with what `choose` decided.
 
+use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
@@ -50,11 +51,37 @@ pub async fn server_with(settings: Settings) -> Result<Server, EphemeralError> {
     if choose::is_external(&settings) {
         return super::external::server(&settings).await;
     }
+    // Joining a running server is a few file operations, done on this thread: a thread of
+    // the blocking pool would cost a test process more than the join itself (its start, two
+    // hand-overs between threads, and its join when the runtime ends). Starting a server
+    // takes seconds, and waiting for a lock may too: those go to the blocking pool.
+    if let Some(server) = joined(&settings)? {
+        return Ok(server);
+    }
     tokio::task::spawn_blocking(move || started(&settings))
         .await
         .map_err(|e| EphemeralError::Start {
             detail: format!("start task failed: {e}"),
         })?
+}
+
+/// Joins the server of this run if one runs and its users lock is free to share at once;
+/// `None` otherwise (nothing is held then), for [`started`] to wait, or start one.
+fn joined(settings: &Settings) -> Result<Option<Server>, EphemeralError> {
+    let dir = &settings.state_dir;
+    std::fs::create_dir_all(dir).map_err(|e| EphemeralError::io("create", dir, e))?;
+    let users = StateDir::new(dir).lock_file(USERS_LOCK)?;
+    match users.try_lock_shared() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => {
+            return Err(EphemeralError::io("lock", dir.join(USERS_LOCK), e));
+        }
+    }
+    match StateDir::new(dir).live_server() {
+        Some(state) => attach(settings, users, state, None).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Joins the server of this run, or starts one (native or docker) if there is none.
@@ -70,6 +97,18 @@ fn started(settings: &Settings) -> Result<Server, EphemeralError> {
         Some(state) => (state, None),
         None => start_or_join(settings)?,
     };
+    attach(settings, users, state, choice)
+}
+
+/// The server `state` describes, used by this process from now on: `users` is its users
+/// lock, held shared; `choice` is why `auto` chose its backend, when this process started it.
+fn attach(
+    settings: &Settings,
+    users: File,
+    state: ServerState,
+    choice: Option<String>,
+) -> Result<Server, EphemeralError> {
+    let dir = &settings.state_dir;
     StateDir::new(dir).record_user(&state.instance_id);
     if let Some(line) = mismatch::line(settings, &state) {
         mismatch::say_once(&line);

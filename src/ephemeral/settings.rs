@@ -60,6 +60,7 @@ pub enum IsolationOverride {
 /// | `PERSISTENCE_TEST_ROLE` | the role (not a superuser) that tests without `#[db_test(role = ...)]` log in as | the server's superuser |
 /// | `PERSISTENCE_TEST_LOCK_WAIT` | seconds a test's statement may wait on a lock before the test fails, naming the lock's holder; `off` never | `5` |
 /// | `PERSISTENCE_TEST_CONNECTIONS` | the connections the tests of this machine may hold on the server at once (their budget) | the server's `max_connections` less a reserve |
+/// | `PERSISTENCE_TEST_TIMINGS` | a file the harness appends one line to per test, with how long each of its steps took (for the `breakdown` benchmark) | unset |
 ///
 /// `Debug` shows `TEST_DATABASE_URL` with its password masked.
 #[derive(Clone)]
@@ -104,6 +105,9 @@ pub struct Settings {
     /// The connection budget of this machine's tests (`PERSISTENCE_TEST_CONNECTIONS`), when
     /// set; else the harness sizes it from the server's `max_connections`.
     pub connections: Option<u32>,
+    /// `PERSISTENCE_TEST_TIMINGS`: the file each test appends the durations of its steps
+    /// to (see `benches/breakdown.rs`); `None`, nothing is recorded.
+    pub timings: Option<PathBuf>,
 }
 
 /// How long a test's statement may wait on a lock unless `PERSISTENCE_TEST_LOCK_WAIT` says
@@ -134,6 +138,7 @@ impl std::fmt::Debug for Settings {
             .field("one_test_per_process", &self.one_test_per_process)
             .field("lock_wait", &self.lock_wait)
             .field("connections", &self.connections)
+            .field("timings", &self.timings)
             .finish_non_exhaustive()
     }
 }
@@ -281,6 +286,7 @@ impl Settings {
                     },
                 )?),
             },
+            timings: non_empty("PERSISTENCE_TEST_TIMINGS").map(PathBuf::from),
             one_test_per_process: lookup("NEXTEST_EXECUTION_MODE")
                 .is_some_and(|mode| mode == "process-per-test"),
             external_url: non_empty("TEST_DATABASE_URL"),
@@ -381,6 +387,7 @@ mod tests {
         assert_eq!(s.backend, BackendKind::Auto);
         assert_eq!(s.idle_grace, IdleGrace::After(DEFAULT_IDLE_GRACE));
         assert!(s.external_url.is_none());
+        assert!(s.timings.is_none());
         assert!(s.state_dir.ends_with("persistence"));
         assert_eq!(s.ram_dir, platform::ram_dir());
     }
@@ -402,8 +409,10 @@ mod tests {
             ("PERSISTENCE_PG_BIN", "/opt/pg/bin"),
             ("TEST_DATABASE_URL", "postgres://u@h/db"),
             ("PERSISTENCE_TEST_ROLE", " app "),
+            ("PERSISTENCE_TEST_TIMINGS", "/tmp/t.jsonl"),
         ])
         .expect("valid");
+        assert_eq!(s.timings, Some(PathBuf::from("/tmp/t.jsonl")));
         assert_eq!(s.role.as_deref(), Some("app"));
         assert_eq!(s.backend, BackendKind::Native);
         assert_eq!(s.idle_grace, IdleGrace::After(Duration::from_millis(500)));

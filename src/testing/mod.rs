@@ -27,6 +27,7 @@ mod seed;
 pub(crate) mod session;
 pub(crate) mod sql;
 mod supervisor_hook;
+pub(crate) mod timings;
 mod token;
 
 pub use error::HarnessError;

@@ -51,6 +51,7 @@ impl Session {
             return Ok(session);
         }
         let server = ephemeral::server().await?;
+        crate::testing::timings::mark("server join");
         let session: &'static Session = Box::leak(Box::new(Session {
             server,
             names: TemplateNames::new(schema, server.version()),
@@ -60,12 +61,14 @@ impl Session {
         }));
         // Two threads may resolve the same schema at once: the first one kept wins, and the
         // other (equal) one is a few bytes leaked once.
-        Ok(*SESSIONS
+        let kept = *SESSIONS
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get_or_insert_with(HashMap::new)
             .entry(key)
-            .or_insert(session))
+            .or_insert(session);
+        crate::testing::timings::mark("session: template names, relay check");
+        Ok(kept)
     }
 
     /// The server's files in the state directory, where the clones' leases live.

@@ -8,5 +8,6 @@
 
 #[ctor::ctor(unsafe)]
 fn persistence_supervisor_hook() {
+    super::timings::process_started();
     crate::ephemeral::supervisor::run_with(Some(super::pool::janitor::run));
 }

@@ -145,11 +145,7 @@ async fn exhaustion_is_a_timeout_that_names_the_limit(db: TestDb) {
     // The health check tells it from a dead server: the server answers, so it only warns.
     // Its timeout also bounds the direct connection that tells the two apart: a new
     // connection (SCRAM in a debug build) took over 300 ms on a loaded 2-core machine.
-    let report = check_with(
-        &pool,
-        &HealthOptions::new().timeout(Duration::from_secs(1)),
-    )
-    .await;
+    let report = check_with(&pool, &HealthOptions::new().timeout(Duration::from_secs(1))).await;
     assert_eq!(report.status, HealthStatus::Warn, "{report:?}");
     assert_eq!(report.category, Some(ErrorCategory::Timeout));
     let output = report.output.as_deref().unwrap_or_default();

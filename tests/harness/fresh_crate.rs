@@ -116,11 +116,12 @@ fn write_probe(dir: &Path) {
     .expect("the migration");
 }
 
-/// Removes what the probe left in the shared target directory.
-struct Artifacts;
+/// Removes what the probe crate of this name left in the shared target directory.
+struct Artifacts(&'static str);
 
 impl Drop for Artifacts {
     fn drop(&mut self) {
+        let probe = self.0;
         let profile = shared_target().join("debug");
         for sub in ["deps", ".fingerprint", "build", "incremental"] {
             let Ok(entries) = std::fs::read_dir(profile.join(sub)) else {
@@ -128,7 +129,7 @@ impl Drop for Artifacts {
             };
             for entry in entries.flatten() {
                 let name = entry.file_name().to_string_lossy().into_owned();
-                if name.starts_with(PROBE) || name.starts_with(&format!("lib{PROBE}")) {
+                if name.starts_with(probe) || name.starts_with(&format!("lib{probe}")) {
                     let path = entry.path();
                     let _ = std::fs::remove_dir_all(&path).or_else(|_| std::fs::remove_file(&path));
                 }
@@ -200,7 +201,7 @@ async fn a_users_crate_builds_and_runs_its_db_test_with_database_url_at_an_empty
     let project = temp_dir("fresh-crate");
     let dir = project.path();
     write_probe(dir);
-    let _artifacts = Artifacts;
+    let _artifacts = Artifacts(PROBE);
     let database = EmptyDatabase::create().await;
 
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
@@ -243,4 +244,159 @@ async fn a_users_crate_builds_and_runs_its_db_test_with_database_url_at_an_empty
         tables, 0,
         "the build or the test wrote to DATABASE_URL's database"
     );
+}
+
+/// The crate of the fixture scenario: the same manifest (so the same features, and the same
+/// compiled dependencies), a library without a checked query, and tests that read a fixture.
+const FIXTURE_PROBE: &str = "fixture_edit_probe";
+
+const FIXTURE_TEST: &str = r#"use persistence::db_test;
+use sqlx::{PgConnection, PgPool};
+
+/// The words the run expects the fixture to hold, as the outer test says.
+fn expected() -> Vec<String> {
+    std::env::var("PROBE_EXPECTED")
+        .expect("PROBE_EXPECTED")
+        .split(',')
+        .map(str::to_owned)
+        .collect()
+}
+
+#[db_test(fixtures("greetings"))]
+async fn a_transaction_sees_the_fixture(conn: &mut PgConnection) -> sqlx::Result<()> {
+    let words: Vec<String> = sqlx::query_scalar("SELECT word FROM greetings ORDER BY id")
+        .fetch_all(conn)
+        .await?;
+    assert_eq!(words, expected());
+    Ok(())
+}
+
+#[db_test(fixtures("greetings"))]
+async fn a_database_sees_the_fixture(pool: PgPool) -> sqlx::Result<()> {
+    let words: Vec<String> = sqlx::query_scalar("SELECT word FROM greetings ORDER BY id")
+        .fetch_all(&pool)
+        .await?;
+    assert_eq!(words, expected());
+    Ok(())
+}
+
+#[db_test]
+async fn without_the_fixture(conn: &mut PgConnection) -> sqlx::Result<()> {
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM greetings")
+        .fetch_one(conn)
+        .await?;
+    assert_eq!(rows, 0);
+    Ok(())
+}
+"#;
+
+/// Runs the fixture probe's tests (`cargo test`, as a user would, twice in a row being two
+/// runs) with `expected` as the words its fixture tests must find; returns whether they
+/// passed and the output.
+fn run_fixture_probe(dir: &Path, expected: &str) -> (bool, String) {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let mut command = Command::new(cargo);
+    without_cargo_test_env(&mut command);
+    let output = command
+        .args(["test", "--test", "fixtures"])
+        .current_dir(dir)
+        .env("CARGO_TARGET_DIR", shared_target())
+        .env("PROBE_EXPECTED", expected)
+        .env_remove("NEXTEST_EXECUTION_MODE")
+        .stdin(Stdio::null())
+        .output()
+        .expect("cargo runs");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.success(), text)
+}
+
+/// A fixture file edited between two runs is picked up (the test binary is rebuilt, and the
+/// template's name changes with the fixture's text), and the first test of the next run sees
+/// the new rows; a broken fixture fails the tests that use it, naming the file and the line,
+/// and only that run: once fixed, the next run passes.
+#[test]
+fn a_fixture_edited_between_two_runs_is_picked_up_and_a_broken_one_names_its_file_and_line() {
+    let project = temp_dir("fixture-edit");
+    let dir = project.path();
+    write_probe(dir);
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).expect("Cargo.toml");
+    std::fs::write(
+        dir.join("Cargo.toml"),
+        manifest.replace(PROBE, FIXTURE_PROBE),
+    )
+    .expect("Cargo.toml");
+    std::fs::write(dir.join("src/lib.rs"), "//! A user's crate.\n").expect("lib.rs");
+    std::fs::remove_file(dir.join("tests/service.rs")).expect("tests/service.rs");
+    std::fs::write(dir.join("tests/fixtures.rs"), FIXTURE_TEST).expect("tests/fixtures.rs");
+    std::fs::write(
+        dir.join("db/migrations/20260101000000_from_sqlx_toml.sql"),
+        "CREATE TABLE greetings (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, word text NOT NULL);\n",
+    )
+    .expect("the migration");
+    std::fs::create_dir_all(dir.join("tests/fixtures")).expect("fixtures dir");
+    let fixture = dir.join("tests/fixtures/greetings.sql");
+    let _artifacts = Artifacts(FIXTURE_PROBE);
+    // Words no other run of this test wrote: an old template of the same text is not what
+    // is checked.
+    let token = format!("{}{}", std::process::id(), now_nanos());
+    let (first, second) = (format!("hello{token}"), format!("bonjour{token}"));
+    let write_fixture = |sql: String| std::fs::write(&fixture, sql).expect("the fixture");
+
+    write_fixture(format!(
+        "INSERT INTO greetings (word) VALUES ('{first}');\n"
+    ));
+    let (passed, text) = run_fixture_probe(dir, &first);
+    assert!(passed, "the first run failed:\n{text}");
+    assert!(text.contains("test result: ok. 3 passed"), "{text}");
+
+    write_fixture(format!(
+        "INSERT INTO greetings (word) VALUES ('{first}');\nINSERT INTO greetings (word) VALUES ('{second}');\n"
+    ));
+    let (passed, text) = run_fixture_probe(dir, &format!("{first},{second}"));
+    assert!(
+        passed,
+        "the run after the edit did not see the new rows:\n{text}"
+    );
+    assert!(
+        text.contains(&format!("Compiling {FIXTURE_PROBE}")),
+        "{text}"
+    );
+
+    write_fixture(format!(
+        "-- greetings\nINSERT INTO greetings (word) VALUES ('{first}');\nINSERT INTO greetings (wrod) VALUES ('{second}');\n"
+    ));
+    let (passed, text) = run_fixture_probe(dir, &first);
+    assert!(!passed, "a broken fixture passed:\n{text}");
+    let reports: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("greetings.sql failed at line 3"))
+        .collect();
+    assert_eq!(
+        reports.len(),
+        2,
+        "each test of the fixture names its file and line, once:\n{text}"
+    );
+    assert!(
+        reports.iter().all(|line| line.contains("column \"wrod\"")),
+        "{text}"
+    );
+    assert!(text.contains("test without_the_fixture ... ok"), "{text}");
+    assert!(text.contains("2 failed"), "{text}");
+
+    write_fixture(format!(
+        "INSERT INTO greetings (word) VALUES ('{second}');\n"
+    ));
+    let (passed, text) = run_fixture_probe(dir, &second);
+    assert!(passed, "the run after the fix failed:\n{text}");
+}
+
+fn now_nanos() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_nanos()
 }

@@ -14,6 +14,7 @@ use crate::testing::error::HarnessError;
 use crate::testing::home::{Home, home};
 use crate::testing::schema::names::DB_CLONE_PREFIX;
 use crate::testing::session::{Session, application_name, pool_options, set_application_name};
+use crate::testing::timings::mark;
 
 /// Connections a database-mode test's pool may open (lazily): `#[sqlx::test]`'s limit. A
 /// test whose code holds several connections (listeners, workers) then waits for one as it
@@ -220,8 +221,10 @@ async fn hand_out(
     mut lease: Lease,
     watermark: u64,
 ) -> Result<DbClone, HarnessError> {
+    mark("clone lease");
     super::reset::know_profile(session, &name).await?;
     lease.record(CloneState::InUse { watermark });
+    mark("reset profile");
     Ok(DbClone {
         pool: TestPool::new(session, &name, test),
         name,

@@ -11,6 +11,7 @@ use crate::testing::error::HarnessError;
 use crate::testing::home::{Home, home};
 use crate::testing::schema::names::TX_CLONE_PREFIX;
 use crate::testing::session::{Session, application_name, pool_options};
+use crate::testing::timings::mark;
 
 /// The advisory lock, taken in a transaction-mode clone by the connection that leases it: on
 /// an external server, other machines (with lease files of their own) see it.
@@ -43,6 +44,7 @@ pub(crate) async fn take(session: &Session, test: &str) -> Result<TxClone, Harne
     let mut leasing = Leasing::new(session, TX_CLONE_PREFIX);
     loop {
         let (name, lease) = leasing.next()?;
+        mark("clone lease");
         let mut conn = match pooled(session, &name, test).await {
             Ok(conn) => conn,
             Err(err) if missing(&err) => {

@@ -35,6 +35,7 @@ use self::watchdog::LockWait;
 use crate::ephemeral::{IsolationOverride, Settings};
 use crate::testing::error::HarnessError;
 use crate::testing::schema::stale;
+use crate::testing::timings::{self, mark};
 
 /// The future a transaction-mode body returns: it borrows the connection.
 pub type BodyFuture<'c, R> = Pin<Box<dyn Future<Output = R> + 'c>>;
@@ -48,13 +49,16 @@ where
     R: TestOutcome,
     F: for<'c> FnOnce(&'c mut PgConnection) -> BodyFuture<'c, R>,
 {
+    mark("entry");
     if Settings::get().is_ok_and(|s| s.isolation == IsolationOverride::Database) {
         return database(spec, move |mut conn: PoolConnection<Postgres>| async move {
             body(&mut conn).await
         });
     }
     fail_if_stale(spec);
+    mark("settings, stale-build check");
     let runtime = TestRuntime::new(spec.runtime);
+    mark("runtime start");
     let mut test = runtime
         .harness(TestTransaction::open(spec))
         .unwrap_or_else(|e| harness_failure(spec.name, e));
@@ -63,7 +67,10 @@ where
         let body = scope::in_transaction_mode(spec.name, body(&mut test));
         let body = AssertUnwindSafe(body).catch_unwind();
         let outcome = match watchdog::guard(session, spec.name, &database, body).await {
-            Ok(outcome) => outcome,
+            Ok(outcome) => {
+                mark("test body");
+                outcome
+            }
             Err(wait) => {
                 // A statement of the test may still wait: end its session, no ROLLBACK.
                 test.discard();
@@ -76,12 +83,16 @@ where
         } else {
             None
         };
+        mark("deferred-constraint check");
         // No task of the test can hold the connection (the body only borrowed it), so the
         // rollback can run before the test's runtime ends, on which the connection may live.
         test.finish().await;
+        mark("rollback, give back");
         (outcome, deferred)
     });
     drop(runtime);
+    mark("runtime end");
+    timings::finish(spec.name, "transaction");
     match outcome {
         (Ok(result), None) => {
             if result.is_failure() {
@@ -111,8 +122,11 @@ where
     F: FnOnce(A) -> Fut,
     Fut: Future<Output = R>,
 {
+    mark("entry");
     fail_if_stale(spec);
+    mark("settings, stale-build check");
     let runtime = TestRuntime::new(spec.runtime);
+    mark("runtime start");
     let db = runtime
         .harness(TestDb::open(spec))
         .unwrap_or_else(|e| harness_failure(spec.name, e));
@@ -126,13 +140,18 @@ where
         let outcome = watchdog::guard(db.session(), spec.name, db.name(), body)
             .await
             .unwrap_or_else(|wait| Err(lock_wait(wait)));
+        mark("test body (with its first connect)");
         db.after_body().await;
+        mark("connections back, closed");
         outcome
     });
     // The test's tasks end here, before its database is reset for the next test.
     let after = runtime.end();
+    mark("runtime end");
     let failed = !matches!(&outcome, Ok(r) if !r.is_failure());
     let finished = after.harness(db.finish(failed));
+    mark("give back");
+    timings::finish(spec.name, "database");
     match outcome {
         Ok(result) => {
             if let Err(err) = finished {

@@ -13,6 +13,7 @@ use crate::testing::pool::budget::{self, Share};
 use crate::testing::pool::transaction::{self as clones, TxClone};
 use crate::testing::session::{Session, application_name, set_application_name};
 use crate::testing::sql::is_in_failed_transaction;
+use crate::testing::timings::mark;
 
 /// A connection inside a transaction on a migrated clone that no other running test holds,
 /// for a test to use, rolled back when dropped (or by [`TestTransaction::rollback`]).
@@ -42,7 +43,9 @@ impl TestTransaction {
         let session = Session::of(spec.schema()).await?;
         // Before the clone: a test that waits for room holds nothing another one needs.
         let share = budget::take(session, spec.name, 1).await?;
+        mark("budget share");
         let mut clone = clones::take(session, spec.name).await?;
+        mark("connect (relayed session)");
         // A session kept from an earlier test takes this one's name in the same round trip
         // as its BEGIN.
         let name = application_name(spec.name);
@@ -60,6 +63,7 @@ impl TestTransaction {
         Manager::begin(&mut test, begin)
             .await
             .map_err(HarnessError::sql("BEGIN"))?;
+        mark("BEGIN");
         Ok(test)
     }
 

@@ -75,13 +75,10 @@ impl TemplateNames {
             hash.update(b"role\0");
             hash.update(role.as_bytes());
         }
-        let parent = (!schema.fixtures.is_empty()).then(|| {
-            let migrations_only = Schema {
-                fixtures: &[],
-                ..schema
-            };
-            Box::new(Self::new(migrations_only, server_version))
-        });
+        // The migrations' template is this hash so far: its state is finished on its own,
+        // rather than the migrations hashed again for it (a cost of every test process).
+        let parent =
+            (!schema.fixtures.is_empty()).then(|| Box::new(Self::from_hash(hash.clone(), None)));
         for fixture in schema.fixtures {
             // Length-prefixed, so that no two lists hash alike.
             for part in [fixture.path, fixture.sql] {
@@ -89,6 +86,11 @@ impl TemplateNames {
                 hash.update(part.as_bytes());
             }
         }
+        Self::from_hash(hash, parent)
+    }
+
+    /// The names of the template whose contents `hash` has hashed.
+    fn from_hash(hash: Sha256, parent: Option<Box<TemplateNames>>) -> Self {
         let digest = hash.finalize();
         let key: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
         Self {
