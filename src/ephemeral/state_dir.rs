@@ -367,7 +367,12 @@ impl ServerFiles {
 /// containers and record, a template, a kept database).
 pub(crate) fn digest_tag(data: &[u8], bytes: usize) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(data)
+    hex_tag(&Sha256::digest(data), bytes)
+}
+
+/// The first `bytes` bytes of a finished `digest`, in hex (see [`digest_tag`]).
+pub(crate) fn hex_tag(digest: &[u8], bytes: usize) -> String {
+    digest
         .iter()
         .take(bytes)
         .map(|b| format!("{b:02x}"))

@@ -11,7 +11,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use sha2::{Digest, Sha256};
+use crate::ephemeral::state_dir::digest_tag;
 
 use crate::ephemeral::{BackendKind, KeepPolicy, Settings};
 use crate::testing::error::HarnessError;
@@ -49,11 +49,7 @@ fn kept_name(key: &str, test: &str) -> String {
 
 /// 8 hex digits of the test's name.
 fn test_tag(test: &str) -> String {
-    Sha256::digest(test.as_bytes())
-        .iter()
-        .take(4)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    digest_tag(test.as_bytes(), 4)
 }
 
 /// Renames `database` (its test's connections are closed) to a kept name, records it, and

@@ -14,6 +14,8 @@ use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
+
+use crate::ephemeral::state_dir::hex_tag;
 use sqlx::postgres::PgConnection;
 use sqlx::{Connection, Row};
 
@@ -92,7 +94,7 @@ impl TemplateNames {
     /// The names of the template whose contents `hash` has hashed.
     fn from_hash(hash: Sha256, parent: Option<Box<TemplateNames>>) -> Self {
         let digest = hash.finalize();
-        let key: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        let key = hex_tag(&digest, 8);
         Self {
             template: template_name(&key),
             key,
