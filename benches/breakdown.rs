@@ -37,7 +37,10 @@ use std::process::{Command, ExitCode};
 
 use serde_json::Value;
 
-use common::{SUITE, build_suite, env_number, load_average, median, output_of, round_label};
+use common::{
+    SUITE, build_suite, env_number, load_average, median, output_of, round_label,
+    workspace_metadata,
+};
 
 fn main() -> ExitCode {
     // This executable may be re-run as the server's supervisor.
@@ -82,18 +85,7 @@ fn run() -> Result<(), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
 
     eprintln!("breakdown: building {SUITE} (dev profile)");
-    let metadata_json = output_of(Command::new(&cargo).current_dir(&workspace).args([
-        "metadata",
-        "--format-version=1",
-        "--all-features",
-        "--no-deps",
-    ]))?;
-    let metadata: Value = serde_json::from_str(&metadata_json)
-        .map_err(|e| format!("cargo metadata printed no JSON: {e}"))?;
-    let target_dir = metadata["target_directory"]
-        .as_str()
-        .map(PathBuf::from)
-        .ok_or("cargo metadata has no target_directory")?;
+    let (metadata_json, target_dir) = workspace_metadata(&cargo, &workspace)?;
     let out_dir = target_dir.join("persistence-bench").join("breakdown");
     std::fs::create_dir_all(&out_dir)
         .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;

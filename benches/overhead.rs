@@ -62,11 +62,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
 use common::{
     SUITE, build_suite, cpu_model, env_number, list_tests, load_average, median, output_of,
-    round_label,
+    round_label, workspace_metadata,
 };
 
 /// The baseline file: the same number of tests, without a database.
@@ -189,18 +187,7 @@ fn run() -> Result<(), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
 
     eprintln!("overhead: building {SUITE} (dev profile) for cargo test and nextest");
-    let metadata_json = output_of(Command::new(&cargo).current_dir(&workspace).args([
-        "metadata",
-        "--format-version=1",
-        "--all-features",
-        "--no-deps",
-    ]))?;
-    let metadata: Value = serde_json::from_str(&metadata_json)
-        .map_err(|e| format!("cargo metadata printed no JSON: {e}"))?;
-    let target_dir = metadata["target_directory"]
-        .as_str()
-        .map(PathBuf::from)
-        .ok_or("cargo metadata has no target_directory")?;
+    let (metadata_json, target_dir) = workspace_metadata(&cargo, &workspace)?;
     let out_dir = target_dir.join("persistence-bench");
     std::fs::create_dir_all(out_dir.join("logs"))
         .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;

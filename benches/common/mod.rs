@@ -89,6 +89,27 @@ pub fn env_number(name: &str, default: usize) -> Result<usize, String> {
 }
 
 /// Runs `command` to completion, its stderr shown, and returns its stdout.
+/// `cargo metadata` of the workspace (its JSON, which nextest's reuse-build takes) and the
+/// target directory it names.
+pub fn workspace_metadata(
+    cargo: &std::ffi::OsStr,
+    workspace: &Path,
+) -> Result<(String, std::path::PathBuf), String> {
+    let json = output_of(Command::new(cargo).current_dir(workspace).args([
+        "metadata",
+        "--format-version=1",
+        "--all-features",
+        "--no-deps",
+    ]))?;
+    let metadata: serde_json::Value =
+        serde_json::from_str(&json).map_err(|e| format!("cargo metadata printed no JSON: {e}"))?;
+    let target_dir = metadata["target_directory"]
+        .as_str()
+        .map(std::path::PathBuf::from)
+        .ok_or("cargo metadata has no target_directory")?;
+    Ok((json, target_dir))
+}
+
 pub fn output_of(command: &mut Command) -> Result<String, String> {
     let output = command
         .stdin(Stdio::null())

@@ -69,12 +69,7 @@ mod tests {
     use super::*;
 
     fn settings(vars: &[(&str, &str)]) -> Settings {
-        Settings::from_lookup(|name| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| (*v).to_owned())
-        })
-        .expect("valid settings")
+        Settings::from_pairs(vars).expect("valid settings")
     }
 
     #[test]

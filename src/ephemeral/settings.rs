@@ -368,17 +368,24 @@ fn target_dir_of(exe: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// Settings read from `vars` alone, for the unit tests of the modules that take settings.
+#[cfg(test)]
+impl Settings {
+    pub(crate) fn from_pairs(vars: &[(&str, &str)]) -> Result<Self, EphemeralError> {
+        Self::from_lookup(|name| {
+            vars.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| (*value).to_owned())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
 
     fn settings(vars: &[(&str, &str)]) -> Result<Settings, EphemeralError> {
-        let vars: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Settings::from_lookup(|name| vars.get(name).cloned())
+        Settings::from_pairs(vars)
     }
 
     #[test]
