@@ -5,8 +5,12 @@
 //!
 //! The classic case is a test that blocks itself: its transaction holds a row lock while
 //! the code under test updates that row through the pool, and the test hangs with no word
-//! on why. Every connection of a test carries the test's name as its `application_name`,
-//! and its database is its own, so the server can say whose sessions wait for whom.
+//! on why. A test's database is its own while it runs, so the server can say whose
+//! sessions wait for whom: the test's are those in its database. The test's name, which
+//! every connection of the test carries as its `application_name`, is not enough: another
+//! process may run a test of the same name at the same time (the same suite run twice, or
+//! two crates with a `tests::it_works` each), and its waits are not this test's to report
+//! or to cancel.
 //!
 //! It costs nothing while nothing waits: a timer that fires only for a body still running
 //! after the threshold; from then on, a session of the watchdog's own asks
@@ -21,7 +25,7 @@ use futures_util::future::{Either, select};
 use sqlx::{Connection, PgConnection};
 
 use crate::ephemeral::Settings;
-use crate::testing::session::{Session, application_name};
+use crate::testing::session::Session;
 
 /// How often the watchdog looks again once the threshold has passed.
 const POLL: Duration = Duration::from_secs(1);
@@ -133,31 +137,32 @@ type Row = (
     bool,
 );
 
-/// The test's sessions (its `application_name`, or its own database) whose statement has
-/// waited on a lock for at least `$3` seconds, with each session that blocks it. When the
-/// wait began is `pg_locks.waitstart` (PostgreSQL 14 and later), else the statement's start.
+/// The sessions in the test's database (`$1`) whose statement waits on a lock, how long
+/// each has waited, and each session that blocks it (whether that one is in the test's
+/// database too: `datname` is NULL for a background process). When the wait began is
+/// `pg_locks.waitstart` (PostgreSQL 14 and later), else the statement's start.
 const WAITS: &str = "\
 SELECT w.pid, w.query, \
        extract(epoch FROM clock_timestamp() - coalesce(\
            (SELECT min(l.waitstart) FROM pg_locks l WHERE l.pid = w.pid AND NOT l.granted), \
            w.query_start))::float8, \
        h.pid, h.application_name, h.state, h.query, h.datname::text, \
-       (h.application_name = $1 OR h.datname = $2) \
+       h.datname IS NOT DISTINCT FROM $1 \
 FROM pg_stat_activity w \
 CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS b(pid) \
 JOIN pg_stat_activity h ON h.pid = b.pid \
-WHERE (w.application_name = $1 OR w.datname = $2) AND w.wait_event_type = 'Lock' \
+WHERE w.datname = $1 AND w.wait_event_type = 'Lock' \
 ORDER BY w.pid, h.pid";
 
 /// The same, on servers before PostgreSQL 14, which have no `pg_locks.waitstart`.
 const WAITS_BEFORE_14: &str = "\
 SELECT w.pid, w.query, extract(epoch FROM clock_timestamp() - w.query_start)::float8, \
        h.pid, h.application_name, h.state, h.query, h.datname::text, \
-       (h.application_name = $1 OR h.datname = $2) \
+       h.datname IS NOT DISTINCT FROM $1 \
 FROM pg_stat_activity w \
 CROSS JOIN LATERAL unnest(pg_blocking_pids(w.pid)) AS b(pid) \
 JOIN pg_stat_activity h ON h.pid = b.pid \
-WHERE (w.application_name = $1 OR w.datname = $2) AND w.wait_event_type = 'Lock' \
+WHERE w.datname = $1 AND w.wait_event_type = 'Lock' \
 ORDER BY w.pid, h.pid";
 
 /// A statement of the test that has waited on a lock for `limit`, as a report.
@@ -167,12 +172,7 @@ async fn waits(
     database: &str,
     limit: Duration,
 ) -> Result<Option<LockWait>, sqlx::Error> {
-    let name = application_name(test);
-    let fetch = |sql: &'static str| {
-        sqlx::query_as::<_, Row>(sql)
-            .bind(name.clone())
-            .bind(database.to_owned())
-    };
+    let fetch = |sql: &'static str| sqlx::query_as::<_, Row>(sql).bind(database.to_owned());
     let rows = match fetch(WAITS).fetch_all(&mut *conn).await {
         Err(sqlx::Error::Database(err)) if err.code().as_deref() == Some("42703") => {
             fetch(WAITS_BEFORE_14).fetch_all(&mut *conn).await?
