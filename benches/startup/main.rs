@@ -145,6 +145,13 @@ fn run(started: &mut Started) -> Result<String, String> {
     std::fs::create_dir_all(&scratch)
         .map_err(|e| format!("cannot create {}: {e}", scratch.display()))?;
     started.scratch = Some(scratch.clone());
+    // The server this process starts for the joins (run as root) finds its pristine cluster
+    // in the temporary directory of the state directory the warm-up builds it in
+    // (`scenarios::measure`'s `pristine-source`, whose test runs with that TMPDIR).
+    let tmp = scratch.join("pristine-source").join("tmp");
+    std::fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+    // SAFETY: no other thread runs yet: the runtimes and the test processes come later.
+    unsafe { std::env::set_var("TMPDIR", &tmp) };
     let setup = Setup {
         suite_dir: workspace.join("benches/suite"),
         logs,

@@ -298,9 +298,16 @@ fn run_test(
     let log_path = setup
         .logs
         .join(format!("startup-{}-{what}-{file}.log", backend.name()));
+    // Run as root, a native server keeps its pristine cluster in PostgreSQL's own directory
+    // in the system's temporary one, not in the state directory: each state directory gets
+    // a temporary directory of its own, so that a first-ever start finds no cluster there
+    // and a cached one finds the copy (`copy_pristine`).
+    let tmp = dir.join("tmp");
+    std::fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
     let mut command = Command::new(exe);
     command
         .args(["--exact", &setup.test])
+        .env("TMPDIR", &tmp)
         .current_dir(&setup.suite_dir)
         .env("CARGO_MANIFEST_DIR", &setup.suite_dir)
         .env_remove("TEST_DATABASE_URL")

@@ -131,7 +131,11 @@ pub fn copy_pristine(source: &Path, dir: &Path) -> Result<(), String> {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with("pristine-") && !name.starts_with("pristine-building-") {
+        let cluster = name.starts_with("pristine-") && !name.starts_with("pristine-building-");
+        // Run as root, the cluster is in PostgreSQL's own directory in the state directory's
+        // temporary one (`run_test`'s TMPDIR).
+        let as_root = name == "tmp" && has_pristine(&entry.path());
+        if cluster || as_root {
             output_of(Command::new("cp").arg("-a").arg(entry.path()).arg(dir))?;
             copied += 1;
         }
@@ -140,6 +144,26 @@ pub fn copy_pristine(source: &Path, dir: &Path) -> Result<(), String> {
         return Err(format!("no pristine cluster in {}", source.display()));
     }
     Ok(())
+}
+
+/// Whether a directory of `dir` (PostgreSQL's own directory in a temporary one) holds a
+/// pristine cluster.
+fn has_pristine(dir: &Path) -> bool {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|home| {
+            std::fs::read_dir(home.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| {
+                    let name = e.file_name();
+                    let name = name.to_string_lossy();
+                    name.starts_with("pristine-") && !name.starts_with("pristine-building-")
+                })
+        })
 }
 
 pub fn remove_state_dir(dir: &Path) -> Result<(), String> {
