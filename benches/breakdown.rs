@@ -38,8 +38,8 @@ use std::process::{Command, ExitCode};
 use serde_json::Value;
 
 use common::{
-    SUITE, build_suite, env_number, load_average, median, output_of, round_label,
-    workspace_metadata,
+    SUITE, SuiteBuild, build_suite_for_runners, env_number, load_average, median, round_label,
+    write_file,
 };
 
 fn main() -> ExitCode {
@@ -85,25 +85,12 @@ fn run() -> Result<(), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
 
     eprintln!("breakdown: building {SUITE} (dev profile)");
-    let (metadata_json, target_dir) = workspace_metadata(&cargo, &workspace)?;
-    let out_dir = target_dir.join("persistence-bench").join("breakdown");
-    std::fs::create_dir_all(&out_dir)
-        .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
-    let cargo_metadata = out_dir.join("cargo-metadata.json");
-    write(&cargo_metadata, &metadata_json)?;
-    let executables = build_suite(&cargo, &workspace, &[])?;
-    let binaries_metadata = out_dir.join("binaries-metadata.json");
-    let binaries = output_of(Command::new(&cargo).current_dir(&workspace).args([
-        "nextest",
-        "list",
-        "-p",
-        SUITE,
-        "--list-type",
-        "binaries-only",
-        "--message-format",
-        "json",
-    ]))?;
-    write(&binaries_metadata, &binaries)?;
+    let SuiteBuild {
+        out_dir,
+        executables,
+        cargo_metadata,
+        binaries_metadata,
+    } = build_suite_for_runners(&cargo, &workspace, "persistence-bench/breakdown")?;
     // Test binaries built earlier (e.g. before a change), listed in a binaries-metadata file
     // of their own: nextest runs them instead of the ones just built.
     let binaries_metadata = match std::env::var_os("BENCH_BINARIES_METADATA") {
@@ -212,7 +199,7 @@ fn run() -> Result<(), String> {
     let report = report(&header, &files, &steps, &walls, &counts);
     print!("{report}");
     let path = out_dir.join("report.md");
-    write(&path, &report)?;
+    write_file(&path, &report)?;
     eprintln!("breakdown: report also written to {}", path.display());
     Ok(())
 }
@@ -320,8 +307,4 @@ fn report(
         per_test_wall("nodb")
     );
     out
-}
-
-fn write(path: &Path, contents: &str) -> Result<(), String> {
-    std::fs::write(path, contents).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

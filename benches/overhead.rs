@@ -58,13 +58,13 @@ mod common;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use common::{
-    SUITE, build_suite, cpu_model, env_number, list_tests, load_average, median, output_of,
-    round_label, workspace_metadata,
+    SUITE, SuiteBuild, build_suite_for_runners, cpu_model, env_number, list_tests, load_average,
+    median, round_label, write_file,
 };
 
 /// The baseline file: the same number of tests, without a database.
@@ -187,26 +187,14 @@ fn run() -> Result<(), String> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
 
     eprintln!("overhead: building {SUITE} (dev profile) for cargo test and nextest");
-    let (metadata_json, target_dir) = workspace_metadata(&cargo, &workspace)?;
-    let out_dir = target_dir.join("persistence-bench");
+    let SuiteBuild {
+        out_dir,
+        executables,
+        cargo_metadata,
+        binaries_metadata,
+    } = build_suite_for_runners(&cargo, &workspace, "persistence-bench")?;
     std::fs::create_dir_all(out_dir.join("logs"))
         .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
-    let cargo_metadata = out_dir.join("cargo-metadata.json");
-    write(&cargo_metadata, &metadata_json)?;
-
-    let executables = build_suite(&cargo, &workspace, &[])?;
-    let binaries_metadata = out_dir.join("binaries-metadata.json");
-    let binaries = output_of(Command::new(&cargo).current_dir(&workspace).args([
-        "nextest",
-        "list",
-        "-p",
-        SUITE,
-        "--list-type",
-        "binaries-only",
-        "--message-format",
-        "json",
-    ]))?;
-    write(&binaries_metadata, &binaries)?;
 
     let baseline = executables
         .get(BASELINE)
@@ -290,7 +278,7 @@ fn run() -> Result<(), String> {
     let report = report(&times, &tests, rounds, warmup, server, elapsed, &load);
     print!("{report}");
     let report_path = setup.out_dir.join("report.md");
-    write(&report_path, &report)?;
+    write_file(&report_path, &report)?;
     eprintln!("overhead: report also written to {}", report_path.display());
     Ok(())
 }
@@ -418,8 +406,4 @@ fn report(
         );
     }
     out
-}
-
-fn write(path: &Path, contents: &str) -> Result<(), String> {
-    std::fs::write(path, contents).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }

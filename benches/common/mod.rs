@@ -1,5 +1,5 @@
-//! What the benchmark drivers (`overhead.rs`, `startup.rs`) share: building the generated
-//! suite, statistics and a description of the machine for their reports.
+//! What the benchmark drivers (`overhead.rs`, `breakdown.rs`, `startup/`) share: building the
+//! generated suite, statistics and a description of the machine for their reports.
 
 #![allow(dead_code)]
 
@@ -88,28 +88,70 @@ pub fn env_number(name: &str, default: usize) -> Result<usize, String> {
     }
 }
 
-/// Runs `command` to completion, its stderr shown, and returns its stdout.
-/// `cargo metadata` of the workspace (its JSON, which nextest's reuse-build takes) and the
-/// target directory it names.
-pub fn workspace_metadata(
-    cargo: &std::ffi::OsStr,
+/// The suite built for both runners: its test executables, and the two files with which
+/// `cargo nextest run` runs them without building again (`--cargo-metadata`,
+/// `--binaries-metadata`).
+pub struct SuiteBuild {
+    /// Where the bench writes its files: `out` (see [`build_suite_for_runners`]) under the
+    /// workspace's target directory.
+    pub out_dir: PathBuf,
+    /// Test executables of the suite, by file name.
+    pub executables: HashMap<String, PathBuf>,
+    pub cargo_metadata: PathBuf,
+    pub binaries_metadata: PathBuf,
+}
+
+/// Builds the suite as `cargo test` does and writes, into `<target>/<out>`, the metadata
+/// nextest needs to run the same executables.
+pub fn build_suite_for_runners(
+    cargo: &OsString,
     workspace: &Path,
-) -> Result<(String, std::path::PathBuf), String> {
-    let json = output_of(Command::new(cargo).current_dir(workspace).args([
+    out: &str,
+) -> Result<SuiteBuild, String> {
+    let metadata_json = output_of(Command::new(cargo).current_dir(workspace).args([
         "metadata",
         "--format-version=1",
         "--all-features",
         "--no-deps",
     ]))?;
-    let metadata: serde_json::Value =
-        serde_json::from_str(&json).map_err(|e| format!("cargo metadata printed no JSON: {e}"))?;
+    let metadata: Value = serde_json::from_str(&metadata_json)
+        .map_err(|e| format!("cargo metadata printed no JSON: {e}"))?;
     let target_dir = metadata["target_directory"]
         .as_str()
-        .map(std::path::PathBuf::from)
+        .map(PathBuf::from)
         .ok_or("cargo metadata has no target_directory")?;
-    Ok((json, target_dir))
+    let out_dir = target_dir.join(out);
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| format!("cannot create {}: {e}", out_dir.display()))?;
+    let cargo_metadata = out_dir.join("cargo-metadata.json");
+    write_file(&cargo_metadata, &metadata_json)?;
+    let executables = build_suite(cargo, workspace, &[])?;
+    let binaries_metadata = out_dir.join("binaries-metadata.json");
+    let binaries = output_of(Command::new(cargo).current_dir(workspace).args([
+        "nextest",
+        "list",
+        "-p",
+        SUITE,
+        "--list-type",
+        "binaries-only",
+        "--message-format",
+        "json",
+    ]))?;
+    write_file(&binaries_metadata, &binaries)?;
+    Ok(SuiteBuild {
+        out_dir,
+        executables,
+        cargo_metadata,
+        binaries_metadata,
+    })
 }
 
+/// Writes `contents` to `path`, an error naming the path.
+pub fn write_file(path: &Path, contents: &str) -> Result<(), String> {
+    std::fs::write(path, contents).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// Runs `command` to completion, its stderr shown, and returns its stdout.
 pub fn output_of(command: &mut Command) -> Result<String, String> {
     let output = command
         .stdin(Stdio::null())
