@@ -15,18 +15,19 @@ use crate::common::scenario::{self, child, scenario_is, test_path};
 /// The threshold the scenarios run with (`PERSISTENCE_TEST_LOCK_WAIT`).
 const LIMIT_SECS: &str = "2";
 
+/// The row both sides of a lock wait update.
+const INSERT_ONE: &str = "INSERT INTO users (id, email, display_name) OVERRIDING SYSTEM VALUE \
+                          VALUES (1, 'one@example.com', 'One')";
+
 #[db_test(migrator = "crate::SCHEMA")]
 async fn blocks_itself(pool: PgPool) {
     if !scenario_is("lock-wait") {
         return;
     }
-    sqlx::query(
-        "INSERT INTO users (id, email, display_name) OVERRIDING SYSTEM VALUE \
-         VALUES (1, 'one@example.com', 'One')",
-    )
-    .execute(&pool)
-    .await
-    .expect("insert");
+    sqlx::query(INSERT_ONE)
+        .execute(&pool)
+        .await
+        .expect("insert");
     let mut tx = pool.begin().await.expect("begin");
     sqlx::query("UPDATE users SET display_name = 'held by tx' WHERE id = 1")
         .execute(&mut *tx)
@@ -116,78 +117,62 @@ fn a_slow_statement_is_not_a_lock_wait() {
 /// process's waiting statement is not cancelled. (Seen in CI: the two tests above, running
 /// at once, each cancelled the other's statement, which then failed with a bare
 /// "canceling statement due to user request".)
-#[test]
-fn a_wait_of_another_process_with_the_same_test_name_is_left_alone() {
+#[tokio::test]
+async fn a_wait_of_another_process_with_the_same_test_name_is_left_alone() {
     if scenario::scenario_is("lock-wait") {
         return;
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    runtime.block_on(async {
-        let db = TestDb::create(&TestSpec::new("lock_wait::elsewhere").migrator(&crate::SCHEMA))
-            .await
-            .expect("database");
-        let same_name = concat!(module_path!(), "::blocks_itself");
-        let options = db.connect_options().application_name(same_name);
-        let mut holder = PgConnection::connect_with(&options).await.expect("connect");
-        sqlx::query(
-            "INSERT INTO users (id, email, display_name) OVERRIDING SYSTEM VALUE \
-             VALUES (1, 'one@example.com', 'One')",
-        )
+    let db = TestDb::create(&TestSpec::new("lock_wait::elsewhere").migrator(&crate::SCHEMA))
+        .await
+        .expect("database");
+    let same_name = concat!(module_path!(), "::blocks_itself");
+    let options = db.connect_options().application_name(same_name);
+    let mut holder = PgConnection::connect_with(&options).await.expect("connect");
+    sqlx::query(INSERT_ONE)
         .execute(&mut holder)
         .await
         .expect("insert");
-        sqlx::query("BEGIN")
-            .execute(&mut holder)
-            .await
-            .expect("begin");
-        sqlx::query("UPDATE users SET display_name = 'held elsewhere' WHERE id = 1")
-            .execute(&mut holder)
-            .await
-            .expect("the other process's transaction takes the row lock");
-        let mut waiter = PgConnection::connect_with(&options).await.expect("connect");
-        let waiting = tokio::spawn(async move {
-            let result =
-                sqlx::query("UPDATE users SET display_name = 'waits elsewhere' WHERE id = 1")
-                    .execute(&mut waiter)
-                    .await;
-            (result.map(|done| done.rows_affected()), waiter)
-        });
-
-        let (passed, _, text) = tokio::task::spawn_blocking(|| run_child("blocks_itself", false))
-            .await
-            .expect("child");
-        assert!(!passed, "the test that blocks itself passed:\n{text}");
-        for expected in [
-            "UPDATE users SET display_name = 'through the pool' WHERE id = 1",
-            "the test waits for itself",
-        ] {
-            assert!(text.contains(expected), "no `{expected}` in:\n{text}");
-        }
-        assert!(
-            !text.contains("elsewhere"),
-            "the report names the other process's statements:\n{text}"
-        );
-
-        // The other process's statement still waits, and goes through once its lock is free.
-        assert!(
-            !waiting.is_finished(),
-            "the other process's statement ended early"
-        );
-        sqlx::query("COMMIT")
-            .execute(&mut holder)
-            .await
-            .expect("commit");
-        let (updated, waiter) = waiting.await.expect("waiting task");
-        assert_eq!(
-            updated.expect("the other process's statement was cancelled"),
-            1,
-            "its update went through"
-        );
-        let _ = waiter.close().await;
-        let _ = holder.close().await;
-        db.close().await.expect("dropped");
+    let mut held = holder.begin().await.expect("begin");
+    sqlx::query("UPDATE users SET display_name = 'held elsewhere' WHERE id = 1")
+        .execute(&mut *held)
+        .await
+        .expect("the other process's transaction takes the row lock");
+    let mut waiter = PgConnection::connect_with(&options).await.expect("connect");
+    let waiting = tokio::spawn(async move {
+        let result = sqlx::query("UPDATE users SET display_name = 'waits elsewhere' WHERE id = 1")
+            .execute(&mut waiter)
+            .await;
+        (result.map(|done| done.rows_affected()), waiter)
     });
+
+    let (passed, _, text) = tokio::task::spawn_blocking(|| run_child("blocks_itself", false))
+        .await
+        .expect("child");
+    assert!(!passed, "the test that blocks itself passed:\n{text}");
+    for expected in [
+        "UPDATE users SET display_name = 'through the pool' WHERE id = 1",
+        "the test waits for itself",
+    ] {
+        assert!(text.contains(expected), "no `{expected}` in:\n{text}");
+    }
+    assert!(
+        !text.contains("elsewhere"),
+        "the report names the other process's statements:\n{text}"
+    );
+
+    // The other process's statement still waits, and goes through once its lock is free.
+    assert!(
+        !waiting.is_finished(),
+        "the other process's statement ended early"
+    );
+    held.commit().await.expect("commit");
+    let (updated, waiter) = waiting.await.expect("waiting task");
+    assert_eq!(
+        updated.expect("the other process's statement was cancelled"),
+        1,
+        "its update went through"
+    );
+    let _ = waiter.close().await;
+    let _ = holder.close().await;
+    db.close().await.expect("dropped");
 }
